@@ -98,8 +98,10 @@ pub trait SessionBackend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<ServerId, BackendError>> + Send;
 
     /// Shuts a server down; every session on it dies.
-    fn close_server(&self, server: ServerId)
-    -> impl Future<Output = Result<(), BackendError>> + Send;
+    fn close_server(
+        &self,
+        server: ServerId,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
 
     /// Creates a session for `agent` on `server`.
     fn create_session(

@@ -10,7 +10,9 @@ mod lease;
 mod lifecycle;
 mod manager;
 
-pub use backend::{AgentId, BackendError, ServerId, SessionBackend, SessionEvent, SessionId, Workdir};
+pub use backend::{
+    AgentId, BackendError, ServerId, SessionBackend, SessionEvent, SessionId, Workdir,
+};
 pub use lifecycle::{
     AgentSnapshot, Lifecycle, LifecycleError, ManagerConfig, StartRequest, Status, bounded,
 };

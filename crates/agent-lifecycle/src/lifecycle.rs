@@ -90,8 +90,10 @@ pub trait Lifecycle<B: SessionBackend>: Send + Sync + Sized + 'static {
     fn new(backend: B, config: ManagerConfig) -> Self;
 
     /// Starts `request.agent`, restarting it if it is already starting or running.
-    fn start(&self, request: StartRequest)
-    -> impl Future<Output = Result<(), LifecycleError>> + Send;
+    fn start(
+        &self,
+        request: StartRequest,
+    ) -> impl Future<Output = Result<(), LifecycleError>> + Send;
 
     /// Stops an agent. Stopping an unknown or finished agent is a no-op.
     fn stop(&self, agent: &AgentId) -> impl Future<Output = Result<(), LifecycleError>> + Send;

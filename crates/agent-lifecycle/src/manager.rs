@@ -195,7 +195,9 @@ impl<B: SessionBackend> Inner<B> {
     /// Runs `f` on the agent's record. Callers hold the agent's turn, and a record exists for
     /// the whole of a startup, so a missing record is a bug here, not an input error.
     fn with_record<T>(&self, agent: &AgentId, f: impl FnOnce(&mut Record) -> T) -> T {
-        self.with_agent(agent, |a| f(a.record.as_mut().expect("record during startup")))
+        self.with_agent(agent, |a| {
+            f(a.record.as_mut().expect("record during startup"))
+        })
     }
 
     fn cancelled(token: &CancellationToken) -> Result<(), LifecycleError> {
@@ -222,11 +224,7 @@ impl<B: SessionBackend> Inner<B> {
         self.with_record(&request.agent, |r| r.lease = Some(lease));
         Self::cancelled(token)?;
 
-        let session = bounded(
-            timeout,
-            self.backend.create_session(server, &request.agent),
-        )
-        .await?;
+        let session = bounded(timeout, self.backend.create_session(server, &request.agent)).await?;
         self.with_record(&request.agent, |r| r.session = Some(session));
         Self::cancelled(token)?;
 

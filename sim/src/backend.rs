@@ -1,0 +1,111 @@
+//! The fake session backend: every call parks in the shared [`World`] until the driver answers
+//! it, so latency, faults and the order of answers all come from the decision stream.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use agent_lifecycle::{
+    AgentId, BackendError, ServerId, SessionBackend, SessionEvent, SessionId, Workdir,
+};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::history::OpId;
+use crate::world::{Call, Reply, World};
+
+/// The workload operation a task is running, so the ledger can say which call made what.
+#[derive(Clone)]
+pub struct OpContext {
+    pub op: OpId,
+    pub agent: Option<AgentId>,
+}
+
+tokio::task_local! {
+    pub static CURRENT_OP: OpContext;
+}
+
+pub fn lock(world: &Mutex<World>) -> MutexGuard<'_, World> {
+    // A panic while holding the lock is already a failure; keep the history readable.
+    world
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[derive(Clone)]
+pub struct FakeBackend {
+    world: Arc<Mutex<World>>,
+}
+
+impl FakeBackend {
+    pub fn new(world: Arc<Mutex<World>>) -> Self {
+        Self { world }
+    }
+
+    async fn call(&self, call: Call) -> Reply {
+        let context = CURRENT_OP.try_with(|c| c.clone()).ok();
+        let (op, agent) = match context {
+            Some(c) => (Some(c.op), c.agent),
+            None => (None, None),
+        };
+        let answer = lock(&self.world).park(call, op, agent);
+        answer
+            .await
+            .unwrap_or_else(|_| Reply::Failed(BackendError::Failed("container gone".into())))
+    }
+}
+
+fn unexpected(reply: Reply) -> BackendError {
+    match reply {
+        Reply::Failed(e) => e,
+        _ => BackendError::Failed("reply of the wrong kind".into()),
+    }
+}
+
+impl SessionBackend for FakeBackend {
+    async fn ensure_server(&self, workdir: &Workdir) -> Result<ServerId, BackendError> {
+        match self.call(Call::EnsureServer(workdir.clone())).await {
+            Reply::Server(id) => Ok(id),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn close_server(&self, server: ServerId) -> Result<(), BackendError> {
+        match self.call(Call::CloseServer(server)).await {
+            Reply::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn create_session(
+        &self,
+        server: ServerId,
+        agent: &AgentId,
+    ) -> Result<SessionId, BackendError> {
+        match self.call(Call::CreateSession(server, agent.clone())).await {
+            Reply::Session(id) => Ok(id),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn prompt(&self, session: SessionId, _text: &str) -> Result<(), BackendError> {
+        match self.call(Call::Prompt(session)).await {
+            Reply::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn abort_session(&self, session: SessionId) -> Result<(), BackendError> {
+        match self.call(Call::AbortSession(session)).await {
+            Reply::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn subscribe(
+        &self,
+        session: SessionId,
+    ) -> Result<UnboundedReceiver<SessionEvent>, BackendError> {
+        match self.call(Call::Subscribe(session)).await {
+            Reply::Events(rx) => Ok(rx),
+            other => Err(unexpected(other)),
+        }
+    }
+}

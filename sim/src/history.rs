@@ -1,0 +1,154 @@
+//! What happened in a scenario, in simulated time: the record every report, replay and
+//! determinism check is built from.
+
+use std::fmt::{self, Write as _};
+
+use agent_lifecycle::{AgentId, LifecycleError};
+
+use crate::workload::{CallKind, OpKind};
+
+/// A workload operation, numbered in issue order.
+pub type OpId = u32;
+
+/// A fault the backend injected into one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The call answers with an error.
+    Fail,
+    /// The call never answers; the caller's timeout ends it.
+    Hang,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum What {
+    OpIssued(OpId, OpKind),
+    OpReturned(OpId, OpKind, Result<(), LifecycleError>),
+    /// The operation was in flight when the container died.
+    OpKilled(OpId, OpKind),
+    CallStarted {
+        call: u64,
+        op: Option<OpId>,
+        kind: CallKind,
+        args: String,
+        fault: Option<Fault>,
+    },
+    CallReturned {
+        call: u64,
+        op: Option<OpId>,
+        kind: CallKind,
+        reply: String,
+    },
+    /// The caller stopped waiting (timeout, or its task died) before the call was answered.
+    CallAbandoned {
+        call: u64,
+        op: Option<OpId>,
+        kind: CallKind,
+    },
+    Bounce,
+    FaultsHealed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub at_ms: u64,
+    /// The agent this concerns; `None` for container-wide events.
+    pub agent: Option<AgentId>,
+    pub what: What,
+}
+
+fn op_tag(op: &Option<OpId>) -> String {
+    op.map(|op| format!("op#{op} ")).unwrap_or_default()
+}
+
+impl fmt::Display for What {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::OpIssued(op, kind) => write!(f, "op#{op} {kind} issued"),
+            Self::OpReturned(op, kind, Ok(())) => write!(f, "op#{op} {kind} returned ok"),
+            Self::OpReturned(op, kind, Err(e)) => write!(f, "op#{op} {kind} returned error: {e}"),
+            Self::OpKilled(op, kind) => write!(f, "op#{op} {kind} killed with the container"),
+            Self::CallStarted {
+                call,
+                op,
+                kind,
+                args,
+                fault,
+            } => {
+                write!(f, "{}call#{call} {kind}({args}) sent", op_tag(op))?;
+                match fault {
+                    Some(Fault::Fail) => f.write_str("  [fault: will fail]"),
+                    Some(Fault::Hang) => f.write_str("  [fault: will hang]"),
+                    None => Ok(()),
+                }
+            }
+            Self::CallReturned {
+                call,
+                op,
+                kind,
+                reply,
+            } => write!(f, "{}call#{call} {kind} -> {reply}", op_tag(op)),
+            Self::CallAbandoned { call, op, kind } => {
+                write!(
+                    f,
+                    "{}call#{call} {kind} abandoned by its caller",
+                    op_tag(op)
+                )
+            }
+            Self::Bounce => {
+                f.write_str("container host bounced: every server and session on it died")
+            }
+            Self::FaultsHealed => f.write_str("faults healed; stopping every agent"),
+        }
+    }
+}
+
+/// Every event, in order.
+#[derive(Default)]
+pub struct History {
+    pub events: Vec<Event>,
+}
+
+impl History {
+    pub fn push(&mut self, at_ms: u64, agent: Option<AgentId>, what: What) {
+        self.events.push(Event { at_ms, agent, what });
+    }
+
+    /// One lane per agent, then the container's; simulated milliseconds on the left.
+    pub fn timeline(&self) -> String {
+        let mut lanes: Vec<Option<&AgentId>> =
+            self.events.iter().map(|e| e.agent.as_ref()).collect();
+        // `None` sorts first; the container lane reads best last.
+        lanes.sort();
+        lanes.dedup();
+        let container_first = usize::from(lanes.first() == Some(&None));
+        lanes.rotate_left(container_first);
+        let mut out = String::new();
+        for lane in lanes {
+            match lane {
+                Some(agent) => writeln!(out, "  agent {agent}").unwrap(),
+                None => writeln!(out, "  container").unwrap(),
+            }
+            for e in self.events.iter().filter(|e| e.agent.as_ref() == lane) {
+                writeln!(out, "    {:>6}ms  {}", e.at_ms, e.what).unwrap();
+            }
+        }
+        out
+    }
+
+    /// A stable digest of the whole history (FNV-1a over its text): equal histories, equal
+    /// digests, on any machine.
+    pub fn digest(&self) -> u64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut line = String::new();
+        for e in &self.events {
+            line.clear();
+            let agent = e.agent.as_ref().map(|a| &*a.0).unwrap_or("-");
+            write!(line, "{} {} {}\n", e.at_ms, agent, e.what).unwrap();
+            for b in line.bytes() {
+                hash ^= u64::from(b);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        hash
+    }
+}

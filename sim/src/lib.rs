@@ -1,0 +1,24 @@
+//! lifecycle-sim: a deterministic simulation harness for the agent lifecycle manager.
+//!
+//! A scenario runs a lifecycle implementation (a [`Model`]) inside a turmoil host against a
+//! fault-injecting fake session backend, with every choice drawn from one decision stream, and
+//! checks after every simulated step that the sessions the manager tracks are exactly the
+//! sessions that are live.
+
+pub mod backend;
+pub mod check;
+pub mod decisions;
+pub mod faults;
+pub mod history;
+pub mod ledger;
+pub mod models;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod workload;
+pub mod world;
+
+pub use check::{Invariant, Violation};
+pub use models::Model;
+pub use run::{Outcome, ScenarioSpec};
+pub use scenario::{FaultMode, Scenario, Settings};

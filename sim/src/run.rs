@@ -1,0 +1,297 @@
+//! The simulation driver: one scenario on one model, in a turmoil world.
+//!
+//! The container is a turmoil host whose software builds the manager and runs every command
+//! it receives as its own task. Between steps the driver issues due operations, answers due
+//! backend calls, and judges the invariants; an eviction ends with a bounce of the host, so the
+//! manager's memory and every task in it really die.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use agent_lifecycle::{AgentId, Lifecycle, ManagerConfig, StartRequest, Workdir};
+use tokio::sync::mpsc::unbounded_channel;
+
+use crate::backend::{CURRENT_OP, FakeBackend, OpContext, lock};
+use crate::check::{Invariant, Violation, check_all_stopped, check_step};
+use crate::decisions::Decisions;
+use crate::history::{History, OpId, What};
+use crate::workload::{OpKind, Trigger, Workload, agent_name, workdir_name};
+use crate::world::{BackendConfig, Command, World};
+
+const CONTAINER: &str = "container";
+const TICK: Duration = Duration::from_millis(1);
+/// A fixed epoch: turmoil's default is the wall clock.
+const EPOCH_SECS: u64 = 1_700_000_000;
+
+/// Everything a scenario needs besides the decision stream.
+#[derive(Clone, Debug)]
+pub struct ScenarioSpec {
+    pub workload: Workload,
+    pub backend: BackendConfig,
+    pub manager: ManagerConfig,
+    /// How long, in simulated time, every call in flight may take to return once nothing new
+    /// is issued (L1).
+    pub liveness_bound: Duration,
+}
+
+pub struct Outcome {
+    pub violation: Option<Violation>,
+    pub history: History,
+    pub elapsed: Duration,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The workload's operations.
+    Chaos,
+    /// Faults healed, every agent stopped.
+    Wrapup,
+}
+
+struct Driver<'w> {
+    world: &'w Arc<Mutex<World>>,
+    spec: &'w ScenarioSpec,
+    /// Operations to issue, in order; `None` once issued.
+    queue: Vec<Option<(OpKind, Trigger)>>,
+    in_flight: BTreeMap<OpId, OpKind>,
+    next_op: OpId,
+    phase: Phase,
+    /// When the last operation was issued; L1's clock starts there.
+    quiet_since_ms: u64,
+}
+
+pub fn run_scenario<M: Lifecycle<FakeBackend>>(
+    spec: &ScenarioSpec,
+    decisions: Decisions,
+    turmoil_seed: u64,
+) -> Outcome {
+    let world = Arc::new(Mutex::new(World::new(decisions, spec.backend.clone())));
+    let mut sim = turmoil::Builder::new()
+        .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
+        .rng_seed(turmoil_seed)
+        .tick_duration(TICK)
+        .simulation_duration(Duration::from_secs(24 * 3600))
+        .build();
+    let host_world = world.clone();
+    let config = spec.manager.clone();
+    sim.host(CONTAINER, move || {
+        container::<M>(host_world.clone(), config.clone())
+    });
+
+    let mut driver = Driver {
+        world: &world,
+        spec,
+        queue: spec
+            .workload
+            .ops
+            .iter()
+            .map(|op| Some((op.kind, op.when)))
+            .collect(),
+        in_flight: BTreeMap::new(),
+        next_op: 0,
+        phase: Phase::Chaos,
+        quiet_since_ms: 0,
+    };
+    let violation = loop {
+        let now_ms = sim.elapsed().as_millis() as u64;
+        driver.before_step(now_ms);
+        if let Err(e) = sim.step() {
+            // The container software only returns when its inbox closes; an error here is a
+            // harness bug, not a finding.
+            panic!("simulation step failed: {e}");
+        }
+        match driver.after_step(now_ms, &mut sim) {
+            Ok(true) => break None,
+            Ok(false) => {}
+            Err(v) => break Some(v),
+        }
+    };
+    let elapsed = sim.elapsed();
+    drop(sim);
+    let mut w = lock(&world);
+    // The snapshot closure holds the manager, which holds the world: break the cycle.
+    w.snapshot = None;
+    w.inbox = None;
+    Outcome {
+        violation,
+        history: std::mem::take(&mut w.history),
+        elapsed,
+    }
+}
+
+impl Driver<'_> {
+    fn command(&self, kind: OpKind) -> Command {
+        match kind {
+            OpKind::Start(a) => Command::Start(StartRequest {
+                agent: AgentId::new(&agent_name(a)),
+                workdir: Workdir::new(&workdir_name(self.spec.workload.workdirs[usize::from(a)])),
+                prompt: format!("task for {}", agent_name(a)),
+            }),
+            OpKind::Stop(a) => Command::Stop(AgentId::new(&agent_name(a))),
+            OpKind::Evict => Command::Evict,
+        }
+    }
+
+    fn op_agent(kind: OpKind) -> Option<AgentId> {
+        match kind {
+            OpKind::Start(a) | OpKind::Stop(a) => Some(AgentId::new(&agent_name(a))),
+            OpKind::Evict => None,
+        }
+    }
+
+    /// Issues the operations whose trigger has fired, then answers the calls that are due.
+    fn before_step(&mut self, now_ms: u64) {
+        let mut w = lock(self.world);
+        w.now_ms = now_ms;
+        if w.inbox.is_some() {
+            for slot in 0..self.queue.len() {
+                let Some((kind, when)) = self.queue[slot] else {
+                    continue;
+                };
+                let due = match when {
+                    Trigger::At(t) => t <= now_ms,
+                    Trigger::WhilePending(call, a) => {
+                        w.is_pending(call, &AgentId::new(&agent_name(a)))
+                    }
+                };
+                if !due {
+                    // Timed operations go in order; a later one never overtakes an earlier one.
+                    if matches!(when, Trigger::At(_)) {
+                        break;
+                    }
+                    continue;
+                }
+                self.queue[slot] = None;
+                let op = self.next_op;
+                self.next_op += 1;
+                let command = self.command(kind);
+                let inbox = w.inbox.as_ref().expect("checked above");
+                inbox
+                    .send((op, command))
+                    .expect("the container reads its inbox while it runs");
+                w.history
+                    .push(now_ms, Self::op_agent(kind), What::OpIssued(op, kind));
+                self.in_flight.insert(op, kind);
+                self.quiet_since_ms = now_ms;
+            }
+        }
+        w.release_due();
+    }
+
+    /// Records what returned, bounces the container after an eviction, and judges the
+    /// invariants. `Ok(true)` when the scenario is over and passed.
+    fn after_step(&mut self, now_ms: u64, sim: &mut turmoil::Sim<'_>) -> Result<bool, Violation> {
+        let mut w = lock(self.world);
+        let mut evicted = false;
+        for (op, result) in std::mem::take(&mut w.returned) {
+            let kind = self
+                .in_flight
+                .remove(&op)
+                .expect("only issued operations return");
+            evicted |= kind == OpKind::Evict;
+            w.history.push(
+                now_ms,
+                Self::op_agent(kind),
+                What::OpReturned(op, kind, result),
+            );
+        }
+        if evicted {
+            drop(w);
+            sim.bounce(CONTAINER);
+            w = lock(self.world);
+            w.kill_container();
+            for (op, kind) in std::mem::take(&mut self.in_flight) {
+                w.history
+                    .push(now_ms, Self::op_agent(kind), What::OpKilled(op, kind));
+            }
+        }
+        let snapshot = w.snapshot.as_ref().map(|f| f()).unwrap_or_default();
+        let in_flight: BTreeSet<OpId> = self.in_flight.keys().copied().collect();
+        check_step(&w.ledger, &snapshot, &in_flight)?;
+
+        let all_issued = self.queue.iter().all(Option::is_none);
+        if all_issued && self.in_flight.is_empty() {
+            match self.phase {
+                Phase::Chaos => {
+                    w.healed = true;
+                    w.history.push(now_ms, None, What::FaultsHealed);
+                    self.phase = Phase::Wrapup;
+                    self.queue = (0..self.spec.workload.agents())
+                        .map(|a| Some((OpKind::Stop(a as u8), Trigger::At(0))))
+                        .collect();
+                }
+                Phase::Wrapup => {
+                    check_all_stopped(&w.ledger)?;
+                    return Ok(true);
+                }
+            }
+        } else if !self.in_flight.is_empty()
+            && now_ms.saturating_sub(self.quiet_since_ms)
+                > self.spec.liveness_bound.as_millis() as u64
+        {
+            let stuck: Vec<String> = self
+                .in_flight
+                .iter()
+                .map(|(op, kind)| format!("op#{op} {kind}"))
+                .collect();
+            return Err(Violation {
+                invariant: Invariant::L1,
+                detail: format!(
+                    "{} still in flight {} ms after the last operation was issued",
+                    stuck.join(", "),
+                    now_ms - self.quiet_since_ms
+                ),
+                sessions: Vec::new(),
+            });
+        } else if self.in_flight.is_empty() && !all_issued {
+            // Only conditional operations are left and nothing is in flight to fire them.
+            let never: Vec<usize> = (0..self.queue.len())
+                .filter(|&i| self.queue[i].is_some())
+                .collect();
+            if never
+                .iter()
+                .all(|&i| matches!(self.queue[i], Some((_, Trigger::WhilePending(..)))))
+            {
+                for i in never {
+                    self.queue[i] = None;
+                }
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// The container's software: a fresh manager each boot, one task per command.
+async fn container<M: Lifecycle<FakeBackend>>(
+    world: Arc<Mutex<World>>,
+    config: ManagerConfig,
+) -> turmoil::Result {
+    let manager = Arc::new(M::new(FakeBackend::new(world.clone()), config));
+    let (inbox, mut commands) = unbounded_channel();
+    {
+        let mut w = lock(&world);
+        w.inbox = Some(inbox);
+        let observed = manager.clone();
+        w.snapshot = Some(Arc::new(move || observed.snapshot()));
+    }
+    while let Some((op, command)) = commands.recv().await {
+        let manager = manager.clone();
+        let world = world.clone();
+        let agent = match &command {
+            Command::Start(request) => Some(request.agent.clone()),
+            Command::Stop(agent) => Some(agent.clone()),
+            Command::Evict => None,
+        };
+        let task = async move {
+            let result = match command {
+                Command::Start(request) => manager.start(request).await,
+                Command::Stop(agent) => manager.stop(&agent).await,
+                Command::Evict => manager.evict().await,
+            };
+            lock(&world).returned.push((op, result));
+        };
+        tokio::task::spawn_local(CURRENT_OP.scope(OpContext { op, agent }, task));
+    }
+    Ok(())
+}
