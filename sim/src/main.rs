@@ -91,6 +91,18 @@ fn parse_seeds(text: &str) -> Result<Range<u64>, String> {
     Ok(start..end)
 }
 
+/// Usage errors on one line, so CI logs and scripts show the whole of it.
+fn one_line(rendered: &str) -> String {
+    rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("For more information") && !l.starts_with("Usage:")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn settings(faults: FaultChoice) -> Settings {
     Settings {
         faults: match faults {
@@ -141,7 +153,14 @@ fn main() -> ExitCode {
             .with_writer(std::io::stderr)
             .init();
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            eprintln!("{}", one_line(&e.render().to_string()));
+            return ExitCode::from(2);
+        }
+    };
     let clean = match cli.command {
         Command::Explore {
             model,

@@ -144,6 +144,7 @@ impl Driver<'_> {
     fn before_step(&mut self, now_ms: u64) {
         let mut w = lock(self.world);
         w.now_ms = now_ms;
+        let mut raced = false;
         if w.inbox.is_some() {
             for slot in 0..self.queue.len() {
                 let Some((kind, when)) = self.queue[slot] else {
@@ -163,6 +164,7 @@ impl Driver<'_> {
                     continue;
                 }
                 self.queue[slot] = None;
+                raced |= matches!(when, Trigger::WhilePending(..));
                 let op = self.next_op;
                 self.next_op += 1;
                 let command = self.command(kind);
@@ -176,7 +178,10 @@ impl Driver<'_> {
                 self.quiet_since_ms = now_ms;
             }
         }
-        w.release_due();
+        // An operation aimed at a call in flight must run before that call is answered.
+        if !raced {
+            w.release_due();
+        }
     }
 
     /// Records what returned, bounces the container after an eviction, and judges the
