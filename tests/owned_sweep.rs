@@ -16,7 +16,7 @@ fn owned_holds_over_1000_seeds_with_every_fault_on() {
         let scenario = Scenario::from_seed(&settings, seed);
         let spec = scenario.spec.clone();
         let outcome = scenario.run(Model::Owned);
-        if let Some(_) = &outcome.violation {
+        if outcome.violation.is_some() {
             panic!("{}", scenario_report(Model::Owned, seed, &spec, &outcome));
         }
         faults_seen += outcome.history.timeline().matches("[fault:").count();

@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 enum Source {
     /// ChaCha8's output is specified and stable across versions and platforms, unlike
     /// `StdRng` or `thread_rng`.
-    Seeded(ChaCha8Rng),
+    Seeded(Box<ChaCha8Rng>),
     /// Fuzzer bytes, four per decision; zeros once they run out, so every byte string is a
     /// valid, finite scenario.
     Bytes { bytes: Vec<u8>, at: usize },
@@ -23,7 +23,7 @@ pub struct Decisions {
 impl Decisions {
     pub fn from_seed(seed: u64) -> Self {
         Self {
-            source: Source::Seeded(ChaCha8Rng::seed_from_u64(seed)),
+            source: Source::Seeded(Box::new(ChaCha8Rng::seed_from_u64(seed))),
             drawn: 0,
         }
     }

@@ -143,7 +143,7 @@ impl History {
         for e in &self.events {
             line.clear();
             let agent = e.agent.as_ref().map(|a| &*a.0).unwrap_or("-");
-            write!(line, "{} {} {}\n", e.at_ms, agent, e.what).unwrap();
+            writeln!(line, "{} {} {}", e.at_ms, agent, e.what).unwrap();
             for b in line.bytes() {
                 hash ^= u64::from(b);
                 hash = hash.wrapping_mul(0x0100_0000_01b3);
