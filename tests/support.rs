@@ -2,7 +2,7 @@
 
 use lifecycle_sim::faults::FaultConfig;
 use lifecycle_sim::history::What;
-use lifecycle_sim::workload::{Op, OpKind, Trigger, Workload};
+use lifecycle_sim::workload::{Op, OpKind, OpMix, Trigger, Workload};
 use lifecycle_sim::{Model, Outcome, Scenario, ScenarioSpec, Settings};
 
 /// A fault-free scenario with the given agents' workdirs and operations.
@@ -10,6 +10,7 @@ pub fn fault_free(workdirs: &[u8], ops: &[(OpKind, Trigger)]) -> ScenarioSpec {
     let workload = Workload {
         workdirs: workdirs.to_vec(),
         ops: ops.iter().map(|&(kind, when)| Op { kind, when }).collect(),
+        mix: OpMix::all(),
     };
     Settings::default().spec(workload, FaultConfig::none())
 }

@@ -99,6 +99,16 @@ impl SessionBackend for FakeBackend {
         }
     }
 
+    async fn list_sessions(
+        &self,
+        server: ServerId,
+    ) -> Result<Vec<(SessionId, AgentId)>, BackendError> {
+        match self.call(Call::ListSessions(server)).await {
+            Reply::Sessions(list) => Ok(list),
+            other => Err(unexpected(other)),
+        }
+    }
+
     async fn subscribe(
         &self,
         session: SessionId,

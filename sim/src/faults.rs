@@ -6,54 +6,89 @@ use std::fmt;
 
 use crate::decisions::Decisions;
 
-/// Percent chances, per backend call, of each fault family; 0 means off.
+/// Percent chances, per backend call (or per prompted session for events), of each fault
+/// family; 0 means off. `server_crashes` is a count.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FaultConfig {
-    /// `create_session` answers with an error.
-    pub create_fails: u32,
-    /// `prompt` answers with an error.
-    pub prompt_fails: u32,
-    /// Any call never answers (until the caller's timeout).
+    /// Any call answers with an error and has no effect.
+    pub call_errors: u32,
+    /// Any call never answers (until the caller's timeout) and has no effect.
     pub hangs: u32,
+    /// `create_session` creates the session but answers with an error.
+    pub create_lies: u32,
+    /// `abort_session` answers with an error and the session lives on.
+    pub abort_fails: u32,
+    /// How many times a running server crashes during the scenario (its sessions die, their
+    /// event streams end).
+    pub server_crashes: u32,
+    /// A prompted session goes idle a little later.
+    pub idle_events: u32,
+    /// A prompted session reports an error and dies a little later.
+    pub error_events: u32,
 }
+
+/// The families, for printing and for picking subsets.
+const FAMILIES: [(&str, u32); 7] = [
+    ("call-errors", 8),
+    ("hangs", 4),
+    ("create-lies", 15),
+    ("abort-fails", 15),
+    ("server-crashes", 1),
+    ("idle-events", 40),
+    ("error-events", 15),
+];
 
 impl FaultConfig {
     pub fn none() -> Self {
         Self::default()
     }
 
-    /// Every family on.
+    /// Every family on, at its usual rate.
     pub fn all() -> Self {
-        Self {
-            create_fails: 10,
-            prompt_fails: 10,
-            hangs: 5,
-        }
+        Self::from_rates(FAMILIES.map(|(_, rate)| rate))
     }
 
     /// A random subset of the families, each at its usual rate.
     pub fn swarm(d: &mut Decisions) -> Self {
-        let all = Self::all();
-        let mut pick = |rate| if d.percent(50) { rate } else { 0 };
+        Self::from_rates(FAMILIES.map(|(_, rate)| if d.percent(50) { rate } else { 0 }))
+    }
+
+    fn from_rates(r: [u32; 7]) -> Self {
         Self {
-            create_fails: pick(all.create_fails),
-            prompt_fails: pick(all.prompt_fails),
-            hangs: pick(all.hangs),
+            call_errors: r[0],
+            hangs: r[1],
+            create_lies: r[2],
+            abort_fails: r[3],
+            server_crashes: r[4],
+            idle_events: r[5],
+            error_events: r[6],
         }
+    }
+
+    fn rates(&self) -> [u32; 7] {
+        [
+            self.call_errors,
+            self.hangs,
+            self.create_lies,
+            self.abort_fails,
+            self.server_crashes,
+            self.idle_events,
+            self.error_events,
+        ]
     }
 }
 
 impl fmt::Display for FaultConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let on: Vec<String> = [
-            ("create-fails", self.create_fails),
-            ("prompt-fails", self.prompt_fails),
-            ("hangs", self.hangs),
-        ]
-        .iter()
-        .filter(|(_, rate)| *rate > 0)
-        .map(|(name, rate)| format!("{name} {rate}%"))
-        .collect();
+        let on: Vec<String> = FAMILIES
+            .iter()
+            .zip(self.rates())
+            .filter(|(_, rate)| *rate > 0)
+            .map(|((name, _), rate)| match *name {
+                "server-crashes" => format!("{name} x{rate}"),
+                _ => format!("{name} {rate}%"),
+            })
+            .collect();
         if on.is_empty() {
             f.write_str("none")
         } else {

@@ -3,7 +3,7 @@
 
 use std::fmt::{self, Write as _};
 
-use agent_lifecycle::{AgentId, LifecycleError};
+use agent_lifecycle::{AgentId, LifecycleError, ServerId, SessionId};
 
 use crate::workload::{CallKind, OpKind};
 
@@ -17,6 +17,8 @@ pub enum Fault {
     Fail,
     /// The call never answers; the caller's timeout ends it.
     Hang,
+    /// The call takes effect but answers with an error.
+    Lie,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,8 +46,12 @@ pub enum What {
         op: Option<OpId>,
         kind: CallKind,
     },
+    SessionIdle(SessionId),
+    SessionError(SessionId),
+    ServerCrashed(ServerId),
     Bounce,
     FaultsHealed,
+    StoppingAll,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +84,7 @@ impl fmt::Display for What {
                 match fault {
                     Some(Fault::Fail) => f.write_str("  [fault: will fail]"),
                     Some(Fault::Hang) => f.write_str("  [fault: will hang]"),
+                    Some(Fault::Lie) => f.write_str("  [fault: will act, then answer an error]"),
                     None => Ok(()),
                 }
             }
@@ -94,10 +101,14 @@ impl fmt::Display for What {
                     op_tag(op)
                 )
             }
+            Self::SessionIdle(s) => write!(f, "{s} went idle"),
+            Self::SessionError(s) => write!(f, "{s} reported an error and died"),
+            Self::ServerCrashed(s) => write!(f, "{s} crashed: its sessions died"),
             Self::Bounce => {
                 f.write_str("container host bounced: every server and session on it died")
             }
-            Self::FaultsHealed => f.write_str("faults healed; stopping every agent"),
+            Self::FaultsHealed => f.write_str("faults healed; waiting for the manager to settle"),
+            Self::StoppingAll => f.write_str("settled; stopping every agent"),
         }
     }
 }

@@ -2,15 +2,17 @@
 //!
 //! Exit codes: 0 nothing violated, 1 a violation was found, 2 bad usage or input.
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::ops::Range;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clap::builder::PossibleValuesParser;
 use clap::{Parser, Subcommand, ValueEnum};
 use lifecycle_sim::faults::FaultConfig;
-use lifecycle_sim::report::scenario_report;
-use lifecycle_sim::{FaultMode, Model, Scenario, Settings};
+use lifecycle_sim::report::{replay_command, scenario_report};
+use lifecycle_sim::{FaultMode, Invariant, Model, Scenario, Settings};
 
 #[derive(Parser)]
 #[command(
@@ -25,20 +27,23 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run many seeds on one model or all, and report the first violation of each.
+    /// Run many seeds on every model (or one) and print what each violates.
     Explore {
-        /// The model to explore; every model if omitted.
-        #[arg(long, value_enum, default_value_t = ModelChoice::All)]
-        model: ModelChoice,
-        /// A seed range `A..B` (B excluded). Without it, seeds from 0 for `--time`.
+        /// `all`, or one model (see `lifecycle-sim models`).
+        #[arg(long, default_value = "all", value_parser = model_choice())]
+        model: String,
+        /// A seed range `A..B` (B excluded). Without it, seeds from 0 until `--time` runs out.
         #[arg(long, value_parser = parse_seeds, conflicts_with = "time")]
         seeds: Option<Range<u64>>,
-        /// A time budget per model, such as `30s` or `5m`.
-        #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+        /// The time budget per model, such as `30s` or `5m`.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "3s")]
         time: Duration,
         /// Which faults the backend injects.
         #[arg(long, value_enum, default_value_t = FaultChoice::Swarm)]
         faults: FaultChoice,
+        /// Keep going after a model's first violation, to find every invariant it breaks.
+        #[arg(long)]
+        keep_going: bool,
     },
     /// Run one seed and print its whole timeline.
     Replay {
@@ -53,21 +58,30 @@ enum Command {
     Models,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ModelChoice {
-    All,
-    Legacy,
-    Owned,
+fn model_choice() -> PossibleValuesParser {
+    let mut names = vec!["all"];
+    names.extend(Model::ALL.map(Model::name));
+    PossibleValuesParser::new(names)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum FaultChoice {
-    /// Each seed switches a random subset of fault families on.
+    /// Each seed switches a random subset of fault families (and operation kinds) on.
     Swarm,
     /// Every fault family on for every seed.
     All,
     /// No faults: only latency and interleaving.
     None,
+}
+
+impl FaultChoice {
+    fn flag(self) -> &'static str {
+        match self {
+            Self::Swarm => "",
+            Self::All => " --faults all",
+            Self::None => " --faults none",
+        }
+    }
 }
 
 fn parse_seeds(text: &str) -> Result<Range<u64>, String> {
@@ -114,36 +128,107 @@ fn settings(faults: FaultChoice) -> Settings {
     }
 }
 
-/// Runs seeds until one fails, the range ends, or the budget runs out.
-fn explore(model: Model, settings: &Settings, seeds: Option<Range<u64>>, budget: Duration) -> bool {
+/// What exploring one model found.
+struct Findings {
+    model: Model,
+    /// The first violation: invariant, seed, scenarios run and time taken until it.
+    first: Option<(Invariant, u64, u64, Duration)>,
+    /// The first seed of every invariant violated (with --keep-going).
+    all: BTreeMap<Invariant, u64>,
+    scenarios: u64,
+    elapsed: Duration,
+}
+
+/// Runs seeds until the range ends or the budget runs out; stops at the first violation
+/// unless `keep_going`. Prints each new violation as it is found.
+fn explore(
+    model: Model,
+    settings: &Settings,
+    seeds: Option<Range<u64>>,
+    budget: Duration,
+    keep_going: bool,
+    full_reports: bool,
+    faults: FaultChoice,
+) -> Findings {
     let began = Instant::now();
-    let range = seeds.clone().unwrap_or(0..u64::MAX);
-    let mut ran: u64 = 0;
-    for seed in range {
+    let mut found = Findings {
+        model,
+        first: None,
+        all: BTreeMap::new(),
+        scenarios: 0,
+        elapsed: Duration::ZERO,
+    };
+    for seed in seeds.clone().unwrap_or(0..u64::MAX) {
         if seeds.is_none() && began.elapsed() >= budget {
             break;
         }
         let scenario = Scenario::from_seed(settings, seed);
         let spec = scenario.spec.clone();
         let outcome = scenario.run(model);
-        ran += 1;
-        if let Some(v) = &outcome.violation {
-            let secs = began.elapsed().as_secs_f64();
+        found.scenarios += 1;
+        let Some(v) = &outcome.violation else {
+            continue;
+        };
+        if found.all.contains_key(&v.invariant) {
+            continue;
+        }
+        found.all.insert(v.invariant, seed);
+        found
+            .first
+            .get_or_insert((v.invariant, seed, found.scenarios, began.elapsed()));
+        if full_reports {
             print!("{}", scenario_report(model, seed, &spec, &outcome));
-            println!(
-                "{model}: {} found at seed {seed} after {ran} scenarios, {secs:.2} s ({:.0} scenarios/s)",
-                v.invariant,
-                ran as f64 / secs.max(1e-9)
-            );
-            return false;
+            println!();
+        } else {
+            println!("{model}: {} at seed {seed}: {}", v.invariant, v.detail);
+            println!("  replay: {}{}", replay_command(model, seed), faults.flag());
+        }
+        if !keep_going {
+            break;
         }
     }
-    let secs = began.elapsed().as_secs_f64();
+    found.elapsed = began.elapsed();
+    found
+}
+
+fn rate(scenarios: u64, elapsed: Duration) -> f64 {
+    scenarios as f64 / elapsed.as_secs_f64().max(1e-9)
+}
+
+fn print_table(findings: &[Findings]) {
     println!(
-        "{model}: no violation in {ran} scenarios, {secs:.2} s, {:.0} scenarios/s",
-        ran as f64 / secs.max(1e-9)
+        "{:<12} {:<8} {:<30} {:>8} {:>10} {:>13} {:>12}",
+        "model", "verdict", "first violated", "seed", "scenarios", "time to find", "scenarios/s"
     );
-    true
+    for f in findings {
+        let (verdict, first, seed, time) = match f.first {
+            Some((inv, seed, _, t)) => (
+                "FAIL",
+                inv.to_string(),
+                seed.to_string(),
+                format!("{:.2} s", t.as_secs_f64()),
+            ),
+            None => ("pass", "-".into(), "-".into(), "-".into()),
+        };
+        println!(
+            "{:<12} {:<8} {:<30} {:>8} {:>10} {:>13} {:>12.0}",
+            f.model.name(),
+            verdict,
+            first,
+            seed,
+            f.scenarios,
+            time,
+            rate(f.scenarios, f.elapsed)
+        );
+        if f.all.len() > 1 {
+            let also: Vec<String> = f
+                .all
+                .iter()
+                .map(|(inv, seed)| format!("{} (seed {seed})", inv.code()))
+                .collect();
+            println!("{:<12} violated: {}", "", also.join(", "));
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -167,18 +252,48 @@ fn main() -> ExitCode {
             seeds,
             time,
             faults,
+            keep_going,
         } => {
-            let models: Vec<Model> = match model {
-                ModelChoice::All => Model::ALL.to_vec(),
-                ModelChoice::Legacy => vec![Model::Legacy],
-                ModelChoice::Owned => vec![Model::Owned],
+            let models: Vec<Model> = match Model::ALL.into_iter().find(|m| m.name() == model) {
+                Some(one) => vec![one],
+                None => Model::ALL.to_vec(),
             };
+            let single = models.len() == 1;
             let settings = settings(faults);
-            let mut clean = true;
-            for model in models {
-                clean &= explore(model, &settings, seeds.clone(), time);
+            let findings: Vec<Findings> = models
+                .into_iter()
+                .map(|m| {
+                    explore(
+                        m,
+                        &settings,
+                        seeds.clone(),
+                        time,
+                        keep_going,
+                        single,
+                        faults,
+                    )
+                })
+                .collect();
+            if single && !keep_going {
+                let f = &findings[0];
+                let secs = f.elapsed.as_secs_f64();
+                match f.first {
+                    Some((inv, seed, ran, _)) => println!(
+                        "{}: {inv} found at seed {seed} after {ran} scenarios, {secs:.2} s ({:.0} scenarios/s)",
+                        f.model,
+                        rate(f.scenarios, f.elapsed)
+                    ),
+                    None => println!(
+                        "{}: no violation in {} scenarios, {secs:.2} s, {:.0} scenarios/s",
+                        f.model,
+                        f.scenarios,
+                        rate(f.scenarios, f.elapsed)
+                    ),
+                }
+            } else {
+                print_table(&findings);
             }
-            clean
+            findings.iter().all(|f| f.first.is_none())
         }
         Command::Replay {
             model,
@@ -193,7 +308,7 @@ fn main() -> ExitCode {
         }
         Command::Models => {
             for model in Model::ALL {
-                println!("{:<8} {}", model.name(), model.about());
+                println!("{:<12} {}", model.name(), model.about());
             }
             true
         }

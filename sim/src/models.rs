@@ -3,7 +3,7 @@
 use std::fmt;
 
 use agent_lifecycle::{AgentManager, Lifecycle};
-use lifecycle_models::LegacyManager;
+use lifecycle_models::{AbortTokenManager, LegacyManager, StartLockManager};
 
 use crate::backend::FakeBackend;
 use crate::decisions::Decisions;
@@ -13,16 +13,27 @@ use crate::run::{Outcome, ScenarioSpec, run_scenario};
 pub enum Model {
     /// The original manager: a restart during startup leaks a session (#1341).
     Legacy,
+    /// The first fix: an abort signal per record.
+    AbortToken,
+    /// The next fix: a per-agent lock around start; stop still outside it.
+    StartLock,
     /// The production design: incarnations, leases, ordered operations.
     Owned,
 }
 
 impl Model {
-    pub const ALL: [Model; 2] = [Model::Legacy, Model::Owned];
+    pub const ALL: [Model; 4] = [
+        Model::Legacy,
+        Model::AbortToken,
+        Model::StartLock,
+        Model::Owned,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::Legacy => "legacy",
+            Self::AbortToken => "abort-token",
+            Self::StartLock => "start-lock",
             Self::Owned => "owned",
         }
     }
@@ -31,6 +42,12 @@ impl Model {
         match self {
             Self::Legacy => {
                 "the original manager; a start during Starting calls stop, which cannot reach the session still being created (#1341)"
+            }
+            Self::AbortToken => {
+                "the first fix: an abort signal per record, checked at three points of the startup"
+            }
+            Self::StartLock => {
+                "the next fix: abort-token plus a per-agent lock around start (stop stays outside)"
             }
             Self::Owned => {
                 "the production design (crates/agent-lifecycle): one owner per incarnation, leases, ordered operations"
@@ -44,6 +61,8 @@ impl Model {
         }
         match self {
             Self::Legacy => go::<LegacyManager<FakeBackend>>(spec, decisions, seed),
+            Self::AbortToken => go::<AbortTokenManager<FakeBackend>>(spec, decisions, seed),
+            Self::StartLock => go::<StartLockManager<FakeBackend>>(spec, decisions, seed),
             Self::Owned => go::<AgentManager<FakeBackend>>(spec, decisions, seed),
         }
     }

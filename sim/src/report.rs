@@ -38,12 +38,14 @@ pub fn scenario_report(model: Model, seed: u64, spec: &ScenarioSpec, outcome: &O
         .map(|(a, &w)| format!("{} in {}", agent_name(a as u8), workdir_name(w)))
         .collect();
     writeln!(out, "  agents:   {}", agents.join(", ")).unwrap();
+    writeln!(out, "  ops:      {}", spec.workload.mix).unwrap();
     writeln!(out, "  faults:   {}", spec.backend.faults).unwrap();
     writeln!(
         out,
-        "  timing:   latency 1..={} ms, call timeout {} ms; ran {} ms simulated",
+        "  timing:   latency 1..={} ms, call timeout {} ms, idle timeout {} ms; ran {} ms simulated",
         spec.backend.max_latency_ms,
         spec.manager.call_timeout.as_millis(),
+        spec.manager.idle_timeout.as_millis(),
         outcome.elapsed.as_millis()
     )
     .unwrap();

@@ -5,15 +5,18 @@
 //! backend calls, and judges the invariants; an eviction ends with a bounce of the host, so the
 //! manager's memory and every task in it really die.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
-use agent_lifecycle::{AgentId, Lifecycle, ManagerConfig, StartRequest, Workdir};
+use agent_lifecycle::{AgentId, Lifecycle, LifecycleError, ManagerConfig, StartRequest, Workdir};
 use tokio::sync::mpsc::unbounded_channel;
 
 use crate::backend::{CURRENT_OP, FakeBackend, OpContext, lock};
-use crate::check::{Invariant, Violation, check_all_stopped, check_step};
+use crate::check::{
+    Invariant, StatusWatch, View, Violation, check_all_stopped, check_cancelled_start,
+    check_evicted, check_settled, check_step,
+};
 use crate::decisions::Decisions;
 use crate::history::{History, OpId, What};
 use crate::workload::{OpKind, Trigger, Workload, agent_name, workdir_name};
@@ -45,9 +48,18 @@ pub struct Outcome {
 enum Phase {
     /// The workload's operations.
     Chaos,
-    /// Faults healed, every agent stopped.
+    /// Faults healed, nothing issued: the manager's background work (idle exits, retries)
+    /// runs out, and then what it tracks must be exactly what is live.
+    Settle { since_ms: u64 },
+    /// Every agent stopped.
     Wrapup,
 }
+
+/// How long the settle phase lasts at least: longer than any event still scheduled.
+const SETTLE_MS: u64 = 100;
+/// How long nothing may have been in flight before the manager counts as settled: longer than
+/// any of its own timers (idle timeout, retry pause), which it cannot show us.
+const QUIET_MS: u64 = 60;
 
 struct Driver<'w> {
     world: &'w Arc<Mutex<World>>,
@@ -59,7 +71,14 @@ struct Driver<'w> {
     phase: Phase,
     /// When the last operation was issued; L1's clock starts there.
     quiet_since_ms: u64,
+    stop_barriers: BTreeMap<AgentId, OpId>,
+    statuses: StatusWatch,
+    /// The last step that ended with an operation or a backend call in flight.
+    busy_ms: u64,
 }
+
+/// Crashes happen within this many milliseconds after the workload's window opens.
+const CRASH_WINDOW_MS: u32 = 100;
 
 pub fn run_scenario<M: Lifecycle<FakeBackend>>(
     spec: &ScenarioSpec,
@@ -67,6 +86,7 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
     turmoil_seed: u64,
 ) -> Outcome {
     let world = Arc::new(Mutex::new(World::new(decisions, spec.backend.clone())));
+    lock(&world).schedule_crashes(CRASH_WINDOW_MS);
     let mut sim = turmoil::Builder::new()
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
         .rng_seed(turmoil_seed)
@@ -92,6 +112,9 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
         next_op: 0,
         phase: Phase::Chaos,
         quiet_since_ms: 0,
+        stop_barriers: BTreeMap::new(),
+        statuses: StatusWatch::default(),
+        busy_ms: 0,
     };
     let violation = loop {
         let now_ms = sim.elapsed().as_millis() as u64;
@@ -178,6 +201,7 @@ impl Driver<'_> {
                 self.quiet_since_ms = now_ms;
             }
         }
+        w.deliver_due();
         // An operation aimed at a call in flight must run before that call is answered.
         if !raced {
             w.release_due();
@@ -188,13 +212,30 @@ impl Driver<'_> {
     /// invariants. `Ok(true)` when the scenario is over and passed.
     fn after_step(&mut self, now_ms: u64, sim: &mut turmoil::Sim<'_>) -> Result<bool, Violation> {
         let mut w = lock(self.world);
+        if let Some(v) = w.call_violation.take() {
+            return Err(v);
+        }
         let mut evicted = false;
         for (op, result) in std::mem::take(&mut w.returned) {
             let kind = self
                 .in_flight
                 .remove(&op)
                 .expect("only issued operations return");
-            evicted |= kind == OpKind::Evict;
+            match (kind, &result) {
+                (OpKind::Stop(a), Ok(())) => {
+                    self.stop_barriers.insert(AgentId::new(&agent_name(a)), op);
+                }
+                (OpKind::Start(_), Err(LifecycleError::Cancelled)) => {
+                    check_cancelled_start(&w.ledger, op)?;
+                }
+                (OpKind::Evict, outcome) => {
+                    evicted = true;
+                    if outcome.is_ok() {
+                        check_evicted(&w.ledger, op, &self.in_flight)?;
+                    }
+                }
+                _ => {}
+            }
             w.history.push(
                 now_ms,
                 Self::op_agent(kind),
@@ -206,14 +247,25 @@ impl Driver<'_> {
             sim.bounce(CONTAINER);
             w = lock(self.world);
             w.kill_container();
+            self.statuses.forget();
             for (op, kind) in std::mem::take(&mut self.in_flight) {
                 w.history
                     .push(now_ms, Self::op_agent(kind), What::OpKilled(op, kind));
             }
         }
         let snapshot = w.snapshot.as_ref().map(|f| f()).unwrap_or_default();
-        let in_flight: BTreeSet<OpId> = self.in_flight.keys().copied().collect();
-        check_step(&w.ledger, &snapshot, &in_flight)?;
+        let quiescent = self.in_flight.is_empty() && w.is_idle();
+        if !quiescent {
+            self.busy_ms = now_ms;
+        }
+        check_step(&View {
+            ledger: &w.ledger,
+            snapshot: &snapshot,
+            in_flight: &self.in_flight,
+            quiescent,
+            stop_barriers: &self.stop_barriers,
+        })?;
+        self.statuses.observe(&snapshot)?;
 
         let all_issued = self.queue.iter().all(Option::is_none);
         if all_issued && self.in_flight.is_empty() {
@@ -221,13 +273,31 @@ impl Driver<'_> {
                 Phase::Chaos => {
                     w.healed = true;
                     w.history.push(now_ms, None, What::FaultsHealed);
-                    self.phase = Phase::Wrapup;
-                    self.queue = (0..self.spec.workload.agents())
-                        .map(|a| Some((OpKind::Stop(a as u8), Trigger::At(0))))
-                        .collect();
+                    self.phase = Phase::Settle { since_ms: now_ms };
+                }
+                Phase::Settle { since_ms } => {
+                    let settled =
+                        now_ms - since_ms >= SETTLE_MS && now_ms - self.busy_ms >= QUIET_MS;
+                    if settled {
+                        check_settled(&w.ledger, &snapshot)?;
+                        w.history.push(now_ms, None, What::StoppingAll);
+                        self.phase = Phase::Wrapup;
+                        self.queue = (0..self.spec.workload.agents())
+                            .map(|a| Some((OpKind::Stop(a as u8), Trigger::At(0))))
+                            .collect();
+                    } else if now_ms - since_ms > self.spec.liveness_bound.as_millis() as u64 {
+                        return Err(Violation {
+                            invariant: Invariant::L1,
+                            detail: format!(
+                                "backend calls still in flight {} ms after the last operation returned",
+                                now_ms - since_ms
+                            ),
+                            sessions: Vec::new(),
+                        });
+                    }
                 }
                 Phase::Wrapup => {
-                    check_all_stopped(&w.ledger)?;
+                    check_all_stopped(&w.ledger, &snapshot)?;
                     return Ok(true);
                 }
             }

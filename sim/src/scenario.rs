@@ -9,7 +9,7 @@ use crate::decisions::Decisions;
 use crate::faults::FaultConfig;
 use crate::models::Model;
 use crate::run::{Outcome, ScenarioSpec};
-use crate::workload::{Workload, WorkloadShape};
+use crate::workload::{OpMix, Workload, WorkloadShape};
 use crate::world::BackendConfig;
 
 /// How faults are chosen for generated scenarios.
@@ -26,8 +26,11 @@ pub enum FaultMode {
 pub struct Settings {
     pub shape: WorkloadShape,
     pub faults: FaultMode,
+    /// The operation kinds; `None` draws a subset per seed.
+    pub ops: Option<OpMix>,
     pub max_latency_ms: u32,
     pub call_timeout: Duration,
+    pub idle_timeout: Duration,
     pub liveness_bound: Duration,
 }
 
@@ -36,8 +39,10 @@ impl Default for Settings {
         Self {
             shape: WorkloadShape::default(),
             faults: FaultMode::Swarm,
+            ops: None,
             max_latency_ms: 20,
             call_timeout: Duration::from_millis(100),
+            idle_timeout: Duration::from_millis(30),
             liveness_bound: Duration::from_secs(10),
         }
     }
@@ -54,6 +59,8 @@ impl Settings {
             },
             manager: ManagerConfig {
                 call_timeout: self.call_timeout,
+                idle_timeout: self.idle_timeout,
+                retry_pause: Duration::from_millis(10),
             },
             liveness_bound: self.liveness_bound,
         }
@@ -66,7 +73,11 @@ impl Settings {
             FaultMode::Swarm => FaultConfig::swarm(decisions),
             FaultMode::Fixed(faults) => faults,
         };
-        let workload = Workload::generate(&self.shape, decisions);
+        let mix = match self.ops {
+            Some(mix) => mix,
+            None => OpMix::swarm(decisions),
+        };
+        let workload = Workload::generate(&self.shape, mix, decisions);
         self.spec(workload, faults)
     }
 }

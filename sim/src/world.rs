@@ -9,12 +9,13 @@
 use std::sync::Arc;
 
 use agent_lifecycle::{
-    AgentId, AgentSnapshot, BackendError, LifecycleError, ServerId, SessionEvent, SessionId,
+    AgentId, BackendError, LifecycleError, ServerId, SessionEvent, SessionId, Snapshot,
     StartRequest, Workdir,
 };
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::sync::oneshot;
 
+use crate::check::{Invariant, Violation};
 use crate::decisions::Decisions;
 use crate::faults::FaultConfig;
 use crate::history::{Fault, History, OpId, What};
@@ -30,6 +31,7 @@ pub enum Call {
     Prompt(SessionId),
     AbortSession(SessionId),
     Subscribe(SessionId),
+    ListSessions(ServerId),
 }
 
 impl Call {
@@ -41,13 +43,14 @@ impl Call {
             Self::Prompt(_) => CallKind::Prompt,
             Self::AbortSession(_) => CallKind::AbortSession,
             Self::Subscribe(_) => CallKind::Subscribe,
+            Self::ListSessions(_) => CallKind::ListSessions,
         }
     }
 
     fn args(&self) -> String {
         match self {
             Self::EnsureServer(w) => w.to_string(),
-            Self::CloseServer(s) => s.to_string(),
+            Self::CloseServer(s) | Self::ListSessions(s) => s.to_string(),
             Self::CreateSession(s, a) => format!("{s}, {a}"),
             Self::Prompt(s) | Self::AbortSession(s) | Self::Subscribe(s) => s.to_string(),
         }
@@ -60,6 +63,7 @@ pub enum Reply {
     Session(SessionId),
     Done,
     Events(UnboundedReceiver<SessionEvent>),
+    Sessions(Vec<(SessionId, AgentId)>),
     Failed(BackendError),
 }
 
@@ -70,6 +74,10 @@ impl Reply {
             Self::Session(s) => s.to_string(),
             Self::Done => "ok".into(),
             Self::Events(_) => "event stream".into(),
+            Self::Sessions(list) => {
+                let names: Vec<String> = list.iter().map(|(s, a)| format!("{s} of {a}")).collect();
+                format!("[{}]", names.join(", "))
+            }
             Self::Failed(e) => format!("error ({e})"),
         }
     }
@@ -92,7 +100,16 @@ pub enum Command {
     Evict,
 }
 
-pub type SnapshotFn = Arc<dyn Fn() -> Vec<AgentSnapshot> + Send + Sync>;
+pub type SnapshotFn = Arc<dyn Fn() -> Snapshot + Send + Sync>;
+
+/// Something the backend does on its own at a set time.
+#[derive(Clone, Copy, Debug)]
+enum Happening {
+    Idle(SessionId),
+    Error(SessionId),
+    /// A running server crashes (which one is drawn when it happens).
+    Crash,
+}
 
 /// Knobs of the simulated backend.
 #[derive(Clone, Debug)]
@@ -111,6 +128,9 @@ pub struct World {
     parked: Vec<Parked>,
     next_call: u64,
     pub history: History,
+    scheduled: Vec<(u64, Happening)>,
+    /// A violation seen while answering a call (closing a server under a tracked session).
+    pub call_violation: Option<Violation>,
     /// Set by the container software each time it boots.
     pub inbox: Option<UnboundedSender<(OpId, Command)>>,
     pub snapshot: Option<SnapshotFn>,
@@ -129,10 +149,25 @@ impl World {
             parked: Vec::new(),
             next_call: 1,
             history: History::default(),
+            scheduled: Vec::new(),
+            call_violation: None,
             inbox: None,
             snapshot: None,
             returned: Vec::new(),
         }
+    }
+
+    /// Schedules the scenario's server crashes within the first `window_ms`.
+    pub fn schedule_crashes(&mut self, window_ms: u32) {
+        for _ in 0..self.backend.faults.server_crashes {
+            let at = u64::from(self.decisions.between(1, window_ms));
+            self.scheduled.push((at, Happening::Crash));
+        }
+    }
+
+    /// Whether no backend call is in flight.
+    pub fn is_idle(&self) -> bool {
+        self.parked.is_empty()
     }
 
     fn agent_of(&self, call: &Call) -> Option<AgentId> {
@@ -141,7 +176,7 @@ impl World {
             Call::Prompt(s) | Call::AbortSession(s) | Call::Subscribe(s) => {
                 self.ledger.session(*s).map(|r| r.agent.clone())
             }
-            Call::EnsureServer(_) | Call::CloseServer(_) => None,
+            Call::EnsureServer(_) | Call::CloseServer(_) | Call::ListSessions(_) => None,
         }
     }
 
@@ -150,15 +185,22 @@ impl World {
             return None;
         }
         let faults = self.backend.faults;
-        if faults.hangs > 0 && self.decisions.percent(faults.hangs) {
+        let d = &mut self.decisions;
+        if faults.hangs > 0 && d.percent(faults.hangs) {
             return Some(Fault::Hang);
         }
-        let fail_rate = match kind {
-            CallKind::CreateSession => faults.create_fails,
-            CallKind::Prompt => faults.prompt_fails,
-            _ => 0,
-        };
-        (fail_rate > 0 && self.decisions.percent(fail_rate)).then_some(Fault::Fail)
+        if faults.call_errors > 0 && d.percent(faults.call_errors) {
+            return Some(Fault::Fail);
+        }
+        match kind {
+            CallKind::CreateSession if faults.create_lies > 0 && d.percent(faults.create_lies) => {
+                Some(Fault::Lie)
+            }
+            CallKind::AbortSession if faults.abort_fails > 0 && d.percent(faults.abort_fails) => {
+                Some(Fault::Fail)
+            }
+            _ => None,
+        }
     }
 
     /// Registers a call made by `op` (on behalf of `agent`, if known); the answer arrives on
@@ -234,6 +276,10 @@ impl World {
                 continue;
             }
             let reply = match p.fault {
+                Some(Fault::Lie) => {
+                    self.apply(&p.call, p.op);
+                    Reply::Failed(BackendError::Failed("reply lost".into()))
+                }
                 Some(_) => Reply::Failed(BackendError::Failed("injected fault".into())),
                 None => self.apply(&p.call, p.op),
             };
@@ -251,37 +297,158 @@ impl World {
 
     /// The backend's side of a call.
     fn apply(&mut self, call: &Call, op: Option<OpId>) -> Reply {
-        let ledger = &mut self.ledger;
+        let not_running = |server: &ServerId| {
+            Reply::Failed(BackendError::Gone(format!("{server} is not running")))
+        };
+        let not_live = |session: &SessionId| {
+            Reply::Failed(BackendError::Gone(format!("{session} is not live")))
+        };
         match call {
             Call::EnsureServer(workdir) => Reply::Server(
-                ledger
+                self.ledger
                     .open_server_for(workdir)
-                    .unwrap_or_else(|| ledger.start_server(workdir)),
+                    .unwrap_or_else(|| self.ledger.start_server(workdir)),
             ),
             Call::CloseServer(server) => {
-                ledger.close_server(*server);
+                self.check_close(*server);
+                self.ledger.close_server(*server);
                 Reply::Done
             }
-            Call::CreateSession(server, agent) => match ledger.server(*server) {
-                Some(s) if s.open => Reply::Session(ledger.create_session(*server, agent, op)),
-                _ => Reply::Failed(BackendError::Failed(format!("{server} is not running"))),
+            Call::CreateSession(server, agent) => match self.ledger.server(*server) {
+                Some(s) if s.open => Reply::Session(self.ledger.create_session(*server, agent, op)),
+                _ => not_running(server),
             },
-            Call::Prompt(session) => match ledger.session(*session) {
-                Some(s) if s.live => Reply::Done,
-                _ => Reply::Failed(BackendError::Failed(format!("{session} is not live"))),
+            Call::Prompt(session) => match self.ledger.session(*session) {
+                Some(s) if s.live => {
+                    self.schedule_events(*session);
+                    Reply::Done
+                }
+                _ => not_live(session),
             },
             Call::AbortSession(session) => {
-                ledger.kill_session(*session);
+                self.ledger.kill_session(*session);
                 Reply::Done
             }
-            Call::Subscribe(session) => match ledger.session_mut(*session) {
+            Call::Subscribe(session) => match self.ledger.session_mut(*session) {
                 Some(s) if s.live => {
                     let (tx, rx) = unbounded_channel();
                     s.events = Some(tx);
                     Reply::Events(rx)
                 }
-                _ => Reply::Failed(BackendError::Failed(format!("{session} is not live"))),
+                _ => not_live(session),
             },
+            Call::ListSessions(server) => match self.ledger.server(*server) {
+                Some(s) if s.open => Reply::Sessions(
+                    self.ledger
+                        .live_sessions()
+                        .filter(|s| s.server == *server)
+                        .map(|s| (s.id, s.agent.clone()))
+                        .collect(),
+                ),
+                _ => not_running(server),
+            },
+        }
+    }
+
+    /// A prompted session may go idle, or fail, a little later.
+    fn schedule_events(&mut self, session: SessionId) {
+        if self.healed {
+            return;
+        }
+        let faults = self.backend.faults;
+        let d = &mut self.decisions;
+        if faults.idle_events > 0 && d.percent(faults.idle_events) {
+            let at = self.now_ms + u64::from(d.between(1, 40));
+            self.scheduled.push((at, Happening::Idle(session)));
+        }
+        if faults.error_events > 0 && d.percent(faults.error_events) {
+            let at = self.now_ms + u64::from(d.between(1, 40));
+            self.scheduled.push((at, Happening::Error(session)));
+        }
+    }
+
+    /// I3: a server may close only when no live session still needs it.
+    fn check_close(&mut self, server: ServerId) {
+        if self.call_violation.is_some() {
+            return;
+        }
+        let Some(snapshot) = self.snapshot.as_ref().map(|f| f()) else {
+            return;
+        };
+        let needed = snapshot.agents.iter().find(|r| {
+            !r.status.is_terminal()
+                && r.session.is_some_and(|s| {
+                    self.ledger
+                        .session(s)
+                        .is_some_and(|s| s.live && s.server == server)
+                })
+        });
+        if let Some(r) = needed {
+            let session = r.session.expect("found by its session");
+            self.call_violation = Some(Violation {
+                invariant: Invariant::I3,
+                detail: format!(
+                    "{server} was closed while agent {}'s {:?} record still ran {session} on it",
+                    r.agent, r.status
+                ),
+                sessions: vec![session],
+            });
+        }
+    }
+
+    /// Makes the backend's own happenings that are due: idle and error events, crashes.
+    pub fn deliver_due(&mut self) {
+        let now = self.now_ms;
+        if self.scheduled.iter().all(|&(at, _)| at > now) {
+            return;
+        }
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.scheduled)
+            .into_iter()
+            .partition(|&(at, _)| at <= now);
+        self.scheduled = later;
+        for (_, happening) in due {
+            match happening {
+                Happening::Idle(id) | Happening::Error(id) => {
+                    let Some(s) = self.ledger.session(id).filter(|s| s.live) else {
+                        continue;
+                    };
+                    let (agent, is_error) =
+                        (s.agent.clone(), matches!(happening, Happening::Error(_)));
+                    let event = if is_error {
+                        SessionEvent::Error
+                    } else {
+                        SessionEvent::Idle
+                    };
+                    if let Some(events) = &s.events {
+                        let _ = events.send(event);
+                    }
+                    let what = if is_error {
+                        self.ledger.kill_session(id);
+                        What::SessionError(id)
+                    } else {
+                        What::SessionIdle(id)
+                    };
+                    self.history.push(now, Some(agent), what);
+                }
+                Happening::Crash => {
+                    if self.healed {
+                        continue;
+                    }
+                    let open: Vec<ServerId> = self
+                        .ledger
+                        .servers
+                        .iter()
+                        .filter(|s| s.open)
+                        .map(|s| s.id)
+                        .collect();
+                    if open.is_empty() {
+                        continue;
+                    }
+                    let server = open[self.decisions.below(open.len() as u32) as usize];
+                    self.ledger.close_server(server);
+                    self.history.push(now, None, What::ServerCrashed(server));
+                }
+            }
         }
     }
 
@@ -289,6 +456,8 @@ impl World {
     pub fn kill_container(&mut self) {
         self.ledger.kill_all();
         self.parked.clear();
+        self.scheduled
+            .retain(|(_, h)| matches!(h, Happening::Crash));
         self.inbox = None;
         self.snapshot = None;
         self.history.push(self.now_ms, None, What::Bounce);

@@ -64,6 +64,8 @@ impl fmt::Display for SessionId {
 pub enum BackendError {
     /// The backend answered with an error.
     Failed(String),
+    /// The server or session does not exist (any more): whatever ran there is dead.
+    Gone(String),
     /// The caller gave up waiting.
     Timeout,
 }
@@ -72,6 +74,7 @@ impl fmt::Display for BackendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Failed(why) => write!(f, "failed: {why}"),
+            Self::Gone(what) => write!(f, "gone: {what}"),
             Self::Timeout => f.write_str("timed out"),
         }
     }
@@ -84,7 +87,7 @@ impl std::error::Error for BackendError {}
 pub enum SessionEvent {
     /// The agent finished its work and waits for input.
     Idle,
-    /// The session hit an error.
+    /// The session hit an error and died.
     Error,
 }
 
@@ -122,6 +125,13 @@ pub trait SessionBackend: Send + Sync + 'static {
         &self,
         session: SessionId,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// The sessions running on `server`, with the agent each was created for. This is how a
+    /// caller finds out what an ambiguous call (an error or a timeout) really did.
+    fn list_sessions(
+        &self,
+        server: ServerId,
+    ) -> impl Future<Output = Result<Vec<(SessionId, AgentId)>, BackendError>> + Send;
 
     /// Opens the session's event stream; it ends when the session or its server dies.
     fn subscribe(

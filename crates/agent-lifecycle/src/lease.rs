@@ -1,15 +1,18 @@
 //! Server leases: one server per workdir, opened by the first lease and closed when the last
-//! lease is released. A lease is a value, released by consuming it, so it can be released
+//! lease on it is released. A lease is a value, released by consuming it, so it is released
 //! at most once; the record that holds it is its only owner.
+//!
+//! Leases are counted per server, not per workdir: after a server dies and the workdir gets a
+//! new one, releasing a lease on the old server can never close the new one.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::backend::{BackendError, ServerId, SessionBackend, Workdir};
-use crate::lifecycle::bounded;
+use crate::lifecycle::{ServerSnapshot, bounded};
 
-/// The right to run sessions on a workdir's server.
+/// The right to run sessions on a server.
 #[must_use = "a lease must be stored or released, or its server never closes"]
 #[derive(Debug)]
 pub(crate) struct ServerLease {
@@ -24,22 +27,34 @@ impl ServerLease {
 }
 
 #[derive(Default)]
-struct ServerState {
-    server: Option<ServerId>,
-    leases: u32,
+struct WorkdirServers {
+    /// Serialises opening and closing this workdir's servers, so a lease is never granted on
+    /// a server that is being closed.
+    gate: Arc<tokio::sync::Mutex<()>>,
+    /// The server new leases go to; `None` until one is ensured, or after it was suspected dead.
+    current: Option<ServerId>,
+    leases: BTreeMap<ServerId, u32>,
+    /// Servers without leases whose close failed; eviction tries again.
+    unclosed: BTreeSet<ServerId>,
 }
 
-/// The servers of every workdir. A gate per workdir serialises opening and closing, so a
-/// lease is never granted on a server that is being closed.
+/// The servers of every workdir.
 #[derive(Default)]
 pub(crate) struct Servers {
-    gates: Mutex<BTreeMap<Workdir, Arc<tokio::sync::Mutex<ServerState>>>>,
+    workdirs: Mutex<BTreeMap<Workdir, WorkdirServers>>,
 }
 
 impl Servers {
-    fn gate(&self, workdir: &Workdir) -> Arc<tokio::sync::Mutex<ServerState>> {
-        let mut gates = self.gates.lock().expect("server gates poisoned");
-        gates.entry(workdir.clone()).or_default().clone()
+    fn workdirs(&self) -> MutexGuard<'_, BTreeMap<Workdir, WorkdirServers>> {
+        self.workdirs.lock().expect("server table poisoned")
+    }
+
+    fn gate(&self, workdir: &Workdir) -> Arc<tokio::sync::Mutex<()>> {
+        self.workdirs()
+            .entry(workdir.clone())
+            .or_default()
+            .gate
+            .clone()
     }
 
     pub(crate) async fn acquire<B: SessionBackend>(
@@ -49,41 +64,69 @@ impl Servers {
         workdir: &Workdir,
     ) -> Result<ServerLease, BackendError> {
         let gate = self.gate(workdir);
-        let mut state = gate.lock().await;
-        let server = match state.server {
+        let _gate = gate.lock().await;
+        let current = self.workdirs()[workdir].current;
+        let server = match current {
             Some(server) => server,
-            None => {
-                let server = bounded(timeout, backend.ensure_server(workdir)).await?;
-                state.server = Some(server);
-                server
-            }
+            None => bounded(timeout, backend.ensure_server(workdir)).await?,
         };
-        state.leases += 1;
+        let mut workdirs = self.workdirs();
+        let entry = workdirs.get_mut(workdir).expect("entry made by gate()");
+        entry.current = Some(server);
+        entry.unclosed.remove(&server);
+        *entry.leases.entry(server).or_default() += 1;
         Ok(ServerLease {
             workdir: workdir.clone(),
             server,
         })
     }
 
-    /// Gives a lease back; the last one closes the server. A failed close leaves the server
-    /// known, so the next lease reuses it and eviction retries the close.
+    /// Gives a lease back; the last lease on a server closes it.
     pub(crate) async fn release<B: SessionBackend>(
         &self,
         backend: &B,
         timeout: Duration,
         lease: ServerLease,
     ) -> Result<(), BackendError> {
-        let gate = self.gate(&lease.workdir);
-        let mut state = gate.lock().await;
-        state.leases -= 1;
-        if state.leases > 0 {
-            return Ok(());
+        let ServerLease { workdir, server } = lease;
+        let gate = self.gate(&workdir);
+        let _gate = gate.lock().await;
+        {
+            let mut workdirs = self.workdirs();
+            let entry = workdirs
+                .get_mut(&workdir)
+                .expect("a lease's workdir is known");
+            let count = entry
+                .leases
+                .get_mut(&server)
+                .expect("a lease's server is counted");
+            *count -= 1;
+            if *count > 0 {
+                return Ok(());
+            }
+            entry.leases.remove(&server);
+            if entry.current == Some(server) {
+                entry.current = None;
+            }
         }
-        match state.server.take() {
-            Some(server) => bounded(timeout, backend.close_server(server))
-                .await
-                .inspect_err(|_| state.server = Some(server)),
-            None => Ok(()),
+        bounded(timeout, backend.close_server(server))
+            .await
+            .inspect_err(|_| {
+                let mut workdirs = self.workdirs();
+                let entry = workdirs
+                    .get_mut(&workdir)
+                    .expect("a lease's workdir is known");
+                entry.unclosed.insert(server);
+            })
+    }
+
+    /// The workdir's current server may be dead: the next lease asks the backend again
+    /// (`ensure_server` hands back the same server if it is still running).
+    pub(crate) fn suspect(&self, workdir: &Workdir, server: ServerId) {
+        if let Some(entry) = self.workdirs().get_mut(workdir)
+            && entry.current == Some(server)
+        {
+            entry.current = None;
         }
     }
 
@@ -93,23 +136,47 @@ impl Servers {
         backend: &B,
         timeout: Duration,
     ) -> Result<(), BackendError> {
-        let gates: Vec<_> = {
-            let gates = self.gates.lock().expect("server gates poisoned");
-            gates.values().cloned().collect()
-        };
+        let workdirs: Vec<Workdir> = self.workdirs().keys().cloned().collect();
         let mut outcome = Ok(());
-        for gate in gates {
-            let mut state = gate.lock().await;
-            if state.leases > 0 {
-                continue;
-            }
-            if let Some(server) = state.server.take()
-                && let Err(e) = bounded(timeout, backend.close_server(server)).await
-            {
-                state.server = Some(server);
-                outcome = Err(e);
+        for workdir in workdirs {
+            let gate = self.gate(&workdir);
+            let _gate = gate.lock().await;
+            let idle: Vec<ServerId> = {
+                let mut workdirs = self.workdirs();
+                let entry = workdirs.get_mut(&workdir).expect("listed above");
+                let mut idle: BTreeSet<ServerId> = std::mem::take(&mut entry.unclosed);
+                if let Some(current) = entry.current
+                    && !entry.leases.contains_key(&current)
+                {
+                    idle.insert(current);
+                    entry.current = None;
+                }
+                idle.into_iter().collect()
+            };
+            for server in idle {
+                if let Err(e) = bounded(timeout, backend.close_server(server)).await {
+                    self.workdirs()
+                        .get_mut(&workdir)
+                        .expect("listed above")
+                        .unclosed
+                        .insert(server);
+                    outcome = Err(e);
+                }
             }
         }
         outcome
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<ServerSnapshot> {
+        self.workdirs()
+            .iter()
+            .flat_map(|(workdir, entry)| {
+                entry.leases.iter().map(|(&server, &count)| ServerSnapshot {
+                    workdir: workdir.clone(),
+                    server,
+                    count: i64::from(count),
+                })
+            })
+            .collect()
     }
 }

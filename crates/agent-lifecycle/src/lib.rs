@@ -14,6 +14,7 @@ pub use backend::{
     AgentId, BackendError, ServerId, SessionBackend, SessionEvent, SessionId, Workdir,
 };
 pub use lifecycle::{
-    AgentSnapshot, Lifecycle, LifecycleError, ManagerConfig, StartRequest, Status, bounded,
+    AgentSnapshot, Lifecycle, LifecycleError, ManagerConfig, ServerSnapshot, Snapshot,
+    StartRequest, Status, bounded,
 };
 pub use manager::AgentManager;

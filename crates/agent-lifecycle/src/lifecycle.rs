@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::backend::{AgentId, BackendError, SessionBackend, SessionId, Workdir};
+use crate::backend::{AgentId, BackendError, ServerId, SessionBackend, SessionId, Workdir};
 
 /// Where an agent is in its life. Moves forward only:
 /// Starting -> Running -> Stopping -> Exited, or to Failed.
@@ -37,8 +37,31 @@ pub struct StartRequest {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentSnapshot {
     pub agent: AgentId,
+    /// Which start made this record; a restart makes a new one.
+    pub incarnation: u64,
     pub status: Status,
     pub session: Option<SessionId>,
+    /// A create on this server failed ambiguously and the manager has not yet proved that it
+    /// left no session behind: whatever session of this agent runs there is the manager's.
+    pub suspect_on: Option<ServerId>,
+}
+
+/// One server the manager counts sessions on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerSnapshot {
+    pub workdir: Workdir,
+    pub server: ServerId,
+    /// How many sessions (or startups about to make one) the manager counts on it.
+    pub count: i64,
+}
+
+/// What a manager tracks, as observed from outside.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// In agent order.
+    pub agents: Vec<AgentSnapshot>,
+    /// In workdir, then server order.
+    pub servers: Vec<ServerSnapshot>,
 }
 
 /// Why a lifecycle call did not do what it was asked.
@@ -75,12 +98,18 @@ impl From<BackendError> for LifecycleError {
 pub struct ManagerConfig {
     /// How long the manager waits for any one backend call before giving up on it.
     pub call_timeout: Duration,
+    /// How long a session may sit idle before its agent exits.
+    pub idle_timeout: Duration,
+    /// The pause before retrying what failed (an abort, a reconciliation).
+    pub retry_pause: Duration,
 }
 
 impl Default for ManagerConfig {
     fn default() -> Self {
         Self {
             call_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(300),
+            retry_pause: Duration::from_secs(1),
         }
     }
 }
@@ -101,8 +130,8 @@ pub trait Lifecycle<B: SessionBackend>: Send + Sync + Sized + 'static {
     /// Container shutdown: stops everything and closes every server.
     fn evict(&self) -> impl Future<Output = Result<(), LifecycleError>> + Send;
 
-    /// The records the manager holds, in agent order.
-    fn snapshot(&self) -> Vec<AgentSnapshot>;
+    /// The records and server counts the manager holds.
+    fn snapshot(&self) -> Snapshot;
 }
 
 /// Runs a backend call under the caller's timeout; a call that never answers becomes

@@ -2,16 +2,19 @@
 //!
 //! Design (see shared/design.md §2):
 //! - Each start creates an *incarnation* with its own cancellation token. A newer start, a stop
-//!   or an eviction cancels the token of the incarnation in flight.
-//! - Every operation on one agent takes the agent's *turn* (a FIFO async mutex), so a restart
-//!   or a stop runs only after the incarnation before it has unwound.
+//!   or an eviction cancels the token of the incarnation in flight; the incarnation's event
+//!   subscription and idle timer live and die with that token.
+//! - Every operation on one agent takes the agent's *turn* (a FIFO async mutex): start, stop,
+//!   eviction and the background exits (idle, session death) alike. A restart or a stop runs
+//!   only after the incarnation before it has unwound.
 //! - What a startup acquires (server lease, session) is stored in the agent's record the moment
 //!   the backend returns it, so one teardown path releases everything, exactly once.
 //! - Backend calls are never abandoned mid-flight on cancellation (an abandoned create could
 //!   leave a session nobody knows of); the token is checked after each call instead, and each
 //!   call is bounded by the call timeout.
-//! - A session whose abort failed stays tracked: the manager never forgets what it cannot prove
-//!   dead, and the next stop retries.
+//! - What the manager cannot prove dead it keeps tracking: a session whose abort failed stays
+//!   in its record, and a create that failed (it may have created a session anyway) is
+//!   reconciled by listing the server's sessions; until that succeeds the record stays live.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,11 +22,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::{AgentId, SessionBackend, SessionEvent, SessionId};
+use crate::backend::{
+    AgentId, BackendError, ServerId, SessionBackend, SessionEvent, SessionId, Workdir,
+};
 use crate::lease::{ServerLease, Servers};
 use crate::lifecycle::{
-    AgentSnapshot, Lifecycle, LifecycleError, ManagerConfig, StartRequest, Status, bounded,
+    AgentSnapshot, Lifecycle, LifecycleError, ManagerConfig, Snapshot, StartRequest, Status,
+    bounded,
 };
+
+/// How often a failed create is reconciled within one teardown.
+const RECONCILE_TRIES: u32 = 5;
 
 /// The production manager ("owned" design).
 pub struct AgentManager<B> {
@@ -40,6 +49,7 @@ struct Inner<B> {
 #[derive(Default)]
 struct State {
     agents: BTreeMap<AgentId, Agent>,
+    next_incarnation: u64,
     evicting: bool,
 }
 
@@ -47,15 +57,18 @@ struct Agent {
     /// Held by whichever operation on this agent is running; FIFO, so operations run in
     /// arrival order.
     turn: Arc<tokio::sync::Mutex<()>>,
-    /// The token of the newest incarnation; cancelling it supersedes that startup.
+    /// The token of the newest incarnation; cancelling it supersedes that incarnation.
     latest: CancellationToken,
     record: Option<Record>,
 }
 
 struct Record {
+    incarnation: u64,
     status: Status,
     lease: Option<ServerLease>,
     session: Option<SessionId>,
+    /// Set while a failed create on this server may have left a session behind.
+    suspect_on: Option<ServerId>,
 }
 
 impl<B: SessionBackend> Lifecycle<B> for AgentManager<B> {
@@ -72,11 +85,13 @@ impl<B: SessionBackend> Lifecycle<B> for AgentManager<B> {
 
     async fn start(&self, request: StartRequest) -> Result<(), LifecycleError> {
         let inner = &self.inner;
-        let (turn, token) = {
+        let (turn, token, incarnation) = {
             let mut state = inner.state();
             if state.evicting {
                 return Err(LifecycleError::Evicting);
             }
+            state.next_incarnation += 1;
+            let incarnation = state.next_incarnation;
             let agent = state
                 .agents
                 .entry(request.agent.clone())
@@ -87,7 +102,7 @@ impl<B: SessionBackend> Lifecycle<B> for AgentManager<B> {
                 });
             agent.latest.cancel();
             agent.latest = CancellationToken::new();
-            (agent.turn.clone(), agent.latest.clone())
+            (agent.turn.clone(), agent.latest.clone(), incarnation)
         };
         let _turn = tokio::select! {
             biased;
@@ -95,18 +110,22 @@ impl<B: SessionBackend> Lifecycle<B> for AgentManager<B> {
             turn = turn.lock_owned() => turn,
         };
         // The restart path: the previous incarnation is gone before this one begins.
-        inner.teardown(&request.agent, Status::Exited).await?;
+        inner
+            .teardown_or_retry(&request.agent, None, Status::Exited)
+            .await?;
         if token.is_cancelled() {
             return Err(LifecycleError::Cancelled);
         }
         inner.with_agent(&request.agent, |agent| {
             agent.record = Some(Record {
+                incarnation,
                 status: Status::Starting,
                 lease: None,
                 session: None,
+                suspect_on: None,
             });
         });
-        match inner.start_up(&request, &token).await {
+        match Inner::start_up(inner, &request, incarnation, &token).await {
             Ok(()) => {
                 inner.with_record(&request.agent, |record| record.status = Status::Running);
                 Ok(())
@@ -116,7 +135,7 @@ impl<B: SessionBackend> Lifecycle<B> for AgentManager<B> {
                     LifecycleError::Cancelled => Status::Exited,
                     _ => Status::Failed,
                 };
-                inner.teardown(&request.agent, end).await?;
+                inner.teardown_or_retry(&request.agent, None, end).await?;
                 Err(e)
             }
         }
@@ -133,7 +152,7 @@ impl<B: SessionBackend> Lifecycle<B> for AgentManager<B> {
             known.turn.clone()
         };
         let _turn = turn.lock_owned().await;
-        inner.teardown(agent, Status::Exited).await
+        inner.teardown_or_retry(agent, None, Status::Exited).await
     }
 
     async fn evict(&self) -> Result<(), LifecycleError> {
@@ -150,7 +169,7 @@ impl<B: SessionBackend> Lifecycle<B> for AgentManager<B> {
         for agent in agents {
             let turn = inner.with_agent(&agent, |a| a.turn.clone());
             let _turn = turn.lock_owned().await;
-            if let Err(e) = inner.teardown(&agent, Status::Exited).await {
+            if let Err(e) = inner.teardown_or_retry(&agent, None, Status::Exited).await {
                 outcome = Err(e);
             }
         }
@@ -162,20 +181,28 @@ impl<B: SessionBackend> Lifecycle<B> for AgentManager<B> {
         outcome
     }
 
-    fn snapshot(&self) -> Vec<AgentSnapshot> {
-        let state = self.inner.state();
-        state
-            .agents
-            .iter()
-            .filter_map(|(id, agent)| {
-                let record = agent.record.as_ref()?;
-                Some(AgentSnapshot {
-                    agent: id.clone(),
-                    status: record.status,
-                    session: record.session,
+    fn snapshot(&self) -> Snapshot {
+        let agents = {
+            let state = self.inner.state();
+            state
+                .agents
+                .iter()
+                .filter_map(|(id, agent)| {
+                    let record = agent.record.as_ref()?;
+                    Some(AgentSnapshot {
+                        agent: id.clone(),
+                        incarnation: record.incarnation,
+                        status: record.status,
+                        session: record.session,
+                        suspect_on: record.suspect_on,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        };
+        Snapshot {
+            agents,
+            servers: self.inner.servers.snapshot(),
+        }
     }
 }
 
@@ -192,11 +219,11 @@ impl<B: SessionBackend> Inner<B> {
             .expect("agent entries are never removed"))
     }
 
-    /// Runs `f` on the agent's record. Callers hold the agent's turn, and a record exists for
-    /// the whole of a startup, so a missing record is a bug here, not an input error.
+    /// Runs `f` on the agent's record. Callers hold the agent's turn and a record exists for
+    /// the whole of a startup and teardown, so a missing record is a bug here.
     fn with_record<T>(&self, agent: &AgentId, f: impl FnOnce(&mut Record) -> T) -> T {
         self.with_agent(agent, |a| {
-            f(a.record.as_mut().expect("record during startup"))
+            f(a.record.as_mut().expect("record under the turn"))
         })
     }
 
@@ -211,77 +238,223 @@ impl<B: SessionBackend> Inner<B> {
     /// Steps 3-6 of a startup. Whatever it acquires goes into the record at once, so the
     /// caller's teardown releases it on every path.
     async fn start_up(
-        &self,
+        self: &Arc<Self>,
         request: &StartRequest,
+        incarnation: u64,
         token: &CancellationToken,
     ) -> Result<(), LifecycleError> {
         let timeout = self.config.call_timeout;
+        let agent = &request.agent;
         let lease = self
             .servers
             .acquire(&self.backend, timeout, &request.workdir)
             .await?;
         let server = lease.server();
-        self.with_record(&request.agent, |r| r.lease = Some(lease));
+        self.with_record(agent, |r| r.lease = Some(lease));
         Self::cancelled(token)?;
 
-        let session = bounded(timeout, self.backend.create_session(server, &request.agent)).await?;
-        self.with_record(&request.agent, |r| r.session = Some(session));
+        let session = match bounded(timeout, self.backend.create_session(server, agent)).await {
+            Ok(session) => session,
+            Err(e) => {
+                // The create may have happened anyway, and the server may be gone.
+                self.servers.suspect(&request.workdir, server);
+                self.with_record(agent, |r| r.suspect_on = Some(server));
+                return Err(e.into());
+            }
+        };
+        self.with_record(agent, |r| r.session = Some(session));
         Self::cancelled(token)?;
 
         let events = bounded(timeout, self.backend.subscribe(session)).await?;
-        tokio::spawn(watch_events(request.agent.clone(), events, token.clone()));
+        tokio::spawn(watch_events(
+            self.clone(),
+            Incarnation {
+                agent: agent.clone(),
+                incarnation,
+                workdir: request.workdir.clone(),
+                server,
+            },
+            events,
+            token.clone(),
+        ));
         Self::cancelled(token)?;
 
         bounded(timeout, self.backend.prompt(session, &request.prompt)).await?;
         Self::cancelled(token)
     }
 
-    /// Ends the agent's current record, if it is still live: aborts its session, releases its
-    /// lease, and marks it `end`. If the abort fails the session stays tracked (Stopping).
-    async fn teardown(&self, agent: &AgentId, end: Status) -> Result<(), LifecycleError> {
+    /// Ends the agent's record if it is still live (and, with `only`, still that incarnation):
+    /// aborts its session, reconciles a failed create, releases its lease, marks it `end`.
+    /// Whatever fails stays in the record, so the next stop tries again.
+    async fn teardown(
+        &self,
+        agent: &AgentId,
+        only: Option<u64>,
+        end: Status,
+    ) -> Result<(), LifecycleError> {
         let timeout = self.config.call_timeout;
-        let session = {
+        let (session, suspect_on) = {
             let mut state = self.state();
             let Some(record) = state.agents.get_mut(agent).and_then(|a| a.record.as_mut()) else {
                 return Ok(());
             };
-            if record.status.is_terminal() {
+            if record.status.is_terminal() || only.is_some_and(|i| i != record.incarnation) {
                 return Ok(());
             }
             record.status = Status::Stopping;
-            record.session
+            (record.session, record.suspect_on)
         };
         if let Some(session) = session {
-            bounded(timeout, self.backend.abort_session(session)).await?;
+            match bounded(timeout, self.backend.abort_session(session)).await {
+                Ok(()) | Err(BackendError::Gone(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
             self.with_record(agent, |r| r.session = None);
+        }
+        if let Some(server) = suspect_on {
+            self.reap_orphans(agent, server).await?;
+            self.with_record(agent, |r| r.suspect_on = None);
         }
         let lease = self.with_record(agent, |r| r.lease.take());
         if let Some(lease) = lease
             && let Err(e) = self.servers.release(&self.backend, timeout, lease).await
         {
-            // The server stays known to `Servers`; eviction retries the close.
+            // `Servers` remembers the server; eviction closes it.
             tracing::warn!(%agent, error = %e, "closing an unused server failed");
         }
         self.with_record(agent, |r| r.status = end);
         Ok(())
     }
+
+    /// Aborts every session of `agent` on `server`. Only called under the agent's turn with no
+    /// session of the agent tracked, so every such session is an orphan of a failed create.
+    async fn reap_orphans(&self, agent: &AgentId, server: ServerId) -> Result<(), LifecycleError> {
+        let timeout = self.config.call_timeout;
+        let mut last = None;
+        for attempt in 0..RECONCILE_TRIES {
+            if attempt > 0 {
+                tokio::time::sleep(self.config.retry_pause).await;
+            }
+            let listed = match bounded(timeout, self.backend.list_sessions(server)).await {
+                Ok(listed) => listed,
+                // The server is gone, and every session on it with it.
+                Err(BackendError::Gone(_)) => return Ok(()),
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            let mut reaped = Ok(());
+            for (session, owner) in listed {
+                if &owner == agent {
+                    match bounded(timeout, self.backend.abort_session(session)).await {
+                        Ok(()) | Err(BackendError::Gone(_)) => {}
+                        Err(e) => reaped = Err(e),
+                    }
+                }
+            }
+            match reaped {
+                Ok(()) => return Ok(()),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one try failed").into())
+    }
+
+    /// A background exit (idle, or the session died): ordered with every other operation on
+    /// the agent, and a no-op if a newer incarnation has taken over.
+    async fn exit(self: &Arc<Self>, agent: &AgentId, incarnation: u64, end: Status) {
+        let turn = self.with_agent(agent, |a| a.turn.clone());
+        let _turn = turn.lock_owned().await;
+        if let Err(e) = self.teardown_or_retry(agent, Some(incarnation), end).await {
+            tracing::warn!(%agent, error = %e, "exit left the session tracked; retrying");
+        }
+    }
+
+    /// A teardown; if it fails, it is retried in the background until it succeeds or a newer
+    /// incarnation takes over, so that what the manager tracks never stays stale.
+    async fn teardown_or_retry(
+        self: &Arc<Self>,
+        agent: &AgentId,
+        only: Option<u64>,
+        end: Status,
+    ) -> Result<(), LifecycleError> {
+        let failed = self.teardown(agent, only, end).await.err();
+        let Some(e) = failed else { return Ok(()) };
+        let incarnation = self.with_agent(agent, |a| a.record.as_ref().map(|r| r.incarnation));
+        if let Some(incarnation) = incarnation {
+            tokio::spawn(retry_teardown(
+                self.clone(),
+                agent.clone(),
+                incarnation,
+                end,
+            ));
+        }
+        Err(e)
+    }
 }
 
-/// The event subscription of one incarnation; it ends with the incarnation's token, so an old
-/// incarnation's events never reach a new one.
-async fn watch_events(
+/// Retries one incarnation's teardown, each time under the agent's turn, until it is done.
+async fn retry_teardown<B: SessionBackend>(
+    inner: Arc<Inner<B>>,
     agent: AgentId,
+    incarnation: u64,
+    end: Status,
+) {
+    loop {
+        tokio::time::sleep(inner.config.retry_pause).await;
+        let turn = inner.with_agent(&agent, |a| a.turn.clone());
+        let _turn = turn.lock_owned().await;
+        let pending = inner.with_agent(&agent, |a| {
+            a.record
+                .as_ref()
+                .is_some_and(|r| r.incarnation == incarnation && !r.status.is_terminal())
+        });
+        if !pending || inner.teardown(&agent, Some(incarnation), end).await.is_ok() {
+            return;
+        }
+    }
+}
+
+/// Which incarnation a subscription belongs to.
+struct Incarnation {
+    agent: AgentId,
+    incarnation: u64,
+    workdir: Workdir,
+    server: ServerId,
+}
+
+/// The event subscription of one incarnation, with its idle timer; both end with the
+/// incarnation's token, so an old incarnation's events or timer never reach a new one.
+async fn watch_events<B: SessionBackend>(
+    inner: Arc<Inner<B>>,
+    me: Incarnation,
     mut events: UnboundedReceiver<SessionEvent>,
     token: CancellationToken,
 ) {
-    loop {
+    let mut idle_deadline: Option<tokio::time::Instant> = None;
+    let end = loop {
+        let idle = async {
+            match idle_deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
             _ = token.cancelled() => return,
             event = events.recv() => match event {
-                Some(event) => tracing::debug!(%agent, ?event, "session event"),
-                None => return,
+                Some(SessionEvent::Idle) => {
+                    idle_deadline = Some(tokio::time::Instant::now() + inner.config.idle_timeout);
+                }
+                // The session died under us: its own error, or its server went away.
+                Some(SessionEvent::Error) | None => {
+                    inner.servers.suspect(&me.workdir, me.server);
+                    break Status::Failed;
+                }
             },
+            _ = idle => break Status::Exited,
         }
-    }
+    };
+    inner.exit(&me.agent, me.incarnation, end).await;
 }
