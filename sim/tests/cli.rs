@@ -95,3 +95,51 @@ fn models_lists_every_model() {
     let out = stdout(&o);
     assert!(out.contains("legacy") && out.contains("owned"), "{out}");
 }
+
+#[test]
+fn explore_without_a_model_prints_the_findings_table() {
+    let o = sim(&["explore", "--seeds", "0..200"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    let table: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("model "))
+        .collect();
+    assert!(
+        table[0].contains("first violated") && table[0].contains("time to find"),
+        "{out}"
+    );
+    for model in ["legacy", "abort-token", "start-lock"] {
+        let row = table
+            .iter()
+            .find(|l| l.starts_with(model))
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!(row.contains("FAIL") && row.contains(" I"), "{row}");
+    }
+    let owned = table.iter().find(|l| l.starts_with("owned")).unwrap();
+    assert!(owned.contains("pass") && owned.contains(" 200 "), "{owned}");
+    assert!(out.contains(
+        "replay: cargo run --release -p lifecycle-sim -- replay --model abort-token --seed "
+    ));
+}
+
+#[test]
+fn keep_going_lists_every_invariant_a_model_breaks() {
+    let o = sim(&[
+        "explore",
+        "--model",
+        "legacy",
+        "--seeds",
+        "0..200",
+        "--keep-going",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    let violated = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("violated:"))
+        .unwrap_or_else(|| panic!("{out}"));
+    for code in ["I1", "I3", "I4", "I5", "I7", "I8"] {
+        assert!(violated.contains(code), "{violated}");
+    }
+}
