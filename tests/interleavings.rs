@@ -53,7 +53,7 @@ fn the_seed_decides_the_order_of_concurrent_calls() {
 fn with_one_fixed_latency_the_order_is_tokios_fifo() {
     // The control: take the decision stream's say away and only one order remains.
     let mut spec = three_concurrent_calls();
-    spec.backend.max_latency_ms = 1;
+    spec.timing.max_latency_ms = 1;
     let orders: BTreeSet<Vec<AgentId>> = (0..200).map(|seed| order(&spec, seed)).collect();
     assert_eq!(orders.len(), 1, "orders seen: {orders:?}");
 }

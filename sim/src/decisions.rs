@@ -1,6 +1,10 @@
 //! The decision stream: the one source of nondeterminism in a scenario. The workload, every
-//! latency, every fault and every scheduling choice is drawn from it, so a seed (or a byte
-//! string from a fuzzer) fixes the whole run.
+//! latency, every fault and every scheduling choice is drawn from it, so a seed, a recorded
+//! list of choices or a fuzzer's bytes fixes the whole run.
+//!
+//! Every draw is a choice in `0..n`, and every draw is logged, so any run can be saved and
+//! replayed from its choices, enumerated (dfs) or shrunk. Choice 0 is always the simplest
+//! option (no fault, the shortest delay, the first call), so shrinking moves towards zeros.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -13,66 +17,92 @@ enum Source {
     /// Fuzzer bytes, four per decision; zeros once they run out, so every byte string is a
     /// valid, finite scenario.
     Bytes { bytes: Vec<u8>, at: usize },
+    /// Recorded choices, replayed as they are (clamped to each draw's range); zeros after.
+    Recorded { choices: Vec<u32>, at: usize },
+}
+
+/// One draw: a choice in `0..bound`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Draw {
+    pub bound: u32,
+    pub choice: u32,
 }
 
 pub struct Decisions {
     source: Source,
-    drawn: u64,
+    log: Vec<Draw>,
+}
+
+/// Multiply-shift instead of a library distribution, so the mapping from stream to choice
+/// never changes under us.
+fn scale(word: u32, n: u32) -> u32 {
+    ((u64::from(word) * u64::from(n)) >> 32) as u32
 }
 
 impl Decisions {
     pub fn from_seed(seed: u64) -> Self {
-        Self {
-            source: Source::Seeded(Box::new(ChaCha8Rng::seed_from_u64(seed))),
-            drawn: 0,
-        }
+        Self::new(Source::Seeded(Box::new(ChaCha8Rng::seed_from_u64(seed))))
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Self {
+        Self::new(Source::Bytes {
+            bytes: bytes.to_vec(),
+            at: 0,
+        })
+    }
+
+    pub fn replaying(choices: Vec<u32>) -> Self {
+        Self::new(Source::Recorded { choices, at: 0 })
+    }
+
+    fn new(source: Source) -> Self {
         Self {
-            source: Source::Bytes {
-                bytes: bytes.to_vec(),
-                at: 0,
-            },
-            drawn: 0,
+            source,
+            log: Vec::new(),
         }
     }
 
-    /// How many decisions have been drawn so far.
-    pub fn drawn(&self) -> u64 {
-        self.drawn
+    /// Every draw so far, in order.
+    pub fn log(&self) -> &[Draw] {
+        &self.log
     }
 
-    fn next_u32(&mut self) -> u32 {
-        self.drawn += 1;
-        match &mut self.source {
-            Source::Seeded(rng) => rng.next_u32(),
+    /// How many decisions have been drawn so far.
+    pub fn drawn(&self) -> usize {
+        self.log.len()
+    }
+
+    /// A choice in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u32) -> u32 {
+        assert!(n > 0, "a choice needs at least one option");
+        let choice = match &mut self.source {
+            Source::Seeded(rng) => scale(rng.next_u32(), n),
             Source::Bytes { bytes, at } => {
                 let mut word = [0u8; 4];
                 for b in &mut word {
                     *b = bytes.get(*at).copied().unwrap_or(0);
                     *at += 1;
                 }
-                u32::from_le_bytes(word)
+                scale(u32::from_le_bytes(word), n)
             }
-        }
+            Source::Recorded { choices, at } => {
+                let choice = choices.get(*at).copied().unwrap_or(0).min(n - 1);
+                *at += 1;
+                choice
+            }
+        };
+        self.log.push(Draw { bound: n, choice });
+        choice
     }
 
-    /// A uniform choice in `0..n` (`n > 0`). Multiply-shift instead of a library distribution,
-    /// so the mapping from stream to choice never changes under us.
-    pub fn below(&mut self, n: u32) -> u32 {
-        assert!(n > 0, "a choice needs at least one option");
-        ((u64::from(self.next_u32()) * u64::from(n)) >> 32) as u32
-    }
-
-    /// A uniform choice in `lo..=hi`.
+    /// A choice in `lo..=hi`.
     pub fn between(&mut self, lo: u32, hi: u32) -> u32 {
         lo + self.below(hi - lo + 1)
     }
 
-    /// True with probability `percent`/100.
+    /// True with probability `percent`/100; choice 0 is false.
     pub fn percent(&mut self, percent: u32) -> bool {
-        self.below(100) < percent
+        self.below(100) >= 100 - percent.min(100)
     }
 }
 
@@ -95,10 +125,27 @@ mod tests {
         // Pinned output: if this changes, every recorded seed replays differently.
         let mut d = Decisions::from_seed(0);
         let got: Vec<u32> = (0..6).map(|_| d.below(100)).collect();
-        assert_eq!(got, PINNED_SEED_0);
+        assert_eq!(got, [65, 70, 72, 46, 50, 69]);
     }
 
-    const PINNED_SEED_0: [u32; 6] = [65, 70, 72, 46, 50, 69];
+    #[test]
+    fn a_recorded_log_replays_the_same_choices() {
+        let mut seeded = Decisions::from_seed(3);
+        let bounds = [2, 10, 100, 7, 1, 33];
+        let first: Vec<u32> = bounds.iter().map(|&n| seeded.below(n)).collect();
+        let choices = seeded.log().iter().map(|d| d.choice).collect();
+        let mut replay = Decisions::replaying(choices);
+        let again: Vec<u32> = bounds.iter().map(|&n| replay.below(n)).collect();
+        assert_eq!(first, again);
+        assert_eq!(replay.below(5), 0, "past the end of the record comes choice 0");
+    }
+
+    #[test]
+    fn choice_zero_is_the_simplest() {
+        let mut zeros = Decisions::replaying(Vec::new());
+        assert!(!zeros.percent(99));
+        assert_eq!(zeros.between(1, 20), 1);
+    }
 
     #[test]
     fn bytes_run_out_into_zeros() {

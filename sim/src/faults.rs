@@ -4,11 +4,13 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::decisions::Decisions;
 
 /// Percent chances, per backend call (or per prompted session for events), of each fault
 /// family; 0 means off. `server_crashes` is a count.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FaultConfig {
     /// Any call answers with an error and has no effect.
     pub call_errors: u32,

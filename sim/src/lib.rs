@@ -6,6 +6,7 @@
 //! sessions that are live.
 
 pub mod backend;
+pub mod case;
 pub mod check;
 pub mod decisions;
 pub mod faults;
@@ -15,10 +16,13 @@ pub mod models;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod schedule;
 pub mod workload;
 pub mod world;
 
 pub use check::{Invariant, Violation};
 pub use models::Model;
-pub use run::{Outcome, ScenarioSpec};
+pub use case::Case;
+pub use run::{Outcome, ScenarioSpec, Timing};
 pub use scenario::{FaultMode, Scenario, Settings};
+pub use schedule::Strategy;

@@ -39,13 +39,13 @@ pub fn scenario_report(model: Model, seed: u64, spec: &ScenarioSpec, outcome: &O
         .collect();
     writeln!(out, "  agents:   {}", agents.join(", ")).unwrap();
     writeln!(out, "  ops:      {}", spec.workload.mix).unwrap();
-    writeln!(out, "  faults:   {}", spec.backend.faults).unwrap();
+    writeln!(out, "  faults:   {}", spec.faults).unwrap();
     writeln!(
         out,
         "  timing:   latency 1..={} ms, call timeout {} ms, idle timeout {} ms; ran {} ms simulated",
-        spec.backend.max_latency_ms,
-        spec.manager.call_timeout.as_millis(),
-        spec.manager.idle_timeout.as_millis(),
+        spec.timing.max_latency_ms,
+        spec.timing.call_timeout_ms,
+        spec.timing.idle_timeout_ms,
         outcome.elapsed.as_millis()
     )
     .unwrap();

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use agent_lifecycle::{AgentId, Lifecycle, LifecycleError, ManagerConfig, StartRequest, Workdir};
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::unbounded_channel;
 
 use crate::backend::{CURRENT_OP, FakeBackend, OpContext, lock};
@@ -19,7 +20,9 @@ use crate::check::{
 };
 use crate::decisions::Decisions;
 use crate::history::{History, OpId, What};
+use crate::schedule::Strategy;
 use crate::workload::{OpKind, Trigger, Workload, agent_name, workdir_name};
+use crate::faults::FaultConfig;
 use crate::world::{BackendConfig, Command, World};
 
 const CONTAINER: &str = "container";
@@ -28,20 +31,61 @@ const TICK: Duration = Duration::from_millis(1);
 const EPOCH_SECS: u64 = 1_700_000_000;
 
 /// Everything a scenario needs besides the decision stream.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScenarioSpec {
     pub workload: Workload,
-    pub backend: BackendConfig,
-    pub manager: ManagerConfig,
-    /// How long, in simulated time, every call in flight may take to return once nothing new
-    /// is issued (L1).
-    pub liveness_bound: Duration,
+    pub faults: FaultConfig,
+    pub timing: Timing,
+    pub strategy: Strategy,
+}
+
+/// The clocks of a scenario, in simulated milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timing {
+    /// Each backend call takes 1..=max_latency_ms (random strategy).
+    pub max_latency_ms: u32,
+    pub call_timeout_ms: u64,
+    pub idle_timeout_ms: u64,
+    pub retry_pause_ms: u64,
+    /// How long every call in flight may take to return once nothing new is issued (L1).
+    pub liveness_bound_ms: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            max_latency_ms: 20,
+            call_timeout_ms: 100,
+            idle_timeout_ms: 30,
+            retry_pause_ms: 10,
+            liveness_bound_ms: 10_000,
+        }
+    }
+}
+
+impl ScenarioSpec {
+    pub fn manager_config(&self) -> ManagerConfig {
+        ManagerConfig {
+            call_timeout: Duration::from_millis(self.timing.call_timeout_ms),
+            idle_timeout: Duration::from_millis(self.timing.idle_timeout_ms),
+            retry_pause: Duration::from_millis(self.timing.retry_pause_ms),
+        }
+    }
+
+    fn backend_config(&self) -> BackendConfig {
+        BackendConfig {
+            faults: self.faults,
+            max_latency_ms: self.timing.max_latency_ms,
+        }
+    }
 }
 
 pub struct Outcome {
     pub violation: Option<Violation>,
     pub history: History,
     pub elapsed: Duration,
+    /// The choices the run drew (after the scenario's own), enough to replay it.
+    pub decisions: Vec<u32>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -85,7 +129,12 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
     decisions: Decisions,
     turmoil_seed: u64,
 ) -> Outcome {
-    let world = Arc::new(Mutex::new(World::new(decisions, spec.backend.clone())));
+    let first_draw = decisions.drawn();
+    let world = Arc::new(Mutex::new(World::new(
+        decisions,
+        spec.backend_config(),
+        spec.strategy,
+    )));
     lock(&world).schedule_crashes(CRASH_WINDOW_MS);
     let mut sim = turmoil::Builder::new()
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
@@ -94,7 +143,7 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
         .simulation_duration(Duration::from_secs(24 * 3600))
         .build();
     let host_world = world.clone();
-    let config = spec.manager.clone();
+    let config = spec.manager_config();
     sim.host(CONTAINER, move || {
         container::<M>(host_world.clone(), config.clone())
     });
@@ -140,6 +189,10 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
         violation,
         history: std::mem::take(&mut w.history),
         elapsed,
+        decisions: w.decisions.log()[first_draw..]
+            .iter()
+            .map(|d| d.choice)
+            .collect(),
     }
 }
 
@@ -167,45 +220,63 @@ impl Driver<'_> {
     fn before_step(&mut self, now_ms: u64) {
         let mut w = lock(self.world);
         w.now_ms = now_ms;
-        let mut raced = false;
-        if w.inbox.is_some() {
-            for slot in 0..self.queue.len() {
-                let Some((kind, when)) = self.queue[slot] else {
-                    continue;
-                };
-                let due = match when {
-                    Trigger::At(t) => t <= now_ms,
-                    Trigger::WhilePending(call, a) => {
-                        w.is_pending(call, &AgentId::new(&agent_name(a)))
-                    }
-                };
-                if !due {
-                    // Timed operations go in order; a later one never overtakes an earlier one.
-                    if matches!(when, Trigger::At(_)) {
-                        break;
-                    }
-                    continue;
-                }
-                self.queue[slot] = None;
-                raced |= matches!(when, Trigger::WhilePending(..));
-                let op = self.next_op;
-                self.next_op += 1;
-                let command = self.command(kind);
-                let inbox = w.inbox.as_ref().expect("checked above");
-                inbox
-                    .send((op, command))
-                    .expect("the container reads its inbox while it runs");
-                w.history
-                    .push(now_ms, Self::op_agent(kind), What::OpIssued(op, kind));
-                self.in_flight.insert(op, kind);
-                self.quiet_since_ms = now_ms;
-            }
-        }
         w.deliver_due();
+        if w.inbox.is_none() {
+            w.release_due(None);
+            return;
+        }
+        if self.spec.strategy == Strategy::Dfs {
+            // Operations arrive by choice too: each tick either the next operation is issued or
+            // one call is answered, so the tree covers every arrival point.
+            let Some(slot) = self.queue.iter().position(Option::is_some) else {
+                w.release_due(None);
+                return;
+            };
+            let ready = w.ready_calls() as u32;
+            let pick = if ready == 0 { 0 } else { w.decisions.below(ready + 1) };
+            if pick == 0 {
+                self.issue(&mut w, slot, now_ms);
+            } else {
+                w.release_due(Some(pick as usize - 1));
+            }
+            return;
+        }
+        let mut raced = false;
+        for slot in 0..self.queue.len() {
+            let Some((_, when)) = self.queue[slot] else {
+                continue;
+            };
+            let due = match when {
+                Trigger::At(t) => t <= now_ms,
+                Trigger::WhilePending(call, a) => w.is_pending(call, &AgentId::new(&agent_name(a))),
+            };
+            if !due {
+                // Timed operations go in order; a later one never overtakes an earlier one.
+                if matches!(when, Trigger::At(_)) {
+                    break;
+                }
+                continue;
+            }
+            raced |= matches!(when, Trigger::WhilePending(..));
+            self.issue(&mut w, slot, now_ms);
+        }
         // An operation aimed at a call in flight must run before that call is answered.
         if !raced {
-            w.release_due();
+            w.release_due(None);
         }
+    }
+
+    fn issue(&mut self, w: &mut World, slot: usize, now_ms: u64) {
+        let (kind, _) = self.queue[slot].take().expect("issuing a queued operation");
+        let op = self.next_op;
+        self.next_op += 1;
+        let inbox = w.inbox.as_ref().expect("issued only while the container runs");
+        inbox
+            .send((op, self.command(kind)))
+            .expect("the container reads its inbox while it runs");
+        w.history.push(now_ms, Self::op_agent(kind), What::OpIssued(op, kind));
+        self.in_flight.insert(op, kind);
+        self.quiet_since_ms = now_ms;
     }
 
     /// Records what returned, bounces the container after an eviction, and judges the
@@ -285,7 +356,7 @@ impl Driver<'_> {
                         self.queue = (0..self.spec.workload.agents())
                             .map(|a| Some((OpKind::Stop(a as u8), Trigger::At(0))))
                             .collect();
-                    } else if now_ms - since_ms > self.spec.liveness_bound.as_millis() as u64 {
+                    } else if now_ms - since_ms > self.spec.timing.liveness_bound_ms {
                         return Err(Violation {
                             invariant: Invariant::L1,
                             detail: format!(
@@ -303,7 +374,7 @@ impl Driver<'_> {
             }
         } else if !self.in_flight.is_empty()
             && now_ms.saturating_sub(self.quiet_since_ms)
-                > self.spec.liveness_bound.as_millis() as u64
+                > self.spec.timing.liveness_bound_ms
         {
             let stuck: Vec<String> = self
                 .in_flight

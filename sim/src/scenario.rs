@@ -1,16 +1,13 @@
-//! A scenario: a model, a workload, a backend configuration, and a decision stream. Given a
-//! seed, everything else follows.
+//! A scenario: a spec (workload, faults, timing, strategy) and a decision stream. Given a
+//! seed, a saved case or a fuzzer's bytes, everything else follows.
 
-use std::time::Duration;
-
-use agent_lifecycle::ManagerConfig;
-
+use crate::case::Case;
 use crate::decisions::Decisions;
 use crate::faults::FaultConfig;
 use crate::models::Model;
-use crate::run::{Outcome, ScenarioSpec};
+use crate::run::{Outcome, ScenarioSpec, Timing};
+use crate::schedule::Strategy;
 use crate::workload::{OpMix, Workload, WorkloadShape};
-use crate::world::BackendConfig;
 
 /// How faults are chosen for generated scenarios.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,10 +25,8 @@ pub struct Settings {
     pub faults: FaultMode,
     /// The operation kinds; `None` draws a subset per seed.
     pub ops: Option<OpMix>,
-    pub max_latency_ms: u32,
-    pub call_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub liveness_bound: Duration,
+    pub timing: Timing,
+    pub strategy: Strategy,
 }
 
 impl Default for Settings {
@@ -40,29 +35,20 @@ impl Default for Settings {
             shape: WorkloadShape::default(),
             faults: FaultMode::Swarm,
             ops: None,
-            max_latency_ms: 20,
-            call_timeout: Duration::from_millis(100),
-            idle_timeout: Duration::from_millis(30),
-            liveness_bound: Duration::from_secs(10),
+            timing: Timing::default(),
+            strategy: Strategy::Random,
         }
     }
 }
 
 impl Settings {
-    /// The spec for a given workload and faults, with this run's timing.
+    /// The spec for a given workload and faults, with this run's timing and strategy.
     pub fn spec(&self, workload: Workload, faults: FaultConfig) -> ScenarioSpec {
         ScenarioSpec {
             workload,
-            backend: BackendConfig {
-                faults,
-                max_latency_ms: self.max_latency_ms,
-            },
-            manager: ManagerConfig {
-                call_timeout: self.call_timeout,
-                idle_timeout: self.idle_timeout,
-                retry_pause: Duration::from_millis(10),
-            },
-            liveness_bound: self.liveness_bound,
+            faults,
+            timing: self.timing,
+            strategy: self.strategy,
         }
     }
 
@@ -82,9 +68,10 @@ impl Settings {
     }
 }
 
-/// One generated scenario, ready to run.
+/// One scenario, ready to run.
 pub struct Scenario {
-    pub seed: u64,
+    /// The seed it was drawn from, if it was.
+    pub seed: Option<u64>,
     pub spec: ScenarioSpec,
     decisions: Decisions,
 }
@@ -94,18 +81,27 @@ impl Scenario {
         let mut decisions = Decisions::from_seed(seed);
         let spec = settings.generate(&mut decisions);
         Self {
-            seed,
+            seed: Some(seed),
             spec,
             decisions,
         }
     }
 
-    /// A hand-written workload, with the run's decisions still drawn from `seed`.
+    /// A hand-written spec, with the run's decisions drawn from `seed`.
     pub fn with_spec(seed: u64, spec: ScenarioSpec) -> Self {
         Self {
-            seed,
+            seed: Some(seed),
             spec,
             decisions: Decisions::from_seed(seed),
+        }
+    }
+
+    /// A saved case: its spec, and its recorded choices.
+    pub fn from_case(case: &Case) -> Self {
+        Self {
+            seed: case.seed,
+            spec: case.spec.clone(),
+            decisions: Decisions::replaying(case.decisions.clone()),
         }
     }
 
@@ -114,13 +110,13 @@ impl Scenario {
         let mut decisions = Decisions::from_bytes(bytes);
         let spec = settings.generate(&mut decisions);
         Self {
-            seed: 0,
+            seed: None,
             spec,
             decisions,
         }
     }
 
     pub fn run(self, model: Model) -> Outcome {
-        model.run(&self.spec, self.decisions, self.seed)
+        model.run(&self.spec, self.decisions, self.seed.unwrap_or(0))
     }
 }

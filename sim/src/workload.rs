@@ -3,12 +3,15 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::decisions::Decisions;
 
 /// Index of an agent in a scenario (`a0`, `a1`, ...).
 pub type AgentIx = u8;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum OpKind {
     /// Starts the agent; a restart when it is already Starting or Running.
     Start(AgentIx),
@@ -18,7 +21,8 @@ pub enum OpKind {
 }
 
 /// The kind of backend call, for triggers and timelines.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CallKind {
     EnsureServer,
     CloseServer,
@@ -44,7 +48,8 @@ impl fmt::Display for CallKind {
 }
 
 /// When an operation is issued.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Trigger {
     /// At this simulated millisecond.
     At(u64),
@@ -53,14 +58,14 @@ pub enum Trigger {
     WhilePending(CallKind, AgentIx),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Op {
     pub kind: OpKind,
     pub when: Trigger,
 }
 
 /// Which kinds of operation a generated workload uses besides plain starts (swarm testing).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpMix {
     /// Starts aimed at an agent shortly after an earlier start of it.
     pub restarts: bool,
@@ -103,7 +108,7 @@ impl fmt::Display for OpMix {
 }
 
 /// The agents, their workdirs, and the operations of one scenario.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Workload {
     /// `workdirs[i]` is the workdir index of agent `i`.
     pub workdirs: Vec<u8>,

@@ -20,6 +20,7 @@ use crate::decisions::Decisions;
 use crate::faults::FaultConfig;
 use crate::history::{Fault, History, OpId, What};
 use crate::ledger::Ledger;
+use crate::schedule::{Ready, Scheduler, Strategy};
 use crate::workload::CallKind;
 
 /// A backend call, with its arguments.
@@ -128,6 +129,7 @@ pub struct World {
     parked: Vec<Parked>,
     next_call: u64,
     pub history: History,
+    scheduler: Scheduler,
     scheduled: Vec<(u64, Happening)>,
     /// A violation seen while answering a call (closing a server under a tracked session).
     pub call_violation: Option<Violation>,
@@ -139,8 +141,10 @@ pub struct World {
 }
 
 impl World {
-    pub fn new(decisions: Decisions, backend: BackendConfig) -> Self {
+    pub fn new(mut decisions: Decisions, backend: BackendConfig, strategy: Strategy) -> Self {
+        let scheduler = Scheduler::new(strategy, backend.max_latency_ms, &mut decisions);
         Self {
+            scheduler,
             now_ms: 0,
             decisions,
             backend,
@@ -215,9 +219,7 @@ impl World {
         let id = self.next_call;
         self.next_call += 1;
         let fault = self.draw_fault(call.kind());
-        let latency = self
-            .decisions
-            .between(1, self.backend.max_latency_ms.max(1));
+        let latency = self.scheduler.on_park(op, &mut self.decisions);
         let agent = self.agent_of(&call).or(agent);
         self.history.push(
             self.now_ms,
@@ -242,6 +244,15 @@ impl World {
         answer
     }
 
+    /// How many calls the scheduler could answer now.
+    pub fn ready_calls(&self) -> usize {
+        let now = self.now_ms;
+        self.parked
+            .iter()
+            .filter(|p| p.due_ms <= now && p.fault != Some(Fault::Hang) && !p.reply.is_closed())
+            .count()
+    }
+
     /// Whether a call of `kind` for `agent` is in flight.
     pub fn is_pending(&self, kind: CallKind, agent: &AgentId) -> bool {
         self.parked.iter().any(|p| {
@@ -249,32 +260,44 @@ impl World {
         })
     }
 
-    /// Answers every call that is due, earliest first, and forgets the calls whose callers
-    /// gave up. The effect of a call happens here, atomically, at its answer.
-    pub fn release_due(&mut self) {
+    /// Forgets the calls whose callers gave up, then answers the calls the scheduler picks
+    /// among those due. The effect of a call happens here, atomically, at its answer.
+    /// `forced` names which ready call to answer (dfs makes that choice itself).
+    pub fn release_due(&mut self, forced: Option<usize>) {
         let now = self.now_ms;
-        let mut ready: Vec<Parked> = Vec::new();
-        let mut kept = Vec::with_capacity(self.parked.len());
-        for p in self.parked.drain(..) {
-            if p.reply.is_closed() || (p.due_ms <= now && p.fault != Some(Fault::Hang)) {
-                ready.push(p);
-            } else {
-                kept.push(p);
-            }
+        let (abandoned, parked): (Vec<Parked>, Vec<Parked>) =
+            std::mem::take(&mut self.parked).into_iter().partition(|p| p.reply.is_closed());
+        self.parked = parked;
+        for p in abandoned {
+            let what = What::CallAbandoned {
+                call: p.id,
+                op: p.op,
+                kind: p.call.kind(),
+            };
+            self.history.push(now, p.agent, what);
         }
-        self.parked = kept;
-        ready.sort_by_key(|p| (p.due_ms, p.id));
+        let candidates: Vec<Ready> = self
+            .parked
+            .iter()
+            .filter(|p| p.due_ms <= now && p.fault != Some(Fault::Hang))
+            .map(|p| Ready {
+                id: p.id,
+                op: p.op,
+                due_ms: p.due_ms,
+            })
+            .collect();
+        let picks = match forced {
+            Some(i) => vec![i],
+            None => self.scheduler.pick(&candidates, &mut self.decisions),
+        };
+        let chosen: Vec<u64> = picks.into_iter().map(|i| candidates[i].id).collect();
+        let mut ready = Vec::with_capacity(chosen.len());
+        for id in chosen {
+            let at = self.parked.iter().position(|p| p.id == id).expect("a candidate is parked");
+            ready.push(self.parked.remove(at));
+        }
         for p in ready {
             let kind = p.call.kind();
-            if p.reply.is_closed() {
-                let what = What::CallAbandoned {
-                    call: p.id,
-                    op: p.op,
-                    kind,
-                };
-                self.history.push(now, p.agent, what);
-                continue;
-            }
             let reply = match p.fault {
                 Some(Fault::Lie) => {
                     self.apply(&p.call, p.op);
