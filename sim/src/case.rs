@@ -30,7 +30,7 @@ impl Case {
         Self {
             seed,
             spec: spec.clone(),
-            decisions: outcome.decisions.clone(),
+            decisions: outcome.choices(),
             expect: BTreeMap::new(),
         }
     }

@@ -17,6 +17,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod schedule;
+pub mod trace;
 pub mod workload;
 pub mod world;
 

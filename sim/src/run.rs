@@ -18,7 +18,7 @@ use crate::check::{
     Invariant, StatusWatch, View, Violation, check_all_stopped, check_cancelled_start,
     check_evicted, check_settled, check_step,
 };
-use crate::decisions::Decisions;
+use crate::decisions::{Decisions, Draw};
 use crate::history::{History, OpId, What};
 use crate::schedule::Strategy;
 use crate::workload::{OpKind, Trigger, Workload, agent_name, workdir_name};
@@ -84,8 +84,15 @@ pub struct Outcome {
     pub violation: Option<Violation>,
     pub history: History,
     pub elapsed: Duration,
-    /// The choices the run drew (after the scenario's own), enough to replay it.
-    pub decisions: Vec<u32>,
+    /// What the run drew (after the scenario's own draws), enough to replay it.
+    pub draws: Vec<Draw>,
+}
+
+impl Outcome {
+    /// The run's choices, as a case records them.
+    pub fn choices(&self) -> Vec<u32> {
+        self.draws.iter().map(|d| d.choice).collect()
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -189,10 +196,7 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
         violation,
         history: std::mem::take(&mut w.history),
         elapsed,
-        decisions: w.decisions.log()[first_draw..]
-            .iter()
-            .map(|d| d.choice)
-            .collect(),
+        draws: w.decisions.log()[first_draw..].to_vec(),
     }
 }
 
