@@ -18,6 +18,7 @@ pub struct Case {
     #[serde(flatten)]
     pub spec: ScenarioSpec,
     /// The run's choices, in order; choices past the end are 0.
+    #[serde(with = "choice_list")]
     pub decisions: Vec<u32>,
     /// The verdict each named model must reach on it: an invariant code (`I1`) or `pass`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -66,5 +67,26 @@ impl Case {
     pub fn save(&self, path: &Path) -> Result<(), String> {
         std::fs::write(path, self.to_json())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+}
+
+/// Choices as one line of numbers, so a case file stays short enough to read.
+mod choice_list {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(choices: &[u32], s: S) -> Result<S::Ok, S::Error> {
+        let words: Vec<String> = choices.iter().map(u32::to_string).collect();
+        s.serialize_str(&words.join(" "))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u32>, D::Error> {
+        String::deserialize(d)?
+            .split_whitespace()
+            .map(|word| {
+                word.parse()
+                    .map_err(|_| D::Error::custom(format!("`{word}` is not a choice")))
+            })
+            .collect()
     }
 }

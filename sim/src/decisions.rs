@@ -137,7 +137,11 @@ mod tests {
         let mut replay = Decisions::replaying(choices);
         let again: Vec<u32> = bounds.iter().map(|&n| replay.below(n)).collect();
         assert_eq!(first, again);
-        assert_eq!(replay.below(5), 0, "past the end of the record comes choice 0");
+        assert_eq!(
+            replay.below(5),
+            0,
+            "past the end of the record comes choice 0"
+        );
     }
 
     #[test]

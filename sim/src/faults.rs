@@ -67,6 +67,22 @@ impl FaultConfig {
         }
     }
 
+    /// How many fault families there are.
+    pub const FAMILIES: usize = FAMILIES.len();
+
+    /// Each family's rate, in the order of `FAMILIES`.
+    pub fn rates_mut(&mut self) -> [&mut u32; 7] {
+        [
+            &mut self.call_errors,
+            &mut self.hangs,
+            &mut self.create_lies,
+            &mut self.abort_fails,
+            &mut self.server_crashes,
+            &mut self.idle_events,
+            &mut self.error_events,
+        ]
+    }
+
     fn rates(&self) -> [u32; 7] {
         [
             self.call_errors,

@@ -146,20 +146,33 @@ impl History {
         out
     }
 
+    /// A digest of the order in which backend calls were answered (which operation's call,
+    /// of which kind): two runs with the same digest interleaved the same way.
+    pub fn interleaving_digest(&self) -> u64 {
+        let mut order = String::new();
+        for e in &self.events {
+            if let What::CallReturned { op, kind, .. } = &e.what {
+                write!(order, "{op:?}{kind};").unwrap();
+            }
+        }
+        fnv1a(order.bytes())
+    }
+
     /// A stable digest of the whole history (FNV-1a over its text): equal histories, equal
     /// digests, on any machine.
     pub fn digest(&self) -> u64 {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut line = String::new();
+        let mut text = String::new();
         for e in &self.events {
-            line.clear();
             let agent = e.agent.as_ref().map(|a| &*a.0).unwrap_or("-");
-            writeln!(line, "{} {} {}", e.at_ms, agent, e.what).unwrap();
-            for b in line.bytes() {
-                hash ^= u64::from(b);
-                hash = hash.wrapping_mul(0x0100_0000_01b3);
-            }
+            writeln!(text, "{} {} {}", e.at_ms, agent, e.what).unwrap();
         }
-        hash
+        fnv1a(text.bytes())
     }
+}
+
+/// FNV-1a: tiny, and the same on every machine and every version.
+fn fnv1a(bytes: impl Iterator<Item = u8>) -> u64 {
+    bytes.fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }

@@ -1,18 +1,22 @@
-//! `lifecycle-sim`: explore seeds for lifecycle bugs, replay one, list the models.
+//! `lifecycle-sim`: explore seeds for lifecycle bugs, replay or shrink one, list the models.
 //!
 //! Exit codes: 0 nothing violated, 1 a violation was found, 2 bad usage or input.
 
-use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::builder::PossibleValuesParser;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use lifecycle_sim::explore::{DfsReport, Findings, Found, dfs, sweep};
 use lifecycle_sim::faults::FaultConfig;
-use lifecycle_sim::report::{replay_command, scenario_report};
-use lifecycle_sim::{FaultMode, Invariant, Model, Scenario, Settings};
+use lifecycle_sim::report::{Origin, replay_command, scenario_report};
+use lifecycle_sim::schedule::{PCT_STEPS, pct_bound};
+use lifecycle_sim::shrink::{SHRINK_BUDGET, Shrunk, regression_test, shrink, steps};
+use lifecycle_sim::workload::{Op, OpKind, OpMix, Trigger, Workload};
+use lifecycle_sim::{Case, FaultMode, Model, Scenario, ScenarioSpec, Settings, Strategy, Timing};
 
 #[derive(Parser)]
 #[command(
@@ -27,7 +31,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run many seeds on every model (or one) and print what each violates.
+    /// Run many scenarios on every model (or one) and report what each violates.
     Explore {
         /// `all`, or one model (see `lifecycle-sim models`).
         #[arg(long, default_value = "all", value_parser = model_choice())]
@@ -38,24 +42,72 @@ enum Command {
         /// The time budget per model, such as `30s` or `5m`.
         #[arg(long, value_parser = humantime::parse_duration, default_value = "3s")]
         time: Duration,
-        /// Which faults the backend injects.
-        #[arg(long, value_enum, default_value_t = FaultChoice::Swarm)]
-        faults: FaultChoice,
+        #[command(flatten)]
+        generation: Generation,
         /// Keep going after a model's first violation, to find every invariant it breaks.
         #[arg(long)]
         keep_going: bool,
+        /// Report failures as found, without shrinking them.
+        #[arg(long)]
+        no_shrink: bool,
+        /// Save every failure (shrunk unless --no-shrink) as a case file in this directory.
+        #[arg(long, value_name = "DIR")]
+        save_failures: Option<PathBuf>,
+        /// dfs: the most schedules to run before giving up on exhausting the tree.
+        #[arg(long, default_value_t = 100_000)]
+        max_schedules: u64,
     },
-    /// Run one seed and print its whole timeline.
+    /// Run one scenario (a seed, or a saved case) and print its whole timeline.
     Replay {
         #[arg(long, value_enum)]
         model: Model,
-        #[arg(long)]
-        seed: u64,
-        #[arg(long, value_enum, default_value_t = FaultChoice::Swarm)]
-        faults: FaultChoice,
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        generation: Generation,
+        /// Also write the run as Chrome trace-event JSON (open it in Perfetto).
+        #[arg(long, value_name = "FILE")]
+        trace_out: Option<PathBuf>,
+    },
+    /// Shrink a failing scenario to a minimal one and print it as a regression test.
+    Shrink {
+        #[arg(long, value_enum)]
+        model: Model,
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        generation: Generation,
+        /// Also save the shrunk case here.
+        #[arg(long, value_name = "FILE")]
+        save: Option<PathBuf>,
     },
     /// List the models and what each is.
     Models,
+}
+
+/// How scenarios are generated from seeds.
+#[derive(Args, Clone)]
+struct Generation {
+    /// Which faults the backend injects.
+    #[arg(long, value_enum, default_value_t = FaultChoice::Swarm)]
+    faults: FaultChoice,
+    /// How the answers to concurrent backend calls are ordered.
+    #[arg(long, value_enum, default_value_t = StrategyChoice::Random)]
+    strategy: StrategyChoice,
+    /// PCT depth d: the number of ordering constraints a bug needs.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    depth: u32,
+}
+
+#[derive(Args, Clone)]
+#[group(required = true, multiple = false)]
+struct Source {
+    /// A generated scenario's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// A saved case file (from --save-failures, shrink --save, or a fuzzer crash turned case).
+    #[arg(long, value_name = "FILE")]
+    decisions: Option<PathBuf>,
 }
 
 fn model_choice() -> PossibleValuesParser {
@@ -74,12 +126,59 @@ enum FaultChoice {
     None,
 }
 
-impl FaultChoice {
-    fn flag(self) -> &'static str {
-        match self {
-            Self::Swarm => "",
-            Self::All => " --faults all",
-            Self::None => " --faults none",
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StrategyChoice {
+    /// Random latency for every call.
+    Random,
+    /// Probabilistic Concurrency Testing with --depth.
+    Pct,
+    /// Bounded exhaustive search of the #1341 two-start scenario.
+    Dfs,
+}
+
+impl Generation {
+    fn strategy(&self) -> Strategy {
+        match self.strategy {
+            StrategyChoice::Random => Strategy::Random,
+            StrategyChoice::Pct => Strategy::Pct { depth: self.depth },
+            StrategyChoice::Dfs => Strategy::Dfs,
+        }
+    }
+
+    fn settings(&self) -> Settings {
+        Settings {
+            faults: match self.faults {
+                FaultChoice::Swarm => FaultMode::Swarm,
+                FaultChoice::All => FaultMode::Fixed(FaultConfig::all()),
+                FaultChoice::None => FaultMode::Fixed(FaultConfig::none()),
+            },
+            strategy: self.strategy(),
+            ..Settings::default()
+        }
+    }
+
+    /// The flags that reproduce this generation in a replay command.
+    fn flags(&self) -> String {
+        let mut flags = String::new();
+        match self.faults {
+            FaultChoice::Swarm => {}
+            FaultChoice::All => flags.push_str(" --faults all"),
+            FaultChoice::None => flags.push_str(" --faults none"),
+        }
+        match self.strategy {
+            StrategyChoice::Random => {}
+            StrategyChoice::Pct => {
+                flags.push_str(&format!(" --strategy pct --depth {}", self.depth))
+            }
+            StrategyChoice::Dfs => flags.push_str(" --strategy dfs"),
+        }
+        flags
+    }
+
+    fn origin(&self, seed: u64) -> Origin {
+        Origin::Seed {
+            seed,
+            flags: self.flags(),
         }
     }
 }
@@ -117,82 +216,121 @@ fn one_line(rendered: &str) -> String {
         .join(" ")
 }
 
-fn settings(faults: FaultChoice) -> Settings {
-    Settings {
-        faults: match faults {
-            FaultChoice::Swarm => FaultMode::Swarm,
-            FaultChoice::All => FaultMode::Fixed(FaultConfig::all()),
-            FaultChoice::None => FaultMode::Fixed(FaultConfig::none()),
-        },
-        ..Settings::default()
+/// A user mistake: printed as one line, exit 2.
+struct UsageError(String);
+
+/// The scenario a `--seed`/`--decisions` pair names, and where it came from.
+fn load(source: &Source, generation: &Generation) -> Result<(Case, Origin), UsageError> {
+    match (&source.seed, &source.decisions) {
+        (Some(seed), _) => {
+            let scenario = Scenario::from_seed(&generation.settings(), *seed);
+            let case = Case {
+                seed: Some(*seed),
+                spec: scenario.spec.clone(),
+                decisions: Vec::new(),
+                expect: Default::default(),
+            };
+            // A seed replays through its own stream; the case is filled in from the run.
+            Ok((case, generation.origin(*seed)))
+        }
+        (None, Some(path)) => {
+            let case = Case::load(path).map_err(UsageError)?;
+            Ok((case, Origin::File(path.display().to_string())))
+        }
+        (None, None) => unreachable!("clap requires one of --seed and --decisions"),
     }
 }
 
-/// What exploring one model found.
-struct Findings {
+/// Runs what `load` found: a seed through its own stream, a file through its choices.
+fn run_source(
     model: Model,
-    /// The first violation: invariant, seed, scenarios run and time taken until it.
-    first: Option<(Invariant, u64, u64, Duration)>,
-    /// The first seed of every invariant violated (with --keep-going).
-    all: BTreeMap<Invariant, u64>,
-    scenarios: u64,
-    elapsed: Duration,
-}
-
-/// Runs seeds until the range ends or the budget runs out; stops at the first violation
-/// unless `keep_going`. Prints each new violation as it is found.
-fn explore(
-    model: Model,
-    settings: &Settings,
-    seeds: Option<Range<u64>>,
-    budget: Duration,
-    keep_going: bool,
-    full_reports: bool,
-    faults: FaultChoice,
-) -> Findings {
-    let began = Instant::now();
-    let mut found = Findings {
-        model,
-        first: None,
-        all: BTreeMap::new(),
-        scenarios: 0,
-        elapsed: Duration::ZERO,
+    source: &Source,
+    generation: &Generation,
+) -> Result<(Case, Origin, lifecycle_sim::Outcome), UsageError> {
+    let (mut case, origin) = load(source, generation)?;
+    let outcome = match source.seed {
+        Some(seed) => {
+            let outcome = Scenario::from_seed(&generation.settings(), seed).run(model);
+            case.decisions = outcome.choices();
+            outcome
+        }
+        None => case.run(model),
     };
-    for seed in seeds.clone().unwrap_or(0..u64::MAX) {
-        if seeds.is_none() && began.elapsed() >= budget {
-            break;
-        }
-        let scenario = Scenario::from_seed(settings, seed);
-        let spec = scenario.spec.clone();
-        let outcome = scenario.run(model);
-        found.scenarios += 1;
-        let Some(v) = &outcome.violation else {
-            continue;
-        };
-        if found.all.contains_key(&v.invariant) {
-            continue;
-        }
-        found.all.insert(v.invariant, seed);
-        found
-            .first
-            .get_or_insert((v.invariant, seed, found.scenarios, began.elapsed()));
-        if full_reports {
-            print!("{}", scenario_report(model, seed, &spec, &outcome));
-            println!();
-        } else {
-            println!("{model}: {} at seed {seed}: {}", v.invariant, v.detail);
-            println!("  replay: {}{}", replay_command(model, seed), faults.flag());
-        }
-        if !keep_going {
-            break;
-        }
-    }
-    found.elapsed = began.elapsed();
-    found
+    Ok((case, origin, outcome))
 }
 
-fn rate(scenarios: u64, elapsed: Duration) -> f64 {
-    scenarios as f64 / elapsed.as_secs_f64().max(1e-9)
+/// The #1341 scenario dfs enumerates: one agent started, then started again; with dfs the
+/// second start may arrive at any point of the first.
+fn two_start_scenario() -> ScenarioSpec {
+    ScenarioSpec {
+        workload: Workload {
+            workdirs: vec![0],
+            ops: vec![
+                Op {
+                    kind: OpKind::Start(0),
+                    when: Trigger::At(0),
+                },
+                Op {
+                    kind: OpKind::Start(0),
+                    when: Trigger::At(0),
+                },
+            ],
+            mix: OpMix::all(),
+        },
+        faults: FaultConfig::none(),
+        timing: Timing::default(),
+        strategy: Strategy::Dfs,
+    }
+}
+
+fn print_shrunk(
+    model: Model,
+    origin: &Origin,
+    found_invariant: lifecycle_sim::Invariant,
+    s: &Shrunk,
+    full: bool,
+) {
+    let n = steps(&s.outcome, &s.case);
+    println!(
+        "shrunk in {} runs to {n} steps ({} operations)",
+        s.runs,
+        s.case.spec.workload.ops.len()
+    );
+    if full {
+        let label = format!("shrunk from {}", origin.args().trim_start_matches("--"));
+        print!(
+            "{}",
+            scenario_report(model, &Origin::Unsaved(label), &s.case.spec, &s.outcome)
+        );
+        println!("regression test (paste into tests/):");
+        let name = match origin {
+            Origin::Seed { seed, .. } => format!("seed {seed}"),
+            Origin::File(path) | Origin::Unsaved(path) => format!("case {path}"),
+        };
+        print!(
+            "{}",
+            regression_test(model, found_invariant, &s.case, &name)
+        );
+    }
+}
+
+fn save_case(dir: &Path, model: Model, found: &Found, case: &Case) -> Result<PathBuf, UsageError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| UsageError(format!("cannot create {}: {e}", dir.display())))?;
+    let mut case = case.clone();
+    case.expect
+        .insert(model.name().into(), found.invariant.code());
+    let owned = case.run(Model::Owned);
+    case.expect
+        .insert(Model::Owned.name().into(), Case::verdict(&owned));
+    let path = dir.join(format!(
+        "{}-{}-seed{}.json",
+        model.name(),
+        found.invariant.code(),
+        found.seed
+    ));
+    case.save(&path).map_err(UsageError)?;
+    Ok(path)
 }
 
 fn print_table(findings: &[Findings]) {
@@ -201,12 +339,12 @@ fn print_table(findings: &[Findings]) {
         "model", "verdict", "first violated", "seed", "scenarios", "time to find", "scenarios/s"
     );
     for f in findings {
-        let (verdict, first, seed, time) = match f.first {
-            Some((inv, seed, _, t)) => (
+        let (verdict, first, seed, time) = match f.first() {
+            Some(found) => (
                 "FAIL",
-                inv.to_string(),
-                seed.to_string(),
-                format!("{:.2} s", t.as_secs_f64()),
+                found.invariant.to_string(),
+                found.seed.to_string(),
+                format!("{:.2} s", found.after.as_secs_f64()),
             ),
             None => ("pass", "-".into(), "-".into(), "-".into()),
         };
@@ -218,25 +356,240 @@ fn print_table(findings: &[Findings]) {
             seed,
             f.scenarios,
             time,
-            rate(f.scenarios, f.elapsed)
+            f.rate()
         );
-        if f.all.len() > 1 {
-            let also: Vec<String> = f
-                .all
+        if f.found.len() > 1 {
+            let all: Vec<String> = f
+                .found
                 .iter()
-                .map(|(inv, seed)| format!("{} (seed {seed})", inv.code()))
+                .map(|found| format!("{} (seed {})", found.invariant.code(), found.seed))
                 .collect();
-            println!("{:<12} violated: {}", "", also.join(", "));
+            println!("{:<12} violated: {}", "", all.join(", "));
+        }
+    }
+}
+
+fn print_metrics(f: &Findings, strategy: Strategy) {
+    println!(
+        "{}: {} distinct interleavings, {} (state, operation) pairs, {:.0} scenarios/s",
+        f.model,
+        f.interleavings.len(),
+        f.coverage.len(),
+        f.rate()
+    );
+    if let Strategy::Pct { depth } = strategy {
+        let bound = pct_bound(f.max_ops, PCT_STEPS, depth);
+        println!(
+            "{}: pct depth {depth}: each scenario finds a given depth-{depth} bug with probability >= 1/(n*k^(d-1)) = 1/({}*{}^{}) = {bound:.2e} (n = most operations, k = {PCT_STEPS} steps)",
+            f.model,
+            f.max_ops,
+            PCT_STEPS,
+            depth - 1
+        );
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn explore(
+    models: Vec<Model>,
+    seeds: Option<Range<u64>>,
+    time: Duration,
+    generation: &Generation,
+    keep_going: bool,
+    no_shrink: bool,
+    save_failures: Option<&Path>,
+    max_schedules: u64,
+) -> Result<bool, UsageError> {
+    let single = models.len() == 1;
+    if generation.strategy == StrategyChoice::Dfs {
+        let spec = two_start_scenario();
+        let mut clean = true;
+        for model in models {
+            let DfsReport {
+                schedules,
+                exhausted,
+                failure,
+            } = dfs(model, &spec, max_schedules);
+            let verdict = if exhausted {
+                format!("exhausted: all {schedules} schedules")
+            } else {
+                format!("{schedules} schedules, not exhausted")
+            };
+            match failure {
+                None => println!("{model}: dfs of the two-start scenario: no violation; {verdict}"),
+                Some((case, outcome)) => {
+                    clean = false;
+                    let v = outcome.violation.as_ref().expect("a failure");
+                    println!(
+                        "{model}: dfs of the two-start scenario: {} after {schedules} schedules",
+                        v.invariant
+                    );
+                    let origin = Origin::Unsaved("found by dfs".into());
+                    print!("{}", scenario_report(model, &origin, &case.spec, &outcome));
+                    if let Some(dir) = save_failures {
+                        let path =
+                            dir.join(format!("{}-{}-dfs.json", model.name(), v.invariant.code()));
+                        std::fs::create_dir_all(dir)
+                            .and_then(|()| std::fs::write(&path, case.to_json()))
+                            .map_err(|e| {
+                                UsageError(format!("cannot write {}: {e}", path.display()))
+                            })?;
+                        println!("saved: {}", path.display());
+                    }
+                }
+            }
+        }
+        return Ok(clean);
+    }
+    let settings = generation.settings();
+    let mut all = Vec::new();
+    for model in models {
+        let mut saved: Result<(), UsageError> = Ok(());
+        let findings = sweep(model, &settings, seeds.clone(), time, keep_going, |found| {
+            let origin = generation.origin(found.seed);
+            if single {
+                print!(
+                    "{}",
+                    scenario_report(model, &origin, &found.case.spec, &found.outcome)
+                );
+            } else {
+                println!(
+                    "{model}: {} at seed {}: {}",
+                    found.invariant,
+                    found.seed,
+                    found
+                        .outcome
+                        .violation
+                        .as_ref()
+                        .map(|v| v.detail.as_str())
+                        .unwrap_or("")
+                );
+                println!("  replay: {}", replay_command(model, &origin));
+            }
+            let case = if no_shrink {
+                found.case.clone()
+            } else {
+                let shrunk = shrink(model, found.case.clone(), found.invariant, SHRINK_BUDGET);
+                print_shrunk(model, &origin, found.invariant, &shrunk, single);
+                shrunk.case
+            };
+            if let Some(dir) = save_failures
+                && saved.is_ok()
+            {
+                match save_case(dir, model, found, &case) {
+                    Ok(path) => println!("saved: {}", path.display()),
+                    Err(e) => saved = Err(e),
+                }
+            }
+            println!();
+        });
+        saved?;
+        all.push(findings);
+    }
+    if single && !keep_going {
+        let f = &all[0];
+        let secs = f.elapsed.as_secs_f64();
+        match f.first() {
+            Some(found) => println!(
+                "{}: {} found at seed {} after {} scenarios, {secs:.2} s ({:.0} scenarios/s)",
+                f.model,
+                found.invariant,
+                found.seed,
+                found.scenarios,
+                f.rate()
+            ),
+            None => println!(
+                "{}: no violation in {} scenarios, {secs:.2} s, {:.0} scenarios/s",
+                f.model,
+                f.scenarios,
+                f.rate()
+            ),
+        }
+    } else {
+        print_table(&all);
+    }
+    for f in &all {
+        print_metrics(f, generation.strategy());
+    }
+    Ok(all.iter().all(|f| f.found.is_empty()))
+}
+
+fn run(cli: Cli) -> Result<bool, UsageError> {
+    match cli.command {
+        Command::Explore {
+            model,
+            seeds,
+            time,
+            generation,
+            keep_going,
+            no_shrink,
+            save_failures,
+            max_schedules,
+        } => {
+            let models: Vec<Model> = match Model::ALL.into_iter().find(|m| m.name() == model) {
+                Some(one) => vec![one],
+                None => Model::ALL.to_vec(),
+            };
+            explore(
+                models,
+                seeds,
+                time,
+                &generation,
+                keep_going,
+                no_shrink,
+                save_failures.as_deref(),
+                max_schedules,
+            )
+        }
+        Command::Replay {
+            model,
+            source,
+            generation,
+            trace_out,
+        } => {
+            let (case, origin, outcome) = run_source(model, &source, &generation)?;
+            print!("{}", scenario_report(model, &origin, &case.spec, &outcome));
+            if let Some(path) = trace_out {
+                let title = format!("{model} {}", origin.args());
+                let json = lifecycle_sim::trace::chrome_trace(&outcome, &title);
+                std::fs::write(&path, format!("{json}\n"))
+                    .map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))?;
+            }
+            Ok(outcome.violation.is_none())
+        }
+        Command::Shrink {
+            model,
+            source,
+            generation,
+            save,
+        } => {
+            let (case, origin, outcome) = run_source(model, &source, &generation)?;
+            let Some(v) = &outcome.violation else {
+                print!("{}", scenario_report(model, &origin, &case.spec, &outcome));
+                println!("nothing to shrink: {model} passes this scenario");
+                return Ok(true);
+            };
+            println!("{model} {}: {}", origin.args(), v.invariant);
+            let shrunk = shrink(model, case, v.invariant, SHRINK_BUDGET);
+            print_shrunk(model, &origin, v.invariant, &shrunk, true);
+            if let Some(path) = save {
+                shrunk.case.save(&path).map_err(UsageError)?;
+                println!("saved: {}", path.display());
+            }
+            Ok(false)
+        }
+        Command::Models => {
+            for model in Model::ALL {
+                println!("{:<12} {}", model.name(), model.about());
+            }
+            Ok(true)
         }
     }
 }
 
 fn main() -> ExitCode {
     if std::env::var_os("RUST_LOG").is_some() {
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_writer(std::io::stderr)
-            .init();
+        lifecycle_sim::logging::init();
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -246,77 +599,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let clean = match cli.command {
-        Command::Explore {
-            model,
-            seeds,
-            time,
-            faults,
-            keep_going,
-        } => {
-            let models: Vec<Model> = match Model::ALL.into_iter().find(|m| m.name() == model) {
-                Some(one) => vec![one],
-                None => Model::ALL.to_vec(),
-            };
-            let single = models.len() == 1;
-            let settings = settings(faults);
-            let findings: Vec<Findings> = models
-                .into_iter()
-                .map(|m| {
-                    explore(
-                        m,
-                        &settings,
-                        seeds.clone(),
-                        time,
-                        keep_going,
-                        single,
-                        faults,
-                    )
-                })
-                .collect();
-            if single && !keep_going {
-                let f = &findings[0];
-                let secs = f.elapsed.as_secs_f64();
-                match f.first {
-                    Some((inv, seed, ran, _)) => println!(
-                        "{}: {inv} found at seed {seed} after {ran} scenarios, {secs:.2} s ({:.0} scenarios/s)",
-                        f.model,
-                        rate(f.scenarios, f.elapsed)
-                    ),
-                    None => println!(
-                        "{}: no violation in {} scenarios, {secs:.2} s, {:.0} scenarios/s",
-                        f.model,
-                        f.scenarios,
-                        rate(f.scenarios, f.elapsed)
-                    ),
-                }
-            } else {
-                print_table(&findings);
-            }
-            findings.iter().all(|f| f.first.is_none())
-        }
-        Command::Replay {
-            model,
-            seed,
-            faults,
-        } => {
-            let scenario = Scenario::from_seed(&settings(faults), seed);
-            let spec = scenario.spec.clone();
-            let outcome = scenario.run(model);
-            print!("{}", scenario_report(model, seed, &spec, &outcome));
-            outcome.violation.is_none()
-        }
-        Command::Models => {
-            for model in Model::ALL {
-                println!("{:<12} {}", model.name(), model.about());
-            }
-            true
+    let code = match run(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(UsageError(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
         }
     };
     let _ = std::io::stdout().flush();
-    if clean {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    code
 }

@@ -6,21 +6,62 @@ use crate::models::Model;
 use crate::run::{Outcome, ScenarioSpec};
 use crate::workload::{agent_name, workdir_name};
 
-/// The command that replays a seed.
-pub fn replay_command(model: Model, seed: u64) -> String {
-    format!("cargo run --release -p lifecycle-sim -- replay --model {model} --seed {seed}")
+/// Where a scenario came from, and so how to replay it.
+#[derive(Clone, Debug)]
+pub enum Origin {
+    /// A generated seed, with the flags (`--faults`, `--strategy`) it was generated under.
+    Seed { seed: u64, flags: String },
+    /// A saved case file.
+    File(String),
+    /// A case not saved to a file (shrunk, or found by dfs).
+    Unsaved(String),
+}
+
+impl Origin {
+    pub fn seed(seed: u64) -> Self {
+        Self::Seed {
+            seed,
+            flags: String::new(),
+        }
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Self::Seed { seed, .. } => format!("seed {seed}"),
+            Self::File(path) => format!("case {path}"),
+            Self::Unsaved(what) => what.clone(),
+        }
+    }
+
+    /// The arguments after the model that replay (or shrink) it.
+    pub fn args(&self) -> String {
+        match self {
+            Self::Seed { seed, flags } => format!("--seed {seed}{flags}"),
+            Self::File(path) | Self::Unsaved(path) => format!("--decisions {path}"),
+        }
+    }
+}
+
+/// The command that replays a scenario.
+pub fn replay_command(model: Model, origin: &Origin) -> String {
+    format!(
+        "cargo run --release -p lifecycle-sim -- replay --model {model} {}",
+        origin.args()
+    )
 }
 
 /// The full account of one scenario: configuration, verdict, timeline, how to replay it.
-pub fn scenario_report(model: Model, seed: u64, spec: &ScenarioSpec, outcome: &Outcome) -> String {
+pub fn scenario_report(
+    model: Model,
+    origin: &Origin,
+    spec: &ScenarioSpec,
+    outcome: &Outcome,
+) -> String {
     let mut out = String::new();
+    let label = origin.label();
     match &outcome.violation {
-        Some(v) => writeln!(
-            out,
-            "VIOLATION {} in model {model}, seed {seed}",
-            v.invariant
-        ),
-        None => writeln!(out, "PASS model {model}, seed {seed}"),
+        Some(v) => writeln!(out, "VIOLATION {} in model {model}, {label}", v.invariant),
+        None => writeln!(out, "PASS model {model}, {label}"),
     }
     .unwrap();
     if let Some(v) = &outcome.violation {
@@ -40,6 +81,7 @@ pub fn scenario_report(model: Model, seed: u64, spec: &ScenarioSpec, outcome: &O
     writeln!(out, "  agents:   {}", agents.join(", ")).unwrap();
     writeln!(out, "  ops:      {}", spec.workload.mix).unwrap();
     writeln!(out, "  faults:   {}", spec.faults).unwrap();
+    writeln!(out, "  schedule: {}", spec.strategy.name()).unwrap();
     writeln!(
         out,
         "  timing:   latency 1..={} ms, call timeout {} ms, idle timeout {} ms; ran {} ms simulated",
@@ -52,6 +94,13 @@ pub fn scenario_report(model: Model, seed: u64, spec: &ScenarioSpec, outcome: &O
     writeln!(out, "timeline (simulated time):").unwrap();
     out.push_str(&outcome.history.timeline());
     writeln!(out, "trace digest: {:016x}", outcome.history.digest()).unwrap();
-    writeln!(out, "replay: {}", replay_command(model, seed)).unwrap();
+    match origin {
+        Origin::Unsaved(_) => writeln!(
+            out,
+            "replay: save it first (explore --save-failures DIR, or shrink --save FILE), then replay --decisions FILE"
+        ),
+        _ => writeln!(out, "replay: {}", replay_command(model, origin)),
+    }
+    .unwrap();
     out
 }

@@ -5,7 +5,7 @@
 //! backend calls, and judges the invariants; an eviction ends with a bounce of the host, so the
 //! manager's memory and every task in it really die.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -19,10 +19,10 @@ use crate::check::{
     check_evicted, check_settled, check_step,
 };
 use crate::decisions::{Decisions, Draw};
+use crate::faults::FaultConfig;
 use crate::history::{History, OpId, What};
 use crate::schedule::Strategy;
 use crate::workload::{OpKind, Trigger, Workload, agent_name, workdir_name};
-use crate::faults::FaultConfig;
 use crate::world::{BackendConfig, Command, World};
 
 const CONTAINER: &str = "container";
@@ -86,6 +86,8 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// What the run drew (after the scenario's own draws), enough to replay it.
     pub draws: Vec<Draw>,
+    /// The (agent state, operation) pairs the run issued, for coverage.
+    pub coverage: BTreeSet<String>,
 }
 
 impl Outcome {
@@ -126,6 +128,7 @@ struct Driver<'w> {
     statuses: StatusWatch,
     /// The last step that ended with an operation or a backend call in flight.
     busy_ms: u64,
+    coverage: BTreeSet<String>,
 }
 
 /// Crashes happen within this many milliseconds after the workload's window opens.
@@ -171,9 +174,11 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
         stop_barriers: BTreeMap::new(),
         statuses: StatusWatch::default(),
         busy_ms: 0,
+        coverage: BTreeSet::new(),
     };
     let violation = loop {
         let now_ms = sim.elapsed().as_millis() as u64;
+        crate::logging::set_sim_now(now_ms);
         driver.before_step(now_ms);
         if let Err(e) = sim.step() {
             // The container software only returns when its inbox closes; an error here is a
@@ -187,6 +192,7 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
         }
     };
     let elapsed = sim.elapsed();
+    let mut driver_coverage = std::mem::take(&mut driver.coverage);
     drop(sim);
     let mut w = lock(&world);
     // The snapshot closure holds the manager, which holds the world: break the cycle.
@@ -197,6 +203,7 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
         history: std::mem::take(&mut w.history),
         elapsed,
         draws: w.decisions.log()[first_draw..].to_vec(),
+        coverage: std::mem::take(&mut driver_coverage),
     }
 }
 
@@ -211,6 +218,31 @@ impl Driver<'_> {
             OpKind::Stop(a) => Command::Stop(AgentId::new(&agent_name(a))),
             OpKind::Evict => Command::Evict,
         }
+    }
+
+    /// The abstract state an operation meets: its agent's record status and how many
+    /// operations on that agent are already in flight.
+    fn state_label(&self, w: &World, kind: OpKind) -> String {
+        let Some(agent) = Self::op_agent(kind) else {
+            return format!("evict with {} in flight", self.in_flight.len().min(3));
+        };
+        let status = w
+            .snapshot
+            .as_ref()
+            .and_then(|f| f().agents.into_iter().find(|r| r.agent == agent))
+            .map_or_else(|| "none".to_string(), |r| format!("{:?}", r.status));
+        let busy = self
+            .in_flight
+            .values()
+            .filter(|&&k| Self::op_agent(k).as_ref() == Some(&agent))
+            .count()
+            .min(2);
+        let verb = match kind {
+            OpKind::Start(_) => "start",
+            OpKind::Stop(_) => "stop",
+            OpKind::Evict => "evict",
+        };
+        format!("{verb} on {status} with {busy} in flight")
     }
 
     fn op_agent(kind: OpKind) -> Option<AgentId> {
@@ -237,7 +269,11 @@ impl Driver<'_> {
                 return;
             };
             let ready = w.ready_calls() as u32;
-            let pick = if ready == 0 { 0 } else { w.decisions.below(ready + 1) };
+            let pick = if ready == 0 {
+                0
+            } else {
+                w.decisions.below(ready + 1)
+            };
             if pick == 0 {
                 self.issue(&mut w, slot, now_ms);
             } else {
@@ -272,13 +308,18 @@ impl Driver<'_> {
 
     fn issue(&mut self, w: &mut World, slot: usize, now_ms: u64) {
         let (kind, _) = self.queue[slot].take().expect("issuing a queued operation");
+        self.coverage.insert(self.state_label(w, kind));
         let op = self.next_op;
         self.next_op += 1;
-        let inbox = w.inbox.as_ref().expect("issued only while the container runs");
+        let inbox = w
+            .inbox
+            .as_ref()
+            .expect("issued only while the container runs");
         inbox
             .send((op, self.command(kind)))
             .expect("the container reads its inbox while it runs");
-        w.history.push(now_ms, Self::op_agent(kind), What::OpIssued(op, kind));
+        w.history
+            .push(now_ms, Self::op_agent(kind), What::OpIssued(op, kind));
         self.in_flight.insert(op, kind);
         self.quiet_since_ms = now_ms;
     }
@@ -377,8 +418,7 @@ impl Driver<'_> {
                 }
             }
         } else if !self.in_flight.is_empty()
-            && now_ms.saturating_sub(self.quiet_since_ms)
-                > self.spec.timing.liveness_bound_ms
+            && now_ms.saturating_sub(self.quiet_since_ms) > self.spec.timing.liveness_bound_ms
         {
             let stuck: Vec<String> = self
                 .in_flight

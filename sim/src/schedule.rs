@@ -113,7 +113,12 @@ impl Scheduler {
                 self.steps += 1;
                 let best = |priorities: &BTreeMap<Option<OpId>, u32>| {
                     (0..ready.len())
-                        .max_by_key(|&i| (priorities.get(&ready[i].op).copied().unwrap_or(0), u64::MAX - ready[i].id))
+                        .max_by_key(|&i| {
+                            (
+                                priorities.get(&ready[i].op).copied().unwrap_or(0),
+                                u64::MAX - ready[i].id,
+                            )
+                        })
                         .expect("ready is not empty")
                 };
                 let mut chosen = best(&self.priorities);

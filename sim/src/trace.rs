@@ -350,6 +350,7 @@ mod tests {
             history,
             elapsed: Duration::from_millis(40),
             draws: Vec::new(),
+            coverage: Default::default(),
         };
         let trace = chrome_trace(&outcome, "t");
         let tid_of = |name: &str| {

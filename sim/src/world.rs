@@ -184,26 +184,28 @@ impl World {
         }
     }
 
+    /// Draws whether a call fails. Every family is drawn for every call, on or off, so that
+    /// switching a family off (shrinking) leaves every other decision where it was.
     fn draw_fault(&mut self, kind: CallKind) -> Option<Fault> {
-        if self.healed {
-            return None;
-        }
-        let faults = self.backend.faults;
+        let faults = if self.healed {
+            FaultConfig::none()
+        } else {
+            self.backend.faults
+        };
         let d = &mut self.decisions;
-        if faults.hangs > 0 && d.percent(faults.hangs) {
-            return Some(Fault::Hang);
-        }
-        if faults.call_errors > 0 && d.percent(faults.call_errors) {
-            return Some(Fault::Fail);
-        }
-        match kind {
-            CallKind::CreateSession if faults.create_lies > 0 && d.percent(faults.create_lies) => {
-                Some(Fault::Lie)
-            }
-            CallKind::AbortSession if faults.abort_fails > 0 && d.percent(faults.abort_fails) => {
-                Some(Fault::Fail)
-            }
+        let hang = d.percent(faults.hangs);
+        let error = d.percent(faults.call_errors);
+        let special = match kind {
+            CallKind::CreateSession => d.percent(faults.create_lies).then_some(Fault::Lie),
+            CallKind::AbortSession => d.percent(faults.abort_fails).then_some(Fault::Fail),
             _ => None,
+        };
+        if hang {
+            Some(Fault::Hang)
+        } else if error {
+            Some(Fault::Fail)
+        } else {
+            special
         }
     }
 
@@ -265,8 +267,9 @@ impl World {
     /// `forced` names which ready call to answer (dfs makes that choice itself).
     pub fn release_due(&mut self, forced: Option<usize>) {
         let now = self.now_ms;
-        let (abandoned, parked): (Vec<Parked>, Vec<Parked>) =
-            std::mem::take(&mut self.parked).into_iter().partition(|p| p.reply.is_closed());
+        let (abandoned, parked): (Vec<Parked>, Vec<Parked>) = std::mem::take(&mut self.parked)
+            .into_iter()
+            .partition(|p| p.reply.is_closed());
         self.parked = parked;
         for p in abandoned {
             let what = What::CallAbandoned {
@@ -293,7 +296,11 @@ impl World {
         let chosen: Vec<u64> = picks.into_iter().map(|i| candidates[i].id).collect();
         let mut ready = Vec::with_capacity(chosen.len());
         for id in chosen {
-            let at = self.parked.iter().position(|p| p.id == id).expect("a candidate is parked");
+            let at = self
+                .parked
+                .iter()
+                .position(|p| p.id == id)
+                .expect("a candidate is parked");
             ready.push(self.parked.remove(at));
         }
         for p in ready {
@@ -375,18 +382,20 @@ impl World {
 
     /// A prompted session may go idle, or fail, a little later.
     fn schedule_events(&mut self, session: SessionId) {
-        if self.healed {
-            return;
-        }
-        let faults = self.backend.faults;
+        let faults = if self.healed {
+            FaultConfig::none()
+        } else {
+            self.backend.faults
+        };
         let d = &mut self.decisions;
-        if faults.idle_events > 0 && d.percent(faults.idle_events) {
-            let at = self.now_ms + u64::from(d.between(1, 40));
-            self.scheduled.push((at, Happening::Idle(session)));
+        // Drawn whether on or off, like faults.
+        let idle_at = self.now_ms + u64::from(d.between(1, 40));
+        if d.percent(faults.idle_events) {
+            self.scheduled.push((idle_at, Happening::Idle(session)));
         }
-        if faults.error_events > 0 && d.percent(faults.error_events) {
-            let at = self.now_ms + u64::from(d.between(1, 40));
-            self.scheduled.push((at, Happening::Error(session)));
+        let error_at = self.now_ms + u64::from(d.between(1, 40));
+        if d.percent(faults.error_events) {
+            self.scheduled.push((error_at, Happening::Error(session)));
         }
     }
 
