@@ -2,7 +2,7 @@
 //! fault family on.
 
 use lifecycle_sim::faults::FaultConfig;
-use lifecycle_sim::report::scenario_report;
+use lifecycle_sim::report::{Origin, scenario_report};
 use lifecycle_sim::{FaultMode, Model, Scenario, Settings};
 
 #[test]
@@ -17,7 +17,10 @@ fn owned_holds_over_1000_seeds_with_every_fault_on() {
         let spec = scenario.spec.clone();
         let outcome = scenario.run(Model::Owned);
         if outcome.violation.is_some() {
-            panic!("{}", scenario_report(Model::Owned, seed, &spec, &outcome));
+            panic!(
+                "{}",
+                scenario_report(Model::Owned, &Origin::seed(seed), &spec, &outcome)
+            );
         }
         faults_seen += outcome.history.timeline().matches("[fault:").count();
     }
@@ -38,7 +41,7 @@ fn owned_holds_over_1000_swarm_seeds() {
         assert!(
             outcome.violation.is_none(),
             "{}",
-            scenario_report(Model::Owned, seed, &spec, &outcome)
+            scenario_report(Model::Owned, &Origin::seed(seed), &spec, &outcome)
         );
     }
 }

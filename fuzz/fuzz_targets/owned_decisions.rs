@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lifecycle_sim::report::scenario_report;
+use lifecycle_sim::report::{Origin, scenario_report};
 use lifecycle_sim::{Model, Scenario, Settings};
 
 fuzz_target!(|data: &[u8]| {
@@ -12,6 +12,6 @@ fuzz_target!(|data: &[u8]| {
     let spec = scenario.spec.clone();
     let outcome = scenario.run(Model::Owned);
     if outcome.violation.is_some() {
-        panic!("{}", scenario_report(Model::Owned, 0, &spec, &outcome));
+        panic!("{}", scenario_report(Model::Owned, &Origin::Unsaved("this fuzz input".into()), &spec, &outcome));
     }
 });

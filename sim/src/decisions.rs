@@ -100,9 +100,25 @@ impl Decisions {
         lo + self.below(hi - lo + 1)
     }
 
-    /// True with probability `percent`/100; choice 0 is false.
+    /// True with probability `percent`/100; choice 0 is false. A certain outcome (0 or 100)
+    /// is still a draw, of one option, so that turning a fault off or on keeps every later
+    /// decision in its place, and so that dfs does not branch on it.
     pub fn percent(&mut self, percent: u32) -> bool {
-        self.below(100) >= 100 - percent.min(100)
+        match percent {
+            0 => self.below(1) == 1,
+            100.. => self.below(1) == 0,
+            p => self.below(100) >= 100 - p,
+        }
+    }
+
+    /// `between(lo, hi)` when `wanted`, else a one-option draw that keeps later decisions in
+    /// their place.
+    pub fn between_if(&mut self, wanted: bool, lo: u32, hi: u32) -> u32 {
+        if wanted {
+            self.between(lo, hi)
+        } else {
+            lo + self.below(1)
+        }
     }
 }
 

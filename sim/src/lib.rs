@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod case;
+pub mod catalog;
 pub mod check;
 pub mod decisions;
 pub mod explore;

@@ -10,13 +10,12 @@ use std::time::Duration;
 
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use lifecycle_sim::explore::{DfsReport, Findings, Found, dfs, sweep};
+use lifecycle_sim::explore::{DfsReport, Findings, Found, Hunted, dfs, hunt, sweep};
 use lifecycle_sim::faults::FaultConfig;
 use lifecycle_sim::report::{Origin, replay_command, scenario_report};
 use lifecycle_sim::schedule::{PCT_STEPS, pct_bound};
 use lifecycle_sim::shrink::{SHRINK_BUDGET, Shrunk, regression_test, shrink, steps};
-use lifecycle_sim::workload::{Op, OpKind, OpMix, Trigger, Workload};
-use lifecycle_sim::{Case, FaultMode, Model, Scenario, ScenarioSpec, Settings, Strategy, Timing};
+use lifecycle_sim::{Case, FaultMode, Model, Scenario, Settings, Strategy};
 
 #[derive(Parser)]
 #[command(
@@ -81,8 +80,34 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         save: Option<PathBuf>,
     },
+    /// Hunt one invariant on one model in independent campaigns (different base seeds), and
+    /// report how many scenarios each took to find it: a strategy's bug-finding power.
+    Hunt {
+        #[arg(long, value_enum)]
+        model: Model,
+        /// The invariant to find, such as I1.
+        #[arg(long, value_parser = parse_invariant)]
+        invariant: lifecycle_sim::Invariant,
+        #[command(flatten)]
+        generation: Generation,
+        /// How many campaigns; campaign i starts at seed i * 1_000_000.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        campaigns: u64,
+        /// The most scenarios a campaign may run.
+        #[arg(long, default_value_t = 100_000)]
+        max: u64,
+        /// What each campaign runs: generated scenarios, or the late-restart #1341 scenario
+        /// (a0, a1, a2 start together, a0 restarts at 30 ms) under many seeds.
+        #[arg(long, value_enum, default_value_t = HuntScenario::Generated)]
+        scenario: HuntScenario,
+    },
     /// List the models and what each is.
     Models,
+}
+
+fn parse_invariant(text: &str) -> Result<lifecycle_sim::Invariant, String> {
+    lifecycle_sim::Invariant::parse(text)
+        .ok_or_else(|| format!("`{text}` is not an invariant (I1..I8, L1)"))
 }
 
 /// How scenarios are generated from seeds.
@@ -114,6 +139,12 @@ fn model_choice() -> PossibleValuesParser {
     let mut names = vec!["all"];
     names.extend(Model::ALL.map(Model::name));
     PossibleValuesParser::new(names)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum HuntScenario {
+    Generated,
+    LateRestart,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -259,30 +290,6 @@ fn run_source(
     Ok((case, origin, outcome))
 }
 
-/// The #1341 scenario dfs enumerates: one agent started, then started again; with dfs the
-/// second start may arrive at any point of the first.
-fn two_start_scenario() -> ScenarioSpec {
-    ScenarioSpec {
-        workload: Workload {
-            workdirs: vec![0],
-            ops: vec![
-                Op {
-                    kind: OpKind::Start(0),
-                    when: Trigger::At(0),
-                },
-                Op {
-                    kind: OpKind::Start(0),
-                    when: Trigger::At(0),
-                },
-            ],
-            mix: OpMix::all(),
-        },
-        faults: FaultConfig::none(),
-        timing: Timing::default(),
-        strategy: Strategy::Dfs,
-    }
-}
-
 fn print_shrunk(
     model: Model,
     origin: &Origin,
@@ -402,7 +409,7 @@ fn explore(
 ) -> Result<bool, UsageError> {
     let single = models.len() == 1;
     if generation.strategy == StrategyChoice::Dfs {
-        let spec = two_start_scenario();
+        let spec = lifecycle_sim::catalog::two_starts(Strategy::Dfs);
         let mut clean = true;
         for model in models {
             let DfsReport {
@@ -577,6 +584,47 @@ fn run(cli: Cli) -> Result<bool, UsageError> {
                 println!("saved: {}", path.display());
             }
             Ok(false)
+        }
+        Command::Hunt {
+            model,
+            invariant,
+            generation,
+            campaigns,
+            max,
+            scenario,
+        } => {
+            let settings = generation.settings();
+            let late = lifecycle_sim::catalog::late_restart(generation.strategy());
+            let hunted = match scenario {
+                HuntScenario::Generated => Hunted::Generated(&settings),
+                HuntScenario::LateRestart => Hunted::Fixed(&late),
+            };
+            let began = std::time::Instant::now();
+            let mut taken: Vec<Option<u64>> = Vec::new();
+            for campaign in 0..campaigns {
+                let found = hunt(model, &hunted, campaign * 1_000_000, max, invariant);
+                let shown = found.map_or_else(|| format!("not within {max}"), |n| n.to_string());
+                println!(
+                    "campaign {campaign:>3} (seeds from {:>10}): {shown}",
+                    campaign * 1_000_000
+                );
+                taken.push(found);
+            }
+            // Campaigns that never found it count as the most scenarios allowed.
+            let mut counts: Vec<u64> = taken.iter().map(|t| t.unwrap_or(max)).collect();
+            counts.sort_unstable();
+            let median = if counts.len() % 2 == 1 {
+                counts[counts.len() / 2] as f64
+            } else {
+                (counts[counts.len() / 2 - 1] + counts[counts.len() / 2]) as f64 / 2.0
+            };
+            let found = taken.iter().filter(|t| t.is_some()).count();
+            println!(
+                "{model} {invariant} with {}: found in {found} of {campaigns} campaigns; median {median} scenarios; {:.2} s",
+                generation.strategy().name(),
+                began.elapsed().as_secs_f64()
+            );
+            Ok(found == 0)
         }
         Command::Models => {
             for model in Model::ALL {

@@ -21,7 +21,7 @@ use crate::check::{
 use crate::decisions::{Decisions, Draw};
 use crate::faults::FaultConfig;
 use crate::history::{History, OpId, What};
-use crate::schedule::Strategy;
+use crate::schedule::{CLIENT, Ready, Strategy};
 use crate::workload::{OpKind, Trigger, Workload, agent_name, workdir_name};
 use crate::world::{BackendConfig, Command, World};
 
@@ -261,23 +261,30 @@ impl Driver<'_> {
             w.release_due(None);
             return;
         }
-        if self.spec.strategy == Strategy::Dfs {
-            // Operations arrive by choice too: each tick either the next operation is issued or
-            // one call is answered, so the tree covers every arrival point.
-            let Some(slot) = self.queue.iter().position(Option::is_some) else {
-                w.release_due(None);
-                return;
-            };
-            let ready = w.ready_calls() as u32;
-            let pick = if ready == 0 {
-                0
-            } else {
-                w.decisions.below(ready + 1)
-            };
-            if pick == 0 {
-                self.issue(&mut w, slot, now_ms);
-            } else {
-                w.release_due(Some(pick as usize - 1));
+        if self.spec.strategy != Strategy::Random {
+            // pct and dfs schedule operation arrivals too, as steps of a client "thread": each
+            // tick either the next operation arrives or one call is answered, by their choice.
+            let next = self.queue.iter().position(Option::is_some);
+            let mut steps = w.ready_calls();
+            if next.is_some() {
+                steps.insert(
+                    0,
+                    Ready {
+                        id: 0,
+                        op: Some(CLIENT),
+                        due_ms: now_ms,
+                    },
+                );
+            }
+            let pick = w.pick_one(&steps);
+            match (next, pick) {
+                (Some(slot), Some(0)) => {
+                    self.issue(&mut w, slot, now_ms);
+                    w.release_due(Some(None));
+                }
+                (Some(_), Some(i)) => w.release_due(Some(Some(i - 1))),
+                (None, pick) => w.release_due(Some(pick)),
+                (Some(_), None) => unreachable!("an arrival is always a step"),
             }
             return;
         }
@@ -301,9 +308,7 @@ impl Driver<'_> {
             self.issue(&mut w, slot, now_ms);
         }
         // An operation aimed at a call in flight must run before that call is answered.
-        if !raced {
-            w.release_due(None);
-        }
+        w.release_due(if raced { Some(None) } else { None });
     }
 
     fn issue(&mut self, w: &mut World, slot: usize, now_ms: u64) {

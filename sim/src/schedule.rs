@@ -3,11 +3,13 @@
 //! - `random`: each call takes a random latency; calls are answered when due. Finds shallow
 //!   races fast, and models real timing.
 //! - `pct` (Probabilistic Concurrency Testing, Burckhardt et al. 2010): each operation (a
-//!   "thread") gets a random priority and the highest-priority call is answered, one per tick;
-//!   at d-1 random steps the running operation drops to the lowest priority. A bug of depth d
-//!   is found by each run with probability at least 1/(n k^(d-1)) for n operations and k steps.
-//! - `dfs`: one call answered per tick, the choice of which is a decision of its own, so the
-//!   decision tree is exactly the tree of schedules, which `crate::explore::dfs` enumerates.
+//!   "thread", and the client issuing the operations is one too) gets a random priority, and
+//!   each tick the highest-priority step is taken: the client's next arrival or one call's
+//!   answer; at d-1 random steps the running thread drops to the lowest priority. A bug of depth
+//!   d is found by each run with probability at least 1/(n k^(d-1)) for n threads and k steps.
+//!   Arrival times are not used: pct does not assume the timing model.
+//! - `dfs`: the same steps, but which one is taken is a decision of its own, so the decision
+//!   tree is exactly the tree of schedules, which `crate::explore::dfs` enumerates.
 
 use std::collections::BTreeMap;
 
@@ -16,8 +18,11 @@ use serde::{Deserialize, Serialize};
 use crate::decisions::Decisions;
 use crate::history::OpId;
 
-/// The steps a PCT change point is drawn from (about the number of calls in a scenario).
+/// The steps a PCT change point is drawn from (about the number of steps in a scenario).
 pub const PCT_STEPS: u32 = 60;
+
+/// The "operation" that issues the workload's operations, as a schedulable thread.
+pub const CLIENT: OpId = OpId::MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
@@ -79,18 +84,11 @@ impl Scheduler {
         }
     }
 
-    /// The latency of a new call (PCT and DFS answer by choice, not by time).
-    pub fn on_park(&mut self, op: Option<OpId>, d: &mut Decisions) -> u32 {
+    /// The latency of a new call (pct and dfs answer by choice, not by time).
+    pub fn latency(&mut self, d: &mut Decisions) -> u32 {
         match self.strategy {
             Strategy::Random => d.between(1, self.max_latency_ms.max(1)),
-            Strategy::Pct { depth } => {
-                // Initial priorities lie above every change-point priority (0..depth-1).
-                self.priorities
-                    .entry(op)
-                    .or_insert_with(|| depth + d.below(1 << 20));
-                1
-            }
-            Strategy::Dfs => 1,
+            Strategy::Pct { .. } | Strategy::Dfs => 1,
         }
     }
 
@@ -110,6 +108,14 @@ impl Scheduler {
                 vec![if n > 1 { d.below(n) as usize } else { 0 }]
             }
             Strategy::Pct { depth } => {
+                // A thread's priority is drawn when it first has a step to take; initial
+                // priorities lie above every change-point priority (0..depth-1).
+                for step in ready {
+                    if !self.priorities.contains_key(&step.op) {
+                        let priority = depth + d.below(1 << 20);
+                        self.priorities.insert(step.op, priority);
+                    }
+                }
                 self.steps += 1;
                 let best = |priorities: &BTreeMap<Option<OpId>, u32>| {
                     (0..ready.len())

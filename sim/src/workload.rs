@@ -103,6 +103,28 @@ impl OpMix {
     }
 }
 
+impl std::str::FromStr for OpMix {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let mut mix = Self {
+            restarts: false,
+            stops: false,
+            evicts: false,
+        };
+        for kind in text.split(',').map(str::trim) {
+            match kind {
+                "start" => {}
+                "restart" => mix.restarts = true,
+                "stop" => mix.stops = true,
+                "evict" => mix.evicts = true,
+                other => return Err(format!("`{other}` is not an operation kind")),
+            }
+        }
+        Ok(mix)
+    }
+}
+
 impl fmt::Display for OpMix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("start")?;
@@ -244,9 +266,9 @@ impl fmt::Display for OpKind {
 struct WorkloadText {
     workdirs: String,
     ops: Vec<String>,
-    /// The kinds a generated workload was drawn with; informative only, so not written.
-    #[serde(default, skip_serializing)]
-    mix: Option<OpMix>,
+    /// The kinds a generated workload was drawn with, as `start, stop`.
+    #[serde(default)]
+    mix: Option<String>,
 }
 
 impl From<Workload> for WorkloadText {
@@ -255,7 +277,7 @@ impl From<Workload> for WorkloadText {
         Self {
             workdirs: workdirs.join(" "),
             ops: w.ops.iter().map(Op::to_string).collect(),
-            mix: None,
+            mix: Some(w.mix.to_string()),
         }
     }
 }
@@ -289,7 +311,10 @@ impl TryFrom<WorkloadText> for Workload {
         Ok(Self {
             workdirs,
             ops,
-            mix: t.mix.unwrap_or_else(OpMix::all),
+            mix: match t.mix {
+                Some(text) => text.parse()?,
+                None => OpMix::all(),
+            },
         })
     }
 }

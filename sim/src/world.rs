@@ -221,7 +221,7 @@ impl World {
         let id = self.next_call;
         self.next_call += 1;
         let fault = self.draw_fault(call.kind());
-        let latency = self.scheduler.on_park(op, &mut self.decisions);
+        let latency = self.scheduler.latency(&mut self.decisions);
         let agent = self.agent_of(&call).or(agent);
         self.history.push(
             self.now_ms,
@@ -246,13 +246,26 @@ impl World {
         answer
     }
 
-    /// How many calls the scheduler could answer now.
-    pub fn ready_calls(&self) -> usize {
+    /// The calls the scheduler could answer now, in call order.
+    pub fn ready_calls(&self) -> Vec<Ready> {
         let now = self.now_ms;
         self.parked
             .iter()
             .filter(|p| p.due_ms <= now && p.fault != Some(Fault::Hang) && !p.reply.is_closed())
-            .count()
+            .map(|p| Ready {
+                id: p.id,
+                op: p.op,
+                due_ms: p.due_ms,
+            })
+            .collect()
+    }
+
+    /// One step out of `steps`, as the scheduler picks it (pct and dfs).
+    pub fn pick_one(&mut self, steps: &[Ready]) -> Option<usize> {
+        self.scheduler
+            .pick(steps, &mut self.decisions)
+            .first()
+            .copied()
     }
 
     /// Whether a call of `kind` for `agent` is in flight.
@@ -264,8 +277,8 @@ impl World {
 
     /// Forgets the calls whose callers gave up, then answers the calls the scheduler picks
     /// among those due. The effect of a call happens here, atomically, at its answer.
-    /// `forced` names which ready call to answer (dfs makes that choice itself).
-    pub fn release_due(&mut self, forced: Option<usize>) {
+    /// `forced`: the choice was made already (pct and dfs): answer that ready call, or none.
+    pub fn release_due(&mut self, forced: Option<Option<usize>>) {
         let now = self.now_ms;
         let (abandoned, parked): (Vec<Parked>, Vec<Parked>) = std::mem::take(&mut self.parked)
             .into_iter()
@@ -290,7 +303,7 @@ impl World {
             })
             .collect();
         let picks = match forced {
-            Some(i) => vec![i],
+            Some(choice) => choice.into_iter().collect(),
             None => self.scheduler.pick(&candidates, &mut self.decisions),
         };
         let chosen: Vec<u64> = picks.into_iter().map(|i| candidates[i].id).collect();
@@ -389,12 +402,14 @@ impl World {
         };
         let d = &mut self.decisions;
         // Drawn whether on or off, like faults.
-        let idle_at = self.now_ms + u64::from(d.between(1, 40));
-        if d.percent(faults.idle_events) {
+        let idle = d.percent(faults.idle_events);
+        let idle_at = self.now_ms + u64::from(d.between_if(idle, 1, 40));
+        if idle {
             self.scheduled.push((idle_at, Happening::Idle(session)));
         }
-        let error_at = self.now_ms + u64::from(d.between(1, 40));
-        if d.percent(faults.error_events) {
+        let error = d.percent(faults.error_events);
+        let error_at = self.now_ms + u64::from(d.between_if(error, 1, 40));
+        if error {
             self.scheduled.push((error_at, Happening::Error(session)));
         }
     }

@@ -53,16 +53,22 @@ fn explore_finds_the_legacy_leak_and_its_replay_is_byte_identical() {
 }
 
 #[test]
-fn explore_on_owned_passes_with_a_one_line_summary() {
+fn explore_on_owned_passes_with_a_one_line_summary_and_metrics() {
     let passed = sim(&["explore", "--model", "owned", "--seeds", "0..300"]);
     assert_eq!(passed.status.code(), Some(0));
     let out = stdout(&passed);
-    assert_eq!(out.lines().count(), 1, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
     assert!(
-        out.starts_with("owned: no violation in 300 scenarios, "),
+        lines[0].starts_with("owned: no violation in 300 scenarios, "),
         "{out}"
     );
-    assert!(out.trim_end().ends_with("scenarios/s"), "{out}");
+    assert!(lines[0].ends_with("scenarios/s"), "{out}");
+    assert!(
+        lines[1].contains("distinct interleavings")
+            && lines[1].contains("(state, operation) pairs"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -76,6 +82,26 @@ fn bad_input_is_a_one_line_error_and_exit_2() {
         &["explore", "--time", "soon"],
         &["replay", "--model", "legacy"],
         &["replay", "--model", "legacy", "--seed", "-3"],
+        &[
+            "replay",
+            "--model",
+            "legacy",
+            "--seed",
+            "1",
+            "--decisions",
+            "x.json",
+        ],
+        &[
+            "replay",
+            "--model",
+            "legacy",
+            "--decisions",
+            "/nonexistent/case.json",
+        ],
+        &["replay", "--model", "legacy", "--decisions", "Cargo.toml"],
+        &["shrink", "--model", "owned"],
+        &["explore", "--strategy", "pct", "--depth", "0"],
+        &["explore", "--strategy", "sideways"],
         &["frobnicate"],
     ] {
         let o = sim(args);
@@ -142,4 +168,133 @@ fn keep_going_lists_every_invariant_a_model_breaks() {
     for code in ["I1", "I3", "I4", "I5", "I7", "I8"] {
         assert!(violated.contains(code), "{violated}");
     }
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("lifecycle-sim-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_saved_failure_replays_like_its_seed_and_writes_a_chrome_trace() {
+    let dir = temp_dir("saved");
+    let found = sim(&[
+        "explore",
+        "--model",
+        "legacy",
+        "--seeds",
+        "0..50",
+        "--no-shrink",
+        "--save-failures",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(found.status.code(), Some(1));
+    let saved: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    let file = saved[0].to_str().unwrap();
+    let seed = file
+        .rsplit("seed")
+        .next()
+        .unwrap()
+        .trim_end_matches(".json");
+
+    let from_seed = stdout(&sim(&["replay", "--model", "legacy", "--seed", seed]));
+    let trace = dir.join("trace.json");
+    let from_file = sim(&[
+        "replay",
+        "--model",
+        "legacy",
+        "--decisions",
+        file,
+        "--trace-out",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(from_file.status.code(), Some(1));
+    let again = sim(&["replay", "--model", "legacy", "--decisions", file]);
+    assert_eq!(
+        from_file.stdout, again.stdout,
+        "two replays of the file differ"
+    );
+    // The same run: everything but the header and the replay line is identical.
+    let body = |text: &str| {
+        text.lines()
+            .skip(1)
+            .filter(|l| !l.starts_with("replay:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(body(&from_seed), body(&stdout(&from_file)));
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    assert!(
+        json["traceEvents"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty())
+    );
+}
+
+#[test]
+fn shrink_prints_a_small_case_and_a_regression_test() {
+    let dir = temp_dir("shrink");
+    let save = dir.join("shrunk.json");
+    let o = sim(&[
+        "shrink",
+        "--model",
+        "legacy",
+        "--seed",
+        "0",
+        "--save",
+        save.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    let steps: usize = out
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("shrunk in ")
+                .and_then(|r| r.split(" to ").nth(1))
+        })
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(steps <= 8, "{out}");
+    assert!(
+        out.contains("#[test]") && out.contains("lifecycle_sim::Case::from_json("),
+        "{out}"
+    );
+    let replay = sim(&[
+        "replay",
+        "--model",
+        "legacy",
+        "--decisions",
+        save.to_str().unwrap(),
+    ]);
+    assert_eq!(replay.status.code(), Some(1));
+    // Nothing to shrink on a passing model.
+    let clean = sim(&["shrink", "--model", "owned", "--seed", "0"]);
+    assert_eq!(clean.status.code(), Some(0));
+}
+
+#[test]
+fn dfs_exhausts_the_two_start_scenario_on_owned_and_finds_legacy_leaking() {
+    let owned = sim(&["explore", "--model", "owned", "--strategy", "dfs"]);
+    assert_eq!(owned.status.code(), Some(0));
+    assert!(
+        stdout(&owned).contains("no violation; exhausted: all "),
+        "{}",
+        stdout(&owned)
+    );
+    let legacy = sim(&["explore", "--model", "legacy", "--strategy", "dfs"]);
+    assert_eq!(legacy.status.code(), Some(1));
+    assert!(
+        stdout(&legacy).contains("dfs of the two-start scenario: I1 tracked == live"),
+        "{}",
+        stdout(&legacy)
+    );
 }

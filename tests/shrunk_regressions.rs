@@ -1,0 +1,134 @@
+//! Regression tests printed by `lifecycle-sim shrink --model M --seed 0` for the first failure
+//! of every historical model, pasted as printed.
+
+/// Shrunk by `lifecycle-sim shrink` from seed 0: legacy violates I1 tracked == live.
+#[test]
+fn legacy_violates_i1_seed_0() {
+    let case = lifecycle_sim::Case::from_json(
+        r#"
+{
+  "seed": 0,
+  "workload": {
+    "workdirs": "0 0",
+    "ops": [
+      "start a0 at 10",
+      "start a1 at 10"
+    ],
+    "mix": "start, evict"
+  },
+  "faults": {
+    "call_errors": 0,
+    "hangs": 0,
+    "create_lies": 15,
+    "abort_fails": 0,
+    "server_crashes": 1,
+    "idle_events": 0,
+    "error_events": 0
+  },
+  "timing": {
+    "max_latency_ms": 20,
+    "call_timeout_ms": 100,
+    "idle_timeout_ms": 30,
+    "retry_pause_ms": 10,
+    "liveness_bound_ms": 10000
+  },
+  "strategy": {
+    "kind": "random"
+  },
+  "decisions": "0 0 0 0 0 0 0 0 0 85"
+}
+"#,
+    )
+    .unwrap();
+    let outcome = case.run(lifecycle_sim::Model::Legacy);
+    let found = outcome.violation.map(|v| v.invariant);
+    assert_eq!(found, Some(lifecycle_sim::Invariant::I1));
+}
+
+/// Shrunk by `lifecycle-sim shrink` from seed 0: abort-token violates I1 tracked == live.
+#[test]
+fn abort_token_violates_i1_seed_0() {
+    let case = lifecycle_sim::Case::from_json(
+        r#"
+{
+  "seed": 0,
+  "workload": {
+    "workdirs": "0 0",
+    "ops": [
+      "start a0 at 10",
+      "start a1 at 10"
+    ],
+    "mix": "start, evict"
+  },
+  "faults": {
+    "call_errors": 0,
+    "hangs": 0,
+    "create_lies": 15,
+    "abort_fails": 0,
+    "server_crashes": 1,
+    "idle_events": 0,
+    "error_events": 0
+  },
+  "timing": {
+    "max_latency_ms": 20,
+    "call_timeout_ms": 100,
+    "idle_timeout_ms": 30,
+    "retry_pause_ms": 10,
+    "liveness_bound_ms": 10000
+  },
+  "strategy": {
+    "kind": "random"
+  },
+  "decisions": "0 0 0 0 0 0 0 0 0 85"
+}
+"#,
+    )
+    .unwrap();
+    let outcome = case.run(lifecycle_sim::Model::AbortToken);
+    let found = outcome.violation.map(|v| v.invariant);
+    assert_eq!(found, Some(lifecycle_sim::Invariant::I1));
+}
+
+/// Shrunk by `lifecycle-sim shrink` from seed 0: start-lock violates I1 tracked == live.
+#[test]
+fn start_lock_violates_i1_seed_0() {
+    let case = lifecycle_sim::Case::from_json(
+        r#"
+{
+  "seed": 0,
+  "workload": {
+    "workdirs": "0 0",
+    "ops": [
+      "start a0 at 10",
+      "start a1 at 10"
+    ],
+    "mix": "start, evict"
+  },
+  "faults": {
+    "call_errors": 0,
+    "hangs": 0,
+    "create_lies": 15,
+    "abort_fails": 0,
+    "server_crashes": 1,
+    "idle_events": 0,
+    "error_events": 0
+  },
+  "timing": {
+    "max_latency_ms": 20,
+    "call_timeout_ms": 100,
+    "idle_timeout_ms": 30,
+    "retry_pause_ms": 10,
+    "liveness_bound_ms": 10000
+  },
+  "strategy": {
+    "kind": "random"
+  },
+  "decisions": "0 0 0 0 0 0 0 0 0 85"
+}
+"#,
+    )
+    .unwrap();
+    let outcome = case.run(lifecycle_sim::Model::StartLock);
+    let found = outcome.violation.map(|v| v.invariant);
+    assert_eq!(found, Some(lifecycle_sim::Invariant::I1));
+}
