@@ -21,6 +21,7 @@ pub mod run;
 pub mod scenario;
 pub mod schedule;
 pub mod shrink;
+pub mod strategies;
 pub mod trace;
 pub mod workload;
 pub mod world;

@@ -111,10 +111,9 @@ impl Scheduler {
                 // A thread's priority is drawn when it first has a step to take; initial
                 // priorities lie above every change-point priority (0..depth-1).
                 for step in ready {
-                    if !self.priorities.contains_key(&step.op) {
-                        let priority = depth + d.below(1 << 20);
-                        self.priorities.insert(step.op, priority);
-                    }
+                    self.priorities
+                        .entry(step.op)
+                        .or_insert_with(|| depth + d.below(1 << 20));
                 }
                 self.steps += 1;
                 let best = |priorities: &BTreeMap<Option<OpId>, u32>| {
