@@ -366,9 +366,8 @@ impl<B: SessionBackend> Inner<B> {
     async fn exit(self: &Arc<Self>, agent: &AgentId, incarnation: u64, end: Status) {
         let turn = self.with_agent(agent, |a| a.turn.clone());
         let _turn = turn.lock_owned().await;
-        if let Err(e) = self.teardown_or_retry(agent, Some(incarnation), end).await {
-            tracing::warn!(%agent, error = %e, "exit left the session tracked; retrying");
-        }
+        // A failure is logged and retried by teardown_or_retry.
+        let _ = self.teardown_or_retry(agent, Some(incarnation), end).await;
     }
 
     /// A teardown; if it fails, it is retried in the background until it succeeds or a newer
@@ -381,6 +380,7 @@ impl<B: SessionBackend> Inner<B> {
     ) -> Result<(), LifecycleError> {
         let failed = self.teardown(agent, only, end).await.err();
         let Some(e) = failed else { return Ok(()) };
+        tracing::warn!(%agent, error = %e, "teardown failed; the session stays tracked and is retried");
         let incarnation = self.with_agent(agent, |a| a.record.as_ref().map(|r| r.incarnation));
         if let Some(incarnation) = incarnation {
             tokio::spawn(retry_teardown(
