@@ -12,6 +12,7 @@ pub mod check;
 pub mod decisions;
 pub mod explore;
 pub mod faults;
+pub mod fuzzing;
 pub mod history;
 pub mod ledger;
 pub mod logging;

@@ -125,14 +125,20 @@ struct Generation {
 }
 
 #[derive(Args, Clone)]
-#[group(required = true, multiple = false)]
+#[group(skip)]
+#[command(group(clap::ArgGroup::new("origin").required(true).args(["seed", "decisions"])))]
 struct Source {
     /// A generated scenario's seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// A saved case file (from --save-failures, shrink --save, or a fuzzer crash turned case).
+    /// A saved case file (JSON, from --save-failures or shrink --save), or a cargo-fuzz input
+    /// (raw bytes, such as a crash artifact).
     #[arg(long, value_name = "FILE")]
     decisions: Option<PathBuf>,
+    /// Read a fuzz input as the structured target's (workload from `arbitrary`) rather than
+    /// the decision-stream target's.
+    #[arg(long, requires = "decisions")]
+    structured: bool,
 }
 
 fn model_choice() -> PossibleValuesParser {
@@ -250,44 +256,56 @@ fn one_line(rendered: &str) -> String {
 /// A user mistake: printed as one line, exit 2.
 struct UsageError(String);
 
-/// The scenario a `--seed`/`--decisions` pair names, and where it came from.
-fn load(source: &Source, generation: &Generation) -> Result<(Case, Origin), UsageError> {
-    match (&source.seed, &source.decisions) {
-        (Some(seed), _) => {
-            let scenario = Scenario::from_seed(&generation.settings(), *seed);
-            let case = Case {
-                seed: Some(*seed),
-                spec: scenario.spec.clone(),
-                decisions: Vec::new(),
-                expect: Default::default(),
-            };
-            // A seed replays through its own stream; the case is filled in from the run.
-            Ok((case, generation.origin(*seed)))
-        }
-        (None, Some(path)) => {
-            let case = Case::load(path).map_err(UsageError)?;
-            Ok((case, Origin::File(path.display().to_string())))
-        }
-        (None, None) => unreachable!("clap requires one of --seed and --decisions"),
+/// What `--decisions FILE` holds: a case (JSON), or a fuzz input (any other bytes).
+enum Loaded {
+    Case(Case),
+    FuzzInput(Vec<u8>),
+}
+
+fn load_file(path: &Path) -> Result<Loaded, UsageError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+    match std::str::from_utf8(&bytes) {
+        Ok(text) if text.trim_start().starts_with('{') => Case::from_json(text)
+            .map(Loaded::Case)
+            .map_err(|e| UsageError(format!("{}: {e}", path.display()))),
+        _ => Ok(Loaded::FuzzInput(bytes)),
     }
 }
 
-/// Runs what `load` found: a seed through its own stream, a file through its choices.
+/// Runs the scenario a `--seed`/`--decisions` pair names; returns it as a case (its spec and
+/// the choices the run drew), where it came from, and the outcome.
 fn run_source(
     model: Model,
     source: &Source,
     generation: &Generation,
 ) -> Result<(Case, Origin, lifecycle_sim::Outcome), UsageError> {
-    let (mut case, origin) = load(source, generation)?;
-    let outcome = match source.seed {
-        Some(seed) => {
-            let outcome = Scenario::from_seed(&generation.settings(), seed).run(model);
-            case.decisions = outcome.choices();
-            outcome
+    if source.structured && source.decisions.is_none() {
+        return Err(UsageError(
+            "--structured reads a fuzz input given with --decisions".into(),
+        ));
+    }
+    let (scenario, origin) = match (&source.seed, &source.decisions) {
+        (Some(seed), _) => (
+            Scenario::from_seed(&generation.settings(), *seed),
+            generation.origin(*seed),
+        ),
+        (None, Some(path)) => {
+            let origin = Origin::File(path.display().to_string());
+            let scenario = match load_file(path)? {
+                Loaded::Case(case) => Scenario::from_case(&case),
+                Loaded::FuzzInput(bytes) if source.structured => {
+                    lifecycle_sim::fuzzing::structured_scenario(&bytes)
+                }
+                Loaded::FuzzInput(bytes) => lifecycle_sim::fuzzing::decision_scenario(&bytes),
+            };
+            (scenario, origin)
         }
-        None => case.run(model),
+        (None, None) => unreachable!("clap requires one of --seed and --decisions"),
     };
-    Ok((case, origin, outcome))
+    let (seed, spec) = (scenario.seed, scenario.spec.clone());
+    let outcome = scenario.run(model);
+    Ok((Case::of_run(seed, &spec, &outcome), origin, outcome))
 }
 
 fn print_shrunk(

@@ -105,6 +105,15 @@ impl Scenario {
         }
     }
 
+    /// A spec with the run's decisions from any source (fuzzing).
+    pub fn with_decisions(spec: ScenarioSpec, decisions: Decisions) -> Self {
+        Self {
+            seed: None,
+            spec,
+            decisions,
+        }
+    }
+
     /// A scenario whose every decision comes from `bytes` (fuzzing).
     pub fn from_bytes(settings: &Settings, bytes: &[u8]) -> Self {
         let mut decisions = Decisions::from_bytes(bytes);
