@@ -21,7 +21,7 @@ fn legacy_violates_i1_seed_0() {
     "hangs": 0,
     "create_lies": 15,
     "abort_fails": 0,
-    "server_crashes": 1,
+    "server_crashes": 0,
     "idle_events": 0,
     "error_events": 0
   },
@@ -65,7 +65,7 @@ fn abort_token_violates_i1_seed_0() {
     "hangs": 0,
     "create_lies": 15,
     "abort_fails": 0,
-    "server_crashes": 1,
+    "server_crashes": 0,
     "idle_events": 0,
     "error_events": 0
   },
@@ -109,7 +109,7 @@ fn start_lock_violates_i1_seed_0() {
     "hangs": 0,
     "create_lies": 15,
     "abort_fails": 0,
-    "server_crashes": 1,
+    "server_crashes": 0,
     "idle_events": 0,
     "error_events": 0
   },

@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::case::Case;
@@ -11,25 +13,39 @@ use crate::history::What;
 use crate::models::Model;
 use crate::run::{Outcome, ScenarioSpec};
 use crate::scenario::{Scenario, Settings};
+use crate::shrink::{SHRINK_BUDGET, Shrunk};
+use crate::workload::OpKind;
 
-/// A violation found by a sweep.
-pub struct Found {
+/// A distinct failure found by a sweep: the first (lowest) seed of its kind, how often its
+/// kind recurred, and its shrunk form.
+pub struct Failure {
     pub invariant: Invariant,
+    /// The violation's text with every number taken out: failures of one class are the same
+    /// bug met again, and are counted rather than shrunk again.
+    pub class: String,
+    /// What the shrunk case does (invariant, operations, fault families left on): distinct
+    /// failures are distinct signatures.
+    pub signature: String,
     pub seed: u64,
-    /// Scenarios run up to and including this one, and the time that took.
+    /// Scenarios run up to and including this one, and the time until it was found.
     pub scenarios: u64,
     pub after: Duration,
+    /// How many failing seeds had this signature.
+    pub occurrences: u64,
     pub case: Case,
     pub outcome: Outcome,
+    pub shrunk: Option<Shrunk>,
 }
 
 /// What sweeping one model found.
 pub struct Findings {
     pub model: Model,
-    /// The first violation of each invariant, in the order found.
-    pub found: Vec<Found>,
+    /// Distinct failures, in seed order.
+    pub failures: Vec<Failure>,
     pub scenarios: u64,
     pub elapsed: Duration,
+    /// The sweep was stopped early (interrupted).
+    pub interrupted: bool,
     /// Distinct orders in which backend calls were answered.
     pub interleavings: BTreeSet<u64>,
     /// Distinct (agent state, operation) pairs issued.
@@ -40,8 +56,8 @@ pub struct Findings {
 }
 
 impl Findings {
-    pub fn first(&self) -> Option<&Found> {
-        self.found.first()
+    pub fn first(&self) -> Option<&Failure> {
+        self.failures.first()
     }
 
     pub fn rate(&self) -> f64 {
@@ -49,61 +65,222 @@ impl Findings {
     }
 }
 
-/// Sweeps seeds (a range, or from 0 until `budget` runs out); stops at the first violation
-/// unless `keep_going`, which goes on to the first violation of every invariant. `on_found`
-/// sees each new finding as it is made.
+/// Which seeds a sweep runs: a range (or from 0 without end), and of those only the ones of
+/// shard `k` of `n` (seed % n == k), so that n machines cover disjoint seeds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeedSet {
+    pub range: Option<Range<u64>>,
+    pub shard: (u64, u64),
+}
+
+impl SeedSet {
+    pub fn all(range: Option<Range<u64>>) -> Self {
+        Self {
+            range,
+            shard: (0, 1),
+        }
+    }
+
+    /// The `i`th seed of the set, if there is one.
+    pub fn nth(&self, i: u64) -> Option<u64> {
+        let (k, n) = self.shard;
+        let start = self.range.as_ref().map_or(0, |r| r.start);
+        // The first seed >= start that is k mod n, then every n-th.
+        let first = start + (k + n - start % n) % n;
+        let seed = first.checked_add(i.checked_mul(n)?)?;
+        match &self.range {
+            Some(r) if seed >= r.end => None,
+            _ => Some(seed),
+        }
+    }
+}
+
+/// How a sweep runs.
+pub struct SweepConfig<'a> {
+    pub seeds: SeedSet,
+    /// Only when `seeds.range` is open: stop taking seeds after this long.
+    pub budget: Duration,
+    /// Worker threads, one simulation each.
+    pub jobs: usize,
+    pub fail_fast: bool,
+    pub shrink: bool,
+    /// Set (by Ctrl-C) to stop taking seeds; what ran is still reported.
+    pub stop: &'a AtomicBool,
+}
+
+/// Progress of a sweep, for a progress bar or periodic lines.
+pub struct Progress {
+    pub scenarios: u64,
+    pub failures: usize,
+    pub elapsed: Duration,
+}
+
+/// The violation's text with numbers taken out (`s3 of a0 ... op#2` -> `s# of a# ... op##`).
+fn class_of(invariant: Invariant, detail: &str) -> String {
+    let mut class = format!("{} ", invariant.code());
+    let mut in_number = false;
+    for c in detail.chars() {
+        if c.is_ascii_digit() {
+            if !in_number {
+                class.push('#');
+            }
+            in_number = true;
+        } else {
+            in_number = false;
+            class.push(c);
+        }
+    }
+    class
+}
+
+/// What a shrunk case does, for telling distinct failures apart.
+fn signature_of(invariant: Invariant, case: &Case) -> String {
+    let ops: Vec<&str> = case
+        .spec
+        .workload
+        .ops
+        .iter()
+        .map(|op| match op.kind {
+            OpKind::Start(_) => "start",
+            OpKind::Stop(_) => "stop",
+            OpKind::Evict => "evict",
+        })
+        .collect();
+    format!(
+        "{} [{}] faults: {}",
+        invariant.code(),
+        ops.join(" "),
+        case.spec.faults
+    )
+}
+
+/// Sweeps the seeds of `config` on `jobs` threads. Results are taken in seed order, so what it
+/// finds does not depend on `jobs`. It keeps going after failures (one report per distinct
+/// failure) unless `fail_fast`.
 pub fn sweep(
     model: Model,
     settings: &Settings,
-    seeds: Option<Range<u64>>,
-    budget: Duration,
-    keep_going: bool,
-    mut on_found: impl FnMut(&Found),
+    config: &SweepConfig,
+    mut on_failure: impl FnMut(&Failure),
+    mut on_progress: impl FnMut(&Progress),
 ) -> Findings {
     let began = Instant::now();
     let mut f = Findings {
         model,
-        found: Vec::new(),
+        failures: Vec::new(),
         scenarios: 0,
         elapsed: Duration::ZERO,
+        interrupted: false,
         interleavings: BTreeSet::new(),
         coverage: BTreeSet::new(),
         max_ops: 0,
         max_calls: 0,
     };
-    for seed in seeds.clone().unwrap_or(0..u64::MAX) {
-        if seeds.is_none() && began.elapsed() >= budget {
-            break;
+    let next = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel::<(u64, u64, ScenarioSpec, Outcome)>();
+    std::thread::scope(|scope| {
+        for _ in 0..config.jobs.max(1) {
+            let tx = tx.clone();
+            let (next, done) = (&next, &done);
+            scope.spawn(move || {
+                loop {
+                    if done.load(Ordering::Relaxed)
+                        || config.stop.load(Ordering::Relaxed)
+                        || (config.seeds.range.is_none() && began.elapsed() >= config.budget)
+                    {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(seed) = config.seeds.nth(i) else {
+                        return;
+                    };
+                    let scenario = Scenario::from_seed(settings, seed);
+                    let spec = scenario.spec.clone();
+                    let outcome = scenario.run(model);
+                    if tx.send((i, seed, spec, outcome)).is_err() {
+                        return;
+                    }
+                }
+            });
         }
-        let scenario = Scenario::from_seed(settings, seed);
-        let spec = scenario.spec.clone();
-        let mut outcome = scenario.run(model);
-        f.scenarios += 1;
-        f.interleavings
-            .insert(outcome.history.interleaving_digest());
-        f.coverage.append(&mut outcome.coverage);
-        f.max_ops = f.max_ops.max(spec.workload.ops.len() as u32);
-        f.max_calls = f.max_calls.max(answered_calls(&outcome));
-        let Some(v) = &outcome.violation else {
-            continue;
-        };
-        if f.found.iter().any(|found| found.invariant == v.invariant) {
-            continue;
+        drop(tx);
+        // Take results in seed order, whatever order the workers finish in.
+        let mut pending: BTreeMap<u64, (u64, ScenarioSpec, Outcome)> = BTreeMap::new();
+        let mut expected = 0u64;
+        let mut classes: BTreeMap<String, usize> = BTreeMap::new();
+        let mut last_progress = Instant::now();
+        for (i, seed, spec, outcome) in rx {
+            pending.insert(i, (seed, spec, outcome));
+            while let Some((seed, spec, mut outcome)) = pending.remove(&expected) {
+                expected += 1;
+                if done.load(Ordering::Relaxed) {
+                    continue;
+                }
+                f.scenarios += 1;
+                f.interleavings
+                    .insert(outcome.history.interleaving_digest());
+                f.coverage.append(&mut outcome.coverage);
+                f.max_ops = f.max_ops.max(spec.workload.ops.len() as u32);
+                f.max_calls = f.max_calls.max(answered_calls(&outcome));
+                if let Some(v) = outcome.violation.clone() {
+                    let class = class_of(v.invariant, &v.detail);
+                    match classes.get(&class) {
+                        Some(&known) => f.failures[known].occurrences += 1,
+                        None => {
+                            let case = Case::of_run(Some(seed), &spec, &outcome);
+                            let shrunk = config.shrink.then(|| {
+                                crate::shrink::shrink(
+                                    model,
+                                    case.clone(),
+                                    v.invariant,
+                                    SHRINK_BUDGET,
+                                )
+                            });
+                            let signature = signature_of(
+                                v.invariant,
+                                shrunk.as_ref().map_or(&case, |s| &s.case),
+                            );
+                            if let Some(same) =
+                                f.failures.iter().position(|x| x.signature == signature)
+                            {
+                                classes.insert(class, same);
+                                f.failures[same].occurrences += 1;
+                            } else {
+                                let failure = Failure {
+                                    invariant: v.invariant,
+                                    class: class.clone(),
+                                    signature,
+                                    seed,
+                                    scenarios: f.scenarios,
+                                    after: began.elapsed(),
+                                    occurrences: 1,
+                                    case,
+                                    outcome,
+                                    shrunk,
+                                };
+                                on_failure(&failure);
+                                classes.insert(class, f.failures.len());
+                                f.failures.push(failure);
+                            }
+                            if config.fail_fast {
+                                done.store(true, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+                if last_progress.elapsed() >= Duration::from_millis(200) {
+                    last_progress = Instant::now();
+                    on_progress(&Progress {
+                        scenarios: f.scenarios,
+                        failures: f.failures.len(),
+                        elapsed: began.elapsed(),
+                    });
+                }
+            }
         }
-        let found = Found {
-            invariant: v.invariant,
-            seed,
-            scenarios: f.scenarios,
-            after: began.elapsed(),
-            case: Case::of_run(Some(seed), &spec, &outcome),
-            outcome,
-        };
-        on_found(&found);
-        f.found.push(found);
-        if !keep_going {
-            break;
-        }
-    }
+    });
+    f.interrupted = config.stop.load(Ordering::Relaxed);
     f.elapsed = began.elapsed();
     f
 }

@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod logging;
 pub mod models;
 pub mod report;
+pub mod reports;
 pub mod run;
 pub mod scenario;
 pub mod schedule;

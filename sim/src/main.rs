@@ -10,12 +10,19 @@ use std::time::Duration;
 
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use lifecycle_sim::explore::{DfsReport, Findings, Found, Hunted, dfs, hunt, sweep};
+use indicatif::{ProgressBar, ProgressStyle};
+use lifecycle_sim::explore::{
+    DfsReport, Failure, Findings, Hunted, Progress, SeedSet, SweepConfig, dfs, hunt, sweep,
+};
 use lifecycle_sim::faults::FaultConfig;
 use lifecycle_sim::report::{Origin, replay_command, scenario_report};
+use lifecycle_sim::reports::{ModelReport, RunReport};
 use lifecycle_sim::schedule::{PCT_STEPS, pct_bound};
 use lifecycle_sim::shrink::{SHRINK_BUDGET, Shrunk, regression_test, shrink, steps};
 use lifecycle_sim::{Case, FaultMode, Model, Scenario, Settings, Strategy};
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 #[derive(Parser)]
 #[command(
@@ -43,12 +50,25 @@ enum Command {
         time: Duration,
         #[command(flatten)]
         generation: Generation,
-        /// Keep going after a model's first violation, to find every invariant it breaks.
+        /// Stop each model at its first violation (by default a run goes on and reports every
+        /// distinct failure).
         #[arg(long)]
-        keep_going: bool,
+        fail_fast: bool,
         /// Report failures as found, without shrinking them.
         #[arg(long)]
         no_shrink: bool,
+        /// Worker threads, one simulation each; what a seed range finds does not depend on it.
+        #[arg(long, default_value_t = default_jobs(), value_parser = clap::value_parser!(u64).range(1..=1024))]
+        jobs: u64,
+        /// Run only shard K of N (the seeds equal to K mod N), for N machines.
+        #[arg(long, value_parser = parse_shard, value_name = "K/N")]
+        shard: Option<(u64, u64)>,
+        /// Write a JSON report of the run here.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// Write a JUnit XML report (one test case per model) here.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
         /// Save every failure (shrunk unless --no-shrink) as a case file in this directory.
         #[arg(long, value_name = "DIR")]
         save_failures: Option<PathBuf>,
@@ -105,6 +125,30 @@ enum Command {
     Models,
 }
 
+fn default_jobs() -> u64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
+}
+
+fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let (k, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("`{text}` is not a shard; write it as K/N, such as 0/4"))?;
+    let k: u64 = k
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{k}` in `{text}` is not a shard number"))?;
+    let n: u64 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{n}` in `{text}` is not a shard count"))?;
+    if n == 0 || k >= n {
+        return Err(format!(
+            "shard {k}/{n} does not exist: K must be below N, and N above 0"
+        ));
+    }
+    Ok((k, n))
+}
+
 fn parse_invariant(text: &str) -> Result<lifecycle_sim::Invariant, String> {
     lifecycle_sim::Invariant::parse(text)
         .ok_or_else(|| format!("`{text}` is not an invariant (I1..I8, L1)"))
@@ -153,7 +197,7 @@ enum HuntScenario {
     LateRestart,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum FaultChoice {
     /// Each seed switches a random subset of fault families (and operation kinds) on.
     Swarm,
@@ -308,38 +352,43 @@ fn run_source(
     Ok((Case::of_run(seed, &spec, &outcome), origin, outcome))
 }
 
-fn print_shrunk(
+fn shrunk_text(
     model: Model,
     origin: &Origin,
-    found_invariant: lifecycle_sim::Invariant,
+    invariant: lifecycle_sim::Invariant,
     s: &Shrunk,
     full: bool,
-) {
+) -> String {
     let n = steps(&s.outcome, &s.case);
-    println!(
-        "shrunk in {} runs to {n} steps ({} operations)",
+    let mut text = format!(
+        "shrunk in {} runs to {n} steps ({} operations)\n",
         s.runs,
         s.case.spec.workload.ops.len()
     );
     if full {
         let label = format!("shrunk from {}", origin.args().trim_start_matches("--"));
-        print!(
-            "{}",
-            scenario_report(model, &Origin::Unsaved(label), &s.case.spec, &s.outcome)
-        );
-        println!("regression test (paste into tests/):");
+        text.push_str(&scenario_report(
+            model,
+            &Origin::Unsaved(label),
+            &s.case.spec,
+            &s.outcome,
+        ));
+        text.push_str("regression test (paste into tests/):\n");
         let name = match origin {
             Origin::Seed { seed, .. } => format!("seed {seed}"),
             Origin::File(path) | Origin::Unsaved(path) => format!("case {path}"),
         };
-        print!(
-            "{}",
-            regression_test(model, found_invariant, &s.case, &name)
-        );
+        text.push_str(&regression_test(model, invariant, &s.case, &name));
     }
+    text
 }
 
-fn save_case(dir: &Path, model: Model, found: &Found, case: &Case) -> Result<PathBuf, UsageError> {
+fn save_case(
+    dir: &Path,
+    model: Model,
+    found: &Failure,
+    case: &Case,
+) -> Result<PathBuf, UsageError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| UsageError(format!("cannot create {}: {e}", dir.display())))?;
     let mut case = case.clone();
@@ -383,9 +432,9 @@ fn print_table(findings: &[Findings]) {
             time,
             f.rate()
         );
-        if f.found.len() > 1 {
+        if f.failures.len() > 1 {
             let all: Vec<String> = f
-                .found
+                .failures
                 .iter()
                 .map(|found| format!("{} (seed {})", found.invariant.code(), found.seed))
                 .collect();
@@ -414,104 +463,209 @@ fn print_metrics(f: &Findings, strategy: Strategy) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn explore(
+/// What `explore` was asked to do.
+struct ExploreArgs {
     models: Vec<Model>,
     seeds: Option<Range<u64>>,
+    shard: Option<(u64, u64)>,
     time: Duration,
-    generation: &Generation,
-    keep_going: bool,
-    no_shrink: bool,
-    save_failures: Option<&Path>,
+    jobs: usize,
+    fail_fast: bool,
+    shrink: bool,
+    save_failures: Option<PathBuf>,
+    report: Option<PathBuf>,
+    junit: Option<PathBuf>,
     max_schedules: u64,
+}
+
+/// Set by Ctrl-C: explore stops taking seeds, reports what ran, and writes its files.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn explore_dfs(
+    models: &[Model],
+    max_schedules: u64,
+    save_failures: Option<&Path>,
 ) -> Result<bool, UsageError> {
-    let single = models.len() == 1;
-    if generation.strategy == StrategyChoice::Dfs {
-        let spec = lifecycle_sim::catalog::two_starts(Strategy::Dfs);
-        let mut clean = true;
-        for model in models {
-            let DfsReport {
-                schedules,
-                exhausted,
-                failure,
-            } = dfs(model, &spec, max_schedules);
-            let verdict = if exhausted {
-                format!("exhausted: all {schedules} schedules")
-            } else {
-                format!("{schedules} schedules, not exhausted")
-            };
-            match failure {
-                None => println!("{model}: dfs of the two-start scenario: no violation; {verdict}"),
-                Some((case, outcome)) => {
-                    clean = false;
-                    let v = outcome.violation.as_ref().expect("a failure");
-                    println!(
-                        "{model}: dfs of the two-start scenario: {} after {schedules} schedules",
-                        v.invariant
-                    );
-                    let origin = Origin::Unsaved("found by dfs".into());
-                    print!("{}", scenario_report(model, &origin, &case.spec, &outcome));
-                    if let Some(dir) = save_failures {
-                        let path =
-                            dir.join(format!("{}-{}-dfs.json", model.name(), v.invariant.code()));
-                        std::fs::create_dir_all(dir)
-                            .and_then(|()| std::fs::write(&path, case.to_json()))
-                            .map_err(|e| {
-                                UsageError(format!("cannot write {}: {e}", path.display()))
-                            })?;
-                        println!("saved: {}", path.display());
-                    }
-                }
-            }
+    let spec = lifecycle_sim::catalog::two_starts(Strategy::Dfs);
+    let mut clean = true;
+    for &model in models {
+        let DfsReport {
+            schedules,
+            exhausted,
+            failure,
+        } = dfs(model, &spec, max_schedules);
+        let verdict = if exhausted {
+            format!("exhausted: all {schedules} schedules")
+        } else {
+            format!("{schedules} schedules, not exhausted")
+        };
+        let Some((case, outcome)) = failure else {
+            println!("{model}: dfs of the two-start scenario: no violation; {verdict}");
+            continue;
+        };
+        clean = false;
+        let v = outcome.violation.as_ref().expect("a failure");
+        println!(
+            "{model}: dfs of the two-start scenario: {} after {schedules} schedules",
+            v.invariant
+        );
+        let origin = Origin::Unsaved("found by dfs".into());
+        print!("{}", scenario_report(model, &origin, &case.spec, &outcome));
+        if let Some(dir) = save_failures {
+            let path = dir.join(format!("{}-{}-dfs.json", model.name(), v.invariant.code()));
+            std::fs::create_dir_all(dir)
+                .map_err(|e| UsageError(format!("cannot create {}: {e}", dir.display())))?;
+            case.save(&path).map_err(UsageError)?;
+            println!("saved: {}", path.display());
         }
-        return Ok(clean);
     }
+    Ok(clean)
+}
+
+/// A progress bar on a terminal; a plain line every 10 s otherwise.
+struct ProgressView {
+    bar: Option<ProgressBar>,
+    last_line: Instant,
+}
+
+impl ProgressView {
+    fn new(model: Model) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {prefix} [{elapsed_precise}] {msg}")
+                    .expect("a valid template"),
+            );
+            bar.set_prefix(model.name());
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Self {
+            bar,
+            last_line: Instant::now(),
+        }
+    }
+
+    fn update(&mut self, model: Model, p: &Progress) {
+        let rate = p.scenarios as f64 / p.elapsed.as_secs_f64().max(1e-9);
+        let text = format!(
+            "{} scenarios, {rate:.0}/s, {} failures",
+            p.scenarios, p.failures
+        );
+        match &self.bar {
+            Some(bar) => bar.set_message(text),
+            None if self.last_line.elapsed() >= Duration::from_secs(10) => {
+                self.last_line = Instant::now();
+                eprintln!("{model}: {text}, {:.0} s", p.elapsed.as_secs_f64());
+            }
+            None => {}
+        }
+    }
+
+    fn println(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| print!("{text}")),
+            None => print!("{text}"),
+        }
+    }
+
+    fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, UsageError> {
+    // A report that cannot be written is found out now, not after an 8-hour run.
+    for path in a.report.iter().chain(&a.junit) {
+        write_file(path, "")?;
+    }
+    if generation.strategy == StrategyChoice::Dfs {
+        return explore_dfs(&a.models, a.max_schedules, a.save_failures.as_deref());
+    }
+    let single = a.models.len() == 1;
     let settings = generation.settings();
+    let seeds = SeedSet {
+        range: a.seeds.clone(),
+        shard: a.shard.unwrap_or((0, 1)),
+    };
+    let config = SweepConfig {
+        seeds,
+        budget: a.time,
+        jobs: a.jobs,
+        fail_fast: a.fail_fast,
+        shrink: a.shrink,
+        stop: &INTERRUPTED,
+    };
     let mut all = Vec::new();
-    for model in models {
+    for &model in &a.models {
+        if INTERRUPTED.load(Ordering::Relaxed) {
+            break;
+        }
+        // Both callbacks write to the terminal through the one progress view.
+        let view = std::cell::RefCell::new(ProgressView::new(model));
         let mut saved: Result<(), UsageError> = Ok(());
-        let findings = sweep(model, &settings, seeds.clone(), time, keep_going, |found| {
-            let origin = generation.origin(found.seed);
-            if single {
-                print!(
-                    "{}",
-                    scenario_report(model, &origin, &found.case.spec, &found.outcome)
-                );
-            } else {
-                println!(
-                    "{model}: {} at seed {}: {}",
-                    found.invariant,
-                    found.seed,
-                    found
+        let mut reported = 0;
+        let findings = sweep(
+            model,
+            &settings,
+            &config,
+            |failure| {
+                let origin = generation.origin(failure.seed);
+                let mut text = String::new();
+                if single && reported == 0 {
+                    text.push_str(&scenario_report(
+                        model,
+                        &origin,
+                        &failure.case.spec,
+                        &failure.outcome,
+                    ));
+                    if let Some(s) = &failure.shrunk {
+                        text.push_str(&shrunk_text(model, &origin, failure.invariant, s, true));
+                    }
+                } else {
+                    let detail = failure
                         .outcome
                         .violation
                         .as_ref()
-                        .map(|v| v.detail.as_str())
-                        .unwrap_or("")
-                );
-                println!("  replay: {}", replay_command(model, &origin));
-            }
-            let case = if no_shrink {
-                found.case.clone()
-            } else {
-                let shrunk = shrink(model, found.case.clone(), found.invariant, SHRINK_BUDGET);
-                print_shrunk(model, &origin, found.invariant, &shrunk, single);
-                shrunk.case
-            };
-            if let Some(dir) = save_failures
-                && saved.is_ok()
-            {
-                match save_case(dir, model, found, &case) {
-                    Ok(path) => println!("saved: {}", path.display()),
-                    Err(e) => saved = Err(e),
+                        .map_or("", |v| v.detail.as_str());
+                    text.push_str(&format!(
+                        "{model}: {} at seed {}: {detail}\n",
+                        failure.invariant, failure.seed
+                    ));
+                    text.push_str(&format!("  replay: {}\n", replay_command(model, &origin)));
+                    if let Some(s) = &failure.shrunk {
+                        text.push_str(&format!(
+                            "  {}",
+                            shrunk_text(model, &origin, failure.invariant, s, false)
+                        ));
+                    }
                 }
-            }
-            println!();
-        });
+                reported += 1;
+                if let Some(dir) = &a.save_failures
+                    && saved.is_ok()
+                {
+                    let case = failure.shrunk.as_ref().map_or(&failure.case, |s| &s.case);
+                    match save_case(dir, model, failure, case) {
+                        Ok(path) => text.push_str(&format!("saved: {}\n", path.display())),
+                        Err(e) => saved = Err(e),
+                    }
+                }
+                text.push('\n');
+                view.borrow().println(&text);
+            },
+            |progress| view.borrow_mut().update(model, progress),
+        );
+        view.into_inner().finish();
         saved?;
         all.push(findings);
     }
-    if single && !keep_going {
+    let interrupted = INTERRUPTED.load(Ordering::Relaxed);
+    if interrupted {
+        println!("interrupted: reporting what ran");
+    }
+    if single && a.fail_fast {
         let f = &all[0];
         let secs = f.elapsed.as_secs_f64();
         match f.first() {
@@ -530,13 +684,50 @@ fn explore(
                 f.rate()
             ),
         }
+    } else if single && all[0].failures.is_empty() {
+        let f = &all[0];
+        println!(
+            "{}: no violation in {} scenarios, {:.2} s, {:.0} scenarios/s",
+            f.model,
+            f.scenarios,
+            f.elapsed.as_secs_f64(),
+            f.rate()
+        );
     } else {
         print_table(&all);
     }
     for f in &all {
         print_metrics(f, generation.strategy());
     }
-    Ok(all.iter().all(|f| f.found.is_empty()))
+    let run_report = RunReport {
+        seeds: a.seeds.as_ref().map_or_else(
+            || format!("from 0 for {}", humantime::format_duration(a.time)),
+            |r| format!("{}..{}", r.start, r.end),
+        ),
+        shard: a
+            .shard
+            .map_or_else(|| "0/1".into(), |(k, n)| format!("{k}/{n}")),
+        jobs: a.jobs,
+        faults: format!("{:?}", generation.faults).to_lowercase(),
+        strategy: generation.strategy().name(),
+        interrupted,
+        models: all
+            .iter()
+            .map(|f| ModelReport::new(f, |seed| generation.origin(seed)))
+            .collect(),
+    };
+    if let Some(path) = &a.report {
+        write_file(path, &run_report.to_json())?;
+    }
+    if let Some(path) = &a.junit {
+        write_file(path, &run_report.junit())?;
+    }
+    Ok(all.iter().all(|f| f.failures.is_empty()))
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), UsageError> {
+    std::fs::write(path, text)
+        .map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))
 }
 
 fn run(cli: Cli) -> Result<bool, UsageError> {
@@ -546,8 +737,12 @@ fn run(cli: Cli) -> Result<bool, UsageError> {
             seeds,
             time,
             generation,
-            keep_going,
+            fail_fast,
             no_shrink,
+            jobs,
+            shard,
+            report,
+            junit,
             save_failures,
             max_schedules,
         } => {
@@ -555,16 +750,21 @@ fn run(cli: Cli) -> Result<bool, UsageError> {
                 Some(one) => vec![one],
                 None => Model::ALL.to_vec(),
             };
-            explore(
+            let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed));
+            let args = ExploreArgs {
                 models,
                 seeds,
+                shard,
                 time,
-                &generation,
-                keep_going,
-                no_shrink,
-                save_failures.as_deref(),
+                jobs: jobs as usize,
+                fail_fast,
+                shrink: !no_shrink,
+                save_failures,
+                report,
+                junit,
                 max_schedules,
-            )
+            };
+            explore(args, &generation)
         }
         Command::Replay {
             model,
@@ -596,7 +796,10 @@ fn run(cli: Cli) -> Result<bool, UsageError> {
             };
             println!("{model} {}: {}", origin.args(), v.invariant);
             let shrunk = shrink(model, case, v.invariant, SHRINK_BUDGET);
-            print_shrunk(model, &origin, v.invariant, &shrunk, true);
+            print!(
+                "{}",
+                shrunk_text(model, &origin, v.invariant, &shrunk, true)
+            );
             if let Some(path) = save {
                 shrunk.case.save(&path).map_err(UsageError)?;
                 println!("saved: {}", path.display());

@@ -161,11 +161,15 @@ impl World {
         }
     }
 
-    /// Schedules the scenario's server crashes within the first `window_ms`.
+    /// Schedules the scenario's server crashes within the first `window_ms`. One draw is made
+    /// even with crashes off, so that switching them off keeps later decisions in place.
     pub fn schedule_crashes(&mut self, window_ms: u32) {
-        for _ in 0..self.backend.faults.server_crashes {
-            let at = u64::from(self.decisions.between(1, window_ms));
-            self.scheduled.push((at, Happening::Crash));
+        let crashes = self.backend.faults.server_crashes;
+        for i in 0..crashes.max(1) {
+            let at = self.decisions.between_if(i < crashes, 1, window_ms);
+            if i < crashes {
+                self.scheduled.push((u64::from(at), Happening::Crash));
+            }
         }
     }
 

@@ -71,8 +71,12 @@ fn explore_on_owned_passes_with_a_one_line_summary_and_metrics() {
     );
 }
 
+/// A file that looks like a case but is not one.
+const BAD_CASE: &str = "/tmp/lifecycle-sim-cli-bad-case.json";
+
 #[test]
 fn bad_input_is_a_one_line_error_and_exit_2() {
+    std::fs::write(BAD_CASE, "{ \"workload\": 3 }").unwrap();
     for args in [
         &["explore", "--seeds", "5..1"][..],
         &["explore", "--seeds", "5..5"],
@@ -98,7 +102,18 @@ fn bad_input_is_a_one_line_error_and_exit_2() {
             "--decisions",
             "/nonexistent/case.json",
         ],
-        &["replay", "--model", "legacy", "--decisions", "Cargo.toml"],
+        &["replay", "--model", "legacy", "--decisions", BAD_CASE],
+        &["replay", "--model", "legacy", "--seed", "1", "--structured"],
+        &["explore", "--shard", "2/2"],
+        &["explore", "--shard", "1"],
+        &["explore", "--jobs", "0"],
+        &[
+            "explore",
+            "--seeds",
+            "0..10",
+            "--report",
+            "/nonexistent/dir/r.json",
+        ],
         &["shrink", "--model", "owned"],
         &["explore", "--strategy", "pct", "--depth", "0"],
         &["explore", "--strategy", "sideways"],
@@ -150,14 +165,14 @@ fn explore_without_a_model_prints_the_findings_table() {
 }
 
 #[test]
-fn keep_going_lists_every_invariant_a_model_breaks() {
+fn explore_goes_on_after_failures_and_lists_each_distinct_one() {
     let o = sim(&[
         "explore",
         "--model",
         "legacy",
         "--seeds",
         "0..200",
-        "--keep-going",
+        "--no-shrink",
     ]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
@@ -168,6 +183,143 @@ fn keep_going_lists_every_invariant_a_model_breaks() {
     for code in ["I1", "I3", "I4", "I5", "I7", "I8"] {
         assert!(violated.contains(code), "{violated}");
     }
+    let fast = stdout(&sim(&[
+        "explore",
+        "--model",
+        "legacy",
+        "--seeds",
+        "0..200",
+        "--no-shrink",
+        "--fail-fast",
+    ]));
+    assert!(
+        fast.contains(" found at seed 0 after 1 scenarios"),
+        "{fast}"
+    );
+}
+
+#[test]
+fn jobs_do_not_change_what_a_seed_range_finds() {
+    let dir = temp_dir("jobs");
+    let report = |jobs: &str| {
+        let path = dir.join(format!("report-{jobs}.json"));
+        let o = sim(&[
+            "explore",
+            "--seeds",
+            "0..300",
+            "--jobs",
+            jobs,
+            "--report",
+            path.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(1));
+        let r =
+            lifecycle_sim::reports::RunReport::from_json(&std::fs::read_to_string(&path).unwrap())
+                .unwrap();
+        r.models
+            .into_iter()
+            .map(|m| {
+                (
+                    m.model,
+                    m.scenarios,
+                    m.interleavings,
+                    m.failures
+                        .into_iter()
+                        .map(|f| (f.signature, f.seed, f.occurrences, f.case))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(report("1"), report("2"));
+}
+
+#[test]
+fn two_shards_cover_exactly_the_unsharded_run() {
+    let dir = temp_dir("shards");
+    let run = |shard: Option<&str>| {
+        let path = dir.join(format!(
+            "r-{}.json",
+            shard.unwrap_or("all").replace('/', "of")
+        ));
+        let mut args = vec![
+            "explore",
+            "--model",
+            "legacy",
+            "--seeds",
+            "0..400",
+            "--no-shrink",
+            "--report",
+            path.to_str().unwrap(),
+        ];
+        if let Some(s) = shard {
+            args.extend(["--shard", s]);
+        }
+        sim(&args);
+        let r =
+            lifecycle_sim::reports::RunReport::from_json(&std::fs::read_to_string(&path).unwrap())
+                .unwrap();
+        let m = &r.models[0];
+        (
+            m.scenarios,
+            m.failures
+                .iter()
+                .map(|f| f.seed)
+                .collect::<std::collections::BTreeSet<u64>>(),
+        )
+    };
+    let (all, all_seeds) = run(None);
+    let (even, even_seeds) = run(Some("0/2"));
+    let (odd, odd_seeds) = run(Some("1/2"));
+    assert_eq!(even + odd, all);
+    assert!(even_seeds.iter().all(|s| s % 2 == 0) && odd_seeds.iter().all(|s| s % 2 == 1));
+    // Each unsharded failure's first seed is found again by the shard that owns it, unless an
+    // earlier seed of the same kind sits in that shard.
+    assert!(
+        all_seeds
+            .iter()
+            .all(|s| even_seeds.contains(s) || odd_seeds.contains(s) || *s > 0)
+    );
+}
+
+#[test]
+fn the_reports_are_valid_junit_and_round_trip_as_json() {
+    let dir = temp_dir("reports");
+    let (json, xml) = (dir.join("r.json"), dir.join("j.xml"));
+    let o = sim(&[
+        "explore",
+        "--seeds",
+        "0..100",
+        "--no-shrink",
+        "--report",
+        json.to_str().unwrap(),
+        "--junit",
+        xml.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = std::fs::read_to_string(&json).unwrap();
+    let report = lifecycle_sim::reports::RunReport::from_json(&text).unwrap();
+    assert_eq!(
+        report.to_json(),
+        text,
+        "the JSON report does not round-trip"
+    );
+    assert_eq!(report.models.len(), 4);
+
+    let xml = std::fs::read_to_string(&xml).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    let names: Vec<&str> = cases.iter().map(|c| c.attribute("name").unwrap()).collect();
+    assert_eq!(names, ["legacy", "abort-token", "start-lock", "owned"]);
+    let failed: Vec<&str> = cases
+        .iter()
+        .filter(|c| c.children().any(|n| n.has_tag_name("failure")))
+        .map(|c| c.attribute("name").unwrap())
+        .collect();
+    assert_eq!(failed, ["legacy", "abort-token", "start-lock"]);
 }
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
@@ -187,6 +339,7 @@ fn a_saved_failure_replays_like_its_seed_and_writes_a_chrome_trace() {
         "--seeds",
         "0..50",
         "--no-shrink",
+        "--fail-fast",
         "--save-failures",
         dir.to_str().unwrap(),
     ]);

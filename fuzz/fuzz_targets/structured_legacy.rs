@@ -1,0 +1,12 @@
+//! `arbitrary` builds the workload and the fault mix from the front of the fuzzer's bytes; the
+//! rest is the decision stream of one `legacy` scenario. Expected to crash (legacy's known bugs).
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use lifecycle_sim::Model;
+use lifecycle_sim::fuzzing::{check, structured_scenario};
+
+fuzz_target!(|data: &[u8]| {
+    check(Model::Legacy, structured_scenario(data));
+});

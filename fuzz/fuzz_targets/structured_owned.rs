@@ -1,0 +1,12 @@
+//! `arbitrary` builds the workload and the fault mix from the front of the fuzzer's bytes; the
+//! rest is the decision stream of one `owned` scenario. Any invariant violation is a crash.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use lifecycle_sim::Model;
+use lifecycle_sim::fuzzing::{check, structured_scenario};
+
+fuzz_target!(|data: &[u8]| {
+    check(Model::Owned, structured_scenario(data));
+});
