@@ -6,6 +6,7 @@
 //! sessions that are live.
 
 pub mod backend;
+pub mod bench;
 pub mod case;
 pub mod catalog;
 pub mod check;
@@ -24,6 +25,7 @@ pub mod scenario;
 pub mod schedule;
 pub mod shrink;
 pub mod strategies;
+pub mod stress;
 pub mod trace;
 pub mod workload;
 pub mod world;

@@ -117,9 +117,22 @@ enum Command {
         #[arg(long, default_value_t = 100_000)]
         max: u64,
         /// What each campaign runs: generated scenarios, or the late-restart #1341 scenario
-        /// (a0, a1, a2 start together, a0 restarts at 30 ms) under many seeds.
+        /// (a0, a1, a2 start together, a0 restarts at 35 ms) under many seeds.
         #[arg(long, value_enum, default_value_t = HuntScenario::Generated)]
         scenario: HuntScenario,
+    },
+    /// Measure the harness: throughput against bare turmoil, and time to find #1341 per
+    /// strategy and with a real-time stress test. Prints a markdown table.
+    Bench {
+        /// How long each throughput measurement runs.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+        time: Duration,
+        /// Threads for the parallel throughput measurement.
+        #[arg(long, default_value_t = default_jobs(), value_parser = clap::value_parser!(u64).range(1..=1024))]
+        jobs: u64,
+        /// The cap on the real-time stress test.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+        stress_cap: Duration,
     },
     /// List the models and what each is.
     Models,
@@ -846,6 +859,21 @@ fn run(cli: Cli) -> Result<bool, UsageError> {
                 began.elapsed().as_secs_f64()
             );
             Ok(found == 0)
+        }
+        Command::Bench {
+            time,
+            jobs,
+            stress_cap,
+        } => {
+            println!(
+                "lifecycle-sim bench (time {}, jobs {jobs})",
+                humantime::format_duration(time)
+            );
+            print!(
+                "{}",
+                lifecycle_sim::bench::run_bench(time.as_secs_f64(), jobs as usize, stress_cap)
+            );
+            Ok(true)
         }
         Command::Models => {
             for model in Model::ALL {

@@ -155,8 +155,10 @@ pub struct Workload {
 /// Bounds for generated workloads.
 #[derive(Clone, Debug)]
 pub struct WorkloadShape {
+    pub min_agents: u8,
     pub max_agents: u8,
     pub max_workdirs: u8,
+    pub min_ops: u32,
     pub max_ops: u32,
     /// Operations are issued within `0..=window_ms`.
     pub window_ms: u32,
@@ -165,8 +167,10 @@ pub struct WorkloadShape {
 impl Default for WorkloadShape {
     fn default() -> Self {
         Self {
+            min_agents: 2,
             max_agents: 3,
             max_workdirs: 2,
+            min_ops: 2,
             max_ops: 8,
             window_ms: 60,
         }
@@ -175,10 +179,15 @@ impl Default for WorkloadShape {
 
 impl Workload {
     pub fn generate(shape: &WorkloadShape, mix: OpMix, d: &mut Decisions) -> Self {
-        let agents = d.between(2, u32::from(shape.max_agents.max(2))) as u8;
+        let min_agents = shape.min_agents.max(1);
+        let agents = d.between(
+            u32::from(min_agents),
+            u32::from(shape.max_agents.max(min_agents)),
+        ) as u8;
         let workdirs_n = d.between(1, u32::from(shape.max_workdirs.max(1)));
         let workdirs = (0..agents).map(|_| d.below(workdirs_n) as u8).collect();
-        let n_ops = d.between(2, shape.max_ops.max(2));
+        let min_ops = shape.min_ops.max(1);
+        let n_ops = d.between(min_ops, shape.max_ops.max(min_ops));
         // Weighted kinds: plain starts dominate; evictions, which end everything, are rare.
         let mut kinds: Vec<(u32, u8)> = vec![(4, 0)];
         kinds.extend(
