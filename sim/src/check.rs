@@ -2,7 +2,7 @@
 //! and the operations in flight: after every simulation step, when an operation returns, and
 //! when a server is closed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use agent_lifecycle::{AgentId, ServerId, SessionId, Snapshot, Status};
@@ -113,49 +113,57 @@ pub struct View<'a> {
     pub stop_barriers: &'a BTreeMap<AgentId, OpId>,
 }
 
+/// What the live records claim, worked out once per step (a handful of entries, so lists).
+struct Claims<'a> {
+    /// Live records' sessions.
+    tracked: Vec<(SessionId, &'a AgentId)>,
+    /// Live records that may own an unknown session on a server (a failed create).
+    suspects: Vec<(&'a AgentId, ServerId)>,
+}
+
+impl<'a> Claims<'a> {
+    fn of(snapshot: &'a Snapshot) -> Self {
+        let live = || snapshot.agents.iter().filter(|r| !r.status.is_terminal());
+        Self {
+            tracked: live()
+                .filter_map(|r| Some((r.session?, &r.agent)))
+                .collect(),
+            suspects: live()
+                .filter_map(|r| Some((&r.agent, r.suspect_on?)))
+                .collect(),
+        }
+    }
+
+    fn tracks(&self, s: &SessionRecord) -> bool {
+        self.tracked.iter().any(|(id, _)| *id == s.id)
+            || self
+                .suspects
+                .iter()
+                .any(|(a, server)| **a == s.agent && *server == s.server)
+    }
+}
+
 impl View<'_> {
     fn owned_by_call(&self, s: &SessionRecord) -> bool {
         s.creator.is_some_and(|op| self.in_flight.contains_key(&op))
-    }
-
-    /// Live records' sessions, by session.
-    fn tracked(&self) -> BTreeMap<SessionId, &AgentId> {
-        self.snapshot
-            .agents
-            .iter()
-            .filter(|r| !r.status.is_terminal())
-            .filter_map(|r| Some((r.session?, &r.agent)))
-            .collect()
-    }
-
-    /// Live records that may own an unknown session on a server (a failed create).
-    fn suspects(&self) -> BTreeSet<(&AgentId, ServerId)> {
-        self.snapshot
-            .agents
-            .iter()
-            .filter(|r| !r.status.is_terminal())
-            .filter_map(|r| Some((&r.agent, r.suspect_on?)))
-            .collect()
     }
 }
 
 /// Checks I1-I5 after a step.
 pub fn check_step(v: &View) -> Result<(), Violation> {
-    tracked_is_live(v)?;
+    let claims = Claims::of(v.snapshot);
+    tracked_is_live(v, &claims)?;
     one_per_agent(v)?;
-    reference_counts(v)?;
+    reference_counts(v, &claims)?;
     stop_is_terminal(v)
 }
 
 /// I1: every live session is tracked (or owned by a start in flight). The other way round, a
 /// tracked session that died (its server crashed, say) is stale, not leaked: the manager may
 /// learn of it late, and the end-of-scenario check holds it to account.
-fn tracked_is_live(v: &View) -> Result<(), Violation> {
-    let tracked = v.tracked();
-    let suspects = v.suspects();
+fn tracked_is_live(v: &View, claims: &Claims) -> Result<(), Violation> {
     for s in v.ledger.live_sessions() {
-        let known = tracked.contains_key(&s.id) || suspects.contains(&(&s.agent, s.server));
-        if !known && !v.owned_by_call(s) {
+        if !claims.tracks(s) && !v.owned_by_call(s) {
             let returned = s
                 .creator
                 .map(|op| format!(" and op#{op} has returned"))
@@ -204,7 +212,7 @@ fn one_per_agent(v: &View) -> Result<(), Violation> {
 
 /// I3 and I4: a server's count is never negative, never below the live sessions tracked on
 /// it (that takes a release too many), and at quiescence exactly what is tracked on it.
-fn reference_counts(v: &View) -> Result<(), Violation> {
+fn reference_counts(v: &View, claims: &Claims) -> Result<(), Violation> {
     let mut counts: BTreeMap<ServerId, i64> = BTreeMap::new();
     for entry in &v.snapshot.servers {
         *counts.entry(entry.server).or_default() += entry.count;
@@ -220,7 +228,7 @@ fn reference_counts(v: &View) -> Result<(), Violation> {
         }
     }
     let mut tracked_on: BTreeMap<ServerId, Vec<&SessionRecord>> = BTreeMap::new();
-    for id in v.tracked().keys() {
+    for (id, _) in &claims.tracked {
         if let Some(s) = v.ledger.session(*id).filter(|s| s.live) {
             tracked_on.entry(s.server).or_default().push(s);
         }
@@ -240,9 +248,9 @@ fn reference_counts(v: &View) -> Result<(), Violation> {
         }
     }
     if v.quiescent {
-        let suspects = v.suspects();
+        let suspects = &claims.suspects;
         let mut tracked_any: BTreeMap<ServerId, usize> = BTreeMap::new();
-        for id in v.tracked().keys() {
+        for (id, _) in &claims.tracked {
             if let Some(s) = v.ledger.session(*id) {
                 *tracked_any.entry(s.server).or_default() += 1;
             }
@@ -369,9 +377,15 @@ impl StatusWatch {
     pub fn observe(&mut self, snapshot: &Snapshot) -> Result<(), Violation> {
         for r in &snapshot.agents {
             let key = (r.agent.clone(), r.incarnation);
-            if let Some(&before) = self.seen.get(&key)
-                && (rank(r.status) < rank(before) || (before.is_terminal() && r.status != before))
-            {
+            let before = match self.seen.get_mut(&key) {
+                Some(seen) if *seen == r.status => continue,
+                Some(seen) => std::mem::replace(seen, r.status),
+                None => {
+                    self.seen.insert(key, r.status);
+                    continue;
+                }
+            };
+            if rank(r.status) < rank(before) || (before.is_terminal() && r.status != before) {
                 return Err(Violation::new(
                     Invariant::I8,
                     format!(
@@ -381,7 +395,6 @@ impl StatusWatch {
                     r.session.into_iter().collect(),
                 ));
             }
-            self.seen.insert(key, r.status);
         }
         Ok(())
     }

@@ -108,11 +108,10 @@ enum Phase {
     Wrapup,
 }
 
-/// How long the settle phase lasts at least: longer than any event still scheduled.
-const SETTLE_MS: u64 = 100;
-/// How long nothing may have been in flight before the manager counts as settled: longer than
-/// any of its own timers (idle timeout, retry pause), which it cannot show us.
-const QUIET_MS: u64 = 60;
+/// How long nothing may have been in flight (no operation, no call, no backend event due) before
+/// the manager counts as settled: longer than any of its own timers (idle timeout 30 ms, retry
+/// pause 10 ms), which it cannot show us.
+const QUIET_MS: u64 = 45;
 
 struct Driver<'w> {
     world: &'w Arc<Mutex<World>>,
@@ -376,7 +375,7 @@ impl Driver<'_> {
         }
         let snapshot = w.snapshot.as_ref().map(|f| f()).unwrap_or_default();
         let quiescent = self.in_flight.is_empty() && w.is_idle();
-        if !quiescent {
+        if !quiescent || w.has_scheduled() {
             self.busy_ms = now_ms;
         }
         check_step(&View {
@@ -397,8 +396,7 @@ impl Driver<'_> {
                     self.phase = Phase::Settle { since_ms: now_ms };
                 }
                 Phase::Settle { since_ms } => {
-                    let settled =
-                        now_ms - since_ms >= SETTLE_MS && now_ms - self.busy_ms >= QUIET_MS;
+                    let settled = now_ms - self.busy_ms >= QUIET_MS;
                     if settled {
                         check_settled(&w.ledger, &snapshot)?;
                         w.history.push(now_ms, None, What::StoppingAll);

@@ -447,6 +447,11 @@ impl World {
         }
     }
 
+    /// Whether the backend still has events or crashes to come.
+    pub fn has_scheduled(&self) -> bool {
+        !self.scheduled.is_empty()
+    }
+
     /// Makes the backend's own happenings that are due: idle and error events, crashes.
     pub fn deliver_due(&mut self) {
         let now = self.now_ms;
