@@ -45,24 +45,6 @@ impl<B: SessionBackend> AbortTokenManager<B> {
         }
         Err(LifecycleError::Cancelled)
     }
-
-    /// The stop bookkeeping, as it was before the fix (eviction's stop-all still calls this).
-    async fn stop_record(&self, agent: &AgentId, record: &RecordRef) {
-        let core = &self.core;
-        let (session, workdir) = {
-            let mut r = lock(record);
-            if r.status.is_terminal() {
-                return;
-            }
-            r.status = Status::Stopping;
-            (r.session, r.workdir.clone())
-        };
-        if let Some(session) = session {
-            core.abort_session(agent, session).await;
-        }
-        core.release_server(&workdir).await;
-        lock(record).status = Status::Exited;
-    }
 }
 
 impl<B: SessionBackend> Lifecycle<B> for AbortTokenManager<B> {
@@ -80,13 +62,7 @@ impl<B: SessionBackend> Lifecycle<B> for AbortTokenManager<B> {
             workdir,
             prompt,
         } = &request;
-        let existing = {
-            let table = core.table();
-            if table.draining {
-                return Err(LifecycleError::Evicting);
-            }
-            table.agents.get(agent).map(|r| lock(r).status)
-        };
+        let existing = core.existing_status(agent)?;
         // 1. the restart path (stop fires the old record's signal)
         if matches!(existing, Some(Status::Starting | Status::Running)) {
             self.stop(agent).await?;
@@ -130,33 +106,18 @@ impl<B: SessionBackend> Lifecycle<B> for AbortTokenManager<B> {
             return Ok(());
         };
         lock(&record).abort.cancel();
-        self.stop_record(agent, &record).await;
+        self.core.stop_record(agent, &record).await;
         Ok(())
     }
 
     async fn evict(&self) -> Result<(), LifecycleError> {
         let core = &self.core;
-        // drain
-        let agents = {
-            let mut table = core.table();
-            table.draining = true;
-            table.agents.clone()
-        };
-        // freeze every Starting/Running agent
-        for (agent, record) in &agents {
-            let session = {
-                let r = lock(record);
-                matches!(r.status, Status::Starting | Status::Running)
-                    .then_some(r.session)
-                    .flatten()
-            };
-            if let Some(session) = session {
-                core.abort_session(agent, session).await;
-            }
-        }
+        // drain, and freeze every Starting/Running agent
+        let agents = core.drain_and_freeze().await;
         // stop all
         for (agent, record) in &agents {
-            self.stop_record(agent, record).await;
+            // the stop bookkeeping as it was before the fix: the signal is not fired
+            core.stop_record(agent, record).await;
         }
         // close every server
         core.close_all_servers().await;

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use agent_lifecycle::{
-    AgentId, AgentSnapshot, BackendError, ManagerConfig, ServerId, ServerSnapshot, SessionBackend,
-    SessionEvent, SessionId, Snapshot, Status, Workdir, bounded,
+    AgentId, AgentSnapshot, BackendError, LifecycleError, ManagerConfig, ServerId, ServerSnapshot,
+    SessionBackend, SessionEvent, SessionId, Snapshot, Status, Workdir, bounded,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -76,6 +76,56 @@ impl<B: SessionBackend> Core<B> {
         }));
         table.agents.insert(agent.clone(), record.clone());
         record
+    }
+
+    /// The status of the agent's current record; new starts are refused while draining.
+    pub fn existing_status(&self, agent: &AgentId) -> Result<Option<Status>, LifecycleError> {
+        let table = self.table();
+        if table.draining {
+            return Err(LifecycleError::Evicting);
+        }
+        Ok(table.agents.get(agent).map(|r| lock(r).status))
+    }
+
+    /// Eviction's first two steps: drain (refuse new starts), then freeze every Starting or
+    /// Running agent by aborting its session. Returns the records, for stop-all.
+    pub async fn drain_and_freeze(&self) -> BTreeMap<AgentId, RecordRef> {
+        let agents = {
+            let mut table = self.table();
+            table.draining = true;
+            table.agents.clone()
+        };
+        for (agent, record) in &agents {
+            let session = {
+                let r = lock(record);
+                matches!(r.status, Status::Starting | Status::Running)
+                    .then_some(r.session)
+                    .flatten()
+            };
+            if let Some(session) = session {
+                self.abort_session(agent, session).await;
+            }
+        }
+        agents
+    }
+
+    /// The original stop's bookkeeping on one record: Stopping, abort its session (if it has
+    /// one yet), count down its server, Exited.
+    pub async fn stop_record(&self, agent: &AgentId, record: &RecordRef) {
+        let (session, workdir) = {
+            let mut r = lock(record);
+            if r.status.is_terminal() {
+                return;
+            }
+            r.status = Status::Stopping;
+            (r.session, r.workdir.clone())
+        };
+        // Targets nothing when the startup has not created its session yet.
+        if let Some(session) = session {
+            self.abort_session(agent, session).await;
+        }
+        self.release_server(&workdir).await;
+        lock(record).status = Status::Exited;
     }
 
     pub fn record(&self, agent: &AgentId) -> Option<RecordRef> {

@@ -32,13 +32,7 @@ impl<B: SessionBackend> Lifecycle<B> for LegacyManager<B> {
             workdir,
             prompt,
         } = &request;
-        let existing = {
-            let table = core.table();
-            if table.draining {
-                return Err(LifecycleError::Evicting);
-            }
-            table.agents.get(agent).map(|r| lock(r).status)
-        };
+        let existing = core.existing_status(agent)?;
         // 1. the restart path
         if matches!(existing, Some(Status::Starting | Status::Running)) {
             self.stop(agent).await?;
@@ -68,47 +62,16 @@ impl<B: SessionBackend> Lifecycle<B> for LegacyManager<B> {
     }
 
     async fn stop(&self, agent: &AgentId) -> Result<(), LifecycleError> {
-        let core = &self.core;
-        let Some(record) = core.record(agent) else {
-            return Ok(());
-        };
-        let (session, workdir) = {
-            let mut r = lock(&record);
-            if r.status.is_terminal() {
-                return Ok(());
-            }
-            r.status = Status::Stopping;
-            (r.session, r.workdir.clone())
-        };
-        // Targets nothing when the startup has not created its session yet.
-        if let Some(session) = session {
-            core.abort_session(agent, session).await;
+        if let Some(record) = self.core.record(agent) {
+            self.core.stop_record(agent, &record).await;
         }
-        core.release_server(&workdir).await;
-        lock(&record).status = Status::Exited;
         Ok(())
     }
 
     async fn evict(&self) -> Result<(), LifecycleError> {
         let core = &self.core;
-        // drain
-        let agents = {
-            let mut table = core.table();
-            table.draining = true;
-            table.agents.clone()
-        };
-        // freeze every Starting/Running agent
-        for (agent, record) in &agents {
-            let session = {
-                let r = lock(record);
-                matches!(r.status, Status::Starting | Status::Running)
-                    .then_some(r.session)
-                    .flatten()
-            };
-            if let Some(session) = session {
-                core.abort_session(agent, session).await;
-            }
-        }
+        // drain, and freeze every Starting/Running agent
+        let agents = core.drain_and_freeze().await;
         // stop all
         for agent in agents.keys() {
             self.stop(agent).await?;
