@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use crate::case::Case;
 use crate::check::Invariant;
-use crate::history::What;
 use crate::models::Model;
 use crate::run::{Outcome, ScenarioSpec};
 use crate::scenario::{Scenario, Settings};
@@ -50,9 +49,8 @@ pub struct Findings {
     pub interleavings: BTreeSet<u64>,
     /// Distinct (agent state, operation) pairs issued.
     pub coverage: BTreeSet<String>,
-    /// For the PCT bound: the most operations and answered calls any scenario had.
+    /// For the PCT bound: the most operations any scenario had.
     pub max_ops: u32,
-    pub max_calls: u32,
 }
 
 impl Findings {
@@ -174,7 +172,6 @@ pub fn sweep(
         interleavings: BTreeSet::new(),
         coverage: BTreeSet::new(),
         max_ops: 0,
-        max_calls: 0,
     };
     let next = AtomicU64::new(0);
     let done = AtomicBool::new(false);
@@ -222,7 +219,6 @@ pub fn sweep(
                     .insert(outcome.history.interleaving_digest());
                 f.coverage.append(&mut outcome.coverage);
                 f.max_ops = f.max_ops.max(spec.workload.ops.len() as u32);
-                f.max_calls = f.max_calls.max(answered_calls(&outcome));
                 if let Some(v) = outcome.violation.clone() {
                     let class = class_of(v.invariant, &v.detail);
                     match classes.get(&class) {
@@ -283,15 +279,6 @@ pub fn sweep(
     f.interrupted = config.stop.load(Ordering::Relaxed);
     f.elapsed = began.elapsed();
     f
-}
-
-fn answered_calls(outcome: &Outcome) -> u32 {
-    outcome
-        .history
-        .events
-        .iter()
-        .filter(|e| matches!(e.what, What::CallReturned { .. }))
-        .count() as u32
 }
 
 /// What a hunt runs: generated scenarios, or one fixed scenario under many seeds.

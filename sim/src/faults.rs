@@ -55,16 +55,12 @@ impl FaultConfig {
         Self::from_rates(FAMILIES.map(|(_, rate)| if d.percent(50) { rate } else { 0 }))
     }
 
-    fn from_rates(r: [u32; 7]) -> Self {
-        Self {
-            call_errors: r[0],
-            hangs: r[1],
-            create_lies: r[2],
-            abort_fails: r[3],
-            server_crashes: r[4],
-            idle_events: r[5],
-            error_events: r[6],
+    fn from_rates(rates: [u32; 7]) -> Self {
+        let mut faults = Self::default();
+        for (slot, rate) in faults.rates_mut().into_iter().zip(rates) {
+            *slot = rate;
         }
+        faults
     }
 
     /// How many fault families there are.
@@ -84,15 +80,8 @@ impl FaultConfig {
     }
 
     fn rates(&self) -> [u32; 7] {
-        [
-            self.call_errors,
-            self.hangs,
-            self.create_lies,
-            self.abort_fails,
-            self.server_crashes,
-            self.idle_events,
-            self.error_events,
-        ]
+        let mut copy = *self;
+        copy.rates_mut().map(|rate| *rate)
     }
 }
 
