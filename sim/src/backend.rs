@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use agent_lifecycle::{
     AgentId, BackendError, ServerId, SessionBackend, SessionEvent, SessionId, Workdir,
 };
+use lifecycle_models::{EventStream, KiloSdk};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::history::OpId;
@@ -117,5 +118,45 @@ impl SessionBackend for FakeBackend {
             Reply::Events(rx) => Ok(rx),
             other => Err(unexpected(other)),
         }
+    }
+}
+
+impl KiloSdk for FakeBackend {
+    fn kill_server(&self, server: ServerId) {
+        let context = CURRENT_OP.try_with(|c| c.clone()).ok();
+        let (op, agent) = match context {
+            Some(c) => (Some(c.op), c.agent),
+            None => (None, None),
+        };
+        lock(&self.world).kill_server_now(server, op, agent);
+    }
+
+    async fn spawn_server(&self, workdir: &Workdir) -> Result<ServerId, BackendError> {
+        match self.call(Call::SpawnServer(workdir.clone())).await {
+            Reply::Server(id) => Ok(id),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn abort_on(
+        &self,
+        server: ServerId,
+        session: Option<SessionId>,
+    ) -> Result<(), BackendError> {
+        match self.call(Call::AbortOn(server, session)).await {
+            Reply::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn subscribe_server(&self, server: ServerId) -> Result<EventStream, BackendError> {
+        match self.call(Call::SubscribeServer(server)).await {
+            Reply::ServerEvents(rx) => Ok(rx),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn worker(&self, what: &'static str) {
+        let _ = self.call(Call::Worker(what)).await;
     }
 }

@@ -27,10 +27,14 @@ pub struct FaultConfig {
     pub idle_events: u32,
     /// A prompted session reports an error and dies a little later.
     pub error_events: u32,
+    /// When a server dies, each of its server-wide event streams (the historical models')
+    /// throws, as older SDKs did, instead of retrying for ever in silence (SDK 7.2.14).
+    #[serde(default)]
+    pub stream_errors: u32,
 }
 
 /// The families, for printing and for picking subsets.
-const FAMILIES: [(&str, u32); 7] = [
+const FAMILIES: [(&str, u32); 8] = [
     ("call-errors", 8),
     ("hangs", 4),
     ("create-lies", 15),
@@ -38,6 +42,7 @@ const FAMILIES: [(&str, u32); 7] = [
     ("server-crashes", 1),
     ("idle-events", 40),
     ("error-events", 15),
+    ("stream-errors", 50),
 ];
 
 impl FaultConfig {
@@ -55,7 +60,7 @@ impl FaultConfig {
         Self::from_rates(FAMILIES.map(|(_, rate)| if d.percent(50) { rate } else { 0 }))
     }
 
-    fn from_rates(rates: [u32; 7]) -> Self {
+    fn from_rates(rates: [u32; 8]) -> Self {
         let mut faults = Self::default();
         for (slot, rate) in faults.rates_mut().into_iter().zip(rates) {
             *slot = rate;
@@ -67,7 +72,7 @@ impl FaultConfig {
     pub const FAMILIES: usize = FAMILIES.len();
 
     /// Each family's rate, in the order of `FAMILIES`.
-    pub fn rates_mut(&mut self) -> [&mut u32; 7] {
+    pub fn rates_mut(&mut self) -> [&mut u32; 8] {
         [
             &mut self.call_errors,
             &mut self.hangs,
@@ -76,10 +81,11 @@ impl FaultConfig {
             &mut self.server_crashes,
             &mut self.idle_events,
             &mut self.error_events,
+            &mut self.stream_errors,
         ]
     }
 
-    fn rates(&self) -> [u32; 7] {
+    fn rates(&self) -> [u32; 8] {
         let mut copy = *self;
         copy.rates_mut().map(|rate| *rate)
     }

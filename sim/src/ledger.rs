@@ -1,7 +1,8 @@
 //! The fake backend's ground truth: every server and session that ever existed, who made it,
 //! and whether it is still live. The checker judges the manager against this.
 
-use agent_lifecycle::{AgentId, ServerId, SessionEvent, SessionId, Workdir};
+use agent_lifecycle::{AgentId, BackendError, ServerId, SessionEvent, SessionId, Workdir};
+use lifecycle_models::ServerEvent;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::history::OpId;
@@ -10,6 +11,8 @@ pub struct ServerRecord {
     pub id: ServerId,
     pub workdir: Workdir,
     pub open: bool,
+    /// Server-wide SSE streams (the models' `client.event.subscribe()`).
+    pub streams: Vec<UnboundedSender<Result<ServerEvent, BackendError>>>,
 }
 
 pub struct SessionRecord {
@@ -44,12 +47,17 @@ impl Ledger {
             id,
             workdir: workdir.clone(),
             open: true,
+            streams: Vec::new(),
         });
         id
     }
 
     pub fn server(&self, id: ServerId) -> Option<&ServerRecord> {
         self.servers.get((id.0 as usize).wrapping_sub(1))
+    }
+
+    pub fn server_mut(&mut self, id: ServerId) -> Option<&mut ServerRecord> {
+        self.servers.get_mut((id.0 as usize).wrapping_sub(1))
     }
 
     pub fn session(&self, id: SessionId) -> Option<&SessionRecord> {
@@ -89,6 +97,7 @@ impl Ledger {
     pub fn close_server(&mut self, id: ServerId) {
         if let Some(server) = self.servers.get_mut((id.0 as usize).wrapping_sub(1)) {
             server.open = false;
+            server.streams.clear();
         }
         for s in self.sessions.iter_mut().filter(|s| s.server == id) {
             s.live = false;

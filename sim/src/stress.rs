@@ -12,7 +12,7 @@ use agent_lifecycle::{
     AgentId, BackendError, Lifecycle, ManagerConfig, ServerId, SessionBackend, SessionEvent,
     SessionId, StartRequest, Workdir,
 };
-use lifecycle_models::LegacyManager;
+use lifecycle_models::{EventStream, KiloSdk, LegacyManager, ServerEvent};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 #[derive(Default)]
@@ -20,6 +20,7 @@ struct Ledger {
     servers: BTreeMap<ServerId, (Workdir, bool)>,
     sessions: BTreeMap<SessionId, (AgentId, ServerId, bool)>,
     streams: Vec<UnboundedSender<SessionEvent>>,
+    server_streams: Vec<UnboundedSender<Result<ServerEvent, BackendError>>>,
 }
 
 #[derive(Clone, Default)]
@@ -131,6 +132,61 @@ impl SessionBackend for SleepyBackend {
             Ok(rx)
         })
         .await
+    }
+}
+
+impl KiloSdk for SleepyBackend {
+    async fn spawn_server(&self, workdir: &Workdir) -> Result<ServerId, BackendError> {
+        self.call(|l| {
+            let id = ServerId(l.servers.len() as u64 + 1);
+            l.servers.insert(id, (workdir.clone(), true));
+            Ok(id)
+        })
+        .await
+    }
+
+    fn kill_server(&self, server: ServerId) {
+        let mut l = self.0.lock().expect("ledger poisoned");
+        if let Some(s) = l.servers.get_mut(&server) {
+            s.1 = false;
+        }
+        for s in l.sessions.values_mut().filter(|s| s.1 == server) {
+            s.2 = false;
+        }
+    }
+
+    async fn abort_on(
+        &self,
+        server: ServerId,
+        session: Option<SessionId>,
+    ) -> Result<(), BackendError> {
+        self.call(|l| {
+            if !l.servers.get(&server).is_some_and(|s| s.1) {
+                return Err(gone(format!("{server}")));
+            }
+            match session.and_then(|id| l.sessions.get_mut(&id)) {
+                Some(s) => {
+                    s.2 = false;
+                    Ok(())
+                }
+                None => Err(BackendError::Failed("session not found".into())),
+            }
+        })
+        .await
+    }
+
+    async fn subscribe_server(&self, _server: ServerId) -> Result<EventStream, BackendError> {
+        self.call(|l| {
+            let (tx, rx) = unbounded_channel();
+            let _ = tx.send(Ok(ServerEvent::Connected));
+            l.server_streams.push(tx);
+            Ok(rx)
+        })
+        .await
+    }
+
+    async fn worker(&self, _what: &'static str) {
+        tokio::time::sleep(Duration::from_millis(rand::random_range(1..=20))).await;
     }
 }
 

@@ -31,10 +31,12 @@ pub enum CallKind {
     AbortSession,
     Subscribe,
     ListSessions,
+    /// A round trip to the gastown worker (the historical models only).
+    Worker,
 }
 
 impl CallKind {
-    pub const ALL: [CallKind; 7] = [
+    pub const ALL: [CallKind; 8] = [
         Self::EnsureServer,
         Self::CloseServer,
         Self::CreateSession,
@@ -42,6 +44,7 @@ impl CallKind {
         Self::AbortSession,
         Self::Subscribe,
         Self::ListSessions,
+        Self::Worker,
     ];
 }
 
@@ -55,6 +58,7 @@ impl fmt::Display for CallKind {
             Self::AbortSession => "abort_session",
             Self::Subscribe => "subscribe",
             Self::ListSessions => "list_sessions",
+            Self::Worker => "worker",
         })
     }
 }

@@ -22,6 +22,7 @@ use crate::history::{Fault, History, OpId, What};
 use crate::ledger::Ledger;
 use crate::schedule::{Ready, Scheduler, Strategy};
 use crate::workload::CallKind;
+use lifecycle_models::{EventStream, ServerEvent};
 
 /// A backend call, with its arguments.
 #[derive(Clone, Debug)]
@@ -33,18 +34,26 @@ pub enum Call {
     AbortSession(SessionId),
     Subscribe(SessionId),
     ListSessions(ServerId),
+    /// The models' SDK calls (`lifecycle_models::KiloSdk`): `createKilo`, which always spawns a
+    /// new server; an abort through one server's client (`None` = the empty id); the
+    /// server-wide event stream; a round trip to the gastown worker.
+    SpawnServer(Workdir),
+    AbortOn(ServerId, Option<SessionId>),
+    SubscribeServer(ServerId),
+    Worker(&'static str),
 }
 
 impl Call {
     pub fn kind(&self) -> CallKind {
         match self {
-            Self::EnsureServer(_) => CallKind::EnsureServer,
+            Self::EnsureServer(_) | Self::SpawnServer(_) => CallKind::EnsureServer,
             Self::CloseServer(_) => CallKind::CloseServer,
             Self::CreateSession(..) => CallKind::CreateSession,
             Self::Prompt(_) => CallKind::Prompt,
-            Self::AbortSession(_) => CallKind::AbortSession,
-            Self::Subscribe(_) => CallKind::Subscribe,
+            Self::AbortSession(_) | Self::AbortOn(..) => CallKind::AbortSession,
+            Self::Subscribe(_) | Self::SubscribeServer(_) => CallKind::Subscribe,
             Self::ListSessions(_) => CallKind::ListSessions,
+            Self::Worker(_) => CallKind::Worker,
         }
     }
 
@@ -54,6 +63,11 @@ impl Call {
             Self::CloseServer(s) | Self::ListSessions(s) => s.to_string(),
             Self::CreateSession(s, a) => format!("{s}, {a}"),
             Self::Prompt(s) | Self::AbortSession(s) | Self::Subscribe(s) => s.to_string(),
+            Self::SpawnServer(w) => format!("{w}, new"),
+            Self::AbortOn(server, Some(s)) => format!("{server}, {s}"),
+            Self::AbortOn(server, None) => format!("{server}, ''"),
+            Self::SubscribeServer(server) => format!("{server}, all sessions"),
+            Self::Worker(what) => (*what).to_string(),
         }
     }
 }
@@ -64,6 +78,7 @@ pub enum Reply {
     Session(SessionId),
     Done,
     Events(UnboundedReceiver<SessionEvent>),
+    ServerEvents(EventStream),
     Sessions(Vec<(SessionId, AgentId)>),
     Failed(BackendError),
 }
@@ -75,6 +90,7 @@ impl Reply {
             Self::Session(s) => s.to_string(),
             Self::Done => "ok".into(),
             Self::Events(_) => "event stream".into(),
+            Self::ServerEvents(_) => "server event stream".into(),
             Self::Sessions(list) => {
                 let names: Vec<String> = list.iter().map(|(s, a)| format!("{s} of {a}")).collect();
                 format!("[{}]", names.join(", "))
@@ -110,7 +126,14 @@ enum Happening {
     Error(SessionId),
     /// A running server crashes (which one is drawn when it happens).
     Crash,
+    /// A server sends `server.heartbeat` on its event streams.
+    Heartbeat(ServerId),
 }
+
+/// How often a server sends `server.heartbeat` on its SSE streams. Assumption (not in the
+/// notes): opencode-style servers send one every 30 s; against the real 120 s idle timeout that
+/// is a quarter, and the simulated idle timeout is 30 ms.
+pub const HEARTBEAT_MS: u64 = 8;
 
 /// Knobs of the simulated backend.
 #[derive(Clone, Debug)]
@@ -138,6 +161,8 @@ pub struct World {
     pub snapshot: Option<SnapshotFn>,
     /// Operations that returned during the last step.
     pub returned: Vec<(OpId, Result<(), LifecycleError>)>,
+    /// SSE streams of dead servers that the SDK keeps retrying: open, and silent for ever.
+    silent_streams: Vec<UnboundedSender<Result<ServerEvent, BackendError>>>,
 }
 
 impl World {
@@ -158,6 +183,7 @@ impl World {
             inbox: None,
             snapshot: None,
             returned: Vec::new(),
+            silent_streams: Vec::new(),
         }
     }
 
@@ -181,10 +207,17 @@ impl World {
     fn agent_of(&self, call: &Call) -> Option<AgentId> {
         match call {
             Call::CreateSession(_, agent) => Some(agent.clone()),
-            Call::Prompt(s) | Call::AbortSession(s) | Call::Subscribe(s) => {
-                self.ledger.session(*s).map(|r| r.agent.clone())
-            }
-            Call::EnsureServer(_) | Call::CloseServer(_) | Call::ListSessions(_) => None,
+            Call::Prompt(s)
+            | Call::AbortSession(s)
+            | Call::Subscribe(s)
+            | Call::AbortOn(_, Some(s)) => self.ledger.session(*s).map(|r| r.agent.clone()),
+            Call::EnsureServer(_)
+            | Call::CloseServer(_)
+            | Call::ListSessions(_)
+            | Call::SpawnServer(_)
+            | Call::AbortOn(_, None)
+            | Call::SubscribeServer(_)
+            | Call::Worker(_) => None,
         }
     }
 
@@ -204,7 +237,10 @@ impl World {
             CallKind::AbortSession => d.percent(faults.abort_fails).then_some(Fault::Fail),
             _ => None,
         };
-        if hang {
+        if kind == CallKind::Worker {
+            // Every caller of the worker swallows its errors (sdk.rs): only its time counts.
+            None
+        } else if hang {
             Some(Fault::Hang)
         } else if error {
             Some(Fault::Fail)
@@ -248,6 +284,36 @@ impl World {
             reply,
         });
         answer
+    }
+
+    /// `server.close()` of the historical models: the child is killed synchronously, so the
+    /// call is answered at once, with no fault and no interleaving point.
+    pub fn kill_server_now(&mut self, server: ServerId, op: Option<OpId>, agent: Option<AgentId>) {
+        let id = self.next_call;
+        self.next_call += 1;
+        let call = Call::CloseServer(server);
+        self.history.push(
+            self.now_ms,
+            agent.clone(),
+            What::CallStarted {
+                call: id,
+                op,
+                kind: call.kind(),
+                args: format!("{server}, kill"),
+                fault: None,
+            },
+        );
+        let reply = self.apply(&call, op);
+        self.history.push(
+            self.now_ms,
+            agent,
+            What::CallReturned {
+                call: id,
+                op,
+                kind: call.kind(),
+                reply: reply.describe(),
+            },
+        );
     }
 
     /// The calls the scheduler could answer now, in call order.
@@ -351,16 +417,42 @@ impl World {
             Reply::Failed(BackendError::Gone(format!("{session} is not live")))
         };
         match call {
-            Call::EnsureServer(workdir) => Reply::Server(
-                self.ledger
-                    .open_server_for(workdir)
-                    .unwrap_or_else(|| self.ledger.start_server(workdir)),
-            ),
+            Call::EnsureServer(workdir) => match self.ledger.open_server_for(workdir) {
+                Some(server) => Reply::Server(server),
+                None => Reply::Server(self.start_server(workdir)),
+            },
+            Call::SpawnServer(workdir) => Reply::Server(self.start_server(workdir)),
             Call::CloseServer(server) => {
                 self.check_close(*server);
-                self.ledger.close_server(*server);
+                self.server_died(*server);
                 Reply::Done
             }
+            Call::AbortOn(server, session) => match (self.ledger.server(*server), session) {
+                (Some(s), _) if !s.open => not_running(server),
+                // The server answers 404 for an id it does not run; the SDK returns it.
+                (_, None) => Reply::Failed(BackendError::Failed("session '' not found".into())),
+                (_, Some(session)) => match self.ledger.session(*session) {
+                    Some(s) if s.server == *server => {
+                        self.ledger.kill_session(*session);
+                        Reply::Done
+                    }
+                    _ => Reply::Failed(BackendError::Failed(format!(
+                        "{session} not found on {server}"
+                    ))),
+                },
+            },
+            Call::SubscribeServer(server) => {
+                let (tx, rx) = unbounded_channel();
+                let _ = tx.send(Ok(ServerEvent::Connected));
+                match self.ledger.server_mut(*server) {
+                    Some(s) if s.open => s.streams.push(tx),
+                    // SDK 7.2.14's SSE client retries a dead server forever (assumption,
+                    // seed-system.md §2): the stream stays open and silent.
+                    _ => self.silent_streams.push(tx),
+                }
+                Reply::ServerEvents(rx)
+            }
+            Call::Worker(_) => Reply::Done,
             Call::CreateSession(server, agent) => match self.ledger.server(*server) {
                 Some(s) if s.open => Reply::Session(self.ledger.create_session(*server, agent, op)),
                 _ => not_running(server),
@@ -394,6 +486,46 @@ impl World {
                 ),
                 _ => not_running(server),
             },
+        }
+    }
+
+    fn start_server(&mut self, workdir: &Workdir) -> ServerId {
+        let server = self.ledger.start_server(workdir);
+        self.scheduled
+            .push((self.now_ms + HEARTBEAT_MS, Happening::Heartbeat(server)));
+        server
+    }
+
+    /// A server died (closed or crashed): its sessions die; each of its SSE streams either
+    /// throws (older SDKs) or goes silent for ever (SDK 7.2.14 retries): the `stream-errors`
+    /// family decides, stream by stream.
+    fn server_died(&mut self, server: ServerId) {
+        let faults = if self.healed {
+            FaultConfig::none()
+        } else {
+            self.backend.faults
+        };
+        let streams = self
+            .ledger
+            .server_mut(server)
+            .map(|s| std::mem::take(&mut s.streams))
+            .unwrap_or_default();
+        for stream in streams {
+            if self.decisions.percent(faults.stream_errors) {
+                let _ = stream.send(Err(BackendError::Gone(format!(
+                    "{server}: event stream lost"
+                ))));
+            } else {
+                self.silent_streams.push(stream);
+            }
+        }
+        self.ledger.close_server(server);
+    }
+
+    /// Sends a server's event to every SSE stream open on it.
+    fn broadcast(&mut self, server: ServerId, event: ServerEvent) {
+        if let Some(s) = self.ledger.server_mut(server) {
+            s.streams.retain(|tx| tx.send(Ok(event)).is_ok());
         }
     }
 
@@ -447,9 +579,12 @@ impl World {
         }
     }
 
-    /// Whether the backend still has events or crashes to come.
+    /// Whether the backend still has events or crashes to come (heartbeats go on for ever
+    /// and do not count).
     pub fn has_scheduled(&self) -> bool {
-        !self.scheduled.is_empty()
+        self.scheduled
+            .iter()
+            .any(|(_, h)| !matches!(h, Happening::Heartbeat(_)))
     }
 
     /// Makes the backend's own happenings that are due: idle and error events, crashes.
@@ -478,6 +613,15 @@ impl World {
                     if let Some(events) = &s.events {
                         let _ = events.send(event);
                     }
+                    let server = s.server;
+                    self.broadcast(
+                        server,
+                        if is_error {
+                            ServerEvent::Error(id)
+                        } else {
+                            ServerEvent::Idle(id)
+                        },
+                    );
                     let what = if is_error {
                         self.ledger.kill_session(id);
                         What::SessionError(id)
@@ -485,6 +629,13 @@ impl World {
                         What::SessionIdle(id)
                     };
                     self.history.push(now, Some(agent), what);
+                }
+                Happening::Heartbeat(server) => {
+                    if self.ledger.server(server).is_some_and(|s| s.open) {
+                        self.broadcast(server, ServerEvent::Heartbeat);
+                        self.scheduled
+                            .push((now + HEARTBEAT_MS, Happening::Heartbeat(server)));
+                    }
                 }
                 Happening::Crash => {
                     if self.healed {
@@ -501,7 +652,7 @@ impl World {
                         continue;
                     }
                     let server = open[self.decisions.below(open.len() as u32) as usize];
-                    self.ledger.close_server(server);
+                    self.server_died(server);
                     self.history.push(now, None, What::ServerCrashed(server));
                 }
             }
@@ -512,6 +663,7 @@ impl World {
     pub fn kill_container(&mut self) {
         self.ledger.kill_all();
         self.parked.clear();
+        self.silent_streams.clear();
         self.scheduled
             .retain(|(_, h)| matches!(h, Happening::Crash));
         self.inbox = None;

@@ -1,126 +1,173 @@
-//! `abort-token`: the first fix for #1341 (design.md §1). Each record carries an abort signal;
-//! stop and the restart path fire it; the startup checks it after `ensure_server` (before
-//! counting), after `create_session` (storing the session first, so the cleanup can abort it)
-//! and before the prompt. The cleanup aborts the session, decrements the server count, and
-//! removes the record only if the map still holds this record.
+//! `abort-token`: POST, PR #1862 (`services/gastown/container/src/process-manager.ts` @
+//! `01615d20`), ported step by step from seed-system.md §2 "startAgent — POST" and checked
+//! against `startAgentImpl` @ `9840aa59` (LATEST, whose body is POST's). Shared steps are in
+//! `common.rs`.
 //!
-//! Residual hazards, as shipped: stop decrements even for a record that never counted, and a
-//! cancelled startup decrements again; eviction's stop-all predates the signal and does not
-//! fire it.
+//! | step | real code (POST) | here |
+//! | --- | --- | --- |
+//! | route | `POST /agents/start`: 503 while `_draining` (checked once, before anything) | `Err(Evicting)` |
+//! | start 1 | `existing` Running or Starting: if Starting, abort its `startupAbortController` (not nulled); ⏸`stopAgent(id)`, errors swallowed | [`Core::stop_agent`] |
+//! | start 2 | new record with a fresh controller; `agents.set` | [`Table::insert_record`] |
+//! | start 3 | ⏸`hydrateDbFromSnapshot` (PR #2102), no abort check after it | a worker round trip |
+//! | start 4 | ⏸`ensureSDKServer`; **check 1**: aborted ⇒ `StartupAbortedError` (before counting) | |
+//! | start 5 | `sdkInstances.get(workdir)` now: `sessionCount++`, `counted` | [`Table::count_mapped`] |
+//! | start 6 | ⏸`createSessionWithStaleDbFallback` ⇒ `rec.sessionId = S` (stored *before* check 2); **check 2** | |
+//! | start 7 | `void subscribeToEvents`; `if starting: running` (before the prompt) | |
+//! | start 8 | "final abort check": no await since check 2, so it can never fire **[2nd]** | left out |
+//! | start 9 | ⏸`session.prompt(S)` (a throw becomes `AgentStartupError`: generic path; an HTTP error answer is returned) | |
+//! | start 10 | `if rec.status == failed` (the stream failed it meanwhile): `counted = false`, throw (generic) | |
+//! | start 11 | `startupAbortController = null`; return `rec` | |
+//! | abort path | if `counted`: `inst = sdkInstances.get(workdir)` now; if any: if `sessionId`, ⏸`session.abort(S)` (error caught); `inst.sessionCount--`, at ≤ 0 close and delete the workdir's entry; then delete the map entry only if it still holds this record | `Err(Cancelled)` |
+//! | generic path | `failed` (over any status), controller nulled, if `counted`: decrement the instance mapped now (no close) | `Err(Backend)` |
+//! | stop | seed-system.md §2 stopAgent, POST branch (aborts and nulls the controller first) | [`Core::stop_agent`] |
+//! | evict | SIGTERM: ⏸`drainAll`, ⏸`stopAll`, exit | [`Core::drain_all`], [`Core::stop_all`] |
+//!
+//! Assumptions beyond common.rs's:
+//! - B1 `hydrateDbFromSnapshot` swallows its errors (only its time counts).
+//! - B2 `createSessionWithStaleDbFallback`'s fallback (on a bad create answer: delete the db,
+//!   close and delete the server, recreate it, retry) is not modelled: a create is one call.
+//! - B3 Agents are not the mayor: no `session.list` resume, every start prompts.
 
 use std::sync::Arc;
 
 use agent_lifecycle::{
-    AgentId, Lifecycle, LifecycleError, ManagerConfig, SessionBackend, Snapshot, StartRequest,
-    Status, bounded,
+    AgentId, Lifecycle, LifecycleError, ManagerConfig, Snapshot, StartRequest, Status, bounded,
 };
+use tokio_util::sync::CancellationToken;
 
-use crate::common::{Core, RecordRef, lock};
+use crate::common::{Core, Thrown, Version, lock, threw};
+use crate::sdk::KiloSdk;
 
 pub struct AbortTokenManager<B> {
     core: Arc<Core<B>>,
 }
 
-impl<B: SessionBackend> AbortTokenManager<B> {
-    /// The cleanup of a startup whose signal fired.
-    async fn cleanup(&self, agent: &AgentId, record: &RecordRef) -> Result<(), LifecycleError> {
-        let core = &self.core;
-        let (session, workdir) = {
-            let r = lock(record);
-            (r.session, r.workdir.clone())
-        };
-        if let Some(session) = session {
-            core.abort_session(agent, session).await;
-        }
-        core.release_server(&workdir).await;
-        {
-            let mut table = core.table();
-            if table
-                .agents
-                .get(agent)
-                .is_some_and(|r| Arc::ptr_eq(r, record))
-            {
-                table.agents.remove(agent);
-            }
-        }
-        Err(LifecycleError::Cancelled)
+/// The route's draining check (POST and later).
+pub(crate) fn refuse_while_draining<B: KiloSdk>(core: &Core<B>) -> Result<(), LifecycleError> {
+    if core.table().draining {
+        Err(LifecycleError::Evicting)
+    } else {
+        Ok(())
     }
 }
 
-impl<B: SessionBackend> Lifecycle<B> for AbortTokenManager<B> {
+/// `startAgentImpl` as POST has it (LATEST runs the same under its start lock).
+pub(crate) async fn start_agent_impl<B: KiloSdk>(
+    core: &Arc<Core<B>>,
+    request: &StartRequest,
+) -> Result<(), LifecycleError> {
+    let StartRequest {
+        agent,
+        workdir,
+        prompt,
+    } = request;
+    let timeout = core.config.call_timeout;
+    let existing = core.table().record(agent);
+    if let Some(existing) = existing {
+        let status = {
+            let r = lock(&existing);
+            if r.status == Status::Starting
+                && let Some(token) = &r.startup_abort
+            {
+                token.cancel();
+            }
+            r.status
+        };
+        if matches!(status, Status::Running | Status::Starting) {
+            core.stop_agent(agent).await;
+        }
+    }
+    let signal = CancellationToken::new();
+    let record = core
+        .table()
+        .insert_record(agent, workdir, Some(signal.clone()));
+    let mut counted = false;
+    let steps = async {
+        core.backend.worker("hydrate db").await;
+        let server = core.ensure_sdk_server(workdir).await?;
+        if signal.is_cancelled() {
+            return Err(Thrown::Aborted);
+        }
+        counted = core.table().count_mapped(workdir);
+        let session = bounded(timeout, core.backend.create_session(server, agent)).await?;
+        lock(&record).session = Some(session);
+        if signal.is_cancelled() {
+            return Err(Thrown::Aborted);
+        }
+        core.subscribe_to_events(agent, server, &record);
+        {
+            let mut r = lock(&record);
+            if r.status == Status::Starting {
+                r.status = Status::Running;
+            }
+        }
+        let prompted = bounded(timeout, core.backend.prompt(session, prompt)).await;
+        if let Err(e) = prompted
+            && threw(&Err(e.clone()))
+        {
+            return Err(Thrown::Error(e));
+        }
+        if lock(&record).status == Status::Failed {
+            counted = false;
+            return Err(Thrown::Error(agent_lifecycle::BackendError::Failed(
+                "event stream failed during initial prompt".into(),
+            )));
+        }
+        lock(&record).startup_abort = None;
+        Ok(())
+    };
+    match steps.await {
+        Ok(()) => Ok(()),
+        Err(Thrown::Aborted) => {
+            if counted {
+                let inst = core.table().instance(workdir);
+                if let Some(inst) = inst {
+                    let session = lock(&record).session;
+                    if session.is_some() {
+                        let server = lock(&inst).server;
+                        let _ = core.abort_on(server, session).await;
+                    }
+                    let close = core.table().release(&inst, workdir);
+                    core.kill(close);
+                }
+            }
+            core.table().remove_record_if(agent, &record);
+            Err(LifecycleError::Cancelled)
+        }
+        Err(Thrown::Error(e)) => {
+            {
+                let mut r = lock(&record);
+                r.status = Status::Failed;
+                r.startup_abort = None;
+            }
+            if counted {
+                core.table().decrement_mapped(workdir);
+            }
+            Err(LifecycleError::Backend(e))
+        }
+    }
+}
+
+impl<B: KiloSdk> Lifecycle<B> for AbortTokenManager<B> {
     fn new(backend: B, config: ManagerConfig) -> Self {
         Self {
-            core: Core::new(backend, config),
+            core: Core::new(backend, config, Version::Post),
         }
     }
 
     async fn start(&self, request: StartRequest) -> Result<(), LifecycleError> {
-        let core = &self.core;
-        let timeout = core.config.call_timeout;
-        let StartRequest {
-            agent,
-            workdir,
-            prompt,
-        } = &request;
-        let existing = core.existing_status(agent)?;
-        // 1. the restart path (stop fires the old record's signal)
-        if matches!(existing, Some(Status::Starting | Status::Running)) {
-            self.stop(agent).await?;
-        }
-        // 2. a new record, with its own signal
-        let record = core.insert_record(agent, workdir);
-        let signal = lock(&record).abort.clone();
-        let fail = |e| {
-            lock(&record).status = Status::Failed;
-            LifecycleError::Backend(e)
-        };
-        // 3. the server; checked before counting
-        let server = core.ensure_server(workdir).await.map_err(fail)?;
-        if signal.is_cancelled() {
-            return self.cleanup(agent, &record).await;
-        }
-        core.count_server(workdir, server);
-        // 4. the session, stored before the check so the cleanup can abort it
-        let session = bounded(timeout, core.backend.create_session(server, agent))
-            .await
-            .map_err(fail)?;
-        lock(&record).session = Some(session);
-        if signal.is_cancelled() {
-            return self.cleanup(agent, &record).await;
-        }
-        // 5. the event subscription
-        core.subscribe(agent, session).await.map_err(fail)?;
-        // 6. the prompt, checked before
-        if signal.is_cancelled() {
-            return self.cleanup(agent, &record).await;
-        }
-        bounded(timeout, core.backend.prompt(session, prompt))
-            .await
-            .map_err(fail)?;
-        lock(&record).status = Status::Running;
-        Ok(())
+        refuse_while_draining(&self.core)?;
+        start_agent_impl(&self.core, &request).await
     }
 
     async fn stop(&self, agent: &AgentId) -> Result<(), LifecycleError> {
-        let Some(record) = self.core.record(agent) else {
-            return Ok(());
-        };
-        lock(&record).abort.cancel();
-        self.core.stop_record(agent, &record).await;
+        self.core.stop_agent(agent).await;
         Ok(())
     }
 
     async fn evict(&self) -> Result<(), LifecycleError> {
-        let core = &self.core;
-        // drain, and freeze every Starting/Running agent
-        let agents = core.drain_and_freeze().await;
-        // stop all
-        for (agent, record) in &agents {
-            // the stop bookkeeping as it was before the fix: the signal is not fired
-            core.stop_record(agent, record).await;
-        }
-        // close every server
-        core.close_all_servers().await;
+        self.core.drain_all().await;
+        self.core.stop_all().await;
         Ok(())
     }
 

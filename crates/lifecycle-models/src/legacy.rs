@@ -1,83 +1,98 @@
-//! `legacy`: the original process manager (design.md §1), ported line for line.
+//! `legacy`: PRE, the #1341 code (`evan-claw/cloud` @ `05493752`,
+//! `cloudflare-gastown/container/src/process-manager.ts`), ported step by step from
+//! seed-system.md §2 "startAgent — PRE". Shared steps (stopAgent, the event stream, the idle
+//! timer, stopAll) are in `common.rs`, with their own table.
 //!
-//! The known bug (#1341): a start while the agent is Starting calls stop, which cannot reach the
-//! session the first start is still creating; the first start then finishes, subscribes and
-//! prompts, and leaves a live session that no record tracks.
+//! | step | real code (PRE) | here |
+//! | --- | --- | --- |
+//! | start 1 | `existing` Running or Starting ⇒ ⏸`stopAgent(id)`, errors swallowed | [`Core::stop_agent`] |
+//! | start 2 | `agents.set(id, {starting, sessionId: ''})` (replaces the entry) | [`Table::insert_record`] |
+//! | start 3 | ⏸`ensureSDKServer(workdir)`; `sdkInstances.get(workdir)` *now*: if any, `sessionCount++`, `counted` | [`Core::ensure_sdk_server`], [`Table::count_mapped`] |
+//! | start 4 | ⏸`session.create()` on the returned client; no `id` ⇒ throw; `rec.sessionId = S` | any `Err` throws |
+//! | start 5 | `void subscribeToEvents(client, rec)`: controller registered synchronously | [`Core::subscribe_to_events`] |
+//! | start 6 | ⏸`session.prompt(S)`: an HTTP error answer is returned, not thrown (sdk.rs) | only `Gone`/`Timeout` throw |
+//! | start 7 | `if (rec.status == starting) rec.status = running`; return `rec` (even if `exited`) | `Ok(())` |
+//! | catch | `rec.status = failed` (over any status); if `counted`: `sdkInstances.get(workdir)?.sessionCount--` (no close) | [`Table::decrement_mapped`] |
+//! | stop | seed-system.md §2 stopAgent, PRE branch | [`Core::stop_agent`] |
+//! | evict | SIGTERM: stopHeartbeat, ⏸`stopAll`, exit (PRE has no drain, no `_draining`) | [`Core::stop_all`] |
+//!
+//! Assumptions beyond common.rs's: none.
 
 use std::sync::Arc;
 
 use agent_lifecycle::{
-    AgentId, Lifecycle, LifecycleError, ManagerConfig, SessionBackend, Snapshot, StartRequest,
-    Status, bounded,
+    AgentId, Lifecycle, LifecycleError, ManagerConfig, Snapshot, StartRequest, Status, bounded,
 };
 
-use crate::common::{Core, lock};
+use crate::common::{Core, Thrown, Version, lock};
+use crate::sdk::KiloSdk;
 
 pub struct LegacyManager<B> {
     core: Arc<Core<B>>,
 }
 
-impl<B: SessionBackend> Lifecycle<B> for LegacyManager<B> {
+impl<B: KiloSdk> Lifecycle<B> for LegacyManager<B> {
     fn new(backend: B, config: ManagerConfig) -> Self {
         Self {
-            core: Core::new(backend, config),
+            core: Core::new(backend, config, Version::Pre),
         }
     }
 
     async fn start(&self, request: StartRequest) -> Result<(), LifecycleError> {
         let core = &self.core;
-        let timeout = core.config.call_timeout;
         let StartRequest {
             agent,
             workdir,
             prompt,
         } = &request;
-        let existing = core.existing_status(agent)?;
-        // 1. the restart path
-        if matches!(existing, Some(Status::Starting | Status::Running)) {
-            self.stop(agent).await?;
+        let existing = core.table().record(agent);
+        if existing.is_some_and(|r| matches!(lock(&r).status, Status::Running | Status::Starting))
+        {
+            core.stop_agent(agent).await;
         }
-        // 2. a new record
-        let record = core.insert_record(agent, workdir);
-        let fail = |e| {
-            lock(&record).status = Status::Failed;
-            LifecycleError::Backend(e)
+        let record = core.table().insert_record(agent, workdir, None);
+        let mut counted = false;
+        let steps = async {
+            let server = core.ensure_sdk_server(workdir).await?;
+            counted = core.table().count_mapped(workdir);
+            let session = bounded(core.config.call_timeout, core.backend.create_session(server, agent))
+                .await?;
+            lock(&record).session = Some(session);
+            core.subscribe_to_events(agent, server, &record);
+            let prompted = bounded(core.config.call_timeout, core.backend.prompt(session, prompt)).await;
+            if let Err(e) = prompted
+                && crate::common::threw(&Err(e.clone()))
+            {
+                return Err(Thrown::Error(e));
+            }
+            let mut r = lock(&record);
+            if r.status == Status::Starting {
+                r.status = Status::Running;
+            }
+            Ok(())
         };
-        // 3. the server, counted
-        let server = core.ensure_server(workdir).await.map_err(fail)?;
-        core.count_server(workdir, server);
-        // 4. the session
-        let session = bounded(timeout, core.backend.create_session(server, agent))
-            .await
-            .map_err(fail)?;
-        lock(&record).session = Some(session);
-        // 5. the event subscription
-        core.subscribe(agent, session).await.map_err(fail)?;
-        // 6. the prompt
-        bounded(timeout, core.backend.prompt(session, prompt))
-            .await
-            .map_err(fail)?;
-        lock(&record).status = Status::Running;
-        Ok(())
+        match steps.await {
+            Ok(()) => Ok(()),
+            Err(thrown) => {
+                lock(&record).status = Status::Failed;
+                if counted {
+                    core.table().decrement_mapped(workdir);
+                }
+                Err(match thrown {
+                    Thrown::Error(e) => LifecycleError::Backend(e),
+                    Thrown::Aborted => LifecycleError::Cancelled,
+                })
+            }
+        }
     }
 
     async fn stop(&self, agent: &AgentId) -> Result<(), LifecycleError> {
-        if let Some(record) = self.core.record(agent) {
-            self.core.stop_record(agent, &record).await;
-        }
+        self.core.stop_agent(agent).await;
         Ok(())
     }
 
     async fn evict(&self) -> Result<(), LifecycleError> {
-        let core = &self.core;
-        // drain, and freeze every Starting/Running agent
-        let agents = core.drain_and_freeze().await;
-        // stop all
-        for agent in agents.keys() {
-            self.stop(agent).await?;
-        }
-        // close every server
-        core.close_all_servers().await;
+        self.core.stop_all().await;
         Ok(())
     }
 

@@ -1,16 +1,23 @@
-//! Historical versions of the lifecycle manager, ported faithfully (bugs included) so that the
-//! simulation harness can show it finds what went wrong in each. Never use these in production:
+//! Historical versions of the gastown container's process manager, ported step by step from
+//! the real code (`../shared/seed-system.md`), bugs included, so that the simulation harness
+//! can show what goes wrong in each. Never use these in production:
 //! [`agent_lifecycle::AgentManager`] is the design that fixes them.
 //!
-//! - [`LegacyManager`]: the original (#1341).
-//! - [`AbortTokenManager`]: the first fix, an abort signal per record.
-//! - [`StartLockManager`]: the next fix, a per-agent lock around start.
+//! - [`LegacyManager`]: PRE, the #1341 code.
+//! - [`AbortTokenManager`]: POST, the abort-token fix (PR #1862).
+//! - [`StartLockManager`]: LATEST's per-agent start lock (PR #3055).
+//!
+//! The models drive the SDK surface the real code uses ([`KiloSdk`]); each module's doc maps
+//! its steps to seed-system.md, and `common.rs` lists the assumptions where the notes are
+//! silent.
 
 mod abort_token;
 mod common;
 mod legacy;
+mod sdk;
 mod start_lock;
 
 pub use abort_token::AbortTokenManager;
 pub use legacy::LegacyManager;
+pub use sdk::{EventStream, KiloSdk, ServerEvent};
 pub use start_lock::StartLockManager;

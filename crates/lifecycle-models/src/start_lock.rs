@@ -1,48 +1,63 @@
-//! `start-lock`: the fix after abort-token (design.md §1). Two starts for one agent arrived in
-//! the same millisecond in production, so a per-agent mutex now serialises start calls. Stop
-//! (and eviction) is still outside the lock; everything else is abort-token as it was.
+//! `start-lock`: LATEST's per-agent start mutex, PR #3055 (`9840aa59`): `startAgent` =
+//! `withStartAgentLock(agentId, () => startAgentImpl(...))`, a promise-chain mutex per agent
+//! (seed-system.md §2 "LATEST"). Everything else is POST (`abort_token.rs`), except the one
+//! shared-code change LATEST made: the stream's `finally` deletes the controller only if the
+//! map still holds *its* controller (`common.rs`).
+//!
+//! | step | real code (LATEST) | here |
+//! | --- | --- | --- |
+//! | route | 503 while `_draining`, checked before the lock and never again | `Err(Evicting)` |
+//! | start | ⏸ the agent's start lock, held through the *whole* `startAgentImpl`, the initial prompt included **[2nd]** | a FIFO async mutex per agent |
+//! | stop, evict | not under the lock (§6.2) | as POST |
+//!
+//! Not modelled (LATEST additions outside the lifecycle race): the hydration gate, token
+//! refresh restarts (`/refresh-token`), `ensureSDKServer`'s respawn on a config mismatch (the
+//! agents of a workdir share one config here).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use agent_lifecycle::{
-    AgentId, Lifecycle, LifecycleError, ManagerConfig, SessionBackend, Snapshot, StartRequest,
-};
+use agent_lifecycle::{AgentId, Lifecycle, LifecycleError, ManagerConfig, Snapshot, StartRequest};
 
-use crate::abort_token::AbortTokenManager;
-use crate::common::lock;
+use crate::abort_token::{refuse_while_draining, start_agent_impl};
+use crate::common::{Core, Version, lock};
+use crate::sdk::KiloSdk;
 
 pub struct StartLockManager<B> {
-    unlocked: AbortTokenManager<B>,
+    core: Arc<Core<B>>,
     start_locks: Mutex<BTreeMap<AgentId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-impl<B: SessionBackend> Lifecycle<B> for StartLockManager<B> {
+impl<B: KiloSdk> Lifecycle<B> for StartLockManager<B> {
     fn new(backend: B, config: ManagerConfig) -> Self {
         Self {
-            unlocked: AbortTokenManager::new(backend, config),
+            core: Core::new(backend, config, Version::Latest),
             start_locks: Mutex::default(),
         }
     }
 
     async fn start(&self, request: StartRequest) -> Result<(), LifecycleError> {
+        refuse_while_draining(&self.core)?;
         let start_lock = lock(&self.start_locks)
             .entry(request.agent.clone())
             .or_default()
             .clone();
         let _serialised = start_lock.lock_owned().await;
-        self.unlocked.start(request).await
+        start_agent_impl(&self.core, &request).await
     }
 
     async fn stop(&self, agent: &AgentId) -> Result<(), LifecycleError> {
-        self.unlocked.stop(agent).await
+        self.core.stop_agent(agent).await;
+        Ok(())
     }
 
     async fn evict(&self) -> Result<(), LifecycleError> {
-        self.unlocked.evict().await
+        self.core.drain_all().await;
+        self.core.stop_all().await;
+        Ok(())
     }
 
     fn snapshot(&self) -> Snapshot {
-        self.unlocked.snapshot()
+        self.core.snapshot()
     }
 }

@@ -1,0 +1,68 @@
+//! The parts of `@kilocode/sdk` the real process manager uses that [`SessionBackend`] does not
+//! offer, so the models can make the same calls the real code makes (seed-system.md §2, §3).
+//!
+//! How an SDK answer reaches the real code decides its path, so the models read a
+//! [`BackendError`] the way the SDK hands it over (seed-system.md §2, **[2nd]** notes on
+//! stopAgent; an assumption resting on SDK 7.2.14, the pinned versions were not read):
+//! - [`BackendError::Failed`]: the server answered with an HTTP error. The SDK *returns*
+//!   `{error}`: `session.abort` and `session.prompt` go on as if they succeeded;
+//!   `session.create` returns no `id`, which the real code's schema check turns into a throw.
+//! - [`BackendError::Gone`] and [`BackendError::Timeout`]: no answer (server dead, connection
+//!   refused, or the caller's fetch gave up): the SDK *throws*.
+
+use std::future::Future;
+
+use agent_lifecycle::{BackendError, ServerId, SessionBackend, SessionId, Workdir};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// One item of a server's SSE stream (`client.event.subscribe()`), as the real handler sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerEvent {
+    /// `server.connected`, sent first on every stream; it carries no `sessionID`.
+    Connected,
+    /// `server.heartbeat`; no `sessionID`.
+    Heartbeat,
+    /// `session.idle` of a session on this server.
+    Idle(SessionId),
+    /// `session.error` of a session on this server (the session is dead).
+    Error(SessionId),
+}
+
+/// What the stream yields: an event, or the error the SSE client throws when the server's
+/// connection is lost (older SDKs; 7.2.14 retries forever and never throws, which the fake
+/// backend plays by going silent). The stream ending (`None`) is the `for await` completing.
+pub type EventStream = UnboundedReceiver<Result<ServerEvent, BackendError>>;
+
+/// The SDK calls the models need beyond [`SessionBackend`]. Every call is an `await` of the
+/// real code, so each is an interleaving point the harness controls.
+pub trait KiloSdk: SessionBackend {
+    /// `createKilo({port: nextPort++, timeout: 30_000})`: always spawns a *new* `kilo serve`
+    /// child for `workdir`, whatever else runs there (the map lookup is the caller's).
+    fn spawn_server(
+        &self,
+        workdir: &Workdir,
+    ) -> impl Future<Output = Result<ServerId, BackendError>> + Send;
+
+    /// `server.close()`: kills the `kilo serve` child synchronously; every session on it dies.
+    /// Not an `await` in the real code, so not an interleaving point here.
+    fn kill_server(&self, server: ServerId);
+
+    /// `instance.client.session.abort({path: {id}})` through the client of `server`;
+    /// `None` is the empty id `''` of a record whose create has not returned.
+    fn abort_on(
+        &self,
+        server: ServerId,
+        session: Option<SessionId>,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// `client.event.subscribe()` on `server`: one stream of every session's events.
+    fn subscribe_server(
+        &self,
+        server: ServerId,
+    ) -> impl Future<Output = Result<EventStream, BackendError>> + Send;
+
+    /// A round trip to the gastown worker (db hydration, nudge fetch, eviction notice,
+    /// force-save): an `await` outside the session backend. Every caller in the real code
+    /// swallows its errors, so it only takes time.
+    fn worker(&self, what: &'static str) -> impl Future<Output = ()> + Send;
+}
