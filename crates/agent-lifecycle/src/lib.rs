@@ -14,7 +14,8 @@ pub use backend::{
     AgentId, BackendError, ServerId, SessionBackend, SessionEvent, SessionId, Workdir,
 };
 pub use lifecycle::{
-    AgentSnapshot, Lifecycle, LifecycleError, ManagerConfig, ServerSnapshot, Snapshot,
+    AgentSnapshot, Lifecycle, LifecycleError, ManagerConfig, ServerSnapshot, SideKind,
+    SideSnapshot, Snapshot,
     StartRequest, Status, bounded,
 };
 pub use manager::AgentManager;

@@ -55,6 +55,27 @@ pub struct ServerSnapshot {
     pub count: i64,
 }
 
+/// Which piece of per-agent side state an entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SideKind {
+    /// An armed idle timer: when it fires, the agent may exit.
+    IdleTimer,
+    /// The event stream a stop of the agent reaches (and cancels).
+    StreamSlot,
+    /// An event subscription still running (it reads events and may act on the agent).
+    Subscription,
+}
+
+/// One piece of side state a manager keeps for an agent, with the incarnation (the record's
+/// `incarnation`) it belongs to: the timers and event streams that outlive the call that made
+/// them, and that must never act on a later incarnation.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SideSnapshot {
+    pub agent: AgentId,
+    pub kind: SideKind,
+    pub incarnation: u64,
+}
+
 /// What a manager tracks, as observed from outside.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -62,6 +83,8 @@ pub struct Snapshot {
     pub agents: Vec<AgentSnapshot>,
     /// In workdir, then server order.
     pub servers: Vec<ServerSnapshot>,
+    /// Sorted.
+    pub side: Vec<SideSnapshot>,
 }
 
 /// Why a lifecycle call did not do what it was asked.

@@ -27,8 +27,8 @@ use crate::backend::{
 };
 use crate::lease::{ServerLease, Servers};
 use crate::lifecycle::{
-    AgentSnapshot, Lifecycle, LifecycleError, ManagerConfig, Snapshot, StartRequest, Status,
-    bounded,
+    AgentSnapshot, Lifecycle, LifecycleError, ManagerConfig, SideKind, SideSnapshot, Snapshot,
+    StartRequest, Status, bounded,
 };
 
 /// How often a failed create is reconciled within one teardown.
@@ -51,6 +51,15 @@ struct State {
     agents: BTreeMap<AgentId, Agent>,
     next_incarnation: u64,
     evicting: bool,
+    /// The running event subscriptions, by agent and incarnation (observation only).
+    watchers: BTreeMap<(AgentId, u64), Watcher>,
+}
+
+/// What a running subscription holds: its incarnation's token and whether its idle timer is
+/// armed.
+struct Watcher {
+    token: CancellationToken,
+    idle_armed: bool,
 }
 
 struct Agent {
@@ -199,9 +208,30 @@ impl<B: SessionBackend> Lifecycle<B> for AgentManager<B> {
                 })
                 .collect()
         };
+        let side = {
+            let state = self.inner.state();
+            let mut side = Vec::new();
+            for ((agent, incarnation), watcher) in &state.watchers {
+                let entry = |kind| SideSnapshot {
+                    agent: agent.clone(),
+                    kind,
+                    incarnation: *incarnation,
+                };
+                side.push(entry(SideKind::Subscription));
+                if !watcher.token.is_cancelled() {
+                    side.push(entry(SideKind::StreamSlot));
+                }
+                if watcher.idle_armed {
+                    side.push(entry(SideKind::IdleTimer));
+                }
+            }
+            side.sort();
+            side
+        };
         Snapshot {
             agents,
             servers: self.inner.servers.snapshot(),
+            side,
         }
     }
 }
@@ -266,6 +296,13 @@ impl<B: SessionBackend> Inner<B> {
         Self::cancelled(token)?;
 
         let events = bounded(timeout, self.backend.subscribe(session)).await?;
+        self.state().watchers.insert(
+            (agent.clone(), incarnation),
+            Watcher {
+                token: token.clone(),
+                idle_armed: false,
+            },
+        );
         tokio::spawn(watch_events(
             self.clone(),
             Incarnation {
@@ -432,6 +469,10 @@ async fn watch_events<B: SessionBackend>(
     mut events: UnboundedReceiver<SessionEvent>,
     token: CancellationToken,
 ) {
+    let watching = Watching {
+        inner: inner.clone(),
+        key: (me.agent.clone(), me.incarnation),
+    };
     let mut idle_deadline: Option<tokio::time::Instant> = None;
     let end = loop {
         let idle = async {
@@ -446,6 +487,9 @@ async fn watch_events<B: SessionBackend>(
             event = events.recv() => match event {
                 Some(SessionEvent::Idle) => {
                     idle_deadline = Some(tokio::time::Instant::now() + inner.config.idle_timeout);
+                    if let Some(w) = inner.state().watchers.get_mut(&watching.key) {
+                        w.idle_armed = true;
+                    }
                 }
                 // The session died under us: its own error, or its server went away.
                 Some(SessionEvent::Error) | None => {
@@ -456,5 +500,20 @@ async fn watch_events<B: SessionBackend>(
             _ = idle => break Status::Exited,
         }
     };
+    drop(watching);
     inner.exit(&me.agent, me.incarnation, end).await;
+}
+
+/// Unregisters a subscription however its task ends (returned, or dropped with the runtime).
+struct Watching<B: SessionBackend> {
+    inner: Arc<Inner<B>>,
+    key: (AgentId, u64),
+}
+
+impl<B: SessionBackend> Drop for Watching<B> {
+    fn drop(&mut self) {
+        if let Ok(mut state) = self.inner.state.lock() {
+            state.watchers.remove(&self.key);
+        }
+    }
 }

@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use agent_lifecycle::{
     AgentId, AgentSnapshot, BackendError, ManagerConfig, ServerId, ServerSnapshot, SessionId,
-    Snapshot, Status, Workdir, bounded,
+    SideKind, SideSnapshot, Snapshot, Status, Workdir, bounded,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -96,8 +96,12 @@ pub(crate) struct Table {
     pub instances: Vec<(Workdir, InstanceRef)>,
     pub idle_timers: Vec<(AgentId, IdleTimer)>,
     /// Stream controllers, each with a serial so LATEST's `current === controller` can be
-    /// told apart.
+    /// told apart, and the serial of the record whose stream it is (observation only).
     pub controllers: Vec<(AgentId, (u64, CancellationToken))>,
+    /// Observation only: the serial of each controller's record, and the subscription tasks
+    /// still running (controller serial, agent, record serial).
+    controller_owner: Vec<(u64, u64)>,
+    subscriptions: Vec<(u64, AgentId, u64)>,
     pub draining: bool,
     next_serial: u64,
 }
@@ -338,11 +342,14 @@ impl<B: KiloSdk> Core<B> {
     /// (the async function runs to its first await), the rest runs in the background.
     pub fn subscribe_to_events(self: &Arc<Self>, agent: &AgentId, server: ServerId, record: &RecordRef) {
         let controller = CancellationToken::new();
+        let owner = lock(record).serial;
         let id = {
             let mut table = self.table();
             table.next_serial += 1;
             let id = table.next_serial;
             set(&mut table.controllers, agent.clone(), (id, controller.clone()));
+            table.controller_owner.push((id, owner));
+            table.subscriptions.push((id, agent.clone(), owner));
             id
         };
         let core = self.clone();
@@ -358,6 +365,7 @@ impl<B: KiloSdk> Core<B> {
             if ours {
                 remove(&mut table.controllers, &agent);
             }
+            table.subscriptions.retain(|(sub, _, _)| *sub != id);
         });
     }
 
@@ -636,7 +644,38 @@ impl<B: KiloSdk> Core<B> {
 
     pub fn snapshot(&self) -> Snapshot {
         let table = self.table();
+        let owner_of = |id: u64| {
+            table
+                .controller_owner
+                .iter()
+                .find(|(c, _)| *c == id)
+                .map_or(0, |(_, owner)| *owner)
+        };
+        let mut side: Vec<SideSnapshot> = Vec::new();
+        for (agent, timer) in &table.idle_timers {
+            side.push(SideSnapshot {
+                agent: agent.clone(),
+                kind: SideKind::IdleTimer,
+                incarnation: lock(&timer.on_exit.0).serial,
+            });
+        }
+        for (agent, (id, _)) in &table.controllers {
+            side.push(SideSnapshot {
+                agent: agent.clone(),
+                kind: SideKind::StreamSlot,
+                incarnation: owner_of(*id),
+            });
+        }
+        for (_, agent, owner) in &table.subscriptions {
+            side.push(SideSnapshot {
+                agent: agent.clone(),
+                kind: SideKind::Subscription,
+                incarnation: *owner,
+            });
+        }
+        side.sort();
         Snapshot {
+            side,
             agents: {
                 let mut agents: Vec<AgentSnapshot> = table
                     .agents
