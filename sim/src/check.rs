@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use agent_lifecycle::{AgentId, ServerId, SessionId, Snapshot, Status};
+use agent_lifecycle::{AgentId, LifecycleError, ServerId, SessionId, Snapshot, Status};
 
 use crate::history::OpId;
 use crate::ledger::{Ledger, SessionRecord};
@@ -22,10 +22,15 @@ pub enum Invariant {
     I7,
     I8,
     L1,
+    /// Progress: with the faults off, a start nothing superseded ends Running and a stop
+    /// leaves its agent Exited with nothing live.
+    L2,
+    /// A task of the container (the manager's, or one it spawned) panicked.
+    Panic,
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 9] = [
+    pub const ALL: [Invariant; 11] = [
         Self::I1,
         Self::I2,
         Self::I3,
@@ -35,6 +40,8 @@ impl Invariant {
         Self::I7,
         Self::I8,
         Self::L1,
+        Self::L2,
+        Self::Panic,
     ];
 
     pub fn title(self) -> &'static str {
@@ -48,10 +55,22 @@ impl Invariant {
             Self::I7 => "eviction leaves nothing",
             Self::I8 => "status moves forward only",
             Self::L1 => "liveness",
+            Self::L2 => "progress",
+            Self::Panic => "a task panicked",
         }
     }
 
+    /// The short name reports, case files and `--invariant` use: `I1`..`I8`, `L1`, `L2`,
+    /// `panic`.
     pub fn code(self) -> String {
+        match self {
+            Self::Panic => "panic".to_string(),
+            _ => format!("{self:?}"),
+        }
+    }
+
+    /// The Rust name of the variant (`Invariant::Panic`), for generated code.
+    pub fn variant(self) -> String {
         format!("{self:?}")
     }
 
@@ -64,7 +83,7 @@ impl Invariant {
 
 impl fmt::Display for Invariant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} {}", self, self.title())
+        write!(f, "{} {}", self.code(), self.title())
     }
 }
 
@@ -76,7 +95,7 @@ pub struct Violation {
 }
 
 impl Violation {
-    fn new(invariant: Invariant, detail: String, sessions: Vec<SessionId>) -> Self {
+    pub fn new(invariant: Invariant, detail: String, sessions: Vec<SessionId>) -> Self {
         Self {
             invariant,
             detail,
@@ -114,10 +133,16 @@ pub struct View<'a> {
 }
 
 /// What the live records claim, worked out once per step (a handful of entries, so lists).
+///
+/// A record's `suspect_on` (a failed create on that server may have left a session) is the
+/// manager's own word, so it excuses an untracked session of that agent on that server only
+/// while the record that says it is live (non-terminal), and only in the per-step checks:
+/// at settle ([`check_settled`]) and after the final stop ([`check_all_stopped`]) every live
+/// session must be exactly a live record's session.
 struct Claims<'a> {
     /// Live records' sessions.
     tracked: Vec<(SessionId, &'a AgentId)>,
-    /// Live records that may own an unknown session on a server (a failed create).
+    /// Live (non-terminal) records that may own an unknown session on a server.
     suspects: Vec<(&'a AgentId, ServerId)>,
 }
 
@@ -178,15 +203,20 @@ fn tracked_is_live(v: &View, claims: &Claims) -> Result<(), Violation> {
     Ok(())
 }
 
-/// I2: one live session and one live record per agent. Sessions of starts still in flight
-/// are judged when those return (a cancelled startup may still be cleaning up).
+/// I2: one live session per agent, from the ledger. Sessions of starts still in flight are
+/// judged when those return (a cancelled startup may still be cleaning up).
+///
+/// There is no "one live record per agent" check: the snapshot is built from the manager's
+/// map keyed by agent, so it cannot hold two records of one agent and such a check could
+/// never fire. A record the map no longer holds is invisible; if its session is still live,
+/// I1 (nothing tracks it) or the session half of I2 (two live sessions of one agent) catch it.
 fn one_per_agent(v: &View) -> Result<(), Violation> {
     let mut per_agent: BTreeMap<&AgentId, Vec<&SessionRecord>> = BTreeMap::new();
     for s in v.ledger.live_sessions().filter(|s| !v.owned_by_call(s)) {
         per_agent.entry(&s.agent).or_default().push(s);
     }
-    if let Some((agent, live)) = per_agent.into_iter().find(|(_, live)| live.len() > 1) {
-        return Err(Violation::new(
+    match per_agent.into_iter().find(|(_, live)| live.len() > 1) {
+        Some((agent, live)) => Err(Violation::new(
             Invariant::I2,
             format!(
                 "agent {agent} has {} live sessions: {}",
@@ -194,17 +224,6 @@ fn one_per_agent(v: &View) -> Result<(), Violation> {
                 describe_all(&live)
             ),
             live.iter().map(|s| s.id).collect(),
-        ));
-    }
-    let mut records: BTreeMap<&AgentId, usize> = BTreeMap::new();
-    for r in v.snapshot.agents.iter().filter(|r| !r.status.is_terminal()) {
-        *records.entry(&r.agent).or_default() += 1;
-    }
-    match records.into_iter().find(|&(_, n)| n > 1) {
-        Some((agent, n)) => Err(Violation::new(
-            Invariant::I2,
-            format!("agent {agent} has {n} live records"),
-            Vec::new(),
         )),
         None => Ok(()),
     }
@@ -216,6 +235,8 @@ fn reference_counts(v: &View, claims: &Claims) -> Result<(), Violation> {
     let mut counts: BTreeMap<ServerId, i64> = BTreeMap::new();
     for entry in &v.snapshot.servers {
         *counts.entry(entry.server).or_default() += entry.count;
+        // Can fire: the historical models keep signed counts, as the real code does, and a
+        // release too many takes them below zero.
         if entry.count < 0 {
             return Err(Violation::new(
                 Invariant::I3,
@@ -312,29 +333,54 @@ pub fn check_cancelled_start(ledger: &Ledger, op: OpId) -> Result<(), Violation>
     ))
 }
 
-/// I7: when an eviction returns, nothing of the container is left running, and no start
-/// issued before it is still in flight.
+/// I7: when an eviction returns Ok, nothing of the container is left running and no start
+/// issued before it is still in flight. When it returns Err it said it could not clean up
+/// everything, but it must still leave nothing *untracked*: every live session is a live
+/// record's own session (no suspicion excuses it), every running server is one the manager
+/// reports, and no earlier start is still in flight.
 pub fn check_evicted(
     ledger: &Ledger,
+    snapshot: &Snapshot,
     evict: OpId,
+    outcome: &Result<(), LifecycleError>,
     in_flight: &BTreeMap<OpId, OpKind>,
 ) -> Result<(), Violation> {
-    let live: Vec<&SessionRecord> = ledger.live_sessions().collect();
+    let returned = match outcome {
+        Ok(()) => "returned".to_string(),
+        Err(e) => format!("returned error ({e})"),
+    };
+    let tracked = |s: &SessionRecord| {
+        outcome.is_err()
+            && snapshot
+                .agents
+                .iter()
+                .any(|r| !r.status.is_terminal() && r.session == Some(s.id))
+    };
+    let live: Vec<&SessionRecord> = ledger.live_sessions().filter(|s| !tracked(s)).collect();
     if !live.is_empty() {
+        let untracked = if outcome.is_err() { " and untracked" } else { "" };
         return Err(Violation::new(
             Invariant::I7,
             format!(
-                "op#{evict} evict returned, yet {} is live",
+                "op#{evict} evict {returned}, yet {} is live{untracked}",
                 describe_all(&live)
             ),
             live.iter().map(|s| s.id).collect(),
         ));
     }
-    if let Some(server) = ledger.servers.iter().find(|s| s.open) {
+    let known = |server: ServerId| {
+        outcome.is_err() && snapshot.servers.iter().any(|e| e.server == server)
+    };
+    if let Some(server) = ledger.servers.iter().find(|s| s.open && !known(s.id)) {
+        let unknown = if outcome.is_err() {
+            " and the manager does not report it"
+        } else {
+            ""
+        };
         return Err(Violation::new(
             Invariant::I7,
             format!(
-                "op#{evict} evict returned, yet {} (workdir {}) is running",
+                "op#{evict} evict {returned}, yet {} (workdir {}) is running{unknown}",
                 server.id, server.workdir
             ),
             Vec::new(),
@@ -349,7 +395,7 @@ pub fn check_evicted(
         return Err(Violation::new(
             Invariant::I7,
             format!(
-                "op#{evict} evict returned while {} still ran",
+                "op#{evict} evict {returned} while {} still ran",
                 starts.join(", ")
             ),
             Vec::new(),
@@ -385,7 +431,9 @@ impl StatusWatch {
                     continue;
                 }
             };
-            if rank(r.status) < rank(before) || (before.is_terminal() && r.status != before) {
+            // Exited -> Failed is a relabel, not a move back: PRE's catch writes `failed` over
+            // whatever the record is (seed-system.md §2), and a finished record stays finished.
+            if rank(r.status) < rank(before) {
                 return Err(Violation::new(
                     Invariant::I8,
                     format!(
@@ -406,9 +454,14 @@ impl StatusWatch {
 }
 
 /// After the faults heal and the manager's background work has run out, what it tracks is
-/// exactly what is live (I1): it must have noticed every session that died under it.
+/// exactly what is live (I1), both ways and with no excuse: nothing is in flight, and a
+/// record's `suspect_on` no longer excuses anything (a manager that still cannot say which
+/// session is its own has not settled). Each server counts exactly the live records'
+/// sessions on it (I3).
 pub fn check_settled(ledger: &Ledger, snapshot: &Snapshot) -> Result<(), Violation> {
-    for r in snapshot.agents.iter().filter(|r| !r.status.is_terminal()) {
+    let live_records = || snapshot.agents.iter().filter(|r| !r.status.is_terminal());
+    // Tracked -> live: the manager noticed every session that died under it.
+    for r in live_records() {
         if let Some(id) = r.session
             && !ledger.session(id).is_some_and(|s| s.live)
         {
@@ -419,6 +472,80 @@ pub fn check_settled(ledger: &Ledger, snapshot: &Snapshot) -> Result<(), Violati
                     r.agent, r.status
                 ),
                 vec![id],
+            ));
+        }
+    }
+    // Live -> tracked: every live session is exactly the session of a live record.
+    for s in ledger.live_sessions() {
+        if live_records().any(|r| r.session == Some(s.id)) {
+            continue;
+        }
+        let suspect = live_records()
+            .find(|r| r.agent == s.agent && r.suspect_on == Some(s.server))
+            .map(|r| {
+                format!(
+                    " (agent {}'s {:?} record only suspects a session on {})",
+                    r.agent, r.status, s.server
+                )
+            })
+            .unwrap_or_default();
+        return Err(Violation::new(
+            Invariant::I1,
+            format!(
+                "settled, {} is live, but no live record tracks it{suspect}",
+                describe(s)
+            ),
+            vec![s.id],
+        ));
+    }
+    // Counts: exactly the live records' sessions on each server (all live, checked above).
+    let mut tracked_on: BTreeMap<ServerId, i64> = BTreeMap::new();
+    for id in live_records().filter_map(|r| r.session) {
+        if let Some(s) = ledger.session(id) {
+            *tracked_on.entry(s.server).or_default() += 1;
+        }
+    }
+    let mut counts: BTreeMap<ServerId, (i64, String)> = BTreeMap::new();
+    for e in &snapshot.servers {
+        let entry = counts
+            .entry(e.server)
+            .or_insert_with(|| (0, e.workdir.to_string()));
+        entry.0 += e.count;
+    }
+    for (server, (count, workdir)) in &counts {
+        let tracked = tracked_on.get(server).copied().unwrap_or(0);
+        if *count != tracked {
+            return Err(Violation::new(
+                Invariant::I3,
+                format!(
+                    "settled, {server} (workdir {workdir}) counts {count} but {tracked} live record(s) run a session on it"
+                ),
+                Vec::new(),
+            ));
+        }
+    }
+    if let Some(server) = ledger
+        .servers
+        .iter()
+        .find(|s| s.open && !counts.contains_key(&s.id))
+    {
+        return Err(Violation::new(
+            Invariant::I3,
+            format!(
+                "settled, {} (workdir {}) is running but the manager no longer knows it",
+                server.id, server.workdir
+            ),
+            Vec::new(),
+        ));
+    }
+    for (server, tracked) in &tracked_on {
+        if !counts.contains_key(server) {
+            return Err(Violation::new(
+                Invariant::I3,
+                format!(
+                    "settled, {server} counts nothing but {tracked} live record(s) run a session on it"
+                ),
+                Vec::new(),
             ));
         }
     }
@@ -459,6 +586,91 @@ pub fn check_all_stopped(ledger: &Ledger, snapshot: &Snapshot) -> Result<(), Vio
             ),
             Vec::new(),
         ));
+    }
+    // A server is closed when its count reaches 0: with every agent stopped, none may run.
+    if let Some(server) = ledger.servers.iter().find(|s| s.open) {
+        let known = snapshot
+            .servers
+            .iter()
+            .find(|e| e.server == server.id)
+            .map_or_else(
+                || "the manager no longer knows it".to_string(),
+                |e| format!("the manager counts {} on it", e.count),
+            );
+        return Err(Violation::new(
+            Invariant::I3,
+            format!(
+                "after every agent was stopped, {} (workdir {}) still runs with no session; {known}",
+                server.id, server.workdir
+            ),
+            Vec::new(),
+        ));
+    }
+    Ok(())
+}
+
+/// I5, side state: the timers and event streams a manager keeps per agent never act for an
+/// earlier incarnation once a later one runs, and stop reaches them. Judged from the side
+/// state the snapshot reports, each entry with the incarnation it belongs to:
+/// - while an agent's record is live, an armed idle timer of the agent belongs to that record
+///   (an earlier incarnation's timer in its slot displaced or will fire instead of its own);
+/// - while an agent's record is live and its event subscription runs, the stream a stop of the
+///   agent reaches is that subscription's (otherwise a stop leaves it running);
+/// - once stop(a) has returned, no timer of the incarnation it stopped (or an earlier one) is
+///   armed again.
+pub fn check_side_state(
+    snapshot: &Snapshot,
+    stopped: &BTreeMap<AgentId, u64>,
+) -> Result<(), Violation> {
+    use agent_lifecycle::SideKind;
+    fn side<'s>(
+        snapshot: &'s Snapshot,
+        agent: &'s AgentId,
+        kind: SideKind,
+    ) -> impl Iterator<Item = u64> + 's {
+        snapshot
+            .side
+            .iter()
+            .filter(move |e| &e.agent == agent && e.kind == kind)
+            .map(|e| e.incarnation)
+    }
+    for r in snapshot.agents.iter().filter(|r| !r.status.is_terminal()) {
+        if let Some(old) = side(snapshot, &r.agent, SideKind::IdleTimer).find(|&i| i != r.incarnation) {
+            return Err(Violation::new(
+                Invariant::I5,
+                format!(
+                    "agent {}'s idle timer belongs to record #{old} while its {:?} record #{} is live: an earlier incarnation holds the agent's timer",
+                    r.agent, r.status, r.incarnation
+                ),
+                r.session.into_iter().collect(),
+            ));
+        }
+        if side(snapshot, &r.agent, SideKind::Subscription).any(|i| i == r.incarnation)
+            && !side(snapshot, &r.agent, SideKind::StreamSlot).any(|i| i == r.incarnation)
+        {
+            let slot = side(snapshot, &r.agent, SideKind::StreamSlot)
+                .next()
+                .map_or_else(|| "nothing".to_string(), |i| format!("record #{i}'s"));
+            return Err(Violation::new(
+                Invariant::I5,
+                format!(
+                    "agent {}'s {:?} record #{} has a running event stream that a stop can no longer reach (the agent's stream slot holds {slot})",
+                    r.agent, r.status, r.incarnation
+                ),
+                r.session.into_iter().collect(),
+            ));
+        }
+    }
+    for (agent, &barrier) in stopped {
+        if let Some(old) = side(snapshot, agent, SideKind::IdleTimer).find(|&i| i <= barrier) {
+            return Err(Violation::new(
+                Invariant::I5,
+                format!(
+                    "stop {agent} returned after stopping record #{barrier}, yet an idle timer of record #{old} is armed"
+                ),
+                Vec::new(),
+            ));
+        }
     }
     Ok(())
 }

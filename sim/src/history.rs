@@ -52,6 +52,8 @@ pub enum What {
     Bounce,
     FaultsHealed,
     StoppingAll,
+    /// Settled after the chaos: every agent is started once more, with the faults healed.
+    Recovering,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,6 +111,7 @@ impl fmt::Display for What {
             }
             Self::FaultsHealed => f.write_str("faults healed; waiting for the manager to settle"),
             Self::StoppingAll => f.write_str("settled; stopping every agent"),
+            Self::Recovering => f.write_str("settled; recovery: starting every agent again"),
         }
     }
 }
@@ -146,13 +149,48 @@ impl History {
         out
     }
 
-    /// A digest of the order in which backend calls were answered (which operation's call,
-    /// of which kind): two runs with the same digest interleaved the same way.
+    /// A digest of the order in which the backend answered calls, with every id and time
+    /// left out: the sequence, in answer order, of (call kind, agent, reply kind), where the
+    /// agent is numbered by its first appearance in that sequence (`A`, `B`, ...; `-` for a
+    /// call made for no agent, such as closing a server on eviction) and the reply kind is
+    /// `ok` or `err` (an injected or real error; a hung call that its caller gave up on is not
+    /// answered and does not appear). Calls never answered are left out.
+    ///
+    /// So it counts interleavings, not workloads: two runs whose answers came in the same
+    /// order, the same way, share a digest even if their operation and call ids, their agents'
+    /// names or their timings differ; "distinct interleavings" in the metrics is the number of
+    /// distinct digests.
     pub fn interleaving_digest(&self) -> u64 {
+        let mut agents: Vec<&AgentId> = Vec::new();
         let mut order = String::new();
         for e in &self.events {
-            if let What::CallReturned { op, kind, .. } = &e.what {
-                write!(order, "{op:?}{kind};").unwrap();
+            if let What::CallReturned { kind, reply, .. } = &e.what {
+                let lane = match &e.agent {
+                    Some(agent) => {
+                        let rank = agents.iter().position(|a| *a == agent).unwrap_or_else(|| {
+                            agents.push(agent);
+                            agents.len() - 1
+                        });
+                        // Base-26 letters: A..Z, then BA.. (a scenario has 2 or 3 agents).
+                        let mut name = String::new();
+                        let mut n = rank;
+                        loop {
+                            name.insert(0, char::from(b'A' + (n % 26) as u8));
+                            n /= 26;
+                            if n == 0 {
+                                break;
+                            }
+                        }
+                        name
+                    }
+                    None => "-".to_string(),
+                };
+                let answer = if reply.starts_with("error") {
+                    "err"
+                } else {
+                    "ok"
+                };
+                write!(order, "{kind} {lane} {answer};").unwrap();
             }
         }
         fnv1a(order.bytes())

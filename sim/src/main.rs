@@ -164,7 +164,7 @@ fn parse_shard(text: &str) -> Result<(u64, u64), String> {
 
 fn parse_invariant(text: &str) -> Result<lifecycle_sim::Invariant, String> {
     lifecycle_sim::Invariant::parse(text)
-        .ok_or_else(|| format!("`{text}` is not an invariant (I1..I8, L1)"))
+        .ok_or_else(|| format!("`{text}` is not an invariant (I1..I8, L1, L2, panic)"))
 }
 
 /// How scenarios are generated from seeds.

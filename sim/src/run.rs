@@ -4,23 +4,32 @@
 //! it receives as its own task. Between steps the driver issues due operations, answers due
 //! backend calls, and judges the invariants; an eviction ends with a bounce of the host, so the
 //! manager's memory and every task in it really die.
+//!
+//! A scenario runs in phases: chaos (the workload, with its faults), settle (faults healed,
+//! nothing issued, until the manager's timers have run out), recovery (every agent started
+//! once more, faults still healed), settle again, and wrap-up (every agent stopped).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
-use agent_lifecycle::{AgentId, Lifecycle, LifecycleError, ManagerConfig, StartRequest, Workdir};
+use agent_lifecycle::{
+    AgentId, Lifecycle, LifecycleError, ManagerConfig, SessionId, Snapshot, StartRequest, Status,
+    Workdir,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::unbounded_channel;
 
 use crate::backend::{CURRENT_OP, FakeBackend, OpContext, lock};
 use crate::check::{
     Invariant, StatusWatch, View, Violation, check_all_stopped, check_cancelled_start,
-    check_evicted, check_settled, check_step,
+    check_evicted, check_settled, check_side_state, check_step,
 };
 use crate::decisions::{Decisions, Draw};
 use crate::faults::FaultConfig;
 use crate::history::{History, OpId, What};
+use crate::ledger::Ledger;
 use crate::schedule::{CLIENT, Ready, Strategy};
 use crate::workload::{OpKind, Trigger, Workload, agent_name, workdir_name};
 use crate::world::{BackendConfig, Command, World};
@@ -102,16 +111,53 @@ enum Phase {
     /// The workload's operations.
     Chaos,
     /// Faults healed, nothing issued: the manager's background work (idle exits, retries)
-    /// runs out, and then what it tracks must be exactly what is live.
-    Settle { since_ms: u64 },
+    /// runs out, and then what it tracks must be exactly what is live. Then `next`.
+    Settle { since_ms: u64, next: AfterSettle },
+    /// Faults healed: every agent is started once more, and each start must end Running (L2).
+    Recovery,
     /// Every agent stopped.
     Wrapup,
 }
 
-/// How long nothing may have been in flight (no operation, no call, no backend event due) before
-/// the manager counts as settled: longer than any of its own timers (idle timeout 30 ms, retry
-/// pause 10 ms), which it cannot show us.
-const QUIET_MS: u64 = 45;
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AfterSettle {
+    Recovery,
+    Wrapup,
+}
+
+/// How long nothing may have been in flight (no operation, no call, no backend event due)
+/// before the manager counts as settled: its longest timer plus a retry pause, plus 1 ms. The
+/// manager's timers (an idle timeout, a retry pause, a call timeout) are invisible from
+/// outside; any of them may still fire up to that long after the last thing we saw.
+pub fn settle_window_ms(config: &ManagerConfig) -> u64 {
+    let longest = config
+        .call_timeout
+        .max(config.idle_timeout)
+        .max(config.retry_pause);
+    (longest + config.retry_pause).as_millis() as u64 + 1
+}
+
+/// An operation in flight, as L2 (progress) judges it when it returns.
+struct Issued {
+    kind: OpKind,
+    /// Issued with the faults off (a fault-free scenario, or after they healed) and no
+    /// eviction in flight: it is expected to succeed.
+    healthy: bool,
+    /// A later operation superseded it before it returned: a start by a later start, stop or
+    /// eviction of its agent; a stop by a later start of its agent.
+    superseded: bool,
+    /// The agent's record (incarnation, status) when the operation was issued.
+    record_before: Option<(u64, Status)>,
+}
+
+/// What the container saw the moment an operation returned: the manager's snapshot and the
+/// live sessions of the operation's agent.
+struct AtReturn {
+    snapshot: Snapshot,
+    live: Vec<SessionId>,
+}
+
+type Returns = Arc<Mutex<BTreeMap<OpId, AtReturn>>>;
 
 struct Driver<'w> {
     world: &'w Arc<Mutex<World>>,
@@ -124,10 +170,21 @@ struct Driver<'w> {
     /// When the last operation was issued; L1's clock starts there.
     quiet_since_ms: u64,
     stop_barriers: BTreeMap<AgentId, OpId>,
+    /// For each agent, the newest incarnation that existed when its newest returned stop was
+    /// issued (I5, side state): records made later may belong to later starts.
+    stopped_incarnations: BTreeMap<AgentId, u64>,
+    /// The same, for each stop in flight.
+    stop_issue_barrier: BTreeMap<OpId, u64>,
     statuses: StatusWatch,
     /// The last step that ended with an operation or a backend call in flight.
     busy_ms: u64,
     coverage: BTreeSet<String>,
+    /// How long the manager must have been quiet to count as settled.
+    settle_ms: u64,
+    /// Every operation in flight, for L2.
+    issued: BTreeMap<OpId, Issued>,
+    /// Filled by the container as operations return.
+    returns: Returns,
 }
 
 /// Crashes happen within this many milliseconds after the workload's window opens.
@@ -138,6 +195,10 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
     decisions: Decisions,
     turmoil_seed: u64,
 ) -> Outcome {
+    panics::install();
+    // A panic left over from an earlier scenario on this thread (one that unwound out of
+    // it) is not this scenario's.
+    panics::take();
     let first_draw = decisions.drawn();
     let world = Arc::new(Mutex::new(World::new(
         decisions,
@@ -153,8 +214,10 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
         .build();
     let host_world = world.clone();
     let config = spec.manager_config();
+    let returns = Returns::default();
+    let host_returns = returns.clone();
     sim.host(CONTAINER, move || {
-        container::<M>(host_world.clone(), config.clone())
+        container::<M>(host_world.clone(), config.clone(), host_returns.clone())
     });
 
     let mut driver = Driver {
@@ -171,18 +234,31 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
         phase: Phase::Chaos,
         quiet_since_ms: 0,
         stop_barriers: BTreeMap::new(),
+        stopped_incarnations: BTreeMap::new(),
+        stop_issue_barrier: BTreeMap::new(),
         statuses: StatusWatch::default(),
         busy_ms: 0,
         coverage: BTreeSet::new(),
+        settle_ms: settle_window_ms(&spec.manager_config()),
+        issued: BTreeMap::new(),
+        returns,
     };
     let violation = loop {
         let now_ms = sim.elapsed().as_millis() as u64;
         crate::logging::set_sim_now(now_ms);
         driver.before_step(now_ms);
-        if let Err(e) = sim.step() {
+        // The manager's code runs here: a panic in any of its tasks is caught by the tokio
+        // runtime, and the hook records it for us.
+        let stepped = panics::capturing(|| catch_unwind(AssertUnwindSafe(|| sim.step())));
+        if let Some(v) = panics::violation() {
+            break Some(v);
+        }
+        match stepped {
+            Ok(Ok(_)) => {}
             // The container software only returns when its inbox closes; an error here is a
             // harness bug, not a finding.
-            panic!("simulation step failed: {e}");
+            Ok(Err(e)) => panic!("simulation step failed: {e}"),
+            Err(payload) => resume_unwind(payload),
         }
         match driver.after_step(now_ms, &mut sim) {
             Ok(true) => break None,
@@ -206,6 +282,89 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
     }
 }
 
+/// Panics in the container. A panic in a tokio task is caught by the runtime, which only
+/// ends the task: the operation it ran never returns. So a process-wide panic hook, installed
+/// once, records the message and location of a panic on a thread that is running container
+/// code (a thread-local flag, set around each simulation step and each snapshot) instead of
+/// printing it; the driver turns it into a [`Invariant::Panic`] violation at that step. Each
+/// scenario runs on one thread (`--jobs N` runs N threads), so thread-locals keep scenarios
+/// apart. Any other panic goes to the hook that was there before (tests, fuzz targets).
+mod panics {
+    use std::cell::{Cell, RefCell};
+    use std::sync::Once;
+
+    use crate::backend::CURRENT_OP;
+    use crate::check::{Invariant, Violation};
+
+    thread_local! {
+        static CAPTURING: Cell<bool> = const { Cell::new(false) };
+        static CAUGHT: RefCell<Option<String>> = const { RefCell::new(None) };
+    }
+
+    static INSTALL: Once = Once::new();
+
+    pub fn install() {
+        INSTALL.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if !CAPTURING.try_with(Cell::get).unwrap_or(false) {
+                    return previous(info);
+                }
+                let payload = info.payload();
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic with a non-text payload".to_string());
+                let location = info
+                    .location()
+                    .map(|l| format!(" at {}:{}:{}", l.file(), l.line(), l.column()))
+                    .unwrap_or_default();
+                // Operation tasks carry their operation; tasks the manager spawned do not.
+                let task = CURRENT_OP
+                    .try_with(|c| format!("op#{}'s task", c.op))
+                    .unwrap_or_else(|_| "a task of the container".to_string());
+                let text = format!("{task} panicked: '{message}'{location}");
+                let _ = CAUGHT.try_with(|slot| {
+                    // The first panic is the finding; later ones are its consequences.
+                    slot.borrow_mut().get_or_insert(text);
+                });
+            }));
+        });
+    }
+
+    /// Runs `f` (container code) with its panics recorded instead of printed.
+    pub fn capturing<T>(f: impl FnOnce() -> T) -> T {
+        struct Restore(bool);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                CAPTURING.with(|c| c.set(self.0));
+            }
+        }
+        let _restore = Restore(CAPTURING.with(|c| c.replace(true)));
+        f()
+    }
+
+    /// The panic recorded on this thread, if any, taken.
+    pub fn take() -> Option<String> {
+        CAUGHT.with(|slot| slot.borrow_mut().take())
+    }
+
+    /// The panic recorded on this thread, as a violation.
+    pub fn violation() -> Option<Violation> {
+        take().map(|text| Violation::new(Invariant::Panic, text, Vec::new()))
+    }
+}
+
+/// The manager's snapshot, with a panic in it recorded like any other panic of the container
+/// (the next [`panics::violation`] reports it).
+fn snapshot_of(w: &World) -> Snapshot {
+    let Some(f) = w.snapshot.as_ref() else {
+        return Snapshot::default();
+    };
+    panics::capturing(|| catch_unwind(AssertUnwindSafe(|| f()))).unwrap_or_default()
+}
+
 impl Driver<'_> {
     fn command(&self, kind: OpKind) -> Command {
         match kind {
@@ -221,14 +380,14 @@ impl Driver<'_> {
 
     /// The abstract state an operation meets: its agent's record status and how many
     /// operations on that agent are already in flight.
-    fn state_label(&self, w: &World, kind: OpKind) -> String {
+    fn state_label(&self, snapshot: &Snapshot, kind: OpKind) -> String {
         let Some(agent) = Self::op_agent(kind) else {
             return format!("evict with {} in flight", self.in_flight.len().min(3));
         };
-        let status = w
-            .snapshot
-            .as_ref()
-            .and_then(|f| f().agents.into_iter().find(|r| r.agent == agent))
+        let status = snapshot
+            .agents
+            .iter()
+            .find(|r| r.agent == agent)
             .map_or_else(|| "none".to_string(), |r| format!("{:?}", r.status));
         let busy = self
             .in_flight
@@ -312,9 +471,18 @@ impl Driver<'_> {
 
     fn issue(&mut self, w: &mut World, slot: usize, now_ms: u64) {
         let (kind, _) = self.queue[slot].take().expect("issuing a queued operation");
-        self.coverage.insert(self.state_label(w, kind));
+        // A panic in the snapshot is reported after this step.
+        let snapshot = snapshot_of(w);
+        self.coverage.insert(self.state_label(&snapshot, kind));
+        self.note_issue(w, &snapshot, kind);
         let op = self.next_op;
         self.next_op += 1;
+        if let OpKind::Stop(a) = kind {
+            let agent = AgentId::new(&agent_name(a));
+            if let Some(r) = snapshot.agents.iter().find(|r| r.agent == agent) {
+                self.stop_issue_barrier.insert(op, r.incarnation);
+            }
+        }
         let inbox = w
             .inbox
             .as_ref()
@@ -328,52 +496,206 @@ impl Driver<'_> {
         self.quiet_since_ms = now_ms;
     }
 
+    /// L2's bookkeeping for an operation about to be issued: what it supersedes, and whether
+    /// it is expected to succeed.
+    fn note_issue(&mut self, w: &World, snapshot: &Snapshot, kind: OpKind) {
+        for earlier in self.issued.values_mut() {
+            earlier.superseded |= match (earlier.kind, kind) {
+                (OpKind::Start(a), OpKind::Start(b) | OpKind::Stop(b)) => a == b,
+                (OpKind::Start(_), OpKind::Evict) => true,
+                (OpKind::Stop(a), OpKind::Start(b)) => a == b,
+                _ => false,
+            };
+        }
+        let faults_off = self.spec.faults == FaultConfig::none() || w.healed;
+        // While an eviction is in flight the container is going away: refusing new work
+        // (`Evicting`) is right, and nothing issued then is expected to succeed.
+        let evicting = self.in_flight.values().any(|k| *k == OpKind::Evict);
+        let record_before = Self::op_agent(kind).and_then(|agent| {
+            snapshot
+                .agents
+                .iter()
+                .find(|r| r.agent == agent)
+                .map(|r| (r.incarnation, r.status))
+        });
+        self.issued.insert(
+            self.next_op,
+            Issued {
+                kind,
+                healthy: faults_off && !evicting,
+                superseded: false,
+                record_before,
+            },
+        );
+    }
+
+    /// L2 (progress), when an operation returns: with the faults off, a start that nothing
+    /// superseded returns Ok with its agent's record Running, and a stop that no later start
+    /// superseded leaves its agent's record Exited (or absent, or finished before the stop
+    /// was issued) and none of its sessions live. Read the moment the operation returned.
+    fn judge_progress(
+        &mut self,
+        op: OpId,
+        result: &Result<(), LifecycleError>,
+    ) -> Option<Violation> {
+        let at = lock_returns(&self.returns).remove(&op);
+        let (issued, at) = (self.issued.remove(&op)?, at?);
+        if !issued.healthy || issued.superseded {
+            return None;
+        }
+        let fail = |detail: String, sessions: Vec<SessionId>| {
+            Some(Violation::new(Invariant::L2, detail, sessions))
+        };
+        match issued.kind {
+            OpKind::Start(a) => {
+                let agent = AgentId::new(&agent_name(a));
+                let record = at.snapshot.agents.iter().find(|r| r.agent == agent);
+                if let Err(e) = result {
+                    return fail(
+                        format!(
+                            "with the faults off, op#{op} start {agent} returned error ({e}), though nothing superseded it"
+                        ),
+                        Vec::new(),
+                    );
+                }
+                match record {
+                    Some(r) if r.status == Status::Running => None,
+                    Some(r) => fail(
+                        format!(
+                            "with the faults off, op#{op} start {agent} returned ok, but its record is {:?}",
+                            r.status
+                        ),
+                        r.session.into_iter().collect(),
+                    ),
+                    None => fail(
+                        format!(
+                            "with the faults off, op#{op} start {agent} returned ok, but the manager has no record of {agent}"
+                        ),
+                        Vec::new(),
+                    ),
+                }
+            }
+            OpKind::Stop(a) => {
+                let agent = AgentId::new(&agent_name(a));
+                let record = at.snapshot.agents.iter().find(|r| r.agent == agent);
+                let ended = match record {
+                    None => true,
+                    Some(r) if r.status == Status::Exited => true,
+                    // A stop of a finished agent is a no-op: a record that had already failed
+                    // stays failed.
+                    Some(r) => {
+                        r.status.is_terminal()
+                            && issued.record_before == Some((r.incarnation, r.status))
+                    }
+                };
+                let returned = match result {
+                    Ok(()) => "returned ok".to_string(),
+                    Err(e) => format!("returned error ({e})"),
+                };
+                if !ended {
+                    let r = record.expect("an absent record has ended");
+                    return fail(
+                        format!(
+                            "with the faults off, op#{op} stop {agent} {returned}, but its record is {:?}",
+                            r.status
+                        ),
+                        r.session.into_iter().collect(),
+                    );
+                }
+                if !at.live.is_empty() {
+                    let list: Vec<String> = at.live.iter().map(|s| s.to_string()).collect();
+                    return fail(
+                        format!(
+                            "with the faults off, op#{op} stop {agent} {returned}, yet {} of {agent} still live",
+                            if list.len() == 1 {
+                                format!("{} is", list[0])
+                            } else {
+                                format!("{} are", list.join(", "))
+                            }
+                        ),
+                        at.live.clone(),
+                    );
+                }
+                None
+            }
+            OpKind::Evict => None,
+        }
+    }
+
     /// Records what returned, bounces the container after an eviction, and judges the
     /// invariants. `Ok(true)` when the scenario is over and passed.
     fn after_step(&mut self, now_ms: u64, sim: &mut turmoil::Sim<'_>) -> Result<bool, Violation> {
+        // A panic while the driver took a snapshot before the step.
+        if let Some(v) = panics::violation() {
+            return Err(v);
+        }
         let mut w = lock(self.world);
         if let Some(v) = w.call_violation.take() {
             return Err(v);
         }
         let mut evicted = false;
+        // Progress is judged after the safety invariants of this step: a leak or a double
+        // release that also stalls progress is reported as what it is.
+        let mut stalled = None;
         for (op, result) in std::mem::take(&mut w.returned) {
             let kind = self
                 .in_flight
                 .remove(&op)
                 .expect("only issued operations return");
+            // In the history first, so that a report on this return shows it.
+            w.history.push(
+                now_ms,
+                Self::op_agent(kind),
+                What::OpReturned(op, kind, result.clone()),
+            );
             match (kind, &result) {
                 (OpKind::Stop(a), Ok(())) => {
                     self.stop_barriers.insert(AgentId::new(&agent_name(a)), op);
+                    if let Some(barrier) = self.stop_issue_barrier.remove(&op) {
+                        self.stopped_incarnations
+                            .insert(AgentId::new(&agent_name(a)), barrier);
+                    }
                 }
                 (OpKind::Start(_), Err(LifecycleError::Cancelled)) => {
                     check_cancelled_start(&w.ledger, op)?;
                 }
                 (OpKind::Evict, outcome) => {
                     evicted = true;
-                    if outcome.is_ok() {
-                        check_evicted(&w.ledger, op, &self.in_flight)?;
-                    }
+                    let snapshot = snapshot_of(&w);
+                    check_evicted(&w.ledger, &snapshot, op, outcome, &self.in_flight)?;
                 }
                 _ => {}
             }
-            w.history.push(
-                now_ms,
-                Self::op_agent(kind),
-                What::OpReturned(op, kind, result),
-            );
+            let judged = self.judge_progress(op, &result);
+            stalled = stalled.or(judged);
         }
         if evicted {
             drop(w);
-            sim.bounce(CONTAINER);
+            // Dropping the old runtime drops the manager's tasks: container code too.
+            let bounced =
+                panics::capturing(|| catch_unwind(AssertUnwindSafe(|| sim.bounce(CONTAINER))));
+            if let Some(v) = panics::violation() {
+                return Err(v);
+            }
+            if let Err(payload) = bounced {
+                resume_unwind(payload);
+            }
             w = lock(self.world);
             w.kill_container();
             self.statuses.forget();
+            self.stopped_incarnations.clear();
+            self.stop_issue_barrier.clear();
+            lock_returns(&self.returns).clear();
+            self.issued.clear();
             for (op, kind) in std::mem::take(&mut self.in_flight) {
                 w.history
                     .push(now_ms, Self::op_agent(kind), What::OpKilled(op, kind));
             }
         }
-        let snapshot = w.snapshot.as_ref().map(|f| f()).unwrap_or_default();
+        let snapshot = snapshot_of(&w);
+        if let Some(v) = panics::violation() {
+            return Err(v);
+        }
         let quiescent = self.in_flight.is_empty() && w.is_idle();
         if !quiescent || w.has_scheduled() {
             self.busy_ms = now_ms;
@@ -386,6 +708,10 @@ impl Driver<'_> {
             stop_barriers: &self.stop_barriers,
         })?;
         self.statuses.observe(&snapshot)?;
+        check_side_state(&snapshot, &self.stopped_incarnations)?;
+        if let Some(v) = stalled {
+            return Err(v);
+        }
 
         let all_issued = self.queue.iter().all(Option::is_none);
         if all_issued && self.in_flight.is_empty() {
@@ -393,17 +719,26 @@ impl Driver<'_> {
                 Phase::Chaos => {
                     w.healed = true;
                     w.history.push(now_ms, None, What::FaultsHealed);
-                    self.phase = Phase::Settle { since_ms: now_ms };
+                    self.phase = Phase::Settle {
+                        since_ms: now_ms,
+                        next: AfterSettle::Recovery,
+                    };
                 }
-                Phase::Settle { since_ms } => {
-                    let settled = now_ms - self.busy_ms >= QUIET_MS;
+                Phase::Settle { since_ms, next } => {
+                    let settled = now_ms - self.busy_ms >= self.settle_ms;
                     if settled {
                         check_settled(&w.ledger, &snapshot)?;
-                        w.history.push(now_ms, None, What::StoppingAll);
-                        self.phase = Phase::Wrapup;
-                        self.queue = (0..self.spec.workload.agents())
-                            .map(|a| Some((OpKind::Stop(a as u8), Trigger::At(0))))
-                            .collect();
+                        let agents = 0..self.spec.workload.agents() as u8;
+                        let (what, phase, op): (_, _, fn(u8) -> OpKind) = match next {
+                            AfterSettle::Recovery => {
+                                (What::Recovering, Phase::Recovery, OpKind::Start)
+                            }
+                            AfterSettle::Wrapup => (What::StoppingAll, Phase::Wrapup, OpKind::Stop),
+                        };
+                        w.history.push(now_ms, None, what);
+                        self.phase = phase;
+                        // All at once, as at time 0 of the phase.
+                        self.queue = agents.map(|a| Some((op(a), Trigger::At(0)))).collect();
                     } else if now_ms - since_ms > self.spec.timing.liveness_bound_ms {
                         return Err(Violation {
                             invariant: Invariant::L1,
@@ -414,6 +749,12 @@ impl Driver<'_> {
                             sessions: Vec::new(),
                         });
                     }
+                }
+                Phase::Recovery => {
+                    self.phase = Phase::Settle {
+                        since_ms: now_ms,
+                        next: AfterSettle::Wrapup,
+                    };
                 }
                 Phase::Wrapup => {
                     check_all_stopped(&w.ledger, &snapshot)?;
@@ -455,10 +796,29 @@ impl Driver<'_> {
     }
 }
 
+fn lock_returns(returns: &Returns) -> std::sync::MutexGuard<'_, BTreeMap<OpId, AtReturn>> {
+    returns
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What the container saw when an operation returned (L2 reads it).
+fn at_return(snapshot: Snapshot, ledger: &Ledger, agent: Option<&AgentId>) -> AtReturn {
+    let live = agent.map_or_else(Vec::new, |agent| {
+        ledger
+            .live_sessions()
+            .filter(|s| &s.agent == agent)
+            .map(|s| s.id)
+            .collect()
+    });
+    AtReturn { snapshot, live }
+}
+
 /// The container's software: a fresh manager each boot, one task per command.
 async fn container<M: Lifecycle<FakeBackend>>(
     world: Arc<Mutex<World>>,
     config: ManagerConfig,
+    returns: Returns,
 ) -> turmoil::Result {
     let manager = Arc::new(M::new(FakeBackend::new(world.clone()), config));
     let (inbox, mut commands) = unbounded_channel();
@@ -471,18 +831,26 @@ async fn container<M: Lifecycle<FakeBackend>>(
     while let Some((op, command)) = commands.recv().await {
         let manager = manager.clone();
         let world = world.clone();
+        let returns = returns.clone();
         let agent = match &command {
             Command::Start(request) => Some(request.agent.clone()),
             Command::Stop(agent) => Some(agent.clone()),
             Command::Evict => None,
         };
+        let of = agent.clone();
         let task = async move {
             let result = match command {
                 Command::Start(request) => manager.start(request).await,
                 Command::Stop(agent) => manager.stop(&agent).await,
                 Command::Evict => manager.evict().await,
             };
-            lock(&world).returned.push((op, result));
+            // What the operation left, before any other task runs.
+            let snapshot = manager.snapshot();
+            let mut w = lock(&world);
+            let seen = at_return(snapshot, &w.ledger, of.as_ref());
+            w.returned.push((op, result));
+            drop(w);
+            lock_returns(&returns).insert(op, seen);
         };
         tokio::task::spawn_local(CURRENT_OP.scope(OpContext { op, agent }, task));
     }

@@ -268,6 +268,6 @@ pub fn regression_test(model: Model, invariant: Invariant, case: &Case, origin: 
          \x20   let found = outcome.violation.map(|v| v.invariant);\n\
          \x20   assert_eq!(found, Some(lifecycle_sim::Invariant::{code}));\n\
          }}\n",
-        code = invariant.code()
+        code = invariant.variant()
     )
 }

@@ -213,11 +213,16 @@ pub fn chrome_trace(outcome: &Outcome, title: &str) -> Value {
                 let args = json!({"event": e.what.to_string()});
                 b.instant(Track::Session(*s), ts, name.into(), args);
             }
-            What::ServerCrashed(_) | What::Bounce | What::FaultsHealed | What::StoppingAll => {
+            What::ServerCrashed(_)
+            | What::Bounce
+            | What::FaultsHealed
+            | What::StoppingAll
+            | What::Recovering => {
                 let name = match &e.what {
                     What::ServerCrashed(s) => format!("{s} crashed"),
                     What::Bounce => "bounce".into(),
                     What::FaultsHealed => "faults healed".into(),
+                    What::Recovering => "recovering".into(),
                     _ => "stopping all".into(),
                 };
                 let args = json!({"event": e.what.to_string()});

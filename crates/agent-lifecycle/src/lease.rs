@@ -12,6 +12,18 @@ use std::time::Duration;
 use crate::backend::{BackendError, ServerId, SessionBackend, Workdir};
 use crate::lifecycle::{ServerSnapshot, bounded};
 
+/// Closes a server; one that is gone already counts as closed.
+async fn close<B: SessionBackend>(
+    backend: &B,
+    timeout: Duration,
+    server: ServerId,
+) -> Result<(), BackendError> {
+    match bounded(timeout, backend.close_server(server)).await {
+        Err(BackendError::Gone(_)) => Ok(()),
+        other => other,
+    }
+}
+
 /// The right to run sessions on a server.
 #[must_use = "a lease must be stored or released, or its server never closes"]
 #[derive(Debug)]
@@ -23,6 +35,10 @@ pub(crate) struct ServerLease {
 impl ServerLease {
     pub(crate) fn server(&self) -> ServerId {
         self.server
+    }
+
+    pub(crate) fn workdir(&self) -> &Workdir {
+        &self.workdir
     }
 }
 
@@ -109,7 +125,7 @@ impl Servers {
                 entry.current = None;
             }
         }
-        bounded(timeout, backend.close_server(server))
+        close(backend, timeout, server)
             .await
             .inspect_err(|_| {
                 let mut workdirs = self.workdirs();
@@ -128,6 +144,32 @@ impl Servers {
         {
             entry.current = None;
         }
+    }
+
+    /// Tries again to close the servers of `workdir` whose close failed.
+    pub(crate) async fn close_unclosed<B: SessionBackend>(
+        &self,
+        backend: &B,
+        timeout: Duration,
+        workdir: &Workdir,
+    ) -> Result<(), BackendError> {
+        let gate = self.gate(workdir);
+        let _gate = gate.lock().await;
+        let unclosed: Vec<ServerId> = self
+            .workdirs()
+            .get_mut(workdir)
+            .map(|entry| std::mem::take(&mut entry.unclosed).into_iter().collect())
+            .unwrap_or_default();
+        let mut outcome = Ok(());
+        for server in unclosed {
+            if let Err(e) = close(backend, timeout, server).await {
+                if let Some(entry) = self.workdirs().get_mut(workdir) {
+                    entry.unclosed.insert(server);
+                }
+                outcome = Err(e);
+            }
+        }
+        outcome
     }
 
     /// Closes every server that no lease holds (eviction, after every agent is stopped).
@@ -154,7 +196,7 @@ impl Servers {
                 idle.into_iter().collect()
             };
             for server in idle {
-                if let Err(e) = bounded(timeout, backend.close_server(server)).await {
+                if let Err(e) = close(backend, timeout, server).await {
                     self.workdirs()
                         .get_mut(&workdir)
                         .expect("listed above")
@@ -167,11 +209,17 @@ impl Servers {
         outcome
     }
 
+    /// Every server the manager knows to be running: leased ones with their lease count, and
+    /// unleased ones whose close failed with count 0.
     pub(crate) fn snapshot(&self) -> Vec<ServerSnapshot> {
         self.workdirs()
             .iter()
             .flat_map(|(workdir, entry)| {
-                entry.leases.iter().map(|(&server, &count)| ServerSnapshot {
+                let mut counts: BTreeMap<ServerId, u32> = entry.leases.clone();
+                for &server in &entry.unclosed {
+                    counts.entry(server).or_insert(0);
+                }
+                counts.into_iter().map(|(server, count)| ServerSnapshot {
                     workdir: workdir.clone(),
                     server,
                     count: i64::from(count),

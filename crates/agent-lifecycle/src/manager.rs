@@ -174,20 +174,34 @@ impl<B: SessionBackend> Lifecycle<B> for AgentManager<B> {
             }
             state.agents.keys().cloned().collect()
         };
+        // The container dies after this, and background retries with it: what fails is
+        // retried here, a few times, before eviction gives up and says so.
         let mut outcome = Ok(());
         for agent in agents {
             let turn = inner.with_agent(&agent, |a| a.turn.clone());
             let _turn = turn.lock_owned().await;
-            if let Err(e) = inner.teardown_or_retry(&agent, None, Status::Exited).await {
+            let mut torn = inner.teardown(&agent, None, Status::Exited).await;
+            for _ in 1..RECONCILE_TRIES {
+                if torn.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(inner.config.retry_pause).await;
+                torn = inner.teardown(&agent, None, Status::Exited).await;
+            }
+            if let Err(e) = torn {
                 outcome = Err(e);
             }
         }
         let timeout = inner.config.call_timeout;
-        inner
-            .servers
-            .close_unleased(&inner.backend, timeout)
-            .await?;
-        outcome
+        let mut closed = inner.servers.close_unleased(&inner.backend, timeout).await;
+        for _ in 1..RECONCILE_TRIES {
+            if closed.is_ok() {
+                break;
+            }
+            tokio::time::sleep(inner.config.retry_pause).await;
+            closed = inner.servers.close_unleased(&inner.backend, timeout).await;
+        }
+        outcome.and(closed.map_err(LifecycleError::from))
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -211,16 +225,20 @@ impl<B: SessionBackend> Lifecycle<B> for AgentManager<B> {
         let side = {
             let state = self.inner.state();
             let mut side = Vec::new();
+            // A watcher whose token is cancelled returns at its next poll without acting
+            // (its select is biased to the token), so only live tokens count. A stop reaches
+            // every watcher through its incarnation's token.
             for ((agent, incarnation), watcher) in &state.watchers {
+                if watcher.token.is_cancelled() {
+                    continue;
+                }
                 let entry = |kind| SideSnapshot {
                     agent: agent.clone(),
                     kind,
                     incarnation: *incarnation,
                 };
                 side.push(entry(SideKind::Subscription));
-                if !watcher.token.is_cancelled() {
-                    side.push(entry(SideKind::StreamSlot));
-                }
+                side.push(entry(SideKind::StreamSlot));
                 if watcher.idle_armed {
                     side.push(entry(SideKind::IdleTimer));
                 }
@@ -324,7 +342,7 @@ impl<B: SessionBackend> Inner<B> {
     /// aborts its session, reconciles a failed create, releases its lease, marks it `end`.
     /// Whatever fails stays in the record, so the next stop tries again.
     async fn teardown(
-        &self,
+        self: &Arc<Self>,
         agent: &AgentId,
         only: Option<u64>,
         end: Status,
@@ -353,11 +371,14 @@ impl<B: SessionBackend> Inner<B> {
             self.with_record(agent, |r| r.suspect_on = None);
         }
         let lease = self.with_record(agent, |r| r.lease.take());
-        if let Some(lease) = lease
-            && let Err(e) = self.servers.release(&self.backend, timeout, lease).await
-        {
-            // `Servers` remembers the server; eviction closes it.
-            tracing::warn!(%agent, error = %e, "closing an unused server failed");
+        if let Some(lease) = lease {
+            let workdir = lease.workdir().clone();
+            if let Err(e) = self.servers.release(&self.backend, timeout, lease).await {
+                // `Servers` remembers the server; it is closed in the background (and at
+                // eviction), so an unused server never outlives the manager's retries.
+                tracing::warn!(%agent, error = %e, "closing an unused server failed");
+                tokio::spawn(retry_close(self.clone(), workdir));
+            }
         }
         self.with_record(agent, |r| r.status = end);
         Ok(())
@@ -448,6 +469,22 @@ async fn retry_teardown<B: SessionBackend>(
                 .is_some_and(|r| r.incarnation == incarnation && !r.status.is_terminal())
         });
         if !pending || inner.teardown(&agent, Some(incarnation), end).await.is_ok() {
+            return;
+        }
+    }
+}
+
+/// Closes the unleased servers of `workdir` whose close failed, until that succeeds.
+async fn retry_close<B: SessionBackend>(inner: Arc<Inner<B>>, workdir: Workdir) {
+    loop {
+        tokio::time::sleep(inner.config.retry_pause).await;
+        let timeout = inner.config.call_timeout;
+        if inner
+            .servers
+            .close_unclosed(&inner.backend, timeout, &workdir)
+            .await
+            .is_ok()
+        {
             return;
         }
     }
