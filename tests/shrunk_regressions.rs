@@ -1,29 +1,31 @@
-//! Regression tests printed by `lifecycle-sim shrink --model M --seed 0` for the first failure
-//! of every historical model, pasted as printed.
+//! Regression tests printed by `lifecycle-sim shrink --model M --seed S` for the first seed of
+//! each historical model whose failure shrinks (legacy: seed 2; abort-token and start-lock:
+//! seed 0), pasted as printed.
 
-/// Shrunk by `lifecycle-sim shrink` from seed 0: legacy violates I1 tracked == live.
+/// Shrunk by `lifecycle-sim shrink` from seed 2: legacy violates I7 eviction leaves nothing.
 #[test]
-fn legacy_violates_i1_seed_0() {
+fn legacy_violates_i7_seed_2() {
     let case = lifecycle_sim::Case::from_json(
         r#"
 {
-  "seed": 0,
+  "seed": 2,
   "workload": {
-    "workdirs": "0 0",
+    "workdirs": "0",
     "ops": [
-      "start a0 at 10",
-      "start a1 at 10"
+      "start a0 at 0",
+      "evict at 0"
     ],
     "mix": "start, evict"
   },
   "faults": {
     "call_errors": 0,
     "hangs": 0,
-    "create_lies": 15,
+    "create_lies": 0,
     "abort_fails": 0,
     "server_crashes": 0,
     "idle_events": 0,
-    "error_events": 0
+    "error_events": 0,
+    "stream_errors": 0
   },
   "timing": {
     "max_latency_ms": 20,
@@ -35,14 +37,14 @@ fn legacy_violates_i1_seed_0() {
   "strategy": {
     "kind": "random"
   },
-  "decisions": "0 0 0 0 0 0 0 0 0 85"
+  "decisions": ""
 }
 "#,
     )
     .unwrap();
     let outcome = case.run(lifecycle_sim::Model::Legacy);
     let found = outcome.violation.map(|v| v.invariant);
-    assert_eq!(found, Some(lifecycle_sim::Invariant::I1));
+    assert_eq!(found, Some(lifecycle_sim::Invariant::I7));
 }
 
 /// Shrunk by `lifecycle-sim shrink` from seed 0: abort-token violates I1 tracked == live.
@@ -53,21 +55,21 @@ fn abort_token_violates_i1_seed_0() {
 {
   "seed": 0,
   "workload": {
-    "workdirs": "0 0",
+    "workdirs": "0",
     "ops": [
-      "start a0 at 10",
-      "start a1 at 10"
+      "start a0 at 0"
     ],
-    "mix": "start, evict"
+    "mix": "start, stop, evict"
   },
   "faults": {
     "call_errors": 0,
     "hangs": 0,
-    "create_lies": 15,
+    "create_lies": 0,
     "abort_fails": 0,
     "server_crashes": 0,
     "idle_events": 0,
-    "error_events": 0
+    "error_events": 15,
+    "stream_errors": 0
   },
   "timing": {
     "max_latency_ms": 20,
@@ -79,7 +81,7 @@ fn abort_token_violates_i1_seed_0() {
   "strategy": {
     "kind": "random"
   },
-  "decisions": "0 0 0 0 0 0 0 0 0 85"
+  "decisions": "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 85"
 }
 "#,
     )
@@ -97,21 +99,21 @@ fn start_lock_violates_i1_seed_0() {
 {
   "seed": 0,
   "workload": {
-    "workdirs": "0 0",
+    "workdirs": "0",
     "ops": [
-      "start a0 at 10",
-      "start a1 at 10"
+      "start a0 at 0"
     ],
-    "mix": "start, evict"
+    "mix": "start, stop, evict"
   },
   "faults": {
     "call_errors": 0,
     "hangs": 0,
-    "create_lies": 15,
+    "create_lies": 0,
     "abort_fails": 0,
     "server_crashes": 0,
     "idle_events": 0,
-    "error_events": 0
+    "error_events": 15,
+    "stream_errors": 0
   },
   "timing": {
     "max_latency_ms": 20,
@@ -123,7 +125,7 @@ fn start_lock_violates_i1_seed_0() {
   "strategy": {
     "kind": "random"
   },
-  "decisions": "0 0 0 0 0 0 0 0 0 85"
+  "decisions": "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 85"
 }
 "#,
     )

@@ -358,7 +358,11 @@ pub fn check_evicted(
     };
     let live: Vec<&SessionRecord> = ledger.live_sessions().filter(|s| !tracked(s)).collect();
     if !live.is_empty() {
-        let untracked = if outcome.is_err() { " and untracked" } else { "" };
+        let untracked = if outcome.is_err() {
+            " and untracked"
+        } else {
+            ""
+        };
         return Err(Violation::new(
             Invariant::I7,
             format!(
@@ -368,9 +372,8 @@ pub fn check_evicted(
             live.iter().map(|s| s.id).collect(),
         ));
     }
-    let known = |server: ServerId| {
-        outcome.is_err() && snapshot.servers.iter().any(|e| e.server == server)
-    };
+    let known =
+        |server: ServerId| outcome.is_err() && snapshot.servers.iter().any(|e| e.server == server);
     if let Some(server) = ledger.servers.iter().find(|s| s.open && !known(s.id)) {
         let unknown = if outcome.is_err() {
             " and the manager does not report it"
@@ -635,7 +638,9 @@ pub fn check_side_state(
             .map(|e| e.incarnation)
     }
     for r in snapshot.agents.iter().filter(|r| !r.status.is_terminal()) {
-        if let Some(old) = side(snapshot, &r.agent, SideKind::IdleTimer).find(|&i| i != r.incarnation) {
+        if let Some(old) =
+            side(snapshot, &r.agent, SideKind::IdleTimer).find(|&i| i != r.incarnation)
+        {
             return Err(Violation::new(
                 Invariant::I5,
                 format!(

@@ -11,11 +11,11 @@ use crate::run::{Outcome, ScenarioSpec, run_scenario};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
 pub enum Model {
-    /// The original manager: a restart during startup leaks a session (#1341).
+    /// PRE, the #1341 code: a restart during startup leaks a session.
     Legacy,
-    /// The first fix: an abort signal per record.
+    /// POST, PR #1862: an abort controller per record.
     AbortToken,
-    /// The next fix: a per-agent lock around start; stop still outside it.
+    /// LATEST, PR #3055: POST under a per-agent start lock; stop still outside it.
     StartLock,
     /// The production design: incarnations, leases, ordered operations.
     Owned,
@@ -41,13 +41,13 @@ impl Model {
     pub fn about(self) -> &'static str {
         match self {
             Self::Legacy => {
-                "the original manager; a start during Starting calls stop, which cannot reach the session still being created (#1341)"
+                "PRE, the #1341 code (seed-system.md): a start during Starting calls stopAgent, which cannot reach a startup with no session id yet"
             }
             Self::AbortToken => {
-                "the first fix: an abort signal per record, checked at three points of the startup"
+                "POST, PR #1862: an abort controller per record, checked after ensureSDKServer and after session.create; evict drains then stops all"
             }
             Self::StartLock => {
-                "the next fix: abort-token plus a per-agent lock around start (stop stays outside)"
+                "LATEST, PR #3055: POST with a per-agent start lock held through the initial prompt (stop and evict stay outside)"
             }
             Self::Owned => {
                 "the production design (crates/agent-lifecycle): one owner per incarnation, leases, ordered operations"

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use agent_lifecycle::{
     AgentId, BackendError, LifecycleError, ServerId, SessionEvent, SessionId, Snapshot,
-    StartRequest, Workdir,
+    StartRequest, Status, Workdir,
 };
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::sync::oneshot;
@@ -558,8 +558,10 @@ impl World {
         let Some(snapshot) = self.snapshot.as_ref().map(|f| f()) else {
             return;
         };
+        // A Stopping record's session is on its way out: closing its server is what the stop
+        // wants, so only Starting and Running records need their server.
         let needed = snapshot.agents.iter().find(|r| {
-            !r.status.is_terminal()
+            matches!(r.status, Status::Starting | Status::Running)
                 && r.session.is_some_and(|s| {
                     self.ledger
                         .session(s)

@@ -309,12 +309,45 @@ fn the_new_findings_have_codes() {
 // ---------------------------------------------------------------------------------------
 // I7 on an eviction's error
 
-/// Evicts nothing and says it failed.
+/// Evicts nothing, says it failed, and forgets what it tracked: its sessions are left live
+/// and untracked.
 struct EvictGivesUp {
     inner: AgentManager<FakeBackend>,
+    forgot: AtomicBool,
 }
 
 impl Lifecycle<FakeBackend> for EvictGivesUp {
+    fn new(backend: FakeBackend, config: ManagerConfig) -> Self {
+        Self {
+            inner: AgentManager::new(backend, config),
+            forgot: Default::default(),
+        }
+    }
+    delegate!(start);
+    delegate!(stop);
+
+    fn snapshot(&self) -> Snapshot {
+        if self.forgot.load(Ordering::Relaxed) {
+            Snapshot::default()
+        } else {
+            self.inner.snapshot()
+        }
+    }
+
+    async fn evict(&self) -> Result<(), LifecycleError> {
+        self.forgot.store(true, Ordering::Relaxed);
+        Err(LifecycleError::Backend(BackendError::Failed(
+            "close failed".into(),
+        )))
+    }
+}
+
+/// Evicts nothing and says so, but still tracks everything it leaves: an honest failure.
+struct EvictFailsHonestly {
+    inner: AgentManager<FakeBackend>,
+}
+
+impl Lifecycle<FakeBackend> for EvictFailsHonestly {
     fn new(backend: FakeBackend, config: ManagerConfig) -> Self {
         Self {
             inner: AgentManager::new(backend, config),
@@ -328,6 +361,24 @@ impl Lifecycle<FakeBackend> for EvictGivesUp {
         Err(LifecycleError::Backend(BackendError::Failed(
             "close failed".into(),
         )))
+    }
+}
+
+#[test]
+fn an_eviction_error_that_leaves_everything_tracked_is_not_i7() {
+    let spec = spec(
+        &[0],
+        &[(OpKind::Start(0), 0), (OpKind::Evict, 150)],
+        FaultConfig::none(),
+    );
+    for seed in 0..10 {
+        let outcome = run::<EvictFailsHonestly>(&spec, seed);
+        assert_ne!(
+            violated(&outcome),
+            Some(Invariant::I7),
+            "{}",
+            report(&outcome)
+        );
     }
 }
 
@@ -502,7 +553,9 @@ fn the_settle_window_follows_the_manager_timers() {
         let recovered = h
             .events
             .iter()
-            .filter(|e| e.at_ms >= recovering && matches!(e.what, What::OpReturned(..)))
+            .filter(|e| {
+                (recovering..=stopping).contains(&e.at_ms) && matches!(e.what, What::OpReturned(..))
+            })
             .map(|e| e.at_ms)
             .max()
             .unwrap();

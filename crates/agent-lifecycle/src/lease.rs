@@ -125,15 +125,13 @@ impl Servers {
                 entry.current = None;
             }
         }
-        close(backend, timeout, server)
-            .await
-            .inspect_err(|_| {
-                let mut workdirs = self.workdirs();
-                let entry = workdirs
-                    .get_mut(&workdir)
-                    .expect("a lease's workdir is known");
-                entry.unclosed.insert(server);
-            })
+        close(backend, timeout, server).await.inspect_err(|_| {
+            let mut workdirs = self.workdirs();
+            let entry = workdirs
+                .get_mut(&workdir)
+                .expect("a lease's workdir is known");
+            entry.unclosed.insert(server);
+        })
     }
 
     /// The workdir's current server may be dead: the next lease asks the backend again

@@ -15,7 +15,6 @@ pub use backend::{
 };
 pub use lifecycle::{
     AgentSnapshot, Lifecycle, LifecycleError, ManagerConfig, ServerSnapshot, SideKind,
-    SideSnapshot, Snapshot,
-    StartRequest, Status, bounded,
+    SideSnapshot, Snapshot, StartRequest, Status, bounded,
 };
 pub use manager::AgentManager;

@@ -101,7 +101,7 @@ pub(crate) struct Table {
     /// Observation only: the serial of each controller's record, and the subscription tasks
     /// still running (controller serial, agent, record serial).
     controller_owner: Vec<(u64, u64)>,
-    subscriptions: Vec<(u64, AgentId, u64)>,
+    subscriptions: Vec<(u64, AgentId, u64, CancellationToken)>,
     pub draining: bool,
     next_serial: u64,
 }
@@ -226,10 +226,7 @@ impl From<BackendError> for Thrown {
 /// Whether an SDK call's outcome is a throw (sdk.rs): no answer at all. An HTTP error answer
 /// is returned to the caller, which goes on.
 pub(crate) fn threw(result: &Result<(), BackendError>) -> bool {
-    matches!(
-        result,
-        Err(BackendError::Gone(_) | BackendError::Timeout)
-    )
+    matches!(result, Err(BackendError::Gone(_) | BackendError::Timeout))
 }
 
 impl<B: KiloSdk> Core<B> {
@@ -340,16 +337,27 @@ impl<B: KiloSdk> Core<B> {
 
     /// `void subscribeToEvents(client, agent)`: the controller is registered synchronously
     /// (the async function runs to its first await), the rest runs in the background.
-    pub fn subscribe_to_events(self: &Arc<Self>, agent: &AgentId, server: ServerId, record: &RecordRef) {
+    pub fn subscribe_to_events(
+        self: &Arc<Self>,
+        agent: &AgentId,
+        server: ServerId,
+        record: &RecordRef,
+    ) {
         let controller = CancellationToken::new();
         let owner = lock(record).serial;
         let id = {
             let mut table = self.table();
             table.next_serial += 1;
             let id = table.next_serial;
-            set(&mut table.controllers, agent.clone(), (id, controller.clone()));
+            set(
+                &mut table.controllers,
+                agent.clone(),
+                (id, controller.clone()),
+            );
             table.controller_owner.push((id, owner));
-            table.subscriptions.push((id, agent.clone(), owner));
+            table
+                .subscriptions
+                .push((id, agent.clone(), owner, controller.clone()));
             id
         };
         let core = self.clone();
@@ -365,7 +373,7 @@ impl<B: KiloSdk> Core<B> {
             if ours {
                 remove(&mut table.controllers, &agent);
             }
-            table.subscriptions.retain(|(sub, _, _)| *sub != id);
+            table.subscriptions.retain(|(sub, ..)| *sub != id);
         });
     }
 
@@ -516,8 +524,8 @@ impl<B: KiloSdk> Core<B> {
 
     /// `drainAll` (POST and later; PR #1795):
     /// 1. `_draining = true`; ⏸ eviction notice to the town, only if some record exists;
-    /// 1b. every armed idle timer re-armed at the drain timeout (A6), checking the record in
-    ///    the map at drain time but calling the stored `onExit` **[2nd]**;
+    ///    then (phase 1b) every armed idle timer re-armed at the drain timeout (A6), checking
+    ///    the record in the map at drain time but calling the stored `onExit` **[2nd]**;
     /// 2. wait (A6) until no record is Running or Starting;
     /// 3. freeze each straggler (Running or Starting): clear its timer, abort and delete its
     ///    controller, ⏸`session.abort(sessionId)` if its workdir has an instance; a throw
@@ -666,7 +674,9 @@ impl<B: KiloSdk> Core<B> {
                 incarnation: owner_of(*id),
             });
         }
-        for (_, agent, owner) in &table.subscriptions {
+        // An aborted stream breaks at its next event without handling it (its `finally` still
+        // runs, and what that does to a later incarnation shows in that one's entries).
+        for (_, agent, owner, _) in table.subscriptions.iter().filter(|s| !s.3.is_cancelled()) {
             side.push(SideSnapshot {
                 agent: agent.clone(),
                 kind: SideKind::Subscription,

@@ -46,8 +46,7 @@ impl<B: KiloSdk> Lifecycle<B> for LegacyManager<B> {
             prompt,
         } = &request;
         let existing = core.table().record(agent);
-        if existing.is_some_and(|r| matches!(lock(&r).status, Status::Running | Status::Starting))
-        {
+        if existing.is_some_and(|r| matches!(lock(&r).status, Status::Running | Status::Starting)) {
             core.stop_agent(agent).await;
         }
         let record = core.table().insert_record(agent, workdir, None);
@@ -55,11 +54,18 @@ impl<B: KiloSdk> Lifecycle<B> for LegacyManager<B> {
         let steps = async {
             let server = core.ensure_sdk_server(workdir).await?;
             counted = core.table().count_mapped(workdir);
-            let session = bounded(core.config.call_timeout, core.backend.create_session(server, agent))
-                .await?;
+            let session = bounded(
+                core.config.call_timeout,
+                core.backend.create_session(server, agent),
+            )
+            .await?;
             lock(&record).session = Some(session);
             core.subscribe_to_events(agent, server, &record);
-            let prompted = bounded(core.config.call_timeout, core.backend.prompt(session, prompt)).await;
+            let prompted = bounded(
+                core.config.call_timeout,
+                core.backend.prompt(session, prompt),
+            )
+            .await;
             if let Err(e) = prompted
                 && crate::common::threw(&Err(e.clone()))
             {
