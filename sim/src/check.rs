@@ -296,7 +296,9 @@ fn reference_counts(v: &View, claims: &Claims) -> Result<(), Violation> {
 
 /// I5: once stop(a) has returned, no session of a from before the stop is live.
 fn stop_is_terminal(v: &View) -> Result<(), Violation> {
-    for s in v.ledger.live_sessions() {
+    // A startup the stop cancelled may still be unwinding (aborting its session): its session
+    // is judged once that start returns (seed-system.md §7 I5).
+    for s in v.ledger.live_sessions().filter(|s| !v.owned_by_call(s)) {
         if let (Some(&barrier), Some(creator)) = (v.stop_barriers.get(&s.agent), s.creator)
             && creator < barrier
         {

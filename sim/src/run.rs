@@ -154,7 +154,8 @@ struct Issued {
 /// live sessions of the operation's agent.
 struct AtReturn {
     snapshot: Snapshot,
-    live: Vec<SessionId>,
+    /// With the operation that created each.
+    live: Vec<(SessionId, Option<OpId>)>,
 }
 
 type Returns = Arc<Mutex<BTreeMap<OpId, AtReturn>>>;
@@ -602,18 +603,26 @@ impl Driver<'_> {
                         r.session.into_iter().collect(),
                     );
                 }
-                if !at.live.is_empty() {
-                    let list: Vec<String> = at.live.iter().map(|s| s.to_string()).collect();
+                // A startup the stop cancelled may still be unwinding: its session is judged
+                // when that start returns (I5, I1), as seed-system.md §7 I5 reads.
+                let live: Vec<SessionId> = at
+                    .live
+                    .iter()
+                    .filter(|(_, creator)| creator.is_none_or(|c| !self.in_flight.contains_key(&c)))
+                    .map(|(s, _)| *s)
+                    .collect();
+                if !live.is_empty() {
+                    let list: Vec<String> = live.iter().map(|s| s.to_string()).collect();
                     return fail(
                         format!(
-                            "with the faults off, op#{op} stop {agent} {returned}, yet {} of {agent} still live",
+                            "with the faults off, op#{op} stop {agent} {returned}, yet {agent}'s {} still live",
                             if list.len() == 1 {
                                 format!("{} is", list[0])
                             } else {
                                 format!("{} are", list.join(", "))
                             }
                         ),
-                        at.live.clone(),
+                        live,
                     );
                 }
                 None
@@ -808,7 +817,7 @@ fn at_return(snapshot: Snapshot, ledger: &Ledger, agent: Option<&AgentId>) -> At
         ledger
             .live_sessions()
             .filter(|s| &s.agent == agent)
-            .map(|s| s.id)
+            .map(|s| (s.id, s.creator))
             .collect()
     });
     AtReturn { snapshot, live }
