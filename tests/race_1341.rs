@@ -190,3 +190,25 @@ fn owned_survives_every_race() {
         assert!(found.iter().all(Option::is_none), "{found:?}");
     }
 }
+
+/// §6.6: the idle exit (`exitAgent`) only decrements; with another agent keeping the shared
+/// server up, the finished session stays live while nothing tracks it (its record is `exited`).
+/// PRE's idle timer is cleared by every heartbeat, so only POST reaches the exit.
+#[test]
+fn post_idle_exit_leaves_the_session_live_on_a_shared_server() {
+    let mut spec = fault_free(
+        &[0, 0],
+        &[
+            (OpKind::Start(A), Trigger::At(0)),
+            (OpKind::Start(B), Trigger::At(0)),
+        ],
+    );
+    spec.faults.idle_events = 100;
+    let found = verdicts(Model::AbortToken, &spec, 0..20);
+    assert!(
+        found.contains(&Some(Invariant::I1)),
+        "no idle exit left a live session: {found:?}"
+    );
+    let found = verdicts(Model::Owned, &spec, 0..20);
+    assert!(found.iter().all(Option::is_none), "{found:?}");
+}

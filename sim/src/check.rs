@@ -529,6 +529,21 @@ pub fn check_settled(ledger: &Ledger, snapshot: &Snapshot) -> Result<(), Violati
             ));
         }
     }
+    // A server is closed when its count reaches 0 (seed-system.md §7 I3): once settled, a
+    // running server the manager counts nothing on was never closed (PRE's catch decrements
+    // without closing; a startup aborted after createKilo leaves its server at 0).
+    if let Some((server, workdir)) = ledger.servers.iter().filter(|s| s.open).find_map(|s| {
+        let (count, workdir) = counts.get(&s.id)?;
+        (*count <= 0).then_some((s.id, workdir))
+    }) {
+        return Err(Violation::new(
+            Invariant::I3,
+            format!(
+                "settled, {server} (workdir {workdir}) still runs, but the manager counts nothing on it: it was never closed"
+            ),
+            Vec::new(),
+        ));
+    }
     if let Some(server) = ledger
         .servers
         .iter()

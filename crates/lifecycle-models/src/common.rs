@@ -31,6 +31,13 @@
 //!   is 1/12 of it, its 5 min wait 2.5 times it, its polls 1 ms.
 //! - A7 `stopAgent` of an unknown agent throws "not found" (the route answers 404); the
 //!   harness's contract treats it as a no-op, and the restart path swallows it anyway.
+//! - A9 `kilo serve` sends `server.heartbeat` on every SSE stream more often than the idle
+//!   timeout (assumed every 30 s against 120 s; the fake backend sends one every 8 ms against
+//!   30 ms). PRE clears the idle timer on it, so PRE's idle exit never fires while the server
+//!   is up; POST ignores it.
+//! - A10 Only the session's own `session.idle` and `session.error` reach a stream's handler
+//!   besides `server.connected` and `server.heartbeat`: other sessions' `message.part.updated`
+//!   (which passes every filter, §2) is not modelled.
 //! - A8 The registry (`syncRegistry`), db snapshots, heartbeats to the town and event
 //!   broadcasts are not modelled: they write nothing the container's own state depends on, and
 //!   boot hydration (which reads the registry) is not in the workload.
