@@ -801,3 +801,82 @@ fn the_interleaving_digest_tells_answer_orders_apart() {
     assert!(orders.len() > 1);
     assert_eq!(digests.len(), orders.len());
 }
+
+// ---------------------------------------------------------------------------------------
+// I5, side state
+
+mod side_state {
+    use std::collections::BTreeMap;
+
+    use agent_lifecycle::{AgentId, AgentSnapshot, SideKind, SideSnapshot, Snapshot, Status};
+    use lifecycle_sim::Invariant;
+    use lifecycle_sim::check::check_side_state;
+
+    fn a0() -> AgentId {
+        AgentId::new("a0")
+    }
+
+    fn snapshot(record: (u64, Status), side: &[(SideKind, u64)]) -> Snapshot {
+        Snapshot {
+            agents: vec![AgentSnapshot {
+                agent: a0(),
+                incarnation: record.0,
+                status: record.1,
+                session: None,
+                suspect_on: None,
+            }],
+            servers: Vec::new(),
+            side: side
+                .iter()
+                .map(|&(kind, incarnation)| SideSnapshot {
+                    agent: a0(),
+                    kind,
+                    incarnation,
+                })
+                .collect(),
+        }
+    }
+
+    fn verdict(s: &Snapshot, stopped: &BTreeMap<AgentId, u64>) -> Option<Invariant> {
+        check_side_state(s, stopped).err().map(|v| v.invariant)
+    }
+
+    #[test]
+    fn an_earlier_incarnations_timer_in_a_live_agents_slot_is_i5() {
+        let none = BTreeMap::new();
+        let own = snapshot((2, Status::Running), &[(SideKind::IdleTimer, 2)]);
+        assert_eq!(verdict(&own, &none), None);
+        let old = snapshot((2, Status::Running), &[(SideKind::IdleTimer, 1)]);
+        assert_eq!(verdict(&old, &none), Some(Invariant::I5));
+        // A finished record has nothing left to displace.
+        let done = snapshot((2, Status::Exited), &[(SideKind::IdleTimer, 1)]);
+        assert_eq!(verdict(&done, &none), None);
+    }
+
+    #[test]
+    fn a_running_stream_a_stop_cannot_reach_is_i5() {
+        let none = BTreeMap::new();
+        let reachable = snapshot(
+            (2, Status::Running),
+            &[(SideKind::Subscription, 2), (SideKind::StreamSlot, 2)],
+        );
+        assert_eq!(verdict(&reachable, &none), None);
+        let lost = snapshot((2, Status::Running), &[(SideKind::Subscription, 2)]);
+        assert_eq!(verdict(&lost, &none), Some(Invariant::I5));
+        let taken = snapshot(
+            (2, Status::Running),
+            &[(SideKind::Subscription, 2), (SideKind::StreamSlot, 1)],
+        );
+        assert_eq!(verdict(&taken, &none), Some(Invariant::I5));
+    }
+
+    #[test]
+    fn a_timer_of_a_stopped_incarnation_armed_after_the_stop_is_i5() {
+        let stopped = BTreeMap::from([(a0(), 2)]);
+        let rearmed = snapshot((2, Status::Exited), &[(SideKind::IdleTimer, 2)]);
+        assert_eq!(verdict(&rearmed, &stopped), Some(Invariant::I5));
+        // A later start's timer is its own business.
+        let later = snapshot((3, Status::Running), &[(SideKind::IdleTimer, 3)]);
+        assert_eq!(verdict(&later, &stopped), None);
+    }
+}
