@@ -258,22 +258,10 @@ impl World {
         agent: Option<AgentId>,
     ) -> oneshot::Receiver<Reply> {
         let (reply, answer) = oneshot::channel();
-        let id = self.next_call;
-        self.next_call += 1;
         let fault = self.draw_fault(call.kind());
         let latency = self.scheduler.latency(&mut self.decisions);
         let agent = self.agent_of(&call).or(agent);
-        self.history.push(
-            self.now_ms,
-            agent.clone(),
-            What::CallStarted {
-                call: id,
-                op,
-                kind: call.kind(),
-                args: call.args(),
-                fault,
-            },
-        );
+        let id = self.call_started(&call, call.args(), op, agent.clone(), fault);
         self.parked.push(Parked {
             id,
             call,
@@ -286,23 +274,36 @@ impl World {
         answer
     }
 
-    /// `server.close()` of the historical models: the child is killed synchronously, so the
-    /// call is answered at once, with no fault and no interleaving point.
-    pub fn kill_server_now(&mut self, server: ServerId, op: Option<OpId>, agent: Option<AgentId>) {
+    /// Numbers a call and writes its start into the history.
+    fn call_started(
+        &mut self,
+        call: &Call,
+        args: String,
+        op: Option<OpId>,
+        agent: Option<AgentId>,
+        fault: Option<Fault>,
+    ) -> u64 {
         let id = self.next_call;
         self.next_call += 1;
-        let call = Call::CloseServer(server);
         self.history.push(
             self.now_ms,
-            agent.clone(),
+            agent,
             What::CallStarted {
                 call: id,
                 op,
                 kind: call.kind(),
-                args: format!("{server}, kill"),
-                fault: None,
+                args,
+                fault,
             },
         );
+        id
+    }
+
+    /// `server.close()` of the historical models: the child is killed synchronously, so the
+    /// call is answered at once, with no fault and no interleaving point.
+    pub fn kill_server_now(&mut self, server: ServerId, op: Option<OpId>, agent: Option<AgentId>) {
+        let call = Call::CloseServer(server);
+        let id = self.call_started(&call, format!("{server}, kill"), op, agent.clone(), None);
         let reply = self.apply(&call, op);
         self.history.push(
             self.now_ms,
