@@ -110,6 +110,13 @@ impl SessionBackend for FakeBackend {
         }
     }
 
+    async fn list_servers(&self) -> Result<Vec<(ServerId, Workdir)>, BackendError> {
+        match self.call(Call::ListServers).await {
+            Reply::Servers(list) => Ok(list),
+            other => Err(unexpected(other)),
+        }
+    }
+
     async fn subscribe(
         &self,
         session: SessionId,

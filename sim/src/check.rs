@@ -169,8 +169,12 @@ impl<'a> Claims<'a> {
 }
 
 impl View<'_> {
+    /// Whether a live session is not yet the manager's to answer for, step by step: its
+    /// creating start is still in flight, or it was made by a call whose caller never heard of
+    /// it (a lost reply, a late effect), which the manager can only find out about later. Both
+    /// are judged at settle, at eviction and after the final stop.
     fn owned_by_call(&self, s: &SessionRecord) -> bool {
-        s.creator.is_some_and(|op| self.in_flight.contains_key(&op))
+        s.ambiguous || s.creator.is_some_and(|op| self.in_flight.contains_key(&op))
     }
 }
 

@@ -14,9 +14,11 @@ use crate::decisions::Decisions;
 pub struct FaultConfig {
     /// Any call answers with an error and has no effect.
     pub call_errors: u32,
-    /// Any call never answers (until the caller's timeout) and has no effect.
+    /// Lost request: any call never reaches the server (no effect) and never answers; the
+    /// caller's timeout ends it.
     pub hangs: u32,
-    /// `create_session` creates the session but answers with an error.
+    /// `create_session` creates the session but answers with an error (a lost reply, on
+    /// creates only; `lost_replies` has it for every call).
     pub create_lies: u32,
     /// `abort_session` answers with an error and the session lives on.
     pub abort_fails: u32,
@@ -27,6 +29,14 @@ pub struct FaultConfig {
     pub idle_events: u32,
     /// A prompted session reports an error and dies a little later.
     pub error_events: u32,
+    /// Lost reply: any call takes effect at the server, but its answer is lost: the caller sees
+    /// an error, or nothing until its timeout (drawn per call).
+    #[serde(default)]
+    pub lost_replies: u32,
+    /// Late effect: any call takes effect after its caller's timeout fired (1-40 ms later) and
+    /// never answers: the caller gave up on a request the server still carries out.
+    #[serde(default)]
+    pub late_effects: u32,
     /// When a server dies, each of its server-wide event streams (the historical models')
     /// throws, as older SDKs did, instead of retrying for ever in silence (SDK 7.2.14).
     #[serde(default)]
@@ -34,7 +44,7 @@ pub struct FaultConfig {
 }
 
 /// The families, for printing and for picking subsets.
-const FAMILIES: [(&str, u32); 8] = [
+const FAMILIES: [(&str, u32); 10] = [
     ("call-errors", 8),
     ("hangs", 4),
     ("create-lies", 15),
@@ -43,6 +53,8 @@ const FAMILIES: [(&str, u32); 8] = [
     ("idle-events", 40),
     ("error-events", 15),
     ("stream-errors", 50),
+    ("lost-replies", 8),
+    ("late-effects", 4),
 ];
 
 impl FaultConfig {
@@ -60,7 +72,7 @@ impl FaultConfig {
         Self::from_rates(FAMILIES.map(|(_, rate)| if d.percent(50) { rate } else { 0 }))
     }
 
-    fn from_rates(rates: [u32; 8]) -> Self {
+    fn from_rates(rates: [u32; 10]) -> Self {
         let mut faults = Self::default();
         for (slot, rate) in faults.rates_mut().into_iter().zip(rates) {
             *slot = rate;
@@ -72,7 +84,7 @@ impl FaultConfig {
     pub const FAMILIES: usize = FAMILIES.len();
 
     /// Each family's rate, in the order of `FAMILIES`.
-    pub fn rates_mut(&mut self) -> [&mut u32; 8] {
+    pub fn rates_mut(&mut self) -> [&mut u32; 10] {
         [
             &mut self.call_errors,
             &mut self.hangs,
@@ -82,10 +94,12 @@ impl FaultConfig {
             &mut self.idle_events,
             &mut self.error_events,
             &mut self.stream_errors,
+            &mut self.lost_replies,
+            &mut self.late_effects,
         ]
     }
 
-    fn rates(&self) -> [u32; 8] {
+    fn rates(&self) -> [u32; 10] {
         let mut copy = *self;
         copy.rates_mut().map(|rate| *rate)
     }

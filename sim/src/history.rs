@@ -15,10 +15,15 @@ pub type OpId = u32;
 pub enum Fault {
     /// The call answers with an error.
     Fail,
-    /// The call never answers; the caller's timeout ends it.
+    /// Lost request: the call never reaches the server and never answers; the caller's timeout
+    /// ends it.
     Hang,
-    /// The call takes effect but answers with an error.
+    /// Lost reply: the call takes effect but answers with an error.
     Lie,
+    /// Lost reply: the call takes effect but never answers; the caller's timeout ends it.
+    LostReply,
+    /// Late effect: the call never answers, and takes effect after its caller's timeout.
+    Late,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +59,16 @@ pub enum What {
     StoppingAll,
     /// Settled after the chaos: every agent is started once more, with the faults healed.
     Recovering,
+    /// A call took effect at the server apart from its answer: its reply was lost, or it
+    /// landed after its caller gave up. `outcome` is what the effect did.
+    CallLanded {
+        call: u64,
+        op: Option<OpId>,
+        kind: CallKind,
+        outcome: String,
+        /// Whether its caller had stopped waiting by then.
+        unawaited: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,6 +102,10 @@ impl fmt::Display for What {
                     Some(Fault::Fail) => f.write_str("  [fault: will fail]"),
                     Some(Fault::Hang) => f.write_str("  [fault: will hang]"),
                     Some(Fault::Lie) => f.write_str("  [fault: will act, then answer an error]"),
+                    Some(Fault::LostReply) => f.write_str("  [fault: will act, reply lost]"),
+                    Some(Fault::Late) => {
+                        f.write_str("  [fault: will act after its caller gives up]")
+                    }
                     None => Ok(()),
                 }
             }
@@ -112,6 +131,24 @@ impl fmt::Display for What {
             Self::FaultsHealed => f.write_str("faults healed; waiting for the manager to settle"),
             Self::StoppingAll => f.write_str("settled; stopping every agent"),
             Self::Recovering => f.write_str("settled; recovery: starting every agent again"),
+            Self::CallLanded {
+                call,
+                op,
+                kind,
+                outcome,
+                unawaited,
+            } => {
+                let when = if *unawaited {
+                    ", after its caller gave up"
+                } else {
+                    "; its reply is lost"
+                };
+                write!(
+                    f,
+                    "{}call#{call} {kind} landed at the server -> {outcome}{when}",
+                    op_tag(op)
+                )
+            }
         }
     }
 }

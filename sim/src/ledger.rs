@@ -13,6 +13,8 @@ pub struct ServerRecord {
     pub open: bool,
     /// Server-wide SSE streams (the models' `client.event.subscribe()`).
     pub streams: Vec<UnboundedSender<Result<ServerEvent, BackendError>>>,
+    /// Started by a call whose caller never heard of it (a lost reply or a late effect).
+    pub ambiguous: bool,
 }
 
 pub struct SessionRecord {
@@ -22,8 +24,11 @@ pub struct SessionRecord {
     /// The workload operation whose call created it.
     pub creator: Option<OpId>,
     pub live: bool,
-    /// The open event stream, if subscribed; dropped when the session dies, which ends it.
-    pub events: Option<UnboundedSender<SessionEvent>>,
+    /// Its open event streams (a server takes any number of subscriptions); dropped when the
+    /// session dies, which ends them.
+    pub events: Vec<UnboundedSender<SessionEvent>>,
+    /// Created by a call whose caller never heard of it (a lost reply or a late effect).
+    pub ambiguous: bool,
 }
 
 /// Ids are dense from 1, so a record is found by index.
@@ -48,6 +53,7 @@ impl Ledger {
             workdir: workdir.clone(),
             open: true,
             streams: Vec::new(),
+            ambiguous: false,
         });
         id
     }
@@ -81,7 +87,8 @@ impl Ledger {
             server,
             creator,
             live: true,
-            events: None,
+            events: Vec::new(),
+            ambiguous: false,
         });
         id
     }
@@ -89,7 +96,7 @@ impl Ledger {
     pub fn kill_session(&mut self, id: SessionId) {
         if let Some(s) = self.session_mut(id) {
             s.live = false;
-            s.events = None;
+            s.events.clear();
         }
     }
 
@@ -101,7 +108,7 @@ impl Ledger {
         }
         for s in self.sessions.iter_mut().filter(|s| s.server == id) {
             s.live = false;
-            s.events = None;
+            s.events.clear();
         }
     }
 

@@ -78,6 +78,10 @@ impl ScenarioSpec {
             call_timeout: Duration::from_millis(self.timing.call_timeout_ms),
             idle_timeout: Duration::from_millis(self.timing.idle_timeout_ms),
             retry_pause: Duration::from_millis(self.timing.retry_pause_ms),
+            // The fake backend lands a late effect at most LATE_EFFECT_MS after the timeout.
+            request_lifetime: Duration::from_millis(
+                self.timing.call_timeout_ms + u64::from(crate::world::LATE_EFFECT_MS) + 1,
+            ),
         }
     }
 
@@ -85,6 +89,7 @@ impl ScenarioSpec {
         BackendConfig {
             faults: self.faults,
             max_latency_ms: self.timing.max_latency_ms,
+            call_timeout_ms: self.timing.call_timeout_ms,
         }
     }
 }
@@ -133,7 +138,8 @@ pub fn settle_window_ms(config: &ManagerConfig) -> u64 {
     let longest = config
         .call_timeout
         .max(config.idle_timeout)
-        .max(config.retry_pause);
+        .max(config.retry_pause)
+        .max(config.request_lifetime);
     (longest + config.retry_pause).as_millis() as u64 + 1
 }
 

@@ -122,6 +122,17 @@ impl SessionBackend for SleepyBackend {
         .await
     }
 
+    async fn list_servers(&self) -> Result<Vec<(ServerId, Workdir)>, BackendError> {
+        self.call(|l| {
+            Ok(l.servers
+                .iter()
+                .filter(|(_, s)| s.1)
+                .map(|(id, s)| (*id, s.0.clone()))
+                .collect())
+        })
+        .await
+    }
+
     async fn subscribe(
         &self,
         _session: SessionId,
@@ -205,6 +216,7 @@ async fn one_run() -> bool {
         call_timeout: Duration::from_millis(100),
         idle_timeout: Duration::from_secs(60),
         retry_pause: Duration::from_millis(10),
+        request_lifetime: Duration::from_millis(200),
     };
     let manager = Arc::new(LegacyManager::new(backend.clone(), config));
     let mut tasks = Vec::new();

@@ -57,6 +57,8 @@ fn fault_name(fault: Fault) -> &'static str {
         Fault::Fail => "fail",
         Fault::Hang => "hang",
         Fault::Lie => "lie",
+        Fault::LostReply => "lost reply",
+        Fault::Late => "late effect",
     }
 }
 
@@ -203,6 +205,10 @@ pub fn chrome_trace(outcome: &Outcome, title: &str) -> Value {
                 if let Some(open) = calls.remove(call) {
                     b.close(open, ts, "reply", "abandoned by its caller".into());
                 }
+            }
+            What::CallLanded { .. } => {
+                let args = json!({"event": e.what.to_string()});
+                b.instant(Track::Container, ts, "landed".into(), args);
             }
             What::SessionIdle(s) | What::SessionError(s) => {
                 let name = if matches!(e.what, What::SessionIdle(_)) {

@@ -34,6 +34,7 @@ pub enum Call {
     AbortSession(SessionId),
     Subscribe(SessionId),
     ListSessions(ServerId),
+    ListServers,
     /// The models' SDK calls (`lifecycle_models::KiloSdk`): `createKilo`, which always spawns a
     /// new server; an abort through one server's client (`None` = the empty id); the
     /// server-wide event stream; a round trip to the gastown worker.
@@ -52,7 +53,7 @@ impl Call {
             Self::Prompt(_) => CallKind::Prompt,
             Self::AbortSession(_) | Self::AbortOn(..) => CallKind::AbortSession,
             Self::Subscribe(_) | Self::SubscribeServer(_) => CallKind::Subscribe,
-            Self::ListSessions(_) => CallKind::ListSessions,
+            Self::ListSessions(_) | Self::ListServers => CallKind::ListSessions,
             Self::Worker(_) => CallKind::Worker,
         }
     }
@@ -68,6 +69,7 @@ impl Call {
             Self::AbortOn(server, None) => format!("{server}, ''"),
             Self::SubscribeServer(server) => format!("{server}, all sessions"),
             Self::Worker(what) => (*what).to_string(),
+            Self::ListServers => "servers".to_string(),
         }
     }
 }
@@ -80,6 +82,7 @@ pub enum Reply {
     Events(UnboundedReceiver<SessionEvent>),
     ServerEvents(EventStream),
     Sessions(Vec<(SessionId, AgentId)>),
+    Servers(Vec<(ServerId, Workdir)>),
     Failed(BackendError),
 }
 
@@ -95,11 +98,19 @@ impl Reply {
                 let names: Vec<String> = list.iter().map(|(s, a)| format!("{s} of {a}")).collect();
                 format!("[{}]", names.join(", "))
             }
+            Self::Servers(list) => {
+                let names: Vec<String> = list.iter().map(|(s, w)| format!("{s} in {w}")).collect();
+                format!("[{}]", names.join(", "))
+            }
             Self::Failed(e) => format!("error ({e})"),
         }
     }
 }
 
+/// A call between its request and its answer. Its effect at the server and its reply are
+/// separate: normally both happen at `due_ms`, atomically; a lost reply takes effect and answers
+/// an error (or nothing); a late effect lands at `due_ms`, after its caller's timeout; a lost
+/// request does nothing. A call whose caller stops waiting keeps its server-side fate.
 struct Parked {
     id: u64,
     call: Call,
@@ -108,6 +119,22 @@ struct Parked {
     due_ms: u64,
     fault: Option<Fault>,
     reply: oneshot::Sender<Reply>,
+    /// Its effect happened (or never will): only the caller's timeout is left.
+    spent: bool,
+    /// Its caller stopped waiting (logged once).
+    abandoned: bool,
+}
+
+impl Parked {
+    /// Whether something is still to happen at `due_ms`: an effect, or an answer to someone
+    /// still waiting.
+    fn pending(&self) -> bool {
+        if self.spent || self.fault == Some(Fault::Hang) {
+            return false;
+        }
+        let effect = !matches!(self.fault, Some(Fault::Fail));
+        effect || !self.abandoned
+    }
 }
 
 /// A command for the container, from the driver.
@@ -141,7 +168,12 @@ pub struct BackendConfig {
     pub faults: FaultConfig,
     /// Each call takes 1..=max_latency_ms simulated milliseconds.
     pub max_latency_ms: u32,
+    /// The manager's call timeout: a late effect lands 1-40 ms after it.
+    pub call_timeout_ms: u64,
 }
+
+/// How long after its caller's timeout a late effect may still land.
+pub const LATE_EFFECT_MS: u32 = 40;
 
 pub struct World {
     pub now_ms: u64,
@@ -214,6 +246,7 @@ impl World {
             Call::EnsureServer(_)
             | Call::CloseServer(_)
             | Call::ListSessions(_)
+            | Call::ListServers
             | Call::SpawnServer(_)
             | Call::AbortOn(_, None)
             | Call::SubscribeServer(_)
@@ -223,7 +256,7 @@ impl World {
 
     /// Draws whether a call fails. Every family is drawn for every call, on or off, so that
     /// switching a family off (shrinking) leaves every other decision where it was.
-    fn draw_fault(&mut self, kind: CallKind) -> Option<Fault> {
+    fn draw_fault(&mut self, kind: CallKind) -> (Option<Fault>, u32) {
         let faults = if self.healed {
             FaultConfig::none()
         } else {
@@ -237,16 +270,36 @@ impl World {
             CallKind::AbortSession => d.percent(faults.abort_fails).then_some(Fault::Fail),
             _ => None,
         };
-        if kind == CallKind::Worker {
+        // The ambiguity families draw only while on, so that a case saved before they existed
+        // replays as it did (switching them off in shrinking moves later draws; it only makes
+        // that step less likely to keep the failure).
+        let late = faults.late_effects > 0 && d.percent(faults.late_effects);
+        let late_by = if faults.late_effects > 0 {
+            d.between_if(late, 1, LATE_EFFECT_MS)
+        } else {
+            0
+        };
+        let lost = faults.lost_replies > 0 && d.percent(faults.lost_replies);
+        let silently = faults.lost_replies > 0 && d.percent(50);
+        let fault = if kind == CallKind::Worker {
             // Every caller of the worker swallows its errors (sdk.rs): only its time counts.
             None
         } else if hang {
             Some(Fault::Hang)
         } else if error {
             Some(Fault::Fail)
+        } else if late {
+            Some(Fault::Late)
+        } else if lost {
+            Some(if silently {
+                Fault::LostReply
+            } else {
+                Fault::Lie
+            })
         } else {
             special
-        }
+        };
+        (fault, late_by)
     }
 
     /// Registers a call made by `op` (on behalf of `agent`, if known); the answer arrives on
@@ -258,18 +311,24 @@ impl World {
         agent: Option<AgentId>,
     ) -> oneshot::Receiver<Reply> {
         let (reply, answer) = oneshot::channel();
-        let fault = self.draw_fault(call.kind());
+        let (fault, late_by) = self.draw_fault(call.kind());
         let latency = self.scheduler.latency(&mut self.decisions);
         let agent = self.agent_of(&call).or(agent);
         let id = self.call_started(&call, call.args(), op, agent.clone(), fault);
+        let due_ms = match fault {
+            Some(Fault::Late) => self.now_ms + self.backend.call_timeout_ms + u64::from(late_by),
+            _ => self.now_ms + u64::from(latency),
+        };
         self.parked.push(Parked {
             id,
             call,
             op,
             agent,
-            due_ms: self.now_ms + u64::from(latency),
+            due_ms,
             fault,
             reply,
+            spent: false,
+            abandoned: false,
         });
         answer
     }
@@ -322,7 +381,7 @@ impl World {
         let now = self.now_ms;
         self.parked
             .iter()
-            .filter(|p| p.due_ms <= now && p.fault != Some(Fault::Hang) && !p.reply.is_closed())
+            .filter(|p| p.due_ms <= now && p.pending())
             .map(|p| Ready {
                 id: p.id,
                 op: p.op,
@@ -351,22 +410,23 @@ impl World {
     /// `forced`: the choice was made already (pct and dfs): answer that ready call, or none.
     pub fn release_due(&mut self, forced: Option<Option<usize>>) {
         let now = self.now_ms;
-        let (abandoned, parked): (Vec<Parked>, Vec<Parked>) = std::mem::take(&mut self.parked)
-            .into_iter()
-            .partition(|p| p.reply.is_closed());
-        self.parked = parked;
-        for p in abandoned {
-            let what = What::CallAbandoned {
-                call: p.id,
-                op: p.op,
-                kind: p.call.kind(),
-            };
-            self.history.push(now, p.agent, what);
+        for p in &mut self.parked {
+            if !p.abandoned && p.reply.is_closed() {
+                p.abandoned = true;
+                let what = What::CallAbandoned {
+                    call: p.id,
+                    op: p.op,
+                    kind: p.call.kind(),
+                };
+                self.history.push(now, p.agent.clone(), what);
+            }
         }
+        // Nothing left to happen, and nobody waiting: gone.
+        self.parked.retain(|p| p.pending() || !p.abandoned);
         let candidates: Vec<Ready> = self
             .parked
             .iter()
-            .filter(|p| p.due_ms <= now && p.fault != Some(Fault::Hang))
+            .filter(|p| p.due_ms <= now && p.pending())
             .map(|p| Ready {
                 id: p.id,
                 op: p.op,
@@ -378,34 +438,83 @@ impl World {
             None => self.scheduler.pick(&candidates, &mut self.decisions),
         };
         let chosen: Vec<u64> = picks.into_iter().map(|i| candidates[i].id).collect();
-        let mut ready = Vec::with_capacity(chosen.len());
         for id in chosen {
             let at = self
                 .parked
                 .iter()
                 .position(|p| p.id == id)
                 .expect("a candidate is parked");
-            ready.push(self.parked.remove(at));
+            self.answer(at, now);
         }
-        for p in ready {
-            let kind = p.call.kind();
-            let reply = match p.fault {
-                Some(Fault::Lie) => {
-                    self.apply(&p.call, p.op);
-                    Reply::Failed(BackendError::Failed("reply lost".into()))
-                }
-                Some(_) => Reply::Failed(BackendError::Failed("injected fault".into())),
-                None => self.apply(&p.call, p.op),
-            };
-            let what = What::CallReturned {
-                call: p.id,
-                op: p.op,
+    }
+
+    /// What happens at a call's due time: its effect, its answer, or both.
+    fn answer(&mut self, at: usize, now: u64) {
+        let (call, op, agent, fault, abandoned) = {
+            let p = &self.parked[at];
+            (p.call.clone(), p.op, p.agent.clone(), p.fault, p.abandoned)
+        };
+        let kind = call.kind();
+        if fault == Some(Fault::Fail) {
+            let p = self.parked.remove(at);
+            let reply = Reply::Failed(BackendError::Failed("injected fault".into()));
+            self.returned(p, now, reply);
+            return;
+        }
+        let outcome = self.apply(&call, op);
+        let answered = !abandoned && matches!(fault, None | Some(Fault::Lie));
+        if !answered || fault.is_some() {
+            // The effect is apart from any answer: whatever it made, nobody was told.
+            self.mark_ambiguous(&outcome);
+            let what = What::CallLanded {
+                call: self.parked[at].id,
+                op,
                 kind,
-                reply: reply.describe(),
+                outcome: outcome.describe(),
+                unawaited: abandoned || fault == Some(Fault::Late),
             };
-            self.history.push(now, p.agent, what);
-            // The caller is known to be waiting (checked above, same thread), so this lands.
-            let _ = p.reply.send(reply);
+            self.history.push(now, agent, what);
+        }
+        if !answered {
+            // Left for the caller's timeout (or, abandoned, forgotten at the next pass).
+            self.parked[at].spent = true;
+            return;
+        }
+        let p = self.parked.remove(at);
+        let reply = match fault {
+            Some(Fault::Lie) => Reply::Failed(BackendError::Failed("reply lost".into())),
+            _ => outcome,
+        };
+        self.returned(p, now, reply);
+    }
+
+    fn returned(&mut self, p: Parked, now: u64, reply: Reply) {
+        let what = What::CallReturned {
+            call: p.id,
+            op: p.op,
+            kind: p.call.kind(),
+            reply: reply.describe(),
+        };
+        self.history.push(now, p.agent, what);
+        // Checked not abandoned this pass, on this thread: the caller is waiting.
+        let _ = p.reply.send(reply);
+    }
+
+    /// What an effect nobody was told of made is the manager's to find out: the checker
+    /// excuses it until the manager has had its chance (settle, eviction, wrap-up).
+    fn mark_ambiguous(&mut self, outcome: &Reply) {
+        match outcome {
+            Reply::Session(id) => {
+                if let Some(s) = self.ledger.session_mut(*id) {
+                    s.ambiguous = true;
+                }
+            }
+            Reply::Server(id) => {
+                if let Some(s) = self.ledger.server_mut(*id) {
+                    s.ambiguous = true;
+                }
+            }
+            _ => {}
         }
     }
 
@@ -454,6 +563,14 @@ impl World {
                 Reply::ServerEvents(rx)
             }
             Call::Worker(_) => Reply::Done,
+            Call::ListServers => Reply::Servers(
+                self.ledger
+                    .servers
+                    .iter()
+                    .filter(|s| s.open)
+                    .map(|s| (s.id, s.workdir.clone()))
+                    .collect(),
+            ),
             Call::CreateSession(server, agent) => match self.ledger.server(*server) {
                 Some(s) if s.open => Reply::Session(self.ledger.create_session(*server, agent, op)),
                 _ => not_running(server),
@@ -472,7 +589,7 @@ impl World {
             Call::Subscribe(session) => match self.ledger.session_mut(*session) {
                 Some(s) if s.live => {
                     let (tx, rx) = unbounded_channel();
-                    s.events = Some(tx);
+                    s.events.push(tx);
                     Reply::Events(rx)
                 }
                 _ => not_live(session),
@@ -613,7 +730,7 @@ impl World {
                     } else {
                         SessionEvent::Idle
                     };
-                    if let Some(events) = &s.events {
+                    for events in &s.events {
                         let _ = events.send(event);
                     }
                     let server = s.server;

@@ -518,7 +518,8 @@ fn the_settle_window_follows_the_manager_timers() {
                 .spec(spec.workload.clone(), FaultConfig::none())
                 .manager_config()
         ),
-        100 + 10 + 1
+        // The default request lifetime (call timeout + 40 ms + 1) is the longest timer.
+        141 + 10 + 1
     );
     for seed in 0..10 {
         let outcome = run::<AgentManager<FakeBackend>>(&spec, seed);

@@ -133,6 +133,12 @@ pub trait SessionBackend: Send + Sync + 'static {
         server: ServerId,
     ) -> impl Future<Output = Result<Vec<(SessionId, AgentId)>, BackendError>> + Send;
 
+    /// The servers running now, with their workdirs. This is how a caller finds out what an
+    /// ambiguous `ensure_server` (an error or a timeout) really started.
+    fn list_servers(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(ServerId, Workdir)>, BackendError>> + Send;
+
     /// Opens the session's event stream; it ends when the session or its server dies.
     fn subscribe(
         &self,

@@ -4,23 +4,31 @@
 //!
 //! Leases are counted per server, not per workdir: after a server dies and the workdir gets a
 //! new one, releasing a lease on the old server can never close the new one.
+//!
+//! A close that failed may still land later, so a server the manager failed to close is never
+//! leased again: the next lease on its workdir closes it first. An `ensure_server` that failed
+//! may still start a server later; [`Servers::reap_unowned`] closes such a server once the
+//! request can no longer land.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
+use tokio::time::Instant;
+
+use crate::ambiguity::Ambiguity;
 use crate::backend::{BackendError, ServerId, SessionBackend, Workdir};
-use crate::lifecycle::{ServerSnapshot, bounded};
+use crate::lifecycle::ServerSnapshot;
 
 /// Closes a server; one that is gone already counts as closed.
 async fn close<B: SessionBackend>(
     backend: &B,
-    timeout: Duration,
+    ask: &Ambiguity,
     server: ServerId,
 ) -> Result<(), BackendError> {
-    match bounded(timeout, backend.close_server(server)).await {
-        Err(BackendError::Gone(_)) => Ok(()),
-        other => other,
+    match ask.ask(backend.close_server(server)).await {
+        Err((BackendError::Gone(_), _)) => Ok(()),
+        Err((e, _)) => Err(e),
+        Ok(()) => Ok(()),
     }
 }
 
@@ -73,18 +81,28 @@ impl Servers {
             .clone()
     }
 
+    /// A lease on the workdir's server, ensuring one if there is none. On an ambiguous
+    /// failure, also the instant after which the `ensure_server` can no longer land.
     pub(crate) async fn acquire<B: SessionBackend>(
         &self,
         backend: &B,
-        timeout: Duration,
+        ask: &Ambiguity,
         workdir: &Workdir,
-    ) -> Result<ServerLease, BackendError> {
+    ) -> Result<ServerLease, (BackendError, Option<Instant>)> {
         let gate = self.gate(workdir);
         let _gate = gate.lock().await;
         let current = self.workdirs()[workdir].current;
         let server = match current {
             Some(server) => server,
-            None => bounded(timeout, backend.ensure_server(workdir)).await?,
+            None => {
+                // A close that failed may land later: never lease such a server again.
+                self.close_unclosed_locked(backend, ask, workdir)
+                    .await
+                    .map_err(|e| (e, None))?;
+                ask.ask(backend.ensure_server(workdir))
+                    .await
+                    .map_err(|(e, settles)| (e, Some(settles)))?
+            }
         };
         let mut workdirs = self.workdirs();
         let entry = workdirs.get_mut(workdir).expect("entry made by gate()");
@@ -101,7 +119,7 @@ impl Servers {
     pub(crate) async fn release<B: SessionBackend>(
         &self,
         backend: &B,
-        timeout: Duration,
+        ask: &Ambiguity,
         lease: ServerLease,
     ) -> Result<(), BackendError> {
         let ServerLease { workdir, server } = lease;
@@ -125,7 +143,7 @@ impl Servers {
                 entry.current = None;
             }
         }
-        close(backend, timeout, server).await.inspect_err(|_| {
+        close(backend, ask, server).await.inspect_err(|_| {
             let mut workdirs = self.workdirs();
             let entry = workdirs
                 .get_mut(&workdir)
@@ -148,11 +166,21 @@ impl Servers {
     pub(crate) async fn close_unclosed<B: SessionBackend>(
         &self,
         backend: &B,
-        timeout: Duration,
+        ask: &Ambiguity,
         workdir: &Workdir,
     ) -> Result<(), BackendError> {
         let gate = self.gate(workdir);
         let _gate = gate.lock().await;
+        self.close_unclosed_locked(backend, ask, workdir).await
+    }
+
+    /// [`Self::close_unclosed`], with the workdir's gate held.
+    async fn close_unclosed_locked<B: SessionBackend>(
+        &self,
+        backend: &B,
+        ask: &Ambiguity,
+        workdir: &Workdir,
+    ) -> Result<(), BackendError> {
         let unclosed: Vec<ServerId> = self
             .workdirs()
             .get_mut(workdir)
@@ -160,7 +188,7 @@ impl Servers {
             .unwrap_or_default();
         let mut outcome = Ok(());
         for server in unclosed {
-            if let Err(e) = close(backend, timeout, server).await {
+            if let Err(e) = close(backend, ask, server).await {
                 if let Some(entry) = self.workdirs().get_mut(workdir) {
                     entry.unclosed.insert(server);
                 }
@@ -170,41 +198,87 @@ impl Servers {
         outcome
     }
 
-    /// Closes every server that no lease holds (eviction, after every agent is stopped).
-    pub(crate) async fn close_unleased<B: SessionBackend>(
+    /// Once an ambiguous `ensure_server` for `workdir` can no longer land (the caller waits
+    /// for that), closes every running server of the workdir that no lease holds and that is
+    /// not the one new leases go to: one it started without the manager hearing of it.
+    pub(crate) async fn reap_unowned<B: SessionBackend>(
         &self,
         backend: &B,
-        timeout: Duration,
+        ask: &Ambiguity,
+        workdir: &Workdir,
     ) -> Result<(), BackendError> {
-        let workdirs: Vec<Workdir> = self.workdirs().keys().cloned().collect();
+        let gate = self.gate(workdir);
+        let _gate = gate.lock().await;
+        let running = ask.ask(backend.list_servers()).await.map_err(|(e, _)| e)?;
+        let unowned: Vec<ServerId> = {
+            let workdirs = self.workdirs();
+            let entry = &workdirs[workdir];
+            running
+                .into_iter()
+                .filter(|(server, w)| {
+                    w == workdir
+                        && entry.current != Some(*server)
+                        && !entry.leases.contains_key(server)
+                })
+                .map(|(server, _)| server)
+                .collect()
+        };
         let mut outcome = Ok(());
-        for workdir in workdirs {
-            let gate = self.gate(&workdir);
-            let _gate = gate.lock().await;
-            let idle: Vec<ServerId> = {
-                let mut workdirs = self.workdirs();
-                let entry = workdirs.get_mut(&workdir).expect("listed above");
-                let mut idle: BTreeSet<ServerId> = std::mem::take(&mut entry.unclosed);
-                if let Some(current) = entry.current
-                    && !entry.leases.contains_key(&current)
-                {
-                    idle.insert(current);
-                    entry.current = None;
+        for server in unowned {
+            if let Err(e) = close(backend, ask, server).await {
+                if let Some(entry) = self.workdirs().get_mut(workdir) {
+                    entry.unclosed.insert(server);
                 }
-                idle.into_iter().collect()
-            };
-            for server in idle {
-                if let Err(e) = close(backend, timeout, server).await {
-                    self.workdirs()
-                        .get_mut(&workdir)
-                        .expect("listed above")
-                        .unclosed
-                        .insert(server);
-                    outcome = Err(e);
-                }
+                outcome = Err(e);
             }
         }
         outcome
+    }
+
+    /// Eviction: closes every server running now, known or not (every agent is torn down by
+    /// then). A server whose close fails is remembered, so the snapshot reports it.
+    pub(crate) async fn close_running<B: SessionBackend>(
+        &self,
+        backend: &B,
+        ask: &Ambiguity,
+    ) -> Result<(), BackendError> {
+        let known: Vec<(ServerId, Workdir)> = {
+            let mut workdirs = self.workdirs();
+            let mut known = Vec::new();
+            for (workdir, entry) in workdirs.iter_mut() {
+                entry.current = None;
+                for server in std::mem::take(&mut entry.unclosed) {
+                    known.push((server, workdir.clone()));
+                }
+            }
+            known
+        };
+        let running = match ask.ask(backend.list_servers()).await {
+            Ok(running) => running,
+            Err((e, _)) => {
+                self.remember_unclosed(known);
+                return Err(e);
+            }
+        };
+        let mut all: BTreeMap<ServerId, Workdir> = known.into_iter().collect();
+        all.extend(running);
+        let mut failed = Vec::new();
+        let mut outcome = Ok(());
+        for (server, workdir) in all {
+            if let Err(e) = close(backend, ask, server).await {
+                failed.push((server, workdir));
+                outcome = Err(e);
+            }
+        }
+        self.remember_unclosed(failed);
+        outcome
+    }
+
+    fn remember_unclosed(&self, servers: Vec<(ServerId, Workdir)>) {
+        let mut workdirs = self.workdirs();
+        for (server, workdir) in servers {
+            workdirs.entry(workdir).or_default().unclosed.insert(server);
+        }
     }
 
     /// Every server the manager knows to be running: leased ones with their lease count, and

@@ -5,6 +5,7 @@
 //! incarnation, ownership types for server leases, every operation on an agent ordered, and
 //! cancellation checked after every backend call.
 
+mod ambiguity;
 mod backend;
 mod lease;
 mod lifecycle;

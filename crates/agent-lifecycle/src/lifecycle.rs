@@ -125,6 +125,11 @@ pub struct ManagerConfig {
     pub idle_timeout: Duration,
     /// The pause before retrying what failed (an abort, a reconciliation).
     pub retry_pause: Duration,
+    /// The longest a request can take to take effect at the server, counted from when it was
+    /// sent: a call that failed or timed out may still land until then, and not after (the
+    /// server drops requests older than this). Only after it can a listing prove what such a
+    /// call did.
+    pub request_lifetime: Duration,
 }
 
 impl Default for ManagerConfig {
@@ -133,6 +138,7 @@ impl Default for ManagerConfig {
             call_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
             retry_pause: Duration::from_secs(1),
+            request_lifetime: Duration::from_secs(60),
         }
     }
 }

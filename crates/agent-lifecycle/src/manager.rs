@@ -22,13 +22,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
+use crate::ambiguity::{Ambiguity, ambiguous};
 use crate::backend::{
     AgentId, BackendError, ServerId, SessionBackend, SessionEvent, SessionId, Workdir,
 };
 use crate::lease::{ServerLease, Servers};
 use crate::lifecycle::{
     AgentSnapshot, Lifecycle, LifecycleError, ManagerConfig, SideKind, SideSnapshot, Snapshot,
-    StartRequest, Status, bounded,
+    StartRequest, Status,
 };
 
 /// How often a failed create is reconciled within one teardown.
@@ -42,6 +43,9 @@ pub struct AgentManager<B> {
 struct Inner<B> {
     backend: B,
     config: ManagerConfig,
+    /// Every backend call goes through it, so the manager knows until when what it asked
+    /// may still land.
+    ask: Ambiguity,
     servers: Servers,
     state: Mutex<State>,
 }
@@ -76,8 +80,9 @@ struct Record {
     status: Status,
     lease: Option<ServerLease>,
     session: Option<SessionId>,
-    /// Set while a failed create on this server may have left a session behind.
-    suspect_on: Option<ServerId>,
+    /// Set while a failed create on this server may have left a session behind, with the
+    /// instant after which that create can no longer land.
+    suspect_on: Option<(ServerId, tokio::time::Instant)>,
 }
 
 impl<B: SessionBackend> Lifecycle<B> for AgentManager<B> {
@@ -85,6 +90,7 @@ impl<B: SessionBackend> Lifecycle<B> for AgentManager<B> {
         Self {
             inner: Arc::new(Inner {
                 backend,
+                ask: Ambiguity::new(config.call_timeout, config.request_lifetime),
                 config,
                 servers: Servers::default(),
                 state: Mutex::default(),
@@ -192,14 +198,21 @@ impl<B: SessionBackend> Lifecycle<B> for AgentManager<B> {
                 outcome = Err(e);
             }
         }
-        let timeout = inner.config.call_timeout;
-        let mut closed = inner.servers.close_unleased(&inner.backend, timeout).await;
-        for _ in 1..RECONCILE_TRIES {
+        // A call that failed may still land (a create, a server start): wait until none can,
+        // then close every server still running, whoever started it.
+        let mut closed = Ok(());
+        for attempt in 0..RECONCILE_TRIES {
+            if attempt > 0 {
+                tokio::time::sleep(inner.config.retry_pause).await;
+            }
+            inner.ask.settled().await;
+            closed = inner
+                .servers
+                .close_running(&inner.backend, &inner.ask)
+                .await;
             if closed.is_ok() {
                 break;
             }
-            tokio::time::sleep(inner.config.retry_pause).await;
-            closed = inner.servers.close_unleased(&inner.backend, timeout).await;
         }
         outcome.and(closed.map_err(LifecycleError::from))
     }
@@ -217,7 +230,7 @@ impl<B: SessionBackend> Lifecycle<B> for AgentManager<B> {
                         incarnation: record.incarnation,
                         status: record.status,
                         session: record.session,
-                        suspect_on: record.suspect_on,
+                        suspect_on: record.suspect_on.map(|(server, _)| server),
                     })
                 })
                 .collect()
@@ -275,6 +288,14 @@ impl<B: SessionBackend> Inner<B> {
         })
     }
 
+    /// A backend call through [`Ambiguity`], for callers that need no more than its result.
+    async fn call<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, BackendError>>,
+    ) -> Result<T, BackendError> {
+        self.ask.ask(call).await.map_err(|(e, _)| e)
+    }
+
     fn cancelled(token: &CancellationToken) -> Result<(), LifecycleError> {
         if token.is_cancelled() {
             Err(LifecycleError::Cancelled)
@@ -291,29 +312,43 @@ impl<B: SessionBackend> Inner<B> {
         incarnation: u64,
         token: &CancellationToken,
     ) -> Result<(), LifecycleError> {
-        let timeout = self.config.call_timeout;
         let agent = &request.agent;
-        let lease = self
+        let lease = match self
             .servers
-            .acquire(&self.backend, timeout, &request.workdir)
-            .await?;
+            .acquire(&self.backend, &self.ask, &request.workdir)
+            .await
+        {
+            Ok(lease) => lease,
+            Err((e, settles)) => {
+                // The server may start anyway: close it once the request can no longer land.
+                if let Some(settles) = settles.filter(|_| ambiguous(&e)) {
+                    tokio::spawn(reap_servers(self.clone(), request.workdir.clone(), settles));
+                }
+                return Err(e.into());
+            }
+        };
         let server = lease.server();
         self.with_record(agent, |r| r.lease = Some(lease));
         Self::cancelled(token)?;
 
-        let session = match bounded(timeout, self.backend.create_session(server, agent)).await {
+        let session = match self
+            .ask
+            .ask(self.backend.create_session(server, agent))
+            .await
+        {
             Ok(session) => session,
-            Err(e) => {
-                // The create may have happened anyway, and the server may be gone.
+            Err((e, settles)) => {
+                // The create may have happened anyway (until `settles`), and the server may
+                // be gone.
                 self.servers.suspect(&request.workdir, server);
-                self.with_record(agent, |r| r.suspect_on = Some(server));
+                self.with_record(agent, |r| r.suspect_on = Some((server, settles)));
                 return Err(e.into());
             }
         };
         self.with_record(agent, |r| r.session = Some(session));
         Self::cancelled(token)?;
 
-        let events = bounded(timeout, self.backend.subscribe(session)).await?;
+        let events = self.call(self.backend.subscribe(session)).await?;
         self.state().watchers.insert(
             (agent.clone(), incarnation),
             Watcher {
@@ -334,7 +369,8 @@ impl<B: SessionBackend> Inner<B> {
         ));
         Self::cancelled(token)?;
 
-        bounded(timeout, self.backend.prompt(session, &request.prompt)).await?;
+        self.call(self.backend.prompt(session, &request.prompt))
+            .await?;
         Self::cancelled(token)
     }
 
@@ -347,7 +383,6 @@ impl<B: SessionBackend> Inner<B> {
         only: Option<u64>,
         end: Status,
     ) -> Result<(), LifecycleError> {
-        let timeout = self.config.call_timeout;
         let (session, suspect_on) = {
             let mut state = self.state();
             let Some(record) = state.agents.get_mut(agent).and_then(|a| a.record.as_mut()) else {
@@ -360,20 +395,22 @@ impl<B: SessionBackend> Inner<B> {
             (record.session, record.suspect_on)
         };
         if let Some(session) = session {
-            match bounded(timeout, self.backend.abort_session(session)).await {
+            match self.call(self.backend.abort_session(session)).await {
                 Ok(()) | Err(BackendError::Gone(_)) => {}
                 Err(e) => return Err(e.into()),
             }
             self.with_record(agent, |r| r.session = None);
         }
-        if let Some(server) = suspect_on {
+        if let Some((server, settles)) = suspect_on {
+            // Only once the failed create can no longer land does a listing prove what it did.
+            tokio::time::sleep_until(settles).await;
             self.reap_orphans(agent, server).await?;
             self.with_record(agent, |r| r.suspect_on = None);
         }
         let lease = self.with_record(agent, |r| r.lease.take());
         if let Some(lease) = lease {
             let workdir = lease.workdir().clone();
-            if let Err(e) = self.servers.release(&self.backend, timeout, lease).await {
+            if let Err(e) = self.servers.release(&self.backend, &self.ask, lease).await {
                 // `Servers` remembers the server; it is closed in the background (and at
                 // eviction), so an unused server never outlives the manager's retries.
                 tracing::warn!(%agent, error = %e, "closing an unused server failed");
@@ -387,13 +424,12 @@ impl<B: SessionBackend> Inner<B> {
     /// Aborts every session of `agent` on `server`. Only called under the agent's turn with no
     /// session of the agent tracked, so every such session is an orphan of a failed create.
     async fn reap_orphans(&self, agent: &AgentId, server: ServerId) -> Result<(), LifecycleError> {
-        let timeout = self.config.call_timeout;
         let mut last = None;
         for attempt in 0..RECONCILE_TRIES {
             if attempt > 0 {
                 tokio::time::sleep(self.config.retry_pause).await;
             }
-            let listed = match bounded(timeout, self.backend.list_sessions(server)).await {
+            let listed = match self.call(self.backend.list_sessions(server)).await {
                 Ok(listed) => listed,
                 // The server is gone, and every session on it with it.
                 Err(BackendError::Gone(_)) => return Ok(()),
@@ -405,7 +441,7 @@ impl<B: SessionBackend> Inner<B> {
             let mut reaped = Ok(());
             for (session, owner) in listed {
                 if &owner == agent {
-                    match bounded(timeout, self.backend.abort_session(session)).await {
+                    match self.call(self.backend.abort_session(session)).await {
                         Ok(()) | Err(BackendError::Gone(_)) => {}
                         Err(e) => reaped = Err(e),
                     }
@@ -478,15 +514,32 @@ async fn retry_teardown<B: SessionBackend>(
 async fn retry_close<B: SessionBackend>(inner: Arc<Inner<B>>, workdir: Workdir) {
     loop {
         tokio::time::sleep(inner.config.retry_pause).await;
-        let timeout = inner.config.call_timeout;
         if inner
             .servers
-            .close_unclosed(&inner.backend, timeout, &workdir)
+            .close_unclosed(&inner.backend, &inner.ask, &workdir)
             .await
             .is_ok()
         {
             return;
         }
+    }
+}
+
+/// After an `ensure_server` for `workdir` failed ambiguously: once it can no longer land,
+/// closes any server it started that nobody holds, retrying until that succeeds.
+async fn reap_servers<B: SessionBackend>(
+    inner: Arc<Inner<B>>,
+    workdir: Workdir,
+    settles: tokio::time::Instant,
+) {
+    tokio::time::sleep_until(settles).await;
+    while inner
+        .servers
+        .reap_unowned(&inner.backend, &inner.ask, &workdir)
+        .await
+        .is_err()
+    {
+        tokio::time::sleep(inner.config.retry_pause).await;
     }
 }
 

@@ -118,6 +118,16 @@ impl SessionBackend for Shared {
         }))
     }
 
+    async fn list_servers(&self) -> Result<Vec<(ServerId, Workdir)>, BackendError> {
+        Ok(self.with(|b| {
+            b.servers
+                .iter()
+                .filter(|(_, s)| s.1)
+                .map(|(id, s)| (*id, s.0.clone()))
+                .collect()
+        }))
+    }
+
     async fn subscribe(
         &self,
         _session: SessionId,
@@ -141,6 +151,7 @@ fn manager(backend: &Shared) -> AgentManager<Shared> {
         call_timeout: Duration::from_secs(5),
         idle_timeout: Duration::from_secs(60),
         retry_pause: Duration::from_millis(100),
+        request_lifetime: Duration::from_secs(10),
     };
     AgentManager::new(backend.clone(), config)
 }
