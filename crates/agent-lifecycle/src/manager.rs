@@ -15,6 +15,13 @@
 //! - What the manager cannot prove dead it keeps tracking: a session whose abort failed stays
 //!   in its record, and a create that failed (it may have created a session anyway) is
 //!   reconciled by listing the server's sessions; until that succeeds the record stays live.
+//! - A call that failed or timed out may still take effect, until its request lifetime
+//!   ([`ManagerConfig::request_lifetime`]) runs out. Every call goes through one tracker
+//!   (`ambiguity.rs`), so the manager knows until when: a failed create is reconciled only once
+//!   it can no longer land; a failed `ensure_server` is followed, once it cannot land, by
+//!   closing any server it started that no lease holds (`list_servers`); a server whose close
+//!   failed is closed again before its workdir gets a new lease, never leased again; and
+//!   eviction waits until no call can still land, then closes every server that runs.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
