@@ -58,6 +58,11 @@ pub struct Timing {
     pub retry_pause_ms: u64,
     /// How long every call in flight may take to return once nothing new is issued (L1).
     pub liveness_bound_ms: u64,
+    /// What the manager is told of the backend's request lifetime; `None`: the truth (the call
+    /// timeout plus the latest a late effect lands, plus 1 ms). A manager told less trusts its
+    /// listings too early: that is how a test plays "a timed-out call did nothing".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_lifetime_ms: Option<u64>,
 }
 
 impl Default for Timing {
@@ -68,6 +73,7 @@ impl Default for Timing {
             idle_timeout_ms: 30,
             retry_pause_ms: 10,
             liveness_bound_ms: 10_000,
+            request_lifetime_ms: None,
         }
     }
 }
@@ -79,9 +85,9 @@ impl ScenarioSpec {
             idle_timeout: Duration::from_millis(self.timing.idle_timeout_ms),
             retry_pause: Duration::from_millis(self.timing.retry_pause_ms),
             // The fake backend lands a late effect at most LATE_EFFECT_MS after the timeout.
-            request_lifetime: Duration::from_millis(
+            request_lifetime: Duration::from_millis(self.timing.request_lifetime_ms.unwrap_or(
                 self.timing.call_timeout_ms + u64::from(crate::world::LATE_EFFECT_MS) + 1,
-            ),
+            )),
         }
     }
 
