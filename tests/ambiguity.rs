@@ -22,7 +22,7 @@ fn a_manager_that_trusts_a_timed_out_call_did_nothing_is_caught_within_20000_see
         let mut spec = Scenario::from_seed(&settings, seed).spec;
         spec.timing.request_lifetime_ms = Some(0);
         let outcome = Scenario::with_spec(seed, spec.clone()).run(Model::Owned);
-        outcome.violation.is_some().then(|| (seed, spec, outcome))
+        outcome.violation.is_some().then_some((seed, spec, outcome))
     });
     let (seed, spec, outcome) = found.expect("no seed of 20,000 caught the naive manager");
     let report = scenario_report(Model::Owned, &Origin::seed(seed), &spec, &outcome);
