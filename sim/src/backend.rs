@@ -12,15 +12,10 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use crate::history::OpId;
 use crate::world::{Call, Reply, World};
 
-/// The workload operation a task is running, so the ledger can say which call made what.
-#[derive(Clone)]
-pub struct OpContext {
-    pub op: OpId,
-    pub agent: Option<AgentId>,
-}
-
-tokio::task_local! {
-    pub static CURRENT_OP: OpContext;
+/// The workload operation the current task serves (its request context, which the managers
+/// carry into the task they run it in), so the ledger can say which call made what.
+pub fn current_op() -> Option<(OpId, Option<AgentId>)> {
+    agent_lifecycle::RequestContext::current().map(|c| (c.id as OpId, c.agent))
 }
 
 pub fn lock(world: &Mutex<World>) -> MutexGuard<'_, World> {
@@ -41,9 +36,8 @@ impl FakeBackend {
     }
 
     async fn call(&self, call: Call) -> Reply {
-        let context = CURRENT_OP.try_with(|c| c.clone()).ok();
-        let (op, agent) = match context {
-            Some(c) => (Some(c.op), c.agent),
+        let (op, agent) = match current_op() {
+            Some((op, agent)) => (Some(op), agent),
             None => (None, None),
         };
         let answer = lock(&self.world).park(call, op, agent);
@@ -130,9 +124,8 @@ impl SessionBackend for FakeBackend {
 
 impl KiloSdk for FakeBackend {
     fn kill_server(&self, server: ServerId) {
-        let context = CURRENT_OP.try_with(|c| c.clone()).ok();
-        let (op, agent) = match context {
-            Some(c) => (Some(c.op), c.agent),
+        let (op, agent) = match current_op() {
+            Some((op, agent)) => (Some(op), agent),
             None => (None, None),
         };
         lock(&self.world).kill_server_now(server, op, agent);

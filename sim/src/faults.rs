@@ -37,6 +37,13 @@ pub struct FaultConfig {
     /// never answers: the caller gave up on a request the server still carries out.
     #[serde(default)]
     pub late_effects: u32,
+    /// Dropped operation: the control plane's caller goes away 1-60 ms after issuing an
+    /// operation, and the container drops the operation's future at whatever await it is
+    /// parked on (as an HTTP server drops a handler whose client left). Only for managers whose
+    /// operations can be dropped: a JS handler runs to its end whatever its client does, so the
+    /// historical models are never dropped.
+    #[serde(default)]
+    pub drops: u32,
     /// When a server dies, each of its server-wide event streams (the historical models')
     /// throws, as older SDKs did, instead of retrying for ever in silence (SDK 7.2.14).
     #[serde(default)]
@@ -44,7 +51,7 @@ pub struct FaultConfig {
 }
 
 /// The families, for printing and for picking subsets.
-const FAMILIES: [(&str, u32); 10] = [
+const FAMILIES: [(&str, u32); 11] = [
     ("call-errors", 8),
     ("hangs", 4),
     ("create-lies", 15),
@@ -55,6 +62,7 @@ const FAMILIES: [(&str, u32); 10] = [
     ("stream-errors", 50),
     ("lost-replies", 8),
     ("late-effects", 4),
+    ("drops", 5),
 ];
 
 impl FaultConfig {
@@ -72,7 +80,7 @@ impl FaultConfig {
         Self::from_rates(FAMILIES.map(|(_, rate)| if d.percent(50) { rate } else { 0 }))
     }
 
-    fn from_rates(rates: [u32; 10]) -> Self {
+    fn from_rates(rates: [u32; 11]) -> Self {
         let mut faults = Self::default();
         for (slot, rate) in faults.rates_mut().into_iter().zip(rates) {
             *slot = rate;
@@ -84,7 +92,7 @@ impl FaultConfig {
     pub const FAMILIES: usize = FAMILIES.len();
 
     /// Each family's rate, in the order of `FAMILIES`.
-    pub fn rates_mut(&mut self) -> [&mut u32; 10] {
+    pub fn rates_mut(&mut self) -> [&mut u32; 11] {
         [
             &mut self.call_errors,
             &mut self.hangs,
@@ -96,10 +104,11 @@ impl FaultConfig {
             &mut self.stream_errors,
             &mut self.lost_replies,
             &mut self.late_effects,
+            &mut self.drops,
         ]
     }
 
-    fn rates(&self) -> [u32; 10] {
+    fn rates(&self) -> [u32; 11] {
         let mut copy = *self;
         copy.rates_mut().map(|rate| *rate)
     }

@@ -69,6 +69,8 @@ pub enum What {
         /// Whether its caller had stopped waiting by then.
         unawaited: bool,
     },
+    /// The operation's caller went away and its future was dropped (the `drops` family).
+    OpDropped(OpId, OpKind),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,6 +133,9 @@ impl fmt::Display for What {
             Self::FaultsHealed => f.write_str("faults healed; waiting for the manager to settle"),
             Self::StoppingAll => f.write_str("settled; stopping every agent"),
             Self::Recovering => f.write_str("settled; recovery: starting every agent again"),
+            Self::OpDropped(op, kind) => {
+                write!(f, "op#{op} {kind} dropped: its caller went away")
+            }
             Self::CallLanded {
                 call,
                 op,

@@ -315,7 +315,7 @@ struct UsageError(String);
 
 /// What `--decisions FILE` holds: a case (JSON), or a fuzz input (any other bytes).
 enum Loaded {
-    Case(Case),
+    Case(Box<Case>),
     FuzzInput(Vec<u8>),
 }
 
@@ -324,7 +324,7 @@ fn load_file(path: &Path) -> Result<Loaded, UsageError> {
         .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
     match std::str::from_utf8(&bytes) {
         Ok(text) if text.trim_start().starts_with('{') => Case::from_json(text)
-            .map(Loaded::Case)
+            .map(|case| Loaded::Case(Box::new(case)))
             .map_err(|e| UsageError(format!("{}: {e}", path.display()))),
         _ => Ok(Loaded::FuzzInput(bytes)),
     }

@@ -2,12 +2,12 @@
 
 use std::fmt;
 
-use agent_lifecycle::{AgentManager, Lifecycle};
+use agent_lifecycle::AgentManager;
 use lifecycle_models::{AbortTokenManager, LegacyManager, StartLockManager};
 
 use crate::backend::FakeBackend;
 use crate::decisions::Decisions;
-use crate::run::{Outcome, ScenarioSpec, run_scenario};
+use crate::run::{Callers, Outcome, ScenarioSpec, run_scenario_with};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
 pub enum Model {
@@ -56,14 +56,20 @@ impl Model {
     }
 
     pub fn run(self, spec: &ScenarioSpec, decisions: Decisions, seed: u64) -> Outcome {
-        fn go<M: Lifecycle<FakeBackend>>(spec: &ScenarioSpec, d: Decisions, seed: u64) -> Outcome {
-            run_scenario::<M>(spec, d, seed)
-        }
+        // A JS handler runs to its end whatever its client does: only owned is ever dropped.
+        let callers = if self == Self::Owned {
+            Callers::MayDrop
+        } else {
+            Callers::Wait
+        };
+        let go = |f: fn(&ScenarioSpec, Decisions, u64, Callers) -> Outcome| {
+            f(spec, decisions, seed, callers)
+        };
         match self {
-            Self::Legacy => go::<LegacyManager<FakeBackend>>(spec, decisions, seed),
-            Self::AbortToken => go::<AbortTokenManager<FakeBackend>>(spec, decisions, seed),
-            Self::StartLock => go::<StartLockManager<FakeBackend>>(spec, decisions, seed),
-            Self::Owned => go::<AgentManager<FakeBackend>>(spec, decisions, seed),
+            Self::Legacy => go(run_scenario_with::<LegacyManager<FakeBackend>>),
+            Self::AbortToken => go(run_scenario_with::<AbortTokenManager<FakeBackend>>),
+            Self::StartLock => go(run_scenario_with::<StartLockManager<FakeBackend>>),
+            Self::Owned => go(run_scenario_with::<AgentManager<FakeBackend>>),
         }
     }
 }

@@ -21,7 +21,7 @@ use agent_lifecycle::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::unbounded_channel;
 
-use crate::backend::{CURRENT_OP, FakeBackend, OpContext, lock};
+use crate::backend::{FakeBackend, lock};
 use crate::check::{
     Invariant, StatusWatch, View, Violation, check_all_stopped, check_cancelled_start,
     check_evicted, check_settled, check_side_state, check_step,
@@ -175,6 +175,7 @@ type Returns = Arc<Mutex<BTreeMap<OpId, AtReturn>>>;
 struct Driver<'w> {
     world: &'w Arc<Mutex<World>>,
     spec: &'w ScenarioSpec,
+    callers: Callers,
     /// Operations to issue, in order; `None` once issued.
     queue: Vec<Option<(OpKind, Trigger)>>,
     in_flight: BTreeMap<OpId, OpKind>,
@@ -203,10 +204,28 @@ struct Driver<'w> {
 /// Crashes happen within this many milliseconds after the workload's window opens.
 const CRASH_WINDOW_MS: u32 = 100;
 
+/// Whether the harness may drop an operation's future when its caller goes away (the
+/// `drops` family). A JS handler runs to its end whatever its client does, so the historical
+/// models' callers always wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Callers {
+    MayDrop,
+    Wait,
+}
+
 pub fn run_scenario<M: Lifecycle<FakeBackend>>(
     spec: &ScenarioSpec,
     decisions: Decisions,
     turmoil_seed: u64,
+) -> Outcome {
+    run_scenario_with::<M>(spec, decisions, turmoil_seed, Callers::MayDrop)
+}
+
+pub fn run_scenario_with<M: Lifecycle<FakeBackend>>(
+    spec: &ScenarioSpec,
+    decisions: Decisions,
+    turmoil_seed: u64,
+    callers: Callers,
 ) -> Outcome {
     panics::install();
     // A panic left over from an earlier scenario on this thread (one that unwound out of
@@ -236,6 +255,7 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
     let mut driver = Driver {
         world: &world,
         spec,
+        callers,
         queue: spec
             .workload
             .ops
@@ -306,7 +326,7 @@ mod panics {
     use std::cell::{Cell, RefCell};
     use std::sync::Once;
 
-    use crate::backend::CURRENT_OP;
+    use crate::backend::current_op;
     use crate::check::{Invariant, Violation};
 
     thread_local! {
@@ -334,9 +354,9 @@ mod panics {
                     .map(|l| format!(" at {}:{}:{}", l.file(), l.line(), l.column()))
                     .unwrap_or_default();
                 // Operation tasks carry their operation; tasks the manager spawned do not.
-                let task = CURRENT_OP
-                    .try_with(|c| format!("op#{}'s task", c.op))
-                    .unwrap_or_else(|_| "a task of the container".to_string());
+                let task = current_op()
+                    .map(|(op, _)| format!("op#{op}'s task"))
+                    .unwrap_or_else(|| "a task of the container".to_string());
                 let text = format!("{task} panicked: '{message}'{location}");
                 let _ = CAUGHT.try_with(|slot| {
                     // The first panic is the finding; later ones are its consequences.
@@ -427,6 +447,7 @@ impl Driver<'_> {
     fn before_step(&mut self, now_ms: u64) {
         let mut w = lock(self.world);
         w.now_ms = now_ms;
+        w.fire_drops();
         w.deliver_due();
         if w.inbox.is_none() {
             w.release_due(None);
@@ -495,6 +516,14 @@ impl Driver<'_> {
             if let Some(r) = snapshot.agents.iter().find(|r| r.agent == agent) {
                 self.stop_issue_barrier.insert(op, r.incarnation);
             }
+        }
+        // Wrap-up stops are the harness's own, and an eviction is a signal (SIGTERM), not a
+        // request: their callers always wait.
+        if self.callers == Callers::MayDrop
+            && self.phase != Phase::Wrapup
+            && !matches!(kind, OpKind::Evict)
+        {
+            w.plan_drop(op);
         }
         let inbox = w
             .inbox
@@ -690,6 +719,18 @@ impl Driver<'_> {
             let judged = self.judge_progress(op, &result);
             stalled = stalled.or(judged);
         }
+        for op in std::mem::take(&mut w.dropped) {
+            let Some(kind) = self.in_flight.remove(&op) else {
+                continue;
+            };
+            // Nothing is judged of a dropped operation's result; what it left is judged at
+            // settle like everything else.
+            self.issued.remove(&op);
+            self.stop_issue_barrier.remove(&op);
+            lock_returns(&self.returns).remove(&op);
+            w.history
+                .push(now_ms, Self::op_agent(kind), What::OpDropped(op, kind));
+        }
         if evicted {
             drop(w);
             // Dropping the old runtime drops the manager's tasks: container code too.
@@ -859,11 +900,26 @@ async fn container<M: Lifecycle<FakeBackend>>(
             Command::Evict => None,
         };
         let of = agent.clone();
+        let dropper = lock(&world).drop_signal(op);
         let task = async move {
-            let result = match command {
-                Command::Start(request) => manager.start(request).await,
-                Command::Stop(agent) => manager.stop(&agent).await,
-                Command::Evict => manager.evict().await,
+            let operation = async {
+                match command {
+                    Command::Start(request) => manager.start(request).await,
+                    Command::Stop(agent) => manager.stop(&agent).await,
+                    Command::Evict => manager.evict().await,
+                }
+            };
+            let result = match dropper {
+                None => operation.await,
+                Some(dropper) => tokio::select! {
+                    biased;
+                    // The caller went away: the operation's future is dropped where it is.
+                    _ = dropper.notified() => {
+                        lock(&world).dropped.push(op);
+                        return;
+                    }
+                    result = operation => result,
+                },
             };
             // What the operation left, before any other task runs.
             let snapshot = manager.snapshot();
@@ -873,7 +929,11 @@ async fn container<M: Lifecycle<FakeBackend>>(
             drop(w);
             lock_returns(&returns).insert(op, seen);
         };
-        tokio::task::spawn_local(CURRENT_OP.scope(OpContext { op, agent }, task));
+        let context = agent_lifecycle::RequestContext {
+            id: u64::from(op),
+            agent,
+        };
+        tokio::task::spawn_local(context.scope(task));
     }
     Ok(())
 }

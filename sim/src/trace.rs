@@ -175,6 +175,11 @@ pub fn chrome_trace(outcome: &Outcome, title: &str) -> Value {
                     b.close(open, ts, "result", "killed with the container".into());
                 }
             }
+            What::OpDropped(op, _) => {
+                if let Some(open) = ops.remove(op) {
+                    b.close(open, ts, "result", "dropped: its caller went away".into());
+                }
+            }
             What::CallStarted {
                 call,
                 op,

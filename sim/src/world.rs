@@ -6,6 +6,7 @@
 //! makes the order in which concurrent calls resume a function of the seed; tokio alone would
 //! resume them first in, first out.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use agent_lifecycle::{
@@ -193,6 +194,10 @@ pub struct World {
     pub snapshot: Option<SnapshotFn>,
     /// Operations that returned during the last step.
     pub returned: Vec<(OpId, Result<(), LifecycleError>)>,
+    /// Operations whose caller will go away: when, and the signal that drops their future.
+    drop_plans: BTreeMap<OpId, (u64, Arc<tokio::sync::Notify>)>,
+    /// Operations whose future was dropped during the last step.
+    pub dropped: Vec<OpId>,
     /// SSE streams of dead servers that the SDK keeps retrying: open, and silent for ever.
     silent_streams: Vec<UnboundedSender<Result<ServerEvent, BackendError>>>,
 }
@@ -216,6 +221,8 @@ impl World {
             snapshot: None,
             returned: Vec::new(),
             silent_streams: Vec::new(),
+            drop_plans: BTreeMap::new(),
+            dropped: Vec::new(),
         }
     }
 
@@ -227,6 +234,46 @@ impl World {
             let at = self.decisions.between_if(i < crashes, 1, window_ms);
             if i < crashes {
                 self.scheduled.push((u64::from(at), Happening::Crash));
+            }
+        }
+    }
+
+    /// Draws whether the caller of `op` goes away, and when (the `drops` family; drawn only
+    /// while it is on, so older cases replay as they were).
+    pub fn plan_drop(&mut self, op: OpId) {
+        let rate = if self.healed {
+            0
+        } else {
+            self.backend.faults.drops
+        };
+        if rate == 0 {
+            return;
+        }
+        let drops = self.decisions.percent(rate);
+        let after = self.decisions.between_if(drops, 1, 60);
+        if drops {
+            let at = self.now_ms + u64::from(after);
+            self.drop_plans.insert(op, (at, Arc::default()));
+        }
+    }
+
+    /// The signal that drops `op`'s future, if its caller is to go away.
+    pub fn drop_signal(&self, op: OpId) -> Option<Arc<tokio::sync::Notify>> {
+        self.drop_plans.get(&op).map(|(_, signal)| signal.clone())
+    }
+
+    /// Fires the drops that are due.
+    pub fn fire_drops(&mut self) {
+        let now = self.now_ms;
+        let due: Vec<OpId> = self
+            .drop_plans
+            .iter()
+            .filter(|(_, (at, _))| *at <= now)
+            .map(|(op, _)| *op)
+            .collect();
+        for op in due {
+            if let Some((_, signal)) = self.drop_plans.remove(&op) {
+                signal.notify_one();
             }
         }
     }
@@ -784,6 +831,7 @@ impl World {
         self.ledger.kill_all();
         self.parked.clear();
         self.silent_streams.clear();
+        self.drop_plans.clear();
         self.scheduled
             .retain(|(_, h)| matches!(h, Happening::Crash));
         self.inbox = None;

@@ -10,6 +10,7 @@ mod backend;
 mod lease;
 mod lifecycle;
 mod manager;
+mod request;
 
 pub use backend::{
     AgentId, BackendError, ServerId, SessionBackend, SessionEvent, SessionId, Workdir,
@@ -19,3 +20,4 @@ pub use lifecycle::{
     SideSnapshot, Snapshot, StartRequest, Status, bounded,
 };
 pub use manager::AgentManager;
+pub use request::{RequestContext, detached};

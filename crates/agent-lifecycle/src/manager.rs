@@ -22,6 +22,9 @@
 //!   closing any server it started that no lease holds (`list_servers`); a server whose close
 //!   failed is closed again before its workdir gets a new lease, never leased again; and
 //!   eviction waits until no call can still land, then closes every server that runs.
+//! - Each operation runs in a task of its own ([`detached`]): a caller that drops its future
+//!   (an HTTP server does when its client goes away) abandons only the wait, never half an
+//!   operation, so the state is never left between two steps.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -38,6 +41,7 @@ use crate::lifecycle::{
     AgentSnapshot, Lifecycle, LifecycleError, ManagerConfig, SideKind, SideSnapshot, Snapshot,
     StartRequest, Status,
 };
+use crate::request::detached;
 
 /// How often a failed create is reconciled within one teardown.
 const RECONCILE_TRIES: u32 = 5;
@@ -105,123 +109,18 @@ impl<B: SessionBackend> Lifecycle<B> for AgentManager<B> {
         }
     }
 
+    // Each operation runs in a task of its own: a caller that goes away (an HTTP handler whose
+    // client gave up) drops only its wait, never half a startup or a teardown.
     async fn start(&self, request: StartRequest) -> Result<(), LifecycleError> {
-        let inner = &self.inner;
-        let (turn, token, incarnation) = {
-            let mut state = inner.state();
-            if state.evicting {
-                return Err(LifecycleError::Evicting);
-            }
-            state.next_incarnation += 1;
-            let incarnation = state.next_incarnation;
-            let agent = state
-                .agents
-                .entry(request.agent.clone())
-                .or_insert_with(|| Agent {
-                    turn: Arc::default(),
-                    latest: CancellationToken::new(),
-                    record: None,
-                });
-            agent.latest.cancel();
-            agent.latest = CancellationToken::new();
-            (agent.turn.clone(), agent.latest.clone(), incarnation)
-        };
-        let _turn = tokio::select! {
-            biased;
-            _ = token.cancelled() => return Err(LifecycleError::Cancelled),
-            turn = turn.lock_owned() => turn,
-        };
-        // The restart path: the previous incarnation is gone before this one begins.
-        inner
-            .teardown_or_retry(&request.agent, None, Status::Exited)
-            .await?;
-        if token.is_cancelled() {
-            return Err(LifecycleError::Cancelled);
-        }
-        inner.with_agent(&request.agent, |agent| {
-            agent.record = Some(Record {
-                incarnation,
-                status: Status::Starting,
-                lease: None,
-                session: None,
-                suspect_on: None,
-            });
-        });
-        match Inner::start_up(inner, &request, incarnation, &token).await {
-            Ok(()) => {
-                inner.with_record(&request.agent, |record| record.status = Status::Running);
-                Ok(())
-            }
-            Err(e) => {
-                let end = match e {
-                    LifecycleError::Cancelled => Status::Exited,
-                    _ => Status::Failed,
-                };
-                inner.teardown_or_retry(&request.agent, None, end).await?;
-                Err(e)
-            }
-        }
+        detached(start(self.inner.clone(), request)).await
     }
 
     async fn stop(&self, agent: &AgentId) -> Result<(), LifecycleError> {
-        let inner = &self.inner;
-        let turn = {
-            let state = inner.state();
-            let Some(known) = state.agents.get(agent) else {
-                return Ok(());
-            };
-            known.latest.cancel();
-            known.turn.clone()
-        };
-        let _turn = turn.lock_owned().await;
-        inner.teardown_or_retry(agent, None, Status::Exited).await
+        detached(stop(self.inner.clone(), agent.clone())).await
     }
 
     async fn evict(&self) -> Result<(), LifecycleError> {
-        let inner = &self.inner;
-        let agents: Vec<AgentId> = {
-            let mut state = inner.state();
-            state.evicting = true;
-            for agent in state.agents.values() {
-                agent.latest.cancel();
-            }
-            state.agents.keys().cloned().collect()
-        };
-        // The container dies after this, and background retries with it: what fails is
-        // retried here, a few times, before eviction gives up and says so.
-        let mut outcome = Ok(());
-        for agent in agents {
-            let turn = inner.with_agent(&agent, |a| a.turn.clone());
-            let _turn = turn.lock_owned().await;
-            let mut torn = inner.teardown(&agent, None, Status::Exited).await;
-            for _ in 1..RECONCILE_TRIES {
-                if torn.is_ok() {
-                    break;
-                }
-                tokio::time::sleep(inner.config.retry_pause).await;
-                torn = inner.teardown(&agent, None, Status::Exited).await;
-            }
-            if let Err(e) = torn {
-                outcome = Err(e);
-            }
-        }
-        // A call that failed may still land (a create, a server start): wait until none can,
-        // then close every server still running, whoever started it.
-        let mut closed = Ok(());
-        for attempt in 0..RECONCILE_TRIES {
-            if attempt > 0 {
-                tokio::time::sleep(inner.config.retry_pause).await;
-            }
-            inner.ask.settled().await;
-            closed = inner
-                .servers
-                .close_running(&inner.backend, &inner.ask)
-                .await;
-            if closed.is_ok() {
-                break;
-            }
-        }
-        outcome.and(closed.map_err(LifecycleError::from))
+        detached(evict(self.inner.clone())).await
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -272,6 +171,135 @@ impl<B: SessionBackend> Lifecycle<B> for AgentManager<B> {
             side,
         }
     }
+}
+
+/// A start, run in a task of its own ([`detached`]).
+async fn start<B: SessionBackend>(
+    inner: Arc<Inner<B>>,
+    request: StartRequest,
+) -> Result<(), LifecycleError> {
+    let inner = &inner;
+    let (turn, token, incarnation) = {
+        let mut state = inner.state();
+        if state.evicting {
+            return Err(LifecycleError::Evicting);
+        }
+        state.next_incarnation += 1;
+        let incarnation = state.next_incarnation;
+        let agent = state
+            .agents
+            .entry(request.agent.clone())
+            .or_insert_with(|| Agent {
+                turn: Arc::default(),
+                latest: CancellationToken::new(),
+                record: None,
+            });
+        agent.latest.cancel();
+        agent.latest = CancellationToken::new();
+        (agent.turn.clone(), agent.latest.clone(), incarnation)
+    };
+    let _turn = tokio::select! {
+        biased;
+        _ = token.cancelled() => return Err(LifecycleError::Cancelled),
+        turn = turn.lock_owned() => turn,
+    };
+    // The restart path: the previous incarnation is gone before this one begins.
+    inner
+        .teardown_or_retry(&request.agent, None, Status::Exited)
+        .await?;
+    if token.is_cancelled() {
+        return Err(LifecycleError::Cancelled);
+    }
+    inner.with_agent(&request.agent, |agent| {
+        agent.record = Some(Record {
+            incarnation,
+            status: Status::Starting,
+            lease: None,
+            session: None,
+            suspect_on: None,
+        });
+    });
+    match Inner::start_up(inner, &request, incarnation, &token).await {
+        Ok(()) => {
+            inner.with_record(&request.agent, |record| record.status = Status::Running);
+            Ok(())
+        }
+        Err(e) => {
+            let end = match e {
+                LifecycleError::Cancelled => Status::Exited,
+                _ => Status::Failed,
+            };
+            inner.teardown_or_retry(&request.agent, None, end).await?;
+            Err(e)
+        }
+    }
+}
+
+/// A stop, run in a task of its own ([`detached`]).
+async fn stop<B: SessionBackend>(
+    inner: Arc<Inner<B>>,
+    agent: AgentId,
+) -> Result<(), LifecycleError> {
+    let inner = &inner;
+    let agent = &agent;
+    let turn = {
+        let state = inner.state();
+        let Some(known) = state.agents.get(agent) else {
+            return Ok(());
+        };
+        known.latest.cancel();
+        known.turn.clone()
+    };
+    let _turn = turn.lock_owned().await;
+    inner.teardown_or_retry(agent, None, Status::Exited).await
+}
+
+/// An eviction, run in a task of its own ([`detached`]).
+async fn evict<B: SessionBackend>(inner: Arc<Inner<B>>) -> Result<(), LifecycleError> {
+    let inner = &inner;
+    let agents: Vec<AgentId> = {
+        let mut state = inner.state();
+        state.evicting = true;
+        for agent in state.agents.values() {
+            agent.latest.cancel();
+        }
+        state.agents.keys().cloned().collect()
+    };
+    // The container dies after this, and background retries with it: what fails is
+    // retried here, a few times, before eviction gives up and says so.
+    let mut outcome = Ok(());
+    for agent in agents {
+        let turn = inner.with_agent(&agent, |a| a.turn.clone());
+        let _turn = turn.lock_owned().await;
+        let mut torn = inner.teardown(&agent, None, Status::Exited).await;
+        for _ in 1..RECONCILE_TRIES {
+            if torn.is_ok() {
+                break;
+            }
+            tokio::time::sleep(inner.config.retry_pause).await;
+            torn = inner.teardown(&agent, None, Status::Exited).await;
+        }
+        if let Err(e) = torn {
+            outcome = Err(e);
+        }
+    }
+    // A call that failed may still land (a create, a server start): wait until none can,
+    // then close every server still running, whoever started it.
+    let mut closed = Ok(());
+    for attempt in 0..RECONCILE_TRIES {
+        if attempt > 0 {
+            tokio::time::sleep(inner.config.retry_pause).await;
+        }
+        inner.ask.settled().await;
+        closed = inner
+            .servers
+            .close_running(&inner.backend, &inner.ask)
+            .await;
+        if closed.is_ok() {
+            break;
+        }
+    }
+    outcome.and(closed.map_err(LifecycleError::from))
 }
 
 impl<B: SessionBackend> Inner<B> {
