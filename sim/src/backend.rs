@@ -10,6 +10,7 @@ use lifecycle_models::{EventStream, KiloSdk};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::history::OpId;
+use crate::schedule::Thread;
 use crate::world::{Call, Reply, World};
 
 /// The workload operation the current task serves (its request context, which the managers
@@ -36,11 +37,14 @@ impl FakeBackend {
     }
 
     async fn call(&self, call: Call) -> Reply {
-        let (op, agent) = match current_op() {
-            Some((op, agent)) => (Some(op), agent),
-            None => (None, None),
+        let answer = {
+            let mut world = lock(&self.world);
+            let (op, thread, agent) = match current_op() {
+                Some((op, agent)) => (Some(op), Thread::Op(op), agent),
+                None => (None, world.background_thread(), None),
+            };
+            world.park(call, op, thread, agent)
         };
-        let answer = lock(&self.world).park(call, op, agent);
         answer
             .await
             .unwrap_or_else(|_| Reply::Failed(BackendError::Failed("container gone".into())))

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::models::Model;
-use crate::run::{Outcome, ScenarioSpec};
+use crate::run::{Outcome, ScenarioSpec, VERSION};
 use crate::scenario::Scenario;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +55,14 @@ impl Case {
     }
 
     pub fn from_json(text: &str) -> Result<Self, String> {
-        serde_json::from_str(text).map_err(|e| format!("not a case file: {e}"))
+        let case: Self = serde_json::from_str(text).map_err(|e| format!("not a case file: {e}"))?;
+        if case.spec.version > VERSION || case.spec.version == 0 {
+            return Err(format!(
+                "a case of harness version {}, which this build (version {VERSION}) cannot replay",
+                case.spec.version
+            ));
+        }
+        Ok(case)
     }
 
     pub fn load(path: &Path) -> Result<Self, String> {

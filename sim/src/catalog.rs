@@ -1,7 +1,7 @@
 //! Built-in scenarios: small fixed workloads that strategies are measured on.
 
 use crate::faults::FaultConfig;
-use crate::run::{ScenarioSpec, Timing};
+use crate::run::{ScenarioSpec, Timing, VERSION};
 use crate::schedule::Strategy;
 use crate::workload::{Op, OpKind, OpMix, Trigger, Workload};
 
@@ -21,6 +21,7 @@ fn fixed(workdirs: Vec<u8>, ops: &[(OpKind, u64)], strategy: Strategy) -> Scenar
         faults: FaultConfig::none(),
         timing: Timing::default(),
         strategy,
+        version: VERSION,
     }
 }
 

@@ -11,6 +11,7 @@ use crate::case::Case;
 use crate::check::Invariant;
 use crate::models::Model;
 use crate::run::{Outcome, ScenarioSpec};
+use crate::schedule::PctMeasure;
 use crate::scenario::{Scenario, Settings};
 use crate::shrink::{SHRINK_BUDGET, Shrunk};
 use crate::workload::OpKind;
@@ -49,8 +50,28 @@ pub struct Findings {
     pub interleavings: BTreeSet<u64>,
     /// Distinct (agent state, operation) pairs issued.
     pub coverage: BTreeSet<String>,
-    /// For the PCT bound: the most operations any scenario had.
-    pub max_ops: u32,
+    /// For the PCT bound: what the scenarios measured.
+    pub pct: PctSummary,
+}
+
+/// The PCT bound's inputs over a sweep: the most threads (n) and steps (k) a scenario had,
+/// the largest k change points were drawn over, and how many scenarios took more steps than
+/// their estimate (whose tails change points could not reach).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PctSummary {
+    pub threads: u32,
+    pub steps: u32,
+    pub estimate: u32,
+    pub over_estimate: u64,
+}
+
+impl PctSummary {
+    pub fn add(&mut self, m: PctMeasure) {
+        self.threads = self.threads.max(m.threads);
+        self.steps = self.steps.max(m.steps);
+        self.estimate = self.estimate.max(m.estimate);
+        self.over_estimate += u64::from(m.steps > m.estimate);
+    }
 }
 
 impl Findings {
@@ -171,7 +192,7 @@ pub fn sweep(
         interrupted: false,
         interleavings: BTreeSet::new(),
         coverage: BTreeSet::new(),
-        max_ops: 0,
+        pct: PctSummary::default(),
     };
     let next = AtomicU64::new(0);
     let done = AtomicBool::new(false);
@@ -218,7 +239,9 @@ pub fn sweep(
                 f.interleavings
                     .insert(outcome.history.interleaving_digest());
                 f.coverage.append(&mut outcome.coverage);
-                f.max_ops = f.max_ops.max(spec.workload.ops.len() as u32);
+                if let Some(m) = outcome.pct {
+                    f.pct.add(m);
+                }
                 if let Some(v) = outcome.violation.clone() {
                     let class = class_of(v.invariant, &v.detail);
                     match classes.get(&class) {

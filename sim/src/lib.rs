@@ -17,6 +17,7 @@ pub mod fuzzing;
 pub mod history;
 pub mod ledger;
 pub mod logging;
+pub mod mailbox;
 pub mod models;
 pub mod report;
 pub mod reports;

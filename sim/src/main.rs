@@ -17,7 +17,7 @@ use lifecycle_sim::explore::{
 use lifecycle_sim::faults::FaultConfig;
 use lifecycle_sim::report::{Origin, replay_command, scenario_report};
 use lifecycle_sim::reports::{ModelReport, RunReport};
-use lifecycle_sim::schedule::{PCT_STEPS, pct_bound};
+use lifecycle_sim::schedule::pct_bound;
 use lifecycle_sim::shrink::{SHRINK_BUDGET, Shrunk, regression_test, shrink, steps};
 use lifecycle_sim::{Case, FaultMode, Model, Scenario, Settings, Strategy};
 use std::io::IsTerminal;
@@ -465,13 +465,18 @@ fn print_metrics(f: &Findings, strategy: Strategy) {
         f.rate()
     );
     if let Strategy::Pct { depth } = strategy {
-        let bound = pct_bound(f.max_ops, PCT_STEPS, depth);
+        let p = f.pct;
+        let k = p.estimate.max(p.steps);
+        let bound = pct_bound(p.threads, k, depth);
         println!(
-            "{}: pct depth {depth}: each scenario finds a given depth-{depth} bug with probability >= 1/(n*k^(d-1)) = 1/({}*{}^{}) = {bound:.2e} (n = most operations, k = {PCT_STEPS} steps)",
+            "{}: pct depth {depth}: each scenario finds a given depth-{depth} bug with probability >= 1/(n*k^(d-1)) = 1/({}*{k}^{}) = {bound:.2e}",
             f.model,
-            f.max_ops,
-            PCT_STEPS,
+            p.threads,
             depth - 1
+        );
+        println!(
+            "{}:   n = {} threads, the most any scenario had (the client, each operation, each task of the manager's own that called the backend); k = {k}: the most steps measured was {}, and change points were drawn over each scenario's estimate (at most {}), which {} of {} scenarios exceeded",
+            f.model, p.threads, p.steps, p.estimate, p.over_estimate, f.scenarios
         );
     }
 }

@@ -30,14 +30,25 @@ use crate::decisions::{Decisions, Draw};
 use crate::faults::FaultConfig;
 use crate::history::{History, OpId, What};
 use crate::ledger::Ledger;
-use crate::schedule::{CLIENT, Ready, Strategy};
+use crate::mailbox::{Notice, SameInstant};
+use crate::schedule::{PCT_STEPS, PctMeasure, Ready, Strategy, Thread, pct_steps_estimate};
 use crate::workload::{OpKind, Trigger, Workload, agent_name, workdir_name};
-use crate::world::{BackendConfig, Command, World};
+use crate::world::{BackendConfig, Command, Happening, World};
 
 const CONTAINER: &str = "container";
 const TICK: Duration = Duration::from_millis(1);
 /// A fixed epoch: turmoil's default is the wall clock.
 const EPOCH_SECS: u64 = 1_700_000_000;
+
+/// The harness semantics new scenarios run under. A case records the version it was made
+/// with and replays under it, so that a change to what the decision stream decides never
+/// silently changes what an older case means.
+/// - 1: the events of one millisecond in a fixed order; pct puts every task of the manager's
+///   own in one thread, draws its change points over 60 steps, and ignores triggers.
+/// - 2: the events of one millisecond in a drawn order ([`SameInstant::Drawn`]); pct keeps
+///   the workload's triggers, gives each task its own thread, and draws its change points
+///   over the scenario's estimated steps.
+pub const VERSION: u32 = 2;
 
 /// Everything a scenario needs besides the decision stream.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +57,17 @@ pub struct ScenarioSpec {
     pub faults: FaultConfig,
     pub timing: Timing,
     pub strategy: Strategy,
+    /// The harness semantics it runs under ([`VERSION`]); absent in cases made before 2.
+    #[serde(default = "version_1", skip_serializing_if = "is_version_1")]
+    pub version: u32,
+}
+
+fn version_1() -> u32 {
+    1
+}
+
+fn is_version_1(version: &u32) -> bool {
+    *version == 1
 }
 
 /// The clocks of a scenario, in simulated milliseconds.
@@ -96,6 +118,24 @@ impl ScenarioSpec {
             faults: self.faults,
             max_latency_ms: self.timing.max_latency_ms,
             call_timeout_ms: self.timing.call_timeout_ms,
+            same_instant: self.same_instant(),
+        }
+    }
+
+    pub fn same_instant(&self) -> SameInstant {
+        if self.version >= 2 {
+            SameInstant::Drawn
+        } else {
+            SameInstant::Fixed
+        }
+    }
+
+    /// The k pct draws its change points over.
+    pub fn pct_steps(&self) -> u32 {
+        if self.version >= 2 {
+            pct_steps_estimate(self.workload.ops.len(), self.workload.agents())
+        } else {
+            PCT_STEPS
         }
     }
 }
@@ -108,6 +148,8 @@ pub struct Outcome {
     pub draws: Vec<Draw>,
     /// The (agent state, operation) pairs the run issued, for coverage.
     pub coverage: BTreeSet<String>,
+    /// pct: the threads and steps the run had, for the bound.
+    pub pct: Option<PctMeasure>,
 }
 
 impl Outcome {
@@ -236,6 +278,7 @@ pub fn run_scenario_with<M: Lifecycle<FakeBackend>>(
         decisions,
         spec.backend_config(),
         spec.strategy,
+        spec.pct_steps(),
     )));
     lock(&world).schedule_crashes(CRASH_WINDOW_MS);
     let mut sim = turmoil::Builder::new()
@@ -312,6 +355,7 @@ pub fn run_scenario_with<M: Lifecycle<FakeBackend>>(
         elapsed,
         draws: w.decisions.log()[first_draw..].to_vec(),
         coverage: std::mem::take(&mut driver_coverage),
+        pct: w.pct_measure(),
     }
 }
 
@@ -447,6 +491,11 @@ impl Driver<'_> {
     fn before_step(&mut self, now_ms: u64) {
         let mut w = lock(self.world);
         w.now_ms = now_ms;
+        if w.draws_orders() {
+            self.take_the_instant(&mut w, now_ms);
+            return;
+        }
+        // Version 1: a fixed order.
         w.fire_drops();
         w.deliver_due();
         if w.inbox.is_none() {
@@ -459,14 +508,7 @@ impl Driver<'_> {
             let next = self.queue.iter().position(Option::is_some);
             let mut steps = w.ready_calls();
             if next.is_some() {
-                steps.insert(
-                    0,
-                    Ready {
-                        id: 0,
-                        op: Some(CLIENT),
-                        due_ms: now_ms,
-                    },
-                );
+                steps.insert(0, Self::client_step(now_ms));
             }
             let pick = w.pick_one(&steps);
             match (next, pick) {
@@ -480,6 +522,84 @@ impl Driver<'_> {
             }
             return;
         }
+        let (arrivals, raced) = self.due_arrivals(&w, now_ms);
+        for slot in arrivals {
+            self.issue(&mut w, slot, now_ms);
+        }
+        // An operation aimed at a call in flight must run before that call is answered.
+        w.release_due(if raced { Some(None) } else { None });
+    }
+
+    /// The client's next arrival, as a pct or dfs step.
+    fn client_step(now_ms: u64) -> Ready {
+        Ready {
+            id: 0,
+            thread: Thread::Client,
+            due_ms: now_ms,
+        }
+    }
+
+    /// Version 2: everything due this millisecond (callers going away, the backend's own
+    /// events, the calls the strategy answers, the operations that arrive) happens in an
+    /// order drawn from the decision stream: their effects at the server in that order, and
+    /// their notices reach the container's tasks in that order.
+    fn take_the_instant(&mut self, w: &mut World, now_ms: u64) {
+        enum Due {
+            CallerGone(OpId),
+            Backend(Happening),
+            Answer(u64),
+            Arrival(usize),
+        }
+        w.forget_abandoned();
+        let mut due: Vec<Due> = w.due_drops().into_iter().map(Due::CallerGone).collect();
+        due.extend(w.take_due_happenings().into_iter().map(Due::Backend));
+        if w.inbox.is_none() {
+            due.extend(w.scheduled_calls().into_iter().map(Due::Answer));
+        } else if self.spec.strategy != Strategy::Random {
+            // pct and dfs: one step of one thread, the client's next arrival (which keeps its
+            // place in the workload and its trigger) or one call's answer.
+            let next = self.queue.iter().position(Option::is_some).filter(|&slot| {
+                match self.queue[slot] {
+                    Some((_, Trigger::WhilePending(call, a))) => {
+                        w.is_pending(call, &AgentId::new(&agent_name(a)))
+                    }
+                    _ => true,
+                }
+            });
+            let mut steps = w.ready_calls();
+            if next.is_some() {
+                steps.insert(0, Self::client_step(now_ms));
+            }
+            match (next, w.pick_one(&steps)) {
+                (Some(slot), Some(0)) => due.push(Due::Arrival(slot)),
+                (_, Some(i)) => due.push(Due::Answer(steps[i].id)),
+                (_, None) => {}
+            }
+        } else {
+            let (arrivals, raced) = self.due_arrivals(w, now_ms);
+            // An operation aimed at a call in flight must run before that call is answered.
+            if !raced {
+                due.extend(w.scheduled_calls().into_iter().map(Due::Answer));
+            }
+            due.extend(arrivals.into_iter().map(Due::Arrival));
+        }
+        let order = w.draw_order(due.len());
+        w.begin_batch();
+        for i in order {
+            match due[i] {
+                Due::CallerGone(op) => w.fire_drop(op),
+                Due::Backend(happening) => w.happen(happening),
+                Due::Answer(call) => w.answer_call(call),
+                Due::Arrival(slot) => self.issue(w, slot, now_ms),
+            }
+        }
+        w.end_batch();
+    }
+
+    /// The queued operations whose trigger has fired (random strategy), and whether one of
+    /// them is aimed at a call in flight.
+    fn due_arrivals(&self, w: &World, now_ms: u64) -> (Vec<usize>, bool) {
+        let mut arrivals = Vec::new();
         let mut raced = false;
         for slot in 0..self.queue.len() {
             let Some((_, when)) = self.queue[slot] else {
@@ -497,10 +617,9 @@ impl Driver<'_> {
                 continue;
             }
             raced |= matches!(when, Trigger::WhilePending(..));
-            self.issue(&mut w, slot, now_ms);
+            arrivals.push(slot);
         }
-        // An operation aimed at a call in flight must run before that call is answered.
-        w.release_due(if raced { Some(None) } else { None });
+        (arrivals, raced)
     }
 
     fn issue(&mut self, w: &mut World, slot: usize, now_ms: u64) {
@@ -525,13 +644,7 @@ impl Driver<'_> {
         {
             w.plan_drop(op);
         }
-        let inbox = w
-            .inbox
-            .as_ref()
-            .expect("issued only while the container runs");
-        inbox
-            .send((op, self.command(kind)))
-            .expect("the container reads its inbox while it runs");
+        w.post(Notice::Arrival(op, self.command(kind)));
         w.history
             .push(now_ms, Self::op_agent(kind), What::OpIssued(op, kind));
         self.in_flight.insert(op, kind);
@@ -883,57 +996,78 @@ async fn container<M: Lifecycle<FakeBackend>>(
     returns: Returns,
 ) -> turmoil::Result {
     let manager = Arc::new(M::new(FakeBackend::new(world.clone()), config));
-    let (inbox, mut commands) = unbounded_channel();
+    let (inbox, mut notices) = unbounded_channel::<Vec<Notice>>();
     {
         let mut w = lock(&world);
         w.inbox = Some(inbox);
         let observed = manager.clone();
         w.snapshot = Some(Arc::new(move || observed.snapshot()));
     }
-    while let Some((op, command)) = commands.recv().await {
-        let manager = manager.clone();
-        let world = world.clone();
-        let returns = returns.clone();
-        let agent = match &command {
-            Command::Start(request) => Some(request.agent.clone()),
-            Command::Stop(agent) => Some(agent.clone()),
-            Command::Evict => None,
-        };
-        let of = agent.clone();
-        let dropper = lock(&world).drop_signal(op);
-        let task = async move {
-            let operation = async {
-                match command {
-                    Command::Start(request) => manager.start(request).await,
-                    Command::Stop(agent) => manager.stop(&agent).await,
-                    Command::Evict => manager.evict().await,
+    // Each batch is delivered in its order: every delivery wakes or spawns its task at the
+    // back of tokio's FIFO run queue, so the tasks resume in the order the world drew.
+    while let Some(batch) = notices.recv().await {
+        for notice in batch {
+            match notice {
+                Notice::Arrival(op, command) => {
+                    spawn_operation(&manager, &world, &returns, op, command);
                 }
-            };
-            let result = match dropper {
-                None => operation.await,
-                Some(dropper) => tokio::select! {
-                    biased;
-                    // The caller went away: the operation's future is dropped where it is.
-                    _ = dropper.notified() => {
-                        lock(&world).dropped.push(op);
-                        return;
-                    }
-                    result = operation => result,
-                },
-            };
-            // What the operation left, before any other task runs.
-            let snapshot = manager.snapshot();
-            let mut w = lock(&world);
-            let seen = at_return(snapshot, &w.ledger, of.as_ref());
-            w.returned.push((op, result));
-            drop(w);
-            lock_returns(&returns).insert(op, seen);
-        };
-        let context = agent_lifecycle::RequestContext {
-            id: u64::from(op),
-            agent,
-        };
-        tokio::task::spawn_local(context.scope(task));
+                other => other.deliver_in_container(&world),
+            }
+        }
     }
     Ok(())
+}
+
+/// Runs one operation in a task of its own, as the container's HTTP server runs a request's
+/// handler; its caller may go away (the `drops` family).
+fn spawn_operation<M: Lifecycle<FakeBackend>>(
+    manager: &Arc<M>,
+    world: &Arc<Mutex<World>>,
+    returns: &Returns,
+    op: OpId,
+    command: Command,
+) {
+    let manager = manager.clone();
+    let world = world.clone();
+    let returns = returns.clone();
+    let agent = match &command {
+        Command::Start(request) => Some(request.agent.clone()),
+        Command::Stop(agent) => Some(agent.clone()),
+        Command::Evict => None,
+    };
+    let of = agent.clone();
+    let dropper = lock(&world).drop_signal(op);
+    let task = async move {
+        let operation = async {
+            match command {
+                Command::Start(request) => manager.start(request).await,
+                Command::Stop(agent) => manager.stop(&agent).await,
+                Command::Evict => manager.evict().await,
+            }
+        };
+        let result = match dropper {
+            None => operation.await,
+            Some(dropper) => tokio::select! {
+                biased;
+                // The caller went away: the operation's future is dropped where it is.
+                _ = dropper.notified() => {
+                    lock(&world).dropped.push(op);
+                    return;
+                }
+                result = operation => result,
+            },
+        };
+        // What the operation left, before any other task runs.
+        let snapshot = manager.snapshot();
+        let mut w = lock(&world);
+        let seen = at_return(snapshot, &w.ledger, of.as_ref());
+        w.returned.push((op, result));
+        drop(w);
+        lock_returns(&returns).insert(op, seen);
+    };
+    let context = agent_lifecycle::RequestContext {
+        id: u64::from(op),
+        agent,
+    };
+    tokio::task::spawn_local(context.scope(task));
 }

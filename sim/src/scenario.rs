@@ -5,7 +5,7 @@ use crate::case::Case;
 use crate::decisions::Decisions;
 use crate::faults::FaultConfig;
 use crate::models::Model;
-use crate::run::{Outcome, ScenarioSpec, Timing};
+use crate::run::{Outcome, ScenarioSpec, Timing, VERSION};
 use crate::schedule::Strategy;
 use crate::workload::{OpMix, Workload, WorkloadShape};
 
@@ -49,6 +49,7 @@ impl Settings {
             faults,
             timing: self.timing,
             strategy: self.strategy,
+            version: VERSION,
         }
     }
 

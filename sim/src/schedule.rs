@@ -18,11 +18,28 @@ use serde::{Deserialize, Serialize};
 use crate::decisions::Decisions;
 use crate::history::OpId;
 
-/// The steps a PCT change point is drawn from (about the number of steps in a scenario).
+/// The steps a PCT change point is drawn from in version 1 scenarios.
 pub const PCT_STEPS: u32 = 60;
 
-/// The "operation" that issues the workload's operations, as a schedulable thread.
-pub const CLIENT: OpId = OpId::MAX;
+/// PCT's estimate of a scenario's steps (version 2), from its number of operations: each
+/// operation takes about six steps (its arrival and its backend calls), the background about
+/// as many again, and the recovery and wrap-up phases two per agent. A measured k above the
+/// estimate is printed with the bound, since change points then miss the tail.
+pub fn pct_steps_estimate(ops: usize, agents: usize) -> u32 {
+    (12 * ops + 12 * agents + 12) as u32
+}
+
+/// Who takes a step, as pct and dfs schedule them: the client issuing the workload, an
+/// operation (every backend call its request makes), or a task the manager runs on its own
+/// (a subscription, a timer, a retry), numbered by first appearance. Version 1 scenarios
+/// put every task of the manager's own in one `Background` thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Thread {
+    Client,
+    Op(OpId),
+    Task(u32),
+    Background,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
@@ -47,10 +64,11 @@ pub fn pct_bound(n: u32, k: u32, depth: u32) -> f64 {
     1.0 / (f64::from(n.max(1)) * f64::from(k.max(1)).powi(depth.saturating_sub(1) as i32))
 }
 
-/// A call the scheduler may answer now.
+/// A step the scheduler may take now: a call to answer (or, with `id` 0, the client's next
+/// arrival).
 pub struct Ready {
     pub id: u64,
-    pub op: Option<OpId>,
+    pub thread: Thread,
     pub due_ms: u64,
 }
 
@@ -59,17 +77,29 @@ pub struct Scheduler {
     max_latency_ms: u32,
     /// PCT: the steps at which the running operation is demoted, in order.
     change_points: Vec<u32>,
-    /// PCT: calls answered so far.
+    /// PCT: steps taken so far.
     steps: u32,
-    /// PCT: each operation's priority (background work shares `None`'s).
-    priorities: BTreeMap<Option<OpId>, u32>,
+    /// PCT: each thread's priority.
+    priorities: BTreeMap<Thread, u32>,
+    /// PCT: the k the change points were drawn over.
+    estimate: u32,
+}
+
+/// What a pct run measured for its bound: its threads (n) and its steps (k).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PctMeasure {
+    pub threads: u32,
+    pub steps: u32,
+    /// The k its change points were drawn over.
+    pub estimate: u32,
 }
 
 impl Scheduler {
-    pub fn new(strategy: Strategy, max_latency_ms: u32, d: &mut Decisions) -> Self {
+    /// `steps`: the k the change points are drawn over.
+    pub fn new(strategy: Strategy, max_latency_ms: u32, steps: u32, d: &mut Decisions) -> Self {
         let change_points = match strategy {
             Strategy::Pct { depth } => {
-                let mut points: Vec<u32> = (1..depth).map(|_| d.between(1, PCT_STEPS)).collect();
+                let mut points: Vec<u32> = (1..depth).map(|_| d.between(1, steps)).collect();
                 points.sort_unstable();
                 points
             }
@@ -81,7 +111,17 @@ impl Scheduler {
             change_points,
             steps: 0,
             priorities: BTreeMap::new(),
+            estimate: steps,
         }
+    }
+
+    /// n and k of this run, for the pct bound (`None` for other strategies).
+    pub fn measure(&self) -> Option<PctMeasure> {
+        matches!(self.strategy, Strategy::Pct { .. }).then(|| PctMeasure {
+            threads: self.priorities.len() as u32,
+            steps: self.steps,
+            estimate: self.estimate,
+        })
     }
 
     /// The latency of a new call (pct and dfs answer by choice, not by time).
@@ -112,15 +152,15 @@ impl Scheduler {
                 // priorities lie above every change-point priority (0..depth-1).
                 for step in ready {
                     self.priorities
-                        .entry(step.op)
+                        .entry(step.thread)
                         .or_insert_with(|| depth + d.below(1 << 20));
                 }
                 self.steps += 1;
-                let best = |priorities: &BTreeMap<Option<OpId>, u32>| {
+                let best = |priorities: &BTreeMap<Thread, u32>| {
                     (0..ready.len())
                         .max_by_key(|&i| {
                             (
-                                priorities.get(&ready[i].op).copied().unwrap_or(0),
+                                priorities.get(&ready[i].thread).copied().unwrap_or(0),
                                 u64::MAX - ready[i].id,
                             )
                         })
@@ -130,7 +170,7 @@ impl Scheduler {
                 for (j, &point) in self.change_points.iter().enumerate() {
                     if point == self.steps {
                         let low = depth.saturating_sub(1 + j as u32);
-                        self.priorities.insert(ready[chosen].op, low);
+                        self.priorities.insert(ready[chosen].thread, low);
                         chosen = best(&self.priorities);
                     }
                 }

@@ -367,6 +367,7 @@ mod tests {
             elapsed: Duration::from_millis(40),
             draws: Vec::new(),
             coverage: Default::default(),
+            pct: None,
         };
         let trace = chrome_trace(&outcome, "t");
         let tid_of = |name: &str| {

@@ -21,7 +21,8 @@ use crate::decisions::Decisions;
 use crate::faults::FaultConfig;
 use crate::history::{Fault, History, OpId, What};
 use crate::ledger::Ledger;
-use crate::schedule::{Ready, Scheduler, Strategy};
+use crate::mailbox::{Notice, SameInstant, UnreadReply};
+use crate::schedule::{Ready, Scheduler, Strategy, Thread};
 use crate::workload::CallKind;
 use lifecycle_models::{EventStream, ServerEvent};
 
@@ -116,6 +117,8 @@ struct Parked {
     id: u64,
     call: Call,
     op: Option<OpId>,
+    /// The task that made it, as the pct and dfs schedulers see it.
+    thread: Thread,
     agent: Option<AgentId>,
     due_ms: u64,
     fault: Option<Fault>,
@@ -149,7 +152,7 @@ pub type SnapshotFn = Arc<dyn Fn() -> Snapshot + Send + Sync>;
 
 /// Something the backend does on its own at a set time.
 #[derive(Clone, Copy, Debug)]
-enum Happening {
+pub enum Happening {
     Idle(SessionId),
     Error(SessionId),
     /// A running server crashes (which one is drawn when it happens).
@@ -171,6 +174,8 @@ pub struct BackendConfig {
     pub max_latency_ms: u32,
     /// The manager's call timeout: a late effect lands 1-40 ms after it.
     pub call_timeout_ms: u64,
+    /// How the events of one millisecond are ordered.
+    pub same_instant: SameInstant,
 }
 
 /// How long after its caller's timeout a late effect may still land.
@@ -189,8 +194,16 @@ pub struct World {
     scheduled: Vec<(u64, Happening)>,
     /// A violation seen while answering a call (closing a server under a tracked session).
     pub call_violation: Option<Violation>,
-    /// Set by the container software each time it boots.
-    pub inbox: Option<UnboundedSender<(OpId, Command)>>,
+    /// Set by the container software each time it boots: batches of notices, delivered in
+    /// order by the container's own task.
+    pub inbox: Option<UnboundedSender<Vec<Notice>>>,
+    /// While the driver takes one millisecond's events in their drawn order, their notices
+    /// wait here, to reach the container as one batch in that order.
+    batching: bool,
+    outbox: Vec<Notice>,
+    /// Tasks that made backend calls outside any operation, by first appearance (tokio task
+    /// ids): each is a thread of its own for pct.
+    tasks: Vec<u64>,
     pub snapshot: Option<SnapshotFn>,
     /// Operations that returned during the last step.
     pub returned: Vec<(OpId, Result<(), LifecycleError>)>,
@@ -203,8 +216,14 @@ pub struct World {
 }
 
 impl World {
-    pub fn new(mut decisions: Decisions, backend: BackendConfig, strategy: Strategy) -> Self {
-        let scheduler = Scheduler::new(strategy, backend.max_latency_ms, &mut decisions);
+    /// `pct_steps`: the k over which pct draws its change points.
+    pub fn new(
+        mut decisions: Decisions,
+        backend: BackendConfig,
+        strategy: Strategy,
+        pct_steps: u32,
+    ) -> Self {
+        let scheduler = Scheduler::new(strategy, backend.max_latency_ms, pct_steps, &mut decisions);
         Self {
             scheduler,
             now_ms: 0,
@@ -223,7 +242,101 @@ impl World {
             silent_streams: Vec::new(),
             drop_plans: BTreeMap::new(),
             dropped: Vec::new(),
+            batching: false,
+            outbox: Vec::new(),
+            tasks: Vec::new(),
         }
+    }
+
+    /// What pct measured of this run (its threads and steps).
+    pub fn pct_measure(&self) -> Option<crate::schedule::PctMeasure> {
+        self.scheduler.measure()
+    }
+
+    /// Whether the events of one millisecond are put in a drawn order.
+    pub fn draws_orders(&self) -> bool {
+        self.backend.same_instant == SameInstant::Drawn
+    }
+
+    /// Tells the container something: at once, or, while the driver orders a millisecond's
+    /// events, in the batch that goes out at its end.
+    pub fn post(&mut self, notice: Notice) {
+        if self.batching {
+            self.outbox.push(notice);
+            return;
+        }
+        match notice {
+            Notice::Arrival(op, command) => {
+                self.inbox
+                    .as_ref()
+                    .expect("operations arrive only while the container runs")
+                    .send(vec![Notice::Arrival(op, command)])
+                    .expect("the container reads its inbox while it runs");
+            }
+            // Outside the container (before a step): a caller that gave up is simply gone.
+            other => {
+                let _ = other.deliver();
+            }
+        }
+    }
+
+    /// From here until [`World::end_batch`], notices wait to go out together.
+    pub fn begin_batch(&mut self) {
+        self.batching = true;
+    }
+
+    /// Sends the batch to the container, whose task delivers it in order (or, with no
+    /// container running, delivers it here).
+    pub fn end_batch(&mut self) {
+        self.batching = false;
+        let batch = std::mem::take(&mut self.outbox);
+        if batch.is_empty() {
+            return;
+        }
+        match &self.inbox {
+            Some(inbox) => inbox
+                .send(batch)
+                .unwrap_or_else(|_| panic!("the container reads its inbox while it runs")),
+            None => {
+                for notice in batch {
+                    if let Err(unread) = notice.deliver() {
+                        self.reply_unread(unread);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A reply reached a caller that had given up earlier in the same millisecond: its
+    /// effect happened and nobody was told.
+    pub fn reply_unread(&mut self, unread: UnreadReply) {
+        self.mark_ambiguous(&unread.reply);
+        let what = What::CallAbandoned {
+            call: unread.call,
+            op: unread.op,
+            kind: unread.kind,
+        };
+        self.history.push(self.now_ms, unread.agent, what);
+    }
+
+    /// The pct thread of a call made outside any operation: the task making it (version 2),
+    /// or one thread for all such calls (version 1).
+    pub fn background_thread(&mut self) -> Thread {
+        if !self.draws_orders() {
+            return Thread::Background;
+        }
+        let Some(id) = tokio::task::try_id().and_then(|id| id.to_string().parse::<u64>().ok())
+        else {
+            return Thread::Background;
+        };
+        let n = match self.tasks.iter().position(|&t| t == id) {
+            Some(n) => n,
+            None => {
+                self.tasks.push(id);
+                self.tasks.len() - 1
+            }
+        };
+        Thread::Task(n as u32)
     }
 
     /// Schedules the scenario's server crashes within the first `window_ms`. One draw is made
@@ -262,19 +375,27 @@ impl World {
         self.drop_plans.get(&op).map(|(_, signal)| signal.clone())
     }
 
-    /// Fires the drops that are due.
-    pub fn fire_drops(&mut self) {
+    /// The operations whose caller goes away now, in operation order.
+    pub fn due_drops(&self) -> Vec<OpId> {
         let now = self.now_ms;
-        let due: Vec<OpId> = self
-            .drop_plans
+        self.drop_plans
             .iter()
             .filter(|(_, (at, _))| *at <= now)
             .map(|(op, _)| *op)
-            .collect();
-        for op in due {
-            if let Some((_, signal)) = self.drop_plans.remove(&op) {
-                signal.notify_one();
-            }
+            .collect()
+    }
+
+    /// The caller of `op` goes away.
+    pub fn fire_drop(&mut self, op: OpId) {
+        if let Some((_, signal)) = self.drop_plans.remove(&op) {
+            self.post(Notice::CallerGone(signal));
+        }
+    }
+
+    /// Fires the drops that are due.
+    pub fn fire_drops(&mut self) {
+        for op in self.due_drops() {
+            self.fire_drop(op);
         }
     }
 
@@ -355,6 +476,7 @@ impl World {
         &mut self,
         call: Call,
         op: Option<OpId>,
+        thread: Thread,
         agent: Option<AgentId>,
     ) -> oneshot::Receiver<Reply> {
         let (reply, answer) = oneshot::channel();
@@ -370,6 +492,7 @@ impl World {
             id,
             call,
             op,
+            thread,
             agent,
             due_ms,
             fault,
@@ -431,10 +554,42 @@ impl World {
             .filter(|p| p.due_ms <= now && p.pending())
             .map(|p| Ready {
                 id: p.id,
-                op: p.op,
+                thread: p.thread,
                 due_ms: p.due_ms,
             })
             .collect()
+    }
+
+    /// The ready calls in the order the scheduler answers them this tick (random: all of
+    /// them, by due time and call order; pct and dfs pick their steps elsewhere).
+    pub fn scheduled_calls(&mut self) -> Vec<u64> {
+        let candidates = self.ready_calls();
+        let picks = self.scheduler.pick(&candidates, &mut self.decisions);
+        picks.into_iter().map(|i| candidates[i].id).collect()
+    }
+
+    /// Answers the call `id` now (its effect, its reply, or both).
+    pub fn answer_call(&mut self, id: u64) {
+        let now = self.now_ms;
+        let at = self
+            .parked
+            .iter()
+            .position(|p| p.id == id)
+            .expect("a ready call is parked");
+        self.answer(at, now);
+    }
+
+    /// Draws an order for `n` things that happen in the same millisecond: each draw picks
+    /// which of the rest comes next (choice 0: the first, so all zeros is the given order).
+    pub fn draw_order(&mut self, n: usize) -> Vec<usize> {
+        let mut rest: Vec<usize> = (0..n).collect();
+        let mut order = Vec::with_capacity(n);
+        while rest.len() > 1 {
+            let next = self.decisions.below(rest.len() as u32) as usize;
+            order.push(rest.remove(next));
+        }
+        order.extend(rest);
+        order
     }
 
     /// One step out of `steps`, as the scheduler picks it (pct and dfs).
@@ -457,29 +612,8 @@ impl World {
     /// `forced`: the choice was made already (pct and dfs): answer that ready call, or none.
     pub fn release_due(&mut self, forced: Option<Option<usize>>) {
         let now = self.now_ms;
-        for p in &mut self.parked {
-            if !p.abandoned && p.reply.is_closed() {
-                p.abandoned = true;
-                let what = What::CallAbandoned {
-                    call: p.id,
-                    op: p.op,
-                    kind: p.call.kind(),
-                };
-                self.history.push(now, p.agent.clone(), what);
-            }
-        }
-        // Nothing left to happen, and nobody waiting: gone.
-        self.parked.retain(|p| p.pending() || !p.abandoned);
-        let candidates: Vec<Ready> = self
-            .parked
-            .iter()
-            .filter(|p| p.due_ms <= now && p.pending())
-            .map(|p| Ready {
-                id: p.id,
-                op: p.op,
-                due_ms: p.due_ms,
-            })
-            .collect();
+        self.forget_abandoned();
+        let candidates = self.ready_calls();
         let picks = match forced {
             Some(choice) => choice.into_iter().collect(),
             None => self.scheduler.pick(&candidates, &mut self.decisions),
@@ -493,6 +627,25 @@ impl World {
                 .expect("a candidate is parked");
             self.answer(at, now);
         }
+    }
+
+    /// Logs the calls whose callers stopped waiting, and forgets those with nothing left to
+    /// happen.
+    pub fn forget_abandoned(&mut self) {
+        let now = self.now_ms;
+        for p in &mut self.parked {
+            if !p.abandoned && p.reply.is_closed() {
+                p.abandoned = true;
+                let what = What::CallAbandoned {
+                    call: p.id,
+                    op: p.op,
+                    kind: p.call.kind(),
+                };
+                self.history.push(now, p.agent.clone(), what);
+            }
+        }
+        // Nothing left to happen, and nobody waiting: gone.
+        self.parked.retain(|p| p.pending() || !p.abandoned);
     }
 
     /// What happens at a call's due time: its effect, its answer, or both.
@@ -542,9 +695,15 @@ impl World {
             kind: p.call.kind(),
             reply: reply.describe(),
         };
-        self.history.push(now, p.agent, what);
-        // Checked not abandoned this pass, on this thread: the caller is waiting.
-        let _ = p.reply.send(reply);
+        self.history.push(now, p.agent.clone(), what);
+        self.post(Notice::Reply {
+            call: p.id,
+            op: p.op,
+            agent: p.agent,
+            kind: p.call.kind(),
+            to: p.reply,
+            reply,
+        });
     }
 
     /// What an effect nobody was told of made is the manager's to find out: the checker
@@ -677,9 +836,8 @@ impl World {
             .unwrap_or_default();
         for stream in streams {
             if self.decisions.percent(faults.stream_errors) {
-                let _ = stream.send(Err(BackendError::Gone(format!(
-                    "{server}: event stream lost"
-                ))));
+                let lost = Err(BackendError::Gone(format!("{server}: event stream lost")));
+                self.post(Notice::ServerEvent(stream, lost));
             } else {
                 self.silent_streams.push(stream);
             }
@@ -689,8 +847,13 @@ impl World {
 
     /// Sends a server's event to every SSE stream open on it.
     fn broadcast(&mut self, server: ServerId, event: ServerEvent) {
-        if let Some(s) = self.ledger.server_mut(server) {
-            s.streams.retain(|tx| tx.send(Ok(event)).is_ok());
+        let Some(s) = self.ledger.server_mut(server) else {
+            return;
+        };
+        s.streams.retain(|tx| !tx.is_closed());
+        let streams = s.streams.clone();
+        for tx in streams {
+            self.post(Notice::ServerEvent(tx, Ok(event)));
         }
     }
 
@@ -756,72 +919,84 @@ impl World {
 
     /// Makes the backend's own happenings that are due: idle and error events, crashes.
     pub fn deliver_due(&mut self) {
+        for happening in self.take_due_happenings() {
+            self.happen(happening);
+        }
+    }
+
+    /// The backend's own happenings due now, in the order they were planned; they are no
+    /// longer scheduled.
+    pub fn take_due_happenings(&mut self) -> Vec<Happening> {
         let now = self.now_ms;
         if self.scheduled.iter().all(|&(at, _)| at > now) {
-            return;
+            return Vec::new();
         }
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.scheduled)
             .into_iter()
             .partition(|&(at, _)| at <= now);
         self.scheduled = later;
-        for (_, happening) in due {
-            match happening {
-                Happening::Idle(id) | Happening::Error(id) => {
-                    let Some(s) = self.ledger.session(id).filter(|s| s.live) else {
-                        continue;
-                    };
-                    let (agent, is_error) =
-                        (s.agent.clone(), matches!(happening, Happening::Error(_)));
-                    let event = if is_error {
-                        SessionEvent::Error
+        due.into_iter().map(|(_, happening)| happening).collect()
+    }
+
+    /// One of the backend's own happenings takes place.
+    pub fn happen(&mut self, happening: Happening) {
+        let now = self.now_ms;
+        match happening {
+            Happening::Idle(id) | Happening::Error(id) => {
+                let Some(s) = self.ledger.session(id).filter(|s| s.live) else {
+                    return;
+                };
+                let (agent, is_error) = (s.agent.clone(), matches!(happening, Happening::Error(_)));
+                let event = if is_error {
+                    SessionEvent::Error
+                } else {
+                    SessionEvent::Idle
+                };
+                let streams = s.events.clone();
+                let server = s.server;
+                for events in streams {
+                    self.post(Notice::SessionEvent(events, event));
+                }
+                self.broadcast(
+                    server,
+                    if is_error {
+                        ServerEvent::Error(id)
                     } else {
-                        SessionEvent::Idle
-                    };
-                    for events in &s.events {
-                        let _ = events.send(event);
-                    }
-                    let server = s.server;
-                    self.broadcast(
-                        server,
-                        if is_error {
-                            ServerEvent::Error(id)
-                        } else {
-                            ServerEvent::Idle(id)
-                        },
-                    );
-                    let what = if is_error {
-                        self.ledger.kill_session(id);
-                        What::SessionError(id)
-                    } else {
-                        What::SessionIdle(id)
-                    };
-                    self.history.push(now, Some(agent), what);
+                        ServerEvent::Idle(id)
+                    },
+                );
+                let what = if is_error {
+                    self.ledger.kill_session(id);
+                    What::SessionError(id)
+                } else {
+                    What::SessionIdle(id)
+                };
+                self.history.push(now, Some(agent), what);
+            }
+            Happening::Heartbeat(server) => {
+                if self.ledger.server(server).is_some_and(|s| s.open) {
+                    self.broadcast(server, ServerEvent::Heartbeat);
+                    self.scheduled
+                        .push((now + HEARTBEAT_MS, Happening::Heartbeat(server)));
                 }
-                Happening::Heartbeat(server) => {
-                    if self.ledger.server(server).is_some_and(|s| s.open) {
-                        self.broadcast(server, ServerEvent::Heartbeat);
-                        self.scheduled
-                            .push((now + HEARTBEAT_MS, Happening::Heartbeat(server)));
-                    }
+            }
+            Happening::Crash => {
+                if self.healed {
+                    return;
                 }
-                Happening::Crash => {
-                    if self.healed {
-                        continue;
-                    }
-                    let open: Vec<ServerId> = self
-                        .ledger
-                        .servers
-                        .iter()
-                        .filter(|s| s.open)
-                        .map(|s| s.id)
-                        .collect();
-                    if open.is_empty() {
-                        continue;
-                    }
-                    let server = open[self.decisions.below(open.len() as u32) as usize];
-                    self.server_died(server);
-                    self.history.push(now, None, What::ServerCrashed(server));
+                let open: Vec<ServerId> = self
+                    .ledger
+                    .servers
+                    .iter()
+                    .filter(|s| s.open)
+                    .map(|s| s.id)
+                    .collect();
+                if open.is_empty() {
+                    return;
                 }
+                let server = open[self.decisions.below(open.len() as u32) as usize];
+                self.server_died(server);
+                self.history.push(now, None, What::ServerCrashed(server));
             }
         }
     }
@@ -830,6 +1005,7 @@ impl World {
     pub fn kill_container(&mut self) {
         self.ledger.kill_all();
         self.parked.clear();
+        self.outbox.clear();
         self.silent_streams.clear();
         self.drop_plans.clear();
         self.scheduled
