@@ -100,4 +100,3 @@ fn an_arrival_and_a_reply_of_one_millisecond_come_in_either_order() {
     let movers: BTreeSet<AgentId> = (0..100).map(|seed| first_mover(&spec, seed)).collect();
     assert_eq!(movers.len(), 1, "first movers seen: {movers:?}");
 }
-

@@ -11,8 +11,8 @@ use crate::case::Case;
 use crate::check::Invariant;
 use crate::models::Model;
 use crate::run::{Outcome, ScenarioSpec};
-use crate::schedule::PctMeasure;
 use crate::scenario::{Scenario, Settings};
+use crate::schedule::PctMeasure;
 use crate::shrink::{SHRINK_BUDGET, Shrunk};
 use crate::workload::OpKind;
 
