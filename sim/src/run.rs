@@ -552,7 +552,13 @@ impl Driver<'_> {
         }
         w.forget_abandoned();
         let mut due: Vec<Due> = w.due_drops().into_iter().map(Due::CallerGone).collect();
-        due.extend(w.take_due_happenings().into_iter().map(Due::Backend));
+        for happening in w.take_due_happenings() {
+            if w.is_unheard(&happening) {
+                w.happen(happening);
+            } else {
+                due.push(Due::Backend(happening));
+            }
+        }
         if w.inbox.is_none() {
             due.extend(w.scheduled_calls().into_iter().map(Due::Answer));
         } else if self.spec.strategy != Strategy::Random {

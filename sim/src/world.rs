@@ -938,6 +938,18 @@ impl World {
         due.into_iter().map(|(_, happening)| happening).collect()
     }
 
+    /// Whether a happening tells the container nothing and changes nothing it can see: a
+    /// heartbeat of a server nobody listens to. Such happenings are not worth an order.
+    pub fn is_unheard(&self, happening: &Happening) -> bool {
+        match happening {
+            Happening::Heartbeat(server) => self
+                .ledger
+                .server(*server)
+                .is_none_or(|s| s.streams.iter().all(|tx| tx.is_closed())),
+            _ => false,
+        }
+    }
+
     /// One of the backend's own happenings takes place.
     pub fn happen(&mut self, happening: Happening) {
         let now = self.now_ms;

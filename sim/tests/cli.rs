@@ -445,3 +445,86 @@ fn dfs_exhausts_the_two_start_scenario_on_owned_and_finds_legacy_leaking() {
         stdout(&legacy)
     );
 }
+
+/// The workflow's shell commands, one per `run:` (folded blocks joined), with the workflow's
+/// expressions given the values the README shows.
+fn workflow_commands() -> Vec<String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../.github/workflows/nightly.yml"
+    );
+    let text = std::fs::read_to_string(path).expect("the nightly workflow");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut commands = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(at) = line.find("run: ") else {
+            continue;
+        };
+        let rest = line[at + 5..].trim();
+        let command = if rest == ">" {
+            let indent = line.len() - line.trim_start().len();
+            lines[i + 1..]
+                .iter()
+                .take_while(|l| l.len() - l.trim_start().len() > indent)
+                .map(|l| l.trim())
+                .collect::<Vec<_>>()
+                .join(" ")
+        } else {
+            rest.to_string()
+        };
+        commands.push(
+            command
+                .replace("${{ matrix.shard }}", "3")
+                .replace("${{ inputs.time || '5h' }}", "5h")
+                .replace("\"$(nproc)\"", "8")
+                .replace(
+                    "./target/release/lifecycle-sim",
+                    "cargo run --release -p lifecycle-sim --",
+                )
+                .replace("cargo fuzz", "cargo +nightly fuzz"),
+        );
+    }
+    commands
+}
+
+#[test]
+fn the_nightly_workflow_runs_the_commands_the_readme_shows() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("the README");
+    let commands = workflow_commands();
+    let explore: Vec<&String> = commands
+        .iter()
+        .filter(|c| c.contains("lifecycle-sim -- explore") || c.contains("fuzz run"))
+        .collect();
+    assert_eq!(explore.len(), 2, "{commands:?}");
+    for command in &explore {
+        assert!(
+            readme.contains(command.as_str()),
+            "the README lacks `{command}`"
+        );
+    }
+    // And the explore command runs as written (a seed range instead of five hours).
+    let explore = explore[0];
+    let dir = std::env::temp_dir().join(format!("lifecycle-sim-nightly-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let args: Vec<String> = explore
+        .split_once("-- ")
+        .unwrap()
+        .1
+        .replace("--time 5h", "--seeds 0..30")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_lifecycle-sim"))
+        .args(&args)
+        .current_dir(&dir)
+        .output()
+        .expect("the binary runs");
+    let reports = (
+        dir.join("report-3.json").exists(),
+        dir.join("junit-3.xml").exists(),
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(reports, (true, true));
+}

@@ -4,6 +4,15 @@
 //! [`AgentManager`] is the production design ("owned" in the design notes): one owner per
 //! incarnation, ownership types for server leases, every operation on an agent ordered, and
 //! cancellation checked after every backend call.
+//!
+//! What it promises its callers:
+//! - **Dropping a call's future abandons only the wait.** Each operation runs in a task of
+//!   its own ([`detached`]), as an HTTP server's handler may be dropped when its client leaves:
+//!   a start or stop whose caller goes away still finishes (or unwinds) whole, so no teardown
+//!   is left half done.
+//! - **A failed call is not a call that did nothing.** A backend call that errs or times out
+//!   may still take effect until [`ManagerConfig::request_lifetime`] has passed; the manager
+//!   keeps what it cannot prove dead and reconciles once nothing can land any more.
 
 mod ambiguity;
 mod backend;
