@@ -611,21 +611,16 @@ impl World {
     /// among those due. The effect of a call happens here, atomically, at its answer.
     /// `forced`: the choice was made already (pct and dfs): answer that ready call, or none.
     pub fn release_due(&mut self, forced: Option<Option<usize>>) {
-        let now = self.now_ms;
         self.forget_abandoned();
-        let candidates = self.ready_calls();
-        let picks = match forced {
-            Some(choice) => choice.into_iter().collect(),
-            None => self.scheduler.pick(&candidates, &mut self.decisions),
+        let chosen = match forced {
+            Some(choice) => {
+                let candidates = self.ready_calls();
+                choice.into_iter().map(|i| candidates[i].id).collect()
+            }
+            None => self.scheduled_calls(),
         };
-        let chosen: Vec<u64> = picks.into_iter().map(|i| candidates[i].id).collect();
         for id in chosen {
-            let at = self
-                .parked
-                .iter()
-                .position(|p| p.id == id)
-                .expect("a candidate is parked");
-            self.answer(at, now);
+            self.answer_call(id);
         }
     }
 
