@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 
 use agent_lifecycle::{AgentId, BackendError, SessionEvent};
 use lifecycle_models::ServerEvent;
-use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
@@ -23,14 +22,13 @@ use crate::history::OpId;
 use crate::workload::CallKind;
 use crate::world::{Command, Reply, World};
 
-/// How the events of one simulated millisecond are ordered.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// How the events of one simulated millisecond are ordered (derived from a scenario's
+/// version).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SameInstant {
     /// Always the same order: callers going away, the backend's own events, operations
     /// arriving, then replies in call order (their tasks resume before the arrivals' first
     /// poll). Cases recorded before version 2 ran so.
-    #[default]
     Fixed,
     /// Drawn from the decision stream, every millisecond that has two or more.
     Drawn,

@@ -565,12 +565,7 @@ impl Driver<'_> {
             // pct and dfs: one step of one thread, the client's next arrival (which keeps its
             // place in the workload and its trigger) or one call's answer.
             let next = self.queue.iter().position(Option::is_some).filter(|&slot| {
-                match self.queue[slot] {
-                    Some((_, Trigger::WhilePending(call, a))) => {
-                        w.is_pending(call, &AgentId::new(&agent_name(a)))
-                    }
-                    _ => true,
-                }
+                self.queue[slot].is_some_and(|(_, when)| Self::fired(w, when, None))
             });
             let mut steps = w.ready_calls();
             if next.is_some() {
@@ -602,6 +597,15 @@ impl Driver<'_> {
         w.end_batch();
     }
 
+    /// Whether a trigger has fired: its time has come (`now_ms`; `None`: time is not
+    /// modelled, as under pct and dfs), or the call it is aimed at is in flight.
+    fn fired(w: &World, when: Trigger, now_ms: Option<u64>) -> bool {
+        match when {
+            Trigger::At(t) => now_ms.is_none_or(|now| t <= now),
+            Trigger::WhilePending(call, a) => w.is_pending(call, &AgentId::new(&agent_name(a))),
+        }
+    }
+
     /// The queued operations whose trigger has fired (random strategy), and whether one of
     /// them is aimed at a call in flight.
     fn due_arrivals(&self, w: &World, now_ms: u64) -> (Vec<usize>, bool) {
@@ -611,11 +615,7 @@ impl Driver<'_> {
             let Some((_, when)) = self.queue[slot] else {
                 continue;
             };
-            let due = match when {
-                Trigger::At(t) => t <= now_ms,
-                Trigger::WhilePending(call, a) => w.is_pending(call, &AgentId::new(&agent_name(a))),
-            };
-            if !due {
+            if !Self::fired(w, when, Some(now_ms)) {
                 // Timed operations go in order; a later one never overtakes an earlier one.
                 if matches!(when, Trigger::At(_)) {
                     break;

@@ -2,8 +2,9 @@
 //!
 //! - `random`: each call takes a random latency; calls are answered when due. Finds shallow
 //!   races fast, and models real timing.
-//! - `pct` (Probabilistic Concurrency Testing, Burckhardt et al. 2010): each operation (a
-//!   "thread", and the client issuing the operations is one too) gets a random priority, and
+//! - `pct` (Probabilistic Concurrency Testing, Burckhardt et al. 2010): each [`Thread`] (the
+//!   client issuing the operations, each operation, each task of the manager's own) gets a
+//!   random priority, and
 //!   each tick the highest-priority step is taken: the client's next arrival or one call's
 //!   answer; at d-1 random steps the running thread drops to the lowest priority. A bug of depth
 //!   d is found by each run with probability at least 1/(n k^(d-1)) for n threads and k steps.
