@@ -9,12 +9,12 @@
 use arbitrary::{Result, Unstructured};
 
 use crate::decisions::Decisions;
-use crate::faults::FaultConfig;
-use crate::models::Model;
 use crate::report::{Origin, scenario_report};
 use crate::run::Outcome;
+use crate::scenario::workload::{Op, OpKind, OpMix, Trigger, Workload};
 use crate::scenario::{Scenario, Settings};
-use crate::workload::{Op, OpKind, OpMix, Trigger, Workload};
+use crate::subject::Subject;
+use crate::world::faults::FaultConfig;
 
 /// The scenario a decision-stream fuzz input stands for.
 pub fn decision_scenario(bytes: &[u8]) -> Scenario {
@@ -80,12 +80,15 @@ pub fn structured_scenario(bytes: &[u8]) -> Scenario {
 }
 
 /// Runs a fuzz input's scenario and panics with the full report if an invariant breaks.
-pub fn check(model: Model, scenario: Scenario) -> Outcome {
+pub fn check(model: &dyn Subject, scenario: Scenario) -> Outcome {
     let spec = scenario.spec.clone();
     let outcome = scenario.run(model);
     if outcome.violation.is_some() {
         let origin = Origin::Unsaved("this fuzz input".into());
-        panic!("{}", scenario_report(model, &origin, &spec, &outcome));
+        panic!(
+            "{}",
+            scenario_report(model.name(), &origin, &spec, &outcome)
+        );
     }
     outcome
 }

@@ -1,7 +1,7 @@
 //! `abort-token`: POST, PR #1862 (`services/gastown/container/src/process-manager.ts` @
 //! `01615d20`), ported step by step from seed-system.md §2 "startAgent — POST" and checked
 //! against `startAgentImpl` @ `9840aa59` (LATEST, whose body is POST's). Shared steps are in
-//! `common.rs`.
+//! `common/`.
 //!
 //! | step | real code (POST) | here |
 //! | --- | --- | --- |
@@ -22,7 +22,7 @@
 //! | stop | seed-system.md §2 stopAgent, POST branch (aborts and nulls the controller first) | [`Core::stop_agent`] |
 //! | evict | SIGTERM: ⏸`drainAll`, ⏸`stopAll`, exit | [`Core::drain_all`], [`Core::stop_all`] |
 //!
-//! Assumptions beyond common.rs's:
+//! Assumptions beyond common/mod.rs's:
 //! - B1 `hydrateDbFromSnapshot` swallows its errors (only its time counts).
 //! - B2 `createSessionWithStaleDbFallback`'s fallback (on a bad create answer: delete the db,
 //!   close and delete the server, recreate it, retry) is not modelled: a create is one call.

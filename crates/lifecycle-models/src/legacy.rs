@@ -1,7 +1,7 @@
 //! `legacy`: PRE, the #1341 code (`evan-claw/cloud` @ `05493752`,
 //! `cloudflare-gastown/container/src/process-manager.ts`), ported step by step from
 //! seed-system.md §2 "startAgent — PRE". Shared steps (stopAgent, the event stream, the idle
-//! timer, stopAll) are in `common.rs`, with their own table.
+//! timer, stopAll) are in `common/`, with their own table in `common/mod.rs`.
 //!
 //! | step | real code (PRE) | here |
 //! | --- | --- | --- |
@@ -16,7 +16,7 @@
 //! | stop | seed-system.md §2 stopAgent, PRE branch | [`Core::stop_agent`] |
 //! | evict | SIGTERM: stopHeartbeat, ⏸`stopAll`, exit (PRE has no drain, no `_draining`) | [`Core::stop_all`] |
 //!
-//! Assumptions beyond common.rs's: none.
+//! Assumptions beyond common/mod.rs's: none.
 
 use std::sync::Arc;
 

@@ -8,8 +8,8 @@
 //! - [`StartLockManager`]: LATEST's per-agent start lock (PR #3055).
 //!
 //! The models drive the SDK surface the real code uses ([`KiloSdk`]); each module's doc maps
-//! its steps to seed-system.md, and `common.rs` lists the assumptions where the notes are
-//! silent.
+//! its steps to seed-system.md, and `common/mod.rs` lists the assumptions where the notes
+//! are silent.
 
 mod abort_token;
 mod common;

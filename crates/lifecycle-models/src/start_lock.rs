@@ -2,7 +2,7 @@
 //! `withStartAgentLock(agentId, () => startAgentImpl(...))`, a promise-chain mutex per agent
 //! (seed-system.md §2 "LATEST"). Everything else is POST (`abort_token.rs`), except the one
 //! shared-code change LATEST made: the stream's `finally` deletes the controller only if the
-//! map still holds *its* controller (`common.rs`).
+//! map still holds *its* controller (`common/events.rs`).
 //!
 //! | step | real code (LATEST) | here |
 //! | --- | --- | --- |

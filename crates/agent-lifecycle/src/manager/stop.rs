@@ -1,0 +1,79 @@
+//! Stopping one agent and evicting them all: each ends the incarnation in flight, then tears
+//! it down under the agent's turn.
+
+use std::sync::Arc;
+
+use super::{Inner, RECONCILE_TRIES};
+use crate::backend::{AgentId, SessionBackend};
+use crate::lifecycle::{LifecycleError, Status};
+
+/// A stop, run in a task of its own ([`detached`]).
+///
+/// [`detached`]: crate::detached
+pub(super) async fn stop<B: SessionBackend>(
+    inner: Arc<Inner<B>>,
+    agent: AgentId,
+) -> Result<(), LifecycleError> {
+    let inner = &inner;
+    let agent = &agent;
+    let turn = {
+        let state = inner.state();
+        let Some(known) = state.agents.get(agent) else {
+            return Ok(());
+        };
+        known.latest.cancel();
+        known.turn.clone()
+    };
+    let _turn = turn.lock_owned().await;
+    inner.teardown_or_retry(agent, None, Status::Exited).await
+}
+
+/// An eviction, run in a task of its own ([`detached`]).
+///
+/// [`detached`]: crate::detached
+pub(super) async fn evict<B: SessionBackend>(inner: Arc<Inner<B>>) -> Result<(), LifecycleError> {
+    let inner = &inner;
+    let agents: Vec<AgentId> = {
+        let mut state = inner.state();
+        state.evicting = true;
+        for agent in state.agents.values() {
+            agent.latest.cancel();
+        }
+        state.agents.keys().cloned().collect()
+    };
+    // The container dies after this, and background retries with it: what fails is
+    // retried here, a few times, before eviction gives up and says so.
+    let mut outcome = Ok(());
+    for agent in agents {
+        let turn = inner.with_agent(&agent, |a| a.turn.clone());
+        let _turn = turn.lock_owned().await;
+        let mut torn = inner.teardown(&agent, None, Status::Exited).await;
+        for _ in 1..RECONCILE_TRIES {
+            if torn.is_ok() {
+                break;
+            }
+            tokio::time::sleep(inner.config.retry_pause).await;
+            torn = inner.teardown(&agent, None, Status::Exited).await;
+        }
+        if let Err(e) = torn {
+            outcome = Err(e);
+        }
+    }
+    // A call that failed may still land (a create, a server start): wait until none can,
+    // then close every server still running, whoever started it.
+    let mut closed = Ok(());
+    for attempt in 0..RECONCILE_TRIES {
+        if attempt > 0 {
+            tokio::time::sleep(inner.config.retry_pause).await;
+        }
+        inner.ask.settled().await;
+        closed = inner
+            .servers
+            .close_running(&inner.backend, &inner.ask)
+            .await;
+        if closed.is_ok() {
+            break;
+        }
+    }
+    outcome.and(closed.map_err(LifecycleError::from))
+}

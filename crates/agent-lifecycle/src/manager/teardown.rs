@@ -1,0 +1,169 @@
+//! Teardown: releasing everything an incarnation holds, exactly once, and the background
+//! retries and reconciles that keep what failed tracked until it is gone.
+
+use std::sync::Arc;
+
+use super::{Inner, RECONCILE_TRIES};
+use crate::backend::{AgentId, BackendError, ServerId, SessionBackend, Workdir};
+use crate::lifecycle::{LifecycleError, Status};
+
+impl<B: SessionBackend> Inner<B> {
+    /// Ends the agent's record if it is still live (and, with `only`, still that incarnation):
+    /// aborts its session, reconciles a failed create, releases its lease, marks it `end`.
+    /// Whatever fails stays in the record, so the next stop tries again.
+    pub(super) async fn teardown(
+        self: &Arc<Self>,
+        agent: &AgentId,
+        only: Option<u64>,
+        end: Status,
+    ) -> Result<(), LifecycleError> {
+        let (session, suspect_on) = {
+            let mut state = self.state();
+            let Some(record) = state.agents.get_mut(agent).and_then(|a| a.record.as_mut()) else {
+                return Ok(());
+            };
+            if record.status.is_terminal() || only.is_some_and(|i| i != record.incarnation) {
+                return Ok(());
+            }
+            record.status = Status::Stopping;
+            (record.session, record.suspect_on)
+        };
+        if let Some(session) = session {
+            match self.call(self.backend.abort_session(session)).await {
+                Ok(()) | Err(BackendError::Gone(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            self.with_record(agent, |r| r.session = None);
+        }
+        if let Some((server, settles)) = suspect_on {
+            // Only once the failed create can no longer land does a listing prove what it did.
+            tokio::time::sleep_until(settles).await;
+            self.reap_orphans(agent, server).await?;
+            self.with_record(agent, |r| r.suspect_on = None);
+        }
+        let lease = self.with_record(agent, |r| r.lease.take());
+        if let Some(lease) = lease {
+            let workdir = lease.workdir().clone();
+            if let Err(e) = self.servers.release(&self.backend, &self.ask, lease).await {
+                // `Servers` remembers the server; it is closed in the background (and at
+                // eviction), so an unused server never outlives the manager's retries.
+                tracing::warn!(%agent, error = %e, "closing an unused server failed");
+                tokio::spawn(retry_close(self.clone(), workdir));
+            }
+        }
+        self.with_record(agent, |r| r.status = end);
+        Ok(())
+    }
+
+    /// Aborts every session of `agent` on `server`. Only called under the agent's turn with no
+    /// session of the agent tracked, so every such session is an orphan of a failed create.
+    async fn reap_orphans(&self, agent: &AgentId, server: ServerId) -> Result<(), LifecycleError> {
+        let mut last = None;
+        for attempt in 0..RECONCILE_TRIES {
+            if attempt > 0 {
+                tokio::time::sleep(self.config.retry_pause).await;
+            }
+            let listed = match self.call(self.backend.list_sessions(server)).await {
+                Ok(listed) => listed,
+                // The server is gone, and every session on it with it.
+                Err(BackendError::Gone(_)) => return Ok(()),
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            let mut reaped = Ok(());
+            for (session, owner) in listed {
+                if &owner == agent {
+                    match self.call(self.backend.abort_session(session)).await {
+                        Ok(()) | Err(BackendError::Gone(_)) => {}
+                        Err(e) => reaped = Err(e),
+                    }
+                }
+            }
+            match reaped {
+                Ok(()) => return Ok(()),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one try failed").into())
+    }
+
+    /// A teardown; if it fails, it is retried in the background until it succeeds or a newer
+    /// incarnation takes over, so that what the manager tracks never stays stale.
+    pub(super) async fn teardown_or_retry(
+        self: &Arc<Self>,
+        agent: &AgentId,
+        only: Option<u64>,
+        end: Status,
+    ) -> Result<(), LifecycleError> {
+        let failed = self.teardown(agent, only, end).await.err();
+        let Some(e) = failed else { return Ok(()) };
+        tracing::warn!(%agent, error = %e, "teardown failed; the session stays tracked and is retried");
+        let incarnation = self.with_agent(agent, |a| a.record.as_ref().map(|r| r.incarnation));
+        if let Some(incarnation) = incarnation {
+            tokio::spawn(retry_teardown(
+                self.clone(),
+                agent.clone(),
+                incarnation,
+                end,
+            ));
+        }
+        Err(e)
+    }
+}
+
+/// Retries one incarnation's teardown, each time under the agent's turn, until it is done.
+async fn retry_teardown<B: SessionBackend>(
+    inner: Arc<Inner<B>>,
+    agent: AgentId,
+    incarnation: u64,
+    end: Status,
+) {
+    loop {
+        tokio::time::sleep(inner.config.retry_pause).await;
+        let turn = inner.with_agent(&agent, |a| a.turn.clone());
+        let _turn = turn.lock_owned().await;
+        let pending = inner.with_agent(&agent, |a| {
+            a.record
+                .as_ref()
+                .is_some_and(|r| r.incarnation == incarnation && !r.status.is_terminal())
+        });
+        if !pending || inner.teardown(&agent, Some(incarnation), end).await.is_ok() {
+            return;
+        }
+    }
+}
+
+/// Closes the unleased servers of `workdir` whose close failed, until that succeeds.
+async fn retry_close<B: SessionBackend>(inner: Arc<Inner<B>>, workdir: Workdir) {
+    loop {
+        tokio::time::sleep(inner.config.retry_pause).await;
+        if inner
+            .servers
+            .close_unclosed(&inner.backend, &inner.ask, &workdir)
+            .await
+            .is_ok()
+        {
+            return;
+        }
+    }
+}
+
+/// After an `ensure_server` for `workdir` failed ambiguously: once it can no longer land,
+/// closes any server it started that nobody holds, retrying until that succeeds.
+pub(super) async fn reap_servers<B: SessionBackend>(
+    inner: Arc<Inner<B>>,
+    workdir: Workdir,
+    settles: tokio::time::Instant,
+) {
+    tokio::time::sleep_until(settles).await;
+    while inner
+        .servers
+        .reap_unowned(&inner.backend, &inner.ask, &workdir)
+        .await
+        .is_err()
+    {
+        tokio::time::sleep(inner.config.retry_pause).await;
+    }
+}

@@ -1,0 +1,104 @@
+//! What an operation's return promises: I6 (a cancelled start leaves nothing) and I7 (an
+//! eviction leaves nothing).
+
+use std::collections::BTreeMap;
+
+use agent_lifecycle::{LifecycleError, ServerId, Snapshot};
+
+use super::{Invariant, Violation, describe_all};
+use crate::scenario::workload::OpKind;
+use crate::world::history::OpId;
+use crate::world::ledger::{Ledger, SessionRecord};
+
+/// I6: a start that reports it was cancelled leaves no session behind.
+pub fn check_cancelled_start(ledger: &Ledger, op: OpId) -> Result<(), Violation> {
+    let left: Vec<&SessionRecord> = ledger
+        .live_sessions()
+        .filter(|s| s.creator == Some(op))
+        .collect();
+    if left.is_empty() {
+        return Ok(());
+    }
+    Err(Violation::new(
+        Invariant::I6,
+        format!(
+            "op#{op} returned cancelled but left {}",
+            describe_all(&left)
+        ),
+        left.iter().map(|s| s.id).collect(),
+    ))
+}
+
+/// I7: when an eviction returns Ok, nothing of the container is left running and no start
+/// issued before it is still in flight. When it returns Err it said it could not clean up
+/// everything, but it must still leave nothing *untracked*: every live session is a live
+/// record's own session (no suspicion excuses it), every running server is one the manager
+/// reports, and no earlier start is still in flight.
+pub fn check_evicted(
+    ledger: &Ledger,
+    snapshot: &Snapshot,
+    evict: OpId,
+    outcome: &Result<(), LifecycleError>,
+    in_flight: &BTreeMap<OpId, OpKind>,
+) -> Result<(), Violation> {
+    let returned = match outcome {
+        Ok(()) => "returned".to_string(),
+        Err(e) => format!("returned error ({e})"),
+    };
+    let tracked = |s: &SessionRecord| {
+        outcome.is_err()
+            && snapshot
+                .agents
+                .iter()
+                .any(|r| !r.status.is_terminal() && r.session == Some(s.id))
+    };
+    let live: Vec<&SessionRecord> = ledger.live_sessions().filter(|s| !tracked(s)).collect();
+    if !live.is_empty() {
+        let untracked = if outcome.is_err() {
+            " and untracked"
+        } else {
+            ""
+        };
+        return Err(Violation::new(
+            Invariant::I7,
+            format!(
+                "op#{evict} evict {returned}, yet {} is live{untracked}",
+                describe_all(&live)
+            ),
+            live.iter().map(|s| s.id).collect(),
+        ));
+    }
+    let known =
+        |server: ServerId| outcome.is_err() && snapshot.servers.iter().any(|e| e.server == server);
+    if let Some(server) = ledger.servers.iter().find(|s| s.open && !known(s.id)) {
+        let unknown = if outcome.is_err() {
+            " and the manager does not report it"
+        } else {
+            ""
+        };
+        return Err(Violation::new(
+            Invariant::I7,
+            format!(
+                "op#{evict} evict {returned}, yet {} (workdir {}) is running{unknown}",
+                server.id, server.workdir
+            ),
+            Vec::new(),
+        ));
+    }
+    let starts: Vec<String> = in_flight
+        .iter()
+        .filter(|&(&op, kind)| op < evict && matches!(kind, OpKind::Start(_)))
+        .map(|(op, kind)| format!("op#{op} {kind}"))
+        .collect();
+    if !starts.is_empty() {
+        return Err(Violation::new(
+            Invariant::I7,
+            format!(
+                "op#{evict} evict {returned} while {} still ran",
+                starts.join(", ")
+            ),
+            Vec::new(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,40 @@
+//! A subject's own invariants: checked with I1-I8 after every step, on the same view.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::{Invariant, View, Violation};
+
+type Check = dyn Fn(&View) -> Result<(), String> + Send + Sync;
+
+/// An invariant of the user's: a name (its code in reports and case files) and a check that
+/// sees what the built-in checker sees after each step (the ledger of what is live, the
+/// manager's snapshot, the operations in flight) and returns why it failed.
+#[derive(Clone)]
+pub struct UserInvariant {
+    pub name: &'static str,
+    check: Arc<Check>,
+}
+
+impl UserInvariant {
+    pub fn new(
+        name: &'static str,
+        check: impl Fn(&View) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            name,
+            check: Arc::new(check),
+        }
+    }
+
+    pub fn check(&self, view: &View) -> Result<(), Violation> {
+        (self.check)(view)
+            .map_err(|detail| Violation::new(Invariant::User(self.name), detail, Vec::new()))
+    }
+}
+
+impl fmt::Debug for UserInvariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UserInvariant({})", self.name)
+    }
+}

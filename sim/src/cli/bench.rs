@@ -1,0 +1,183 @@
+//! `lifecycle-sim bench`: the harness's speed and bug-finding power, measured side by side in
+//! one run (these machines are shared and noisy, so only ratios within a run mean much).
+
+use std::fmt::Write as _;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use crate::check::Invariant;
+use crate::cli::stress::hunt_in_real_time;
+use crate::explore::{Hunted, SeedSet, SweepConfig, dfs, hunt, sweep};
+use crate::scenario::catalog::late_restart;
+use crate::scenario::workload::WorkloadShape;
+use crate::scenario::{Scenario, Settings};
+use crate::subject::Model;
+use crate::world::schedule::Strategy;
+
+/// The scenario shape the throughput is measured on: 3 agents, 20 operations.
+fn bench_settings() -> Settings {
+    Settings {
+        shape: WorkloadShape {
+            min_agents: 3,
+            max_agents: 3,
+            min_ops: 20,
+            max_ops: 20,
+            ..WorkloadShape::default()
+        },
+        ..Settings::default()
+    }
+}
+
+/// Scenarios/s of `model` on one thread for about `seconds`, and the mean simulated steps (ms)
+/// a scenario took.
+fn throughput(model: Model, seconds: f64) -> (f64, f64) {
+    let settings = bench_settings();
+    let began = Instant::now();
+    let (mut runs, mut steps) = (0u64, 0u128);
+    while began.elapsed().as_secs_f64() < seconds {
+        let outcome = Scenario::from_seed(&settings, runs).run(&model);
+        steps += outcome.elapsed.as_millis();
+        runs += 1;
+    }
+    (
+        runs as f64 / began.elapsed().as_secs_f64(),
+        steps as f64 / runs as f64,
+    )
+}
+
+/// The same on `jobs` threads, through the nightly runner's sweep.
+fn parallel_throughput(model: Model, seconds: f64, jobs: usize) -> f64 {
+    let stop = AtomicBool::new(false);
+    let config = SweepConfig {
+        seeds: SeedSet::all(None),
+        budget: Duration::from_secs_f64(seconds),
+        jobs,
+        fail_fast: false,
+        shrink: false,
+        stop: &stop,
+    };
+    let f = sweep(&model, &bench_settings(), &config, |_| {}, |_| {});
+    f.rate()
+}
+
+/// Bare turmoil: one host whose software waits forever, stepped `steps` ticks: the ceiling of
+/// any harness built on turmoil for a scenario that long.
+fn bare_turmoil(steps: u64, seconds: f64) -> f64 {
+    let began = Instant::now();
+    let mut runs = 0u64;
+    while began.elapsed().as_secs_f64() < seconds {
+        let mut sim = turmoil::Builder::new()
+            .epoch(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+            .rng_seed(runs)
+            .tick_duration(Duration::from_millis(1))
+            .simulation_duration(Duration::from_secs(24 * 3600))
+            .build();
+        sim.host("container", || async {
+            std::future::pending::<()>().await;
+            Ok(())
+        });
+        for _ in 0..steps {
+            sim.step().expect("an idle host cannot fail");
+        }
+        runs += 1;
+    }
+    runs as f64 / began.elapsed().as_secs_f64()
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+/// Median scenarios and median seconds to find #1341 (late-restart, legacy, I1) over
+/// `campaigns` campaigns.
+fn hunt_1341(strategy: Strategy, campaigns: u64) -> (f64, f64, u64) {
+    let spec = late_restart(strategy);
+    let (mut counts, mut times, mut found) = (Vec::new(), Vec::new(), 0);
+    for campaign in 0..campaigns {
+        let began = Instant::now();
+        let n = hunt(
+            &Model::Legacy,
+            &Hunted::Fixed(&spec),
+            campaign * 1_000_000,
+            100_000,
+            Invariant::I1,
+        );
+        times.push(began.elapsed().as_secs_f64());
+        found += u64::from(n.is_some());
+        counts.push(n.unwrap_or(100_000) as f64);
+    }
+    (median(counts), median(times), found)
+}
+
+/// Runs every measurement and returns the results as a markdown table.
+pub fn run_bench(seconds: f64, jobs: usize, stress_cap: Duration) -> String {
+    let mut out = String::new();
+    let (rate, steps) = throughput(Model::Owned, seconds);
+    let (legacy_rate, _) = throughput(Model::Legacy, seconds);
+    let ceiling = bare_turmoil(steps.round() as u64, seconds);
+    let parallel = parallel_throughput(Model::Owned, seconds, jobs);
+    writeln!(out, "| measure | result |").unwrap();
+    writeln!(out, "| --- | --- |").unwrap();
+    writeln!(out, "| harness, `owned`, 3 agents x 20 operations, swarm faults, 1 thread | {rate:.0} scenarios/s per core ({steps:.0} simulated ms a scenario) |").unwrap();
+    writeln!(
+        out,
+        "| harness, `legacy`, same shape, 1 thread | {legacy_rate:.0} scenarios/s |"
+    )
+    .unwrap();
+    writeln!(out, "| bare turmoil, 1 idle host stepped {:.0} ticks (the ceiling) | {ceiling:.0} scenarios/s |", steps.round()).unwrap();
+    writeln!(
+        out,
+        "| harness / bare turmoil | {:.0} % |",
+        100.0 * rate / ceiling
+    )
+    .unwrap();
+    writeln!(out, "| harness, `owned`, {jobs} threads (`--jobs {jobs}`) | {parallel:.0} scenarios/s ({:.2}x one thread) |", parallel / rate).unwrap();
+
+    let campaigns = 20;
+    let mut rows = Vec::new();
+    for strategy in [Strategy::Random, Strategy::Pct { depth: 3 }] {
+        let (scenarios, secs, found) = hunt_1341(strategy, campaigns);
+        rows.push((strategy.name(), scenarios, secs, found));
+    }
+    let dfs_began = Instant::now();
+    let report = dfs(&Model::Legacy, &late_restart(Strategy::Dfs), 100_000);
+    let dfs_secs = dfs_began.elapsed().as_secs_f64();
+    for (name, scenarios, secs, found) in &rows {
+        writeln!(out, "| #1341 (late-restart, `legacy` I1), {name}: median of {campaigns} campaigns | {scenarios} scenarios, {:.2} ms (found in {found}/{campaigns}) |", secs * 1000.0).unwrap();
+    }
+    writeln!(
+        out,
+        "| #1341 (late-restart, `legacy` I1), dfs (deterministic: one search) | {} schedules, {:.2} ms ({}) |",
+        report.schedules,
+        dfs_secs * 1000.0,
+        if report.failure.is_some() { "found" } else { "not found" }
+    )
+    .unwrap();
+    let random_secs = rows[0].2;
+    match hunt_in_real_time(stress_cap) {
+        Some((runs, took)) => {
+            writeln!(out, "| #1341 (late-restart, `legacy`), real-time stress test: multi-threaded tokio, real 1-20 ms sleeps | {runs} scenarios, {:.0} ms |", took.as_secs_f64() * 1000.0).unwrap();
+            writeln!(
+                out,
+                "| stress test time / simulated random time to find #1341 | {:.0}x |",
+                took.as_secs_f64() / random_secs.max(1e-9)
+            )
+            .unwrap();
+        }
+        None => {
+            writeln!(
+                out,
+                "| #1341 (late-restart, `legacy`), real-time stress test | not found within {} s |",
+                stress_cap.as_secs()
+            )
+            .unwrap();
+        }
+    }
+    out
+}

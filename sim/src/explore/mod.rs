@@ -1,0 +1,392 @@
+//! Campaigns over many scenarios: seed sweeps with any strategy, hunts for one invariant, and
+//! bounded exhaustive search (dfs) of one scenario's schedules.
+
+pub mod shrink;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::check::Invariant;
+use crate::explore::shrink::{SHRINK_BUDGET, Shrunk};
+use crate::run::Outcome;
+use crate::scenario::case::Case;
+use crate::scenario::spec::ScenarioSpec;
+use crate::scenario::workload::OpKind;
+use crate::scenario::{Scenario, Settings};
+use crate::subject::Subject;
+use crate::world::schedule::PctMeasure;
+
+/// A distinct failure found by a sweep: the first (lowest) seed of its kind, how often its
+/// kind recurred, and its shrunk form.
+pub struct Failure {
+    pub invariant: Invariant,
+    /// The violation's text with every number taken out: failures of one class are the same
+    /// bug met again, and are counted rather than shrunk again.
+    pub class: String,
+    /// What the shrunk case does (invariant, operations, fault families left on): distinct
+    /// failures are distinct signatures.
+    pub signature: String,
+    pub seed: u64,
+    /// Scenarios run up to and including this one, and the time until it was found.
+    pub scenarios: u64,
+    pub after: Duration,
+    /// How many failing seeds had this signature.
+    pub occurrences: u64,
+    pub case: Case,
+    pub outcome: Outcome,
+    pub shrunk: Option<Shrunk>,
+}
+
+/// What sweeping one model found.
+pub struct Findings {
+    /// The subject's name.
+    pub model: String,
+    /// Distinct failures, in seed order.
+    pub failures: Vec<Failure>,
+    pub scenarios: u64,
+    pub elapsed: Duration,
+    /// The sweep was stopped early (interrupted).
+    pub interrupted: bool,
+    /// Distinct orders in which backend calls were answered.
+    pub interleavings: BTreeSet<u64>,
+    /// Distinct (agent state, operation) pairs issued.
+    pub coverage: BTreeSet<String>,
+    /// For the PCT bound: what the scenarios measured.
+    pub pct: PctSummary,
+}
+
+/// The PCT bound's inputs over a sweep: the most threads (n) and steps (k) a scenario had,
+/// the largest k change points were drawn over, and how many scenarios took more steps than
+/// their estimate (whose tails change points could not reach).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PctSummary {
+    pub threads: u32,
+    pub steps: u32,
+    pub estimate: u32,
+    pub over_estimate: u64,
+}
+
+impl PctSummary {
+    pub fn add(&mut self, m: PctMeasure) {
+        self.threads = self.threads.max(m.threads);
+        self.steps = self.steps.max(m.steps);
+        self.estimate = self.estimate.max(m.estimate);
+        self.over_estimate += u64::from(m.steps > m.estimate);
+    }
+}
+
+impl Findings {
+    pub fn first(&self) -> Option<&Failure> {
+        self.failures.first()
+    }
+
+    pub fn rate(&self) -> f64 {
+        self.scenarios as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Which seeds a sweep runs: a range (or from 0 without end), and of those only the ones of
+/// shard `k` of `n` (seed % n == k), so that n machines cover disjoint seeds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeedSet {
+    pub range: Option<Range<u64>>,
+    pub shard: (u64, u64),
+}
+
+impl SeedSet {
+    pub fn all(range: Option<Range<u64>>) -> Self {
+        Self {
+            range,
+            shard: (0, 1),
+        }
+    }
+
+    /// The `i`th seed of the set, if there is one.
+    pub fn nth(&self, i: u64) -> Option<u64> {
+        let (k, n) = self.shard;
+        let start = self.range.as_ref().map_or(0, |r| r.start);
+        // The first seed >= start that is k mod n, then every n-th.
+        let first = start + (k + n - start % n) % n;
+        let seed = first.checked_add(i.checked_mul(n)?)?;
+        match &self.range {
+            Some(r) if seed >= r.end => None,
+            _ => Some(seed),
+        }
+    }
+}
+
+/// How a sweep runs.
+pub struct SweepConfig<'a> {
+    pub seeds: SeedSet,
+    /// Only when `seeds.range` is open: stop taking seeds after this long.
+    pub budget: Duration,
+    /// Worker threads, one simulation each.
+    pub jobs: usize,
+    pub fail_fast: bool,
+    pub shrink: bool,
+    /// Set (by Ctrl-C) to stop taking seeds; what ran is still reported.
+    pub stop: &'a AtomicBool,
+}
+
+/// Progress of a sweep, for a progress bar or periodic lines.
+pub struct Progress {
+    pub scenarios: u64,
+    pub failures: usize,
+    pub elapsed: Duration,
+}
+
+/// The violation's text with numbers taken out (`s3 of a0 ... op#2` -> `s# of a# ... op##`).
+fn class_of(invariant: Invariant, detail: &str) -> String {
+    let mut class = format!("{} ", invariant.code());
+    let mut in_number = false;
+    for c in detail.chars() {
+        if c.is_ascii_digit() {
+            if !in_number {
+                class.push('#');
+            }
+            in_number = true;
+        } else {
+            in_number = false;
+            class.push(c);
+        }
+    }
+    class
+}
+
+/// What a shrunk case does, for telling distinct failures apart.
+fn signature_of(invariant: Invariant, case: &Case) -> String {
+    let ops: Vec<&str> = case
+        .spec
+        .workload
+        .ops
+        .iter()
+        .map(|op| match op.kind {
+            OpKind::Start(_) => "start",
+            OpKind::Stop(_) => "stop",
+            OpKind::Evict => "evict",
+        })
+        .collect();
+    format!(
+        "{} [{}] faults: {}",
+        invariant.code(),
+        ops.join(" "),
+        case.spec.faults
+    )
+}
+
+/// Sweeps the seeds of `config` on `jobs` threads. Results are taken in seed order, so what it
+/// finds does not depend on `jobs`. It keeps going after failures (one report per distinct
+/// failure) unless `fail_fast`.
+pub fn sweep(
+    model: &dyn Subject,
+    settings: &Settings,
+    config: &SweepConfig,
+    mut on_failure: impl FnMut(&Failure),
+    mut on_progress: impl FnMut(&Progress),
+) -> Findings {
+    let began = Instant::now();
+    let mut f = Findings {
+        model: model.name().to_string(),
+        failures: Vec::new(),
+        scenarios: 0,
+        elapsed: Duration::ZERO,
+        interrupted: false,
+        interleavings: BTreeSet::new(),
+        coverage: BTreeSet::new(),
+        pct: PctSummary::default(),
+    };
+    let next = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel::<(u64, u64, ScenarioSpec, Outcome)>();
+    std::thread::scope(|scope| {
+        for _ in 0..config.jobs.max(1) {
+            let tx = tx.clone();
+            let (next, done) = (&next, &done);
+            scope.spawn(move || {
+                loop {
+                    if done.load(Ordering::Relaxed)
+                        || config.stop.load(Ordering::Relaxed)
+                        || (config.seeds.range.is_none() && began.elapsed() >= config.budget)
+                    {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(seed) = config.seeds.nth(i) else {
+                        return;
+                    };
+                    let scenario = Scenario::from_seed(settings, seed);
+                    let spec = scenario.spec.clone();
+                    let outcome = scenario.run(model);
+                    if tx.send((i, seed, spec, outcome)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        // Take results in seed order, whatever order the workers finish in.
+        let mut pending: BTreeMap<u64, (u64, ScenarioSpec, Outcome)> = BTreeMap::new();
+        let mut expected = 0u64;
+        let mut classes: BTreeMap<String, usize> = BTreeMap::new();
+        let mut last_progress = Instant::now();
+        for (i, seed, spec, outcome) in rx {
+            pending.insert(i, (seed, spec, outcome));
+            while let Some((seed, spec, mut outcome)) = pending.remove(&expected) {
+                expected += 1;
+                if done.load(Ordering::Relaxed) {
+                    continue;
+                }
+                f.scenarios += 1;
+                f.interleavings
+                    .insert(outcome.history.interleaving_digest());
+                f.coverage.append(&mut outcome.coverage);
+                if let Some(m) = outcome.pct {
+                    f.pct.add(m);
+                }
+                if let Some(v) = outcome.violation.clone() {
+                    let class = class_of(v.invariant, &v.detail);
+                    match classes.get(&class) {
+                        Some(&known) => f.failures[known].occurrences += 1,
+                        None => {
+                            let case = Case::of_run(Some(seed), &spec, &outcome);
+                            let shrunk = config.shrink.then(|| {
+                                crate::explore::shrink::shrink(
+                                    model,
+                                    case.clone(),
+                                    v.invariant,
+                                    SHRINK_BUDGET,
+                                )
+                            });
+                            let signature = signature_of(
+                                v.invariant,
+                                shrunk.as_ref().map_or(&case, |s| &s.case),
+                            );
+                            if let Some(same) =
+                                f.failures.iter().position(|x| x.signature == signature)
+                            {
+                                classes.insert(class, same);
+                                f.failures[same].occurrences += 1;
+                            } else {
+                                let failure = Failure {
+                                    invariant: v.invariant,
+                                    class: class.clone(),
+                                    signature,
+                                    seed,
+                                    scenarios: f.scenarios,
+                                    after: began.elapsed(),
+                                    occurrences: 1,
+                                    case,
+                                    outcome,
+                                    shrunk,
+                                };
+                                on_failure(&failure);
+                                classes.insert(class, f.failures.len());
+                                f.failures.push(failure);
+                            }
+                            if config.fail_fast {
+                                done.store(true, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+                if last_progress.elapsed() >= Duration::from_millis(200) {
+                    last_progress = Instant::now();
+                    on_progress(&Progress {
+                        scenarios: f.scenarios,
+                        failures: f.failures.len(),
+                        elapsed: began.elapsed(),
+                    });
+                }
+            }
+        }
+    });
+    f.interrupted = config.stop.load(Ordering::Relaxed);
+    f.elapsed = began.elapsed();
+    f
+}
+
+/// What a hunt runs: generated scenarios, or one fixed scenario under many seeds.
+pub enum Hunted<'a> {
+    Generated(&'a Settings),
+    Fixed(&'a ScenarioSpec),
+}
+
+/// Runs seeds from `first_seed` until `model` violates `target`; the number of scenarios that
+/// took, or `None` within `max` scenarios.
+pub fn hunt(
+    model: &dyn Subject,
+    hunted: &Hunted,
+    first_seed: u64,
+    max: u64,
+    target: Invariant,
+) -> Option<u64> {
+    (0..max).find_map(|i| {
+        let seed = first_seed + i;
+        let scenario = match hunted {
+            Hunted::Generated(settings) => Scenario::from_seed(settings, seed),
+            Hunted::Fixed(spec) => Scenario::with_spec(seed, (*spec).clone()),
+        };
+        let outcome = scenario.run(model);
+        outcome
+            .violation
+            .is_some_and(|v| v.invariant == target)
+            .then_some(i + 1)
+    })
+}
+
+/// What a bounded exhaustive search covered.
+pub struct DfsReport {
+    pub schedules: u64,
+    /// Every schedule of the scenario was run.
+    pub exhausted: bool,
+    /// The first failing schedule, if any.
+    pub failure: Option<(Case, Outcome)>,
+}
+
+/// Enumerates the decision tree of `spec` (which should use the dfs strategy, so that every
+/// decision is a scheduling choice) depth first, up to `max_schedules` runs.
+pub fn dfs(model: &dyn Subject, spec: &ScenarioSpec, max_schedules: u64) -> DfsReport {
+    let mut prefix: Vec<u32> = Vec::new();
+    let mut schedules = 0;
+    loop {
+        if schedules >= max_schedules {
+            return DfsReport {
+                schedules,
+                exhausted: false,
+                failure: None,
+            };
+        }
+        let case = Case {
+            seed: None,
+            spec: spec.clone(),
+            decisions: prefix.clone(),
+            expect: BTreeMap::new(),
+        };
+        let outcome = Scenario::from_case(&case).run(model);
+        schedules += 1;
+        if outcome.violation.is_some() {
+            let case = Case {
+                decisions: outcome.choices(),
+                ..case
+            };
+            return DfsReport {
+                schedules,
+                exhausted: false,
+                failure: Some((case, outcome)),
+            };
+        }
+        // Backtrack: the deepest draw with an untried branch takes its next branch.
+        let Some(i) = outcome.draws.iter().rposition(|d| d.choice + 1 < d.bound) else {
+            return DfsReport {
+                schedules,
+                exhausted: true,
+                failure: None,
+            };
+        };
+        prefix = outcome.draws[..i].iter().map(|d| d.choice).collect();
+        prefix.push(outcome.draws[i].choice + 1);
+    }
+}

@@ -1,0 +1,275 @@
+//! Shrinking: reduce a failing case while the same invariant still fails: fewer operations,
+//! fewer agents and fault families, earlier operations, and smaller, fewer choices (choice 0 is
+//! always the simplest: no fault, the shortest delay, the first call in order).
+
+use crate::check::Invariant;
+use crate::run::Outcome;
+use crate::scenario::Scenario;
+use crate::scenario::case::Case;
+use crate::scenario::workload::{OpKind, Trigger};
+use crate::subject::Subject;
+use crate::world::faults::FaultConfig;
+use crate::world::history::What;
+
+/// How many runs a shrink may spend.
+pub const SHRINK_BUDGET: u32 = 4000;
+
+pub struct Shrunk {
+    pub case: Case,
+    pub outcome: Outcome,
+    pub runs: u32,
+}
+
+struct Shrinker<'s> {
+    model: &'s dyn Subject,
+    invariant: Invariant,
+    best: Case,
+    runs: u32,
+    budget: u32,
+}
+
+impl Shrinker<'_> {
+    /// Keeps `candidate` if it still fails the same way.
+    fn try_keep(&mut self, candidate: Case) -> bool {
+        if self.runs >= self.budget || candidate == self.best {
+            return false;
+        }
+        self.runs += 1;
+        let outcome = Scenario::from_case(&candidate).run(self.model);
+        if outcome
+            .violation
+            .as_ref()
+            .is_some_and(|v| v.invariant == self.invariant)
+        {
+            // Keep only the choices the run used.
+            self.best = Case {
+                decisions: trimmed(outcome.choices()),
+                ..candidate
+            };
+            true
+        } else {
+            false
+        }
+    }
+
+    fn remove_ops(&mut self) -> bool {
+        let mut progress = false;
+        let mut i = self.best.spec.workload.ops.len();
+        while i > 0 {
+            i -= 1;
+            if self.best.spec.workload.ops.len() <= 1 || i >= self.best.spec.workload.ops.len() {
+                continue;
+            }
+            let mut c = self.best.clone();
+            c.spec.workload.ops.remove(i);
+            progress |= self.try_keep(c);
+        }
+        progress
+    }
+
+    /// Drops agents no operation names, and puts agents into the first workdir.
+    fn simplify_agents(&mut self) -> bool {
+        let mut progress = false;
+        let used = |c: &Case, a: u8| {
+            c.spec.workload.ops.iter().any(|op| {
+                matches!(op.kind, OpKind::Start(x) | OpKind::Stop(x) if x == a)
+                    || matches!(op.when, Trigger::WhilePending(_, x) if x == a)
+            })
+        };
+        let mut a = self.best.spec.workload.workdirs.len();
+        while a > 0 {
+            a -= 1;
+            if self.best.spec.workload.workdirs.len() <= 1 || used(&self.best, a as u8) {
+                continue;
+            }
+            let mut c = self.best.clone();
+            c.spec.workload.workdirs.remove(a);
+            let shift = |x: u8| if usize::from(x) > a { x - 1 } else { x };
+            for op in &mut c.spec.workload.ops {
+                op.kind = match op.kind {
+                    OpKind::Start(x) => OpKind::Start(shift(x)),
+                    OpKind::Stop(x) => OpKind::Stop(shift(x)),
+                    OpKind::Evict => OpKind::Evict,
+                };
+                if let Trigger::WhilePending(k, x) = op.when {
+                    op.when = Trigger::WhilePending(k, shift(x));
+                }
+            }
+            progress |= self.try_keep(c);
+        }
+        for a in 0..self.best.spec.workload.workdirs.len() {
+            if self.best.spec.workload.workdirs[a] != 0 {
+                let mut c = self.best.clone();
+                c.spec.workload.workdirs[a] = 0;
+                progress |= self.try_keep(c);
+            }
+        }
+        progress
+    }
+
+    fn drop_faults(&mut self) -> bool {
+        let mut progress = false;
+        for family in 0..FaultConfig::FAMILIES {
+            if *self.best.spec.faults.rates_mut()[family] == 0 {
+                continue;
+            }
+            let mut c = self.best.clone();
+            *c.spec.faults.rates_mut()[family] = 0;
+            progress |= self.try_keep(c);
+        }
+        progress
+    }
+
+    /// Moves operations earlier (timed operations stay in time order).
+    fn earlier_ops(&mut self) -> bool {
+        let mut progress = false;
+        for i in 0..self.best.spec.workload.ops.len() {
+            let Trigger::At(t) = self.best.spec.workload.ops[i].when else {
+                continue;
+            };
+            let floor = match i
+                .checked_sub(1)
+                .map(|j| self.best.spec.workload.ops[j].when)
+            {
+                Some(Trigger::At(prev)) => prev,
+                _ => 0,
+            };
+            for target in [
+                floor,
+                floor + (t - floor) / 2,
+                t.saturating_sub(1).max(floor),
+            ] {
+                if target < t {
+                    let mut c = self.best.clone();
+                    c.spec.workload.ops[i].when = Trigger::At(target);
+                    if self.try_keep(c) {
+                        progress = true;
+                        break;
+                    }
+                }
+            }
+        }
+        progress
+    }
+
+    /// Shorter and smaller choice lists.
+    fn smaller_choices(&mut self) -> bool {
+        let mut progress = false;
+        let mut chunk = self.best.decisions.len().next_power_of_two();
+        while chunk >= 1 {
+            let mut start = 0;
+            while start < self.best.decisions.len() {
+                let end = (start + chunk).min(self.best.decisions.len());
+                if self.best.decisions[start..end].iter().any(|&c| c != 0) {
+                    let mut c = self.best.clone();
+                    c.decisions[start..end].fill(0);
+                    progress |= self.try_keep(c);
+                }
+                start += chunk;
+            }
+            chunk /= 2;
+        }
+        for i in 0..self.best.decisions.len() {
+            let value = match self.best.decisions.get(i) {
+                Some(&v) if v > 1 => v,
+                _ => continue,
+            };
+            for smaller in [value / 2, value - 1] {
+                let mut c = self.best.clone();
+                c.decisions[i] = smaller;
+                if self.try_keep(c) {
+                    progress = true;
+                    break;
+                }
+            }
+        }
+        progress
+    }
+}
+
+/// Drops trailing zeros: choices past the end are 0 anyway.
+fn trimmed(mut choices: Vec<u32>) -> Vec<u32> {
+    while choices.last() == Some(&0) {
+        choices.pop();
+    }
+    choices
+}
+
+/// Shrinks `case`, which must fail `invariant` on `model`.
+pub fn shrink(model: &dyn Subject, case: Case, invariant: Invariant, budget: u32) -> Shrunk {
+    let mut s = Shrinker {
+        model,
+        invariant,
+        best: case,
+        runs: 0,
+        budget,
+    };
+    loop {
+        let mut progress = s.remove_ops();
+        progress |= s.simplify_agents();
+        progress |= s.drop_faults();
+        progress |= s.earlier_ops();
+        progress |= s.smaller_choices();
+        if !progress || s.runs >= s.budget {
+            break;
+        }
+    }
+    let outcome = Scenario::from_case(&s.best).run(model);
+    Shrunk {
+        case: s.best,
+        outcome,
+        runs: s.runs,
+    }
+}
+
+/// Steps of a case, as a person reads its timeline: workload operations and injected faults
+/// (failed, hung or lying calls, crashes, session events).
+pub fn steps(outcome: &Outcome, case: &Case) -> usize {
+    let faults = outcome
+        .history
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.what,
+                What::CallStarted { fault: Some(_), .. }
+                    | What::ServerCrashed(_)
+                    | What::SessionIdle(_)
+                    | What::SessionError(_)
+            )
+        })
+        .count();
+    case.spec.workload.ops.len() + faults
+}
+
+/// A regression test for a shrunk case, ready to paste into `tests/`.
+pub fn regression_test(
+    model: &dyn Subject,
+    invariant: Invariant,
+    case: &Case,
+    origin: &str,
+) -> String {
+    let name = format!(
+        "{}_violates_{}_{}",
+        model.name().replace('-', "_"),
+        invariant.code().to_lowercase(),
+        origin.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    );
+    let json = case.to_json();
+    let subject = model.rust_expr();
+    let model = model.name();
+    format!(
+        "/// Shrunk by `lifecycle-sim shrink` from {origin}: {model} violates {invariant}.\n\
+         #[test]\n\
+         fn {name}() {{\n\
+         \x20   let case = lifecycle_sim::Case::from_json(\n\
+         \x20       r#\"\n{json}\"#,\n\
+         \x20   )\n\
+         \x20   .unwrap();\n\
+         \x20   let outcome = lifecycle_sim::replay(&{subject}, &case);\n\
+         \x20   let found = outcome.violation.map(|v| v.invariant);\n\
+         \x20   assert_eq!(found, Some(lifecycle_sim::Invariant::{code}));\n\
+         }}\n",
+        code = invariant.variant()
+    )
+}

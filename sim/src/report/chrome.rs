@@ -1,0 +1,393 @@
+//! A scenario's history as Chrome trace-event JSON, to open in Perfetto or chrome://tracing:
+//! one track per agent, per backend session and for the container, with operations and backend
+//! calls as spans and faults, session events, crashes and the violation as instants.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use agent_lifecycle::{AgentId, SessionId};
+use serde_json::{Value, json};
+
+use crate::run::Outcome;
+use crate::scenario::workload::CallKind;
+use crate::world::history::{Fault, What};
+
+const PID: u32 = 1;
+/// The shortest span drawn, in µs: simulated time has millisecond steps, so many spans would
+/// otherwise have no width at all.
+const MIN_DUR_US: u64 = 1000;
+
+/// Where an event is drawn. The variant order is the track order: agents, sessions, container.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Track<'a> {
+    Agent(&'a AgentId),
+    Session(SessionId),
+    Container,
+}
+
+impl Track<'_> {
+    fn name(&self) -> String {
+        match self {
+            Self::Agent(a) => format!("agent {a}"),
+            Self::Session(s) => format!("session {s}"),
+            Self::Container => "container".into(),
+        }
+    }
+}
+
+/// The sessions a call's arguments or reply name (`s3`, but not `srv3`).
+fn sessions_in(text: &str) -> impl Iterator<Item = SessionId> + '_ {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter_map(|word| word.strip_prefix('s')?.parse().ok().map(SessionId))
+}
+
+fn call_track<'a>(kind: CallKind, args: &str, agent: Option<&'a AgentId>) -> Track<'a> {
+    let session = match kind {
+        CallKind::Prompt | CallKind::AbortSession | CallKind::Subscribe => sessions_in(args).next(),
+        _ => None,
+    };
+    match (session, agent) {
+        (Some(s), _) => Track::Session(s),
+        (None, Some(a)) => Track::Agent(a),
+        (None, None) => Track::Container,
+    }
+}
+
+fn fault_name(fault: Fault) -> &'static str {
+    match fault {
+        Fault::Fail => "fail",
+        Fault::Hang => "hang",
+        Fault::Lie => "lie",
+        Fault::LostReply => "lost reply",
+        Fault::Late => "late effect",
+    }
+}
+
+/// A span whose end has not been seen yet.
+struct Open<'a> {
+    start_ms: u64,
+    track: Track<'a>,
+    name: String,
+    args: Value,
+}
+
+struct Builder<'a> {
+    tids: BTreeMap<Track<'a>, usize>,
+    events: Vec<Value>,
+}
+
+impl<'a> Builder<'a> {
+    fn close(&mut self, open: Open<'a>, end_us: u64, key: &str, outcome: String) {
+        let Open {
+            start_ms,
+            track,
+            name,
+            mut args,
+        } = open;
+        args[key] = json!(outcome);
+        let ts = start_ms * 1000;
+        self.events.push(json!({
+            "ph": "X", "name": name, "ts": ts, "dur": end_us.saturating_sub(ts).max(MIN_DUR_US),
+            "pid": PID, "tid": self.tids[&track], "args": args,
+        }));
+    }
+
+    fn instant(&mut self, track: Track<'a>, ts: u64, name: String, args: Value) {
+        self.events.push(json!({
+            "ph": "i", "s": "t", "name": name, "ts": ts,
+            "pid": PID, "tid": self.tids[&track], "args": args,
+        }));
+    }
+}
+
+/// The trace of one scenario: `{"traceEvents": [...], "displayTimeUnit": "ms", "otherData":
+/// {"title": title}}`, with timestamps in simulated microseconds. The same outcome always gives
+/// the same JSON text.
+pub fn chrome_trace(outcome: &Outcome, title: &str) -> Value {
+    let history = &outcome.history.events;
+    let end_us = outcome.elapsed.as_micros() as u64;
+
+    let mut tracks = BTreeSet::from([Track::Container]);
+    for e in history {
+        tracks.extend(e.agent.as_ref().map(Track::Agent));
+        let text = match &e.what {
+            What::SessionIdle(s) | What::SessionError(s) => {
+                tracks.insert(Track::Session(*s));
+                continue;
+            }
+            What::CallStarted { args, .. } => args,
+            What::CallReturned { reply, .. } => reply,
+            _ => continue,
+        };
+        tracks.extend(sessions_in(text).map(Track::Session));
+    }
+    if let Some(v) = &outcome.violation {
+        tracks.extend(v.sessions.iter().copied().map(Track::Session));
+    }
+
+    let mut b = Builder {
+        tids: tracks
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| (t, i + 1))
+            .collect(),
+        events: vec![json!({
+            "ph": "M", "name": "process_name", "ts": 0, "pid": PID, "tid": 0,
+            "args": {"name": title},
+        })],
+    };
+    for (&track, &tid) in &b.tids {
+        for (name, args) in [
+            ("thread_name", json!({"name": track.name()})),
+            ("thread_sort_index", json!({"sort_index": tid})),
+        ] {
+            b.events.push(json!({
+                "ph": "M", "name": name, "ts": 0, "pid": PID, "tid": tid, "args": args,
+            }));
+        }
+    }
+
+    let mut ops = BTreeMap::new();
+    let mut calls = BTreeMap::new();
+    for e in history {
+        let (ts, agent) = (e.at_ms * 1000, e.agent.as_ref());
+        let agent_or_container = agent.map_or(Track::Container, Track::Agent);
+        match &e.what {
+            What::OpIssued(op, kind) => {
+                let open = Open {
+                    start_ms: e.at_ms,
+                    track: agent_or_container,
+                    name: format!("op#{op} {kind}"),
+                    args: json!({"op": op}),
+                };
+                ops.insert(*op, open);
+            }
+            What::OpReturned(op, _, result) => {
+                let result = match result {
+                    Ok(()) => "ok".to_string(),
+                    Err(err) => format!("error: {err}"),
+                };
+                if let Some(open) = ops.remove(op) {
+                    b.close(open, ts, "result", result);
+                }
+            }
+            What::OpKilled(op, _) => {
+                if let Some(open) = ops.remove(op) {
+                    b.close(open, ts, "result", "killed with the container".into());
+                }
+            }
+            What::OpDropped(op, _) => {
+                if let Some(open) = ops.remove(op) {
+                    b.close(open, ts, "result", "dropped: its caller went away".into());
+                }
+            }
+            What::CallStarted {
+                call,
+                op,
+                kind,
+                args,
+                fault,
+            } => {
+                let track = call_track(*kind, args, agent);
+                let fault = fault.map(fault_name);
+                if let Some(f) = fault {
+                    let args = json!({"call": call, "op": op});
+                    b.instant(track, ts, format!("fault: {f}"), args);
+                }
+                let open = Open {
+                    start_ms: e.at_ms,
+                    track,
+                    name: format!("call#{call} {kind}({args})"),
+                    args: json!({"call": call, "op": op, "args": args, "fault": fault}),
+                };
+                calls.insert(*call, open);
+            }
+            What::CallReturned { call, reply, .. } => {
+                if let Some(open) = calls.remove(call) {
+                    b.close(open, ts, "reply", reply.clone());
+                }
+            }
+            What::CallAbandoned { call, .. } => {
+                if let Some(open) = calls.remove(call) {
+                    b.close(open, ts, "reply", "abandoned by its caller".into());
+                }
+            }
+            What::CallLanded { .. } => {
+                let args = json!({"event": e.what.to_string()});
+                b.instant(Track::Container, ts, "landed".into(), args);
+            }
+            What::SessionIdle(s) | What::SessionError(s) => {
+                let name = if matches!(e.what, What::SessionIdle(_)) {
+                    "idle"
+                } else {
+                    "error"
+                };
+                let args = json!({"event": e.what.to_string()});
+                b.instant(Track::Session(*s), ts, name.into(), args);
+            }
+            What::ServerCrashed(_)
+            | What::Bounce
+            | What::FaultsHealed
+            | What::StoppingAll
+            | What::Recovering => {
+                let name = match &e.what {
+                    What::ServerCrashed(s) => format!("{s} crashed"),
+                    What::Bounce => "bounce".into(),
+                    What::FaultsHealed => "faults healed".into(),
+                    What::Recovering => "recovering".into(),
+                    _ => "stopping all".into(),
+                };
+                let args = json!({"event": e.what.to_string()});
+                b.instant(Track::Container, ts, name, args);
+            }
+        }
+    }
+    // Whatever was still in flight when the scenario ended is drawn up to its end.
+    for open in ops.into_values() {
+        b.close(open, end_us, "result", "still in flight".into());
+    }
+    for open in calls.into_values() {
+        b.close(open, end_us, "reply", "still in flight".into());
+    }
+    if let Some(v) = &outcome.violation {
+        let sessions: Vec<String> = v.sessions.iter().map(|s| s.to_string()).collect();
+        let args = json!({"detail": v.detail, "sessions": sessions});
+        let name = format!("violation {}", v.invariant);
+        b.instant(Track::Container, end_us, name, args);
+    }
+
+    json!({
+        "traceEvents": b.events,
+        "displayTimeUnit": "ms",
+        "otherData": {"title": title},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::scenario::{Scenario, Settings};
+    use crate::subject::Model;
+    use crate::world::history::History;
+
+    /// The first legacy failure whose timeline has a session created in it.
+    fn legacy_seed_0() -> Outcome {
+        (0..)
+            .map(|seed| Scenario::from_seed(&Settings::default(), seed).run(&Model::Legacy))
+            .find(|o| o.violation.is_some() && o.history.timeline().contains("create_session -> s"))
+            .expect("legacy fails")
+    }
+
+    fn events(trace: &Value) -> &Vec<Value> {
+        trace["traceEvents"]
+            .as_array()
+            .expect("traceEvents is an array")
+    }
+
+    fn track_names(trace: &Value) -> BTreeSet<String> {
+        events(trace)
+            .iter()
+            .filter(|e| e["ph"] == "M" && e["name"] == "thread_name")
+            .map(|e| e["args"]["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn legacy_seed_0_trace_is_well_formed() {
+        let outcome = legacy_seed_0();
+        assert!(outcome.violation.is_some(), "legacy seed 0 violates I1");
+        let trace = chrome_trace(&outcome, "legacy seed 0");
+        let text = serde_json::to_string(&trace).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), trace);
+        assert_eq!(trace["displayTimeUnit"], "ms");
+        assert_eq!(trace["otherData"]["title"], "legacy seed 0");
+
+        for e in events(&trace) {
+            for key in ["ph", "ts", "pid", "tid"] {
+                assert!(e.get(key).is_some(), "{key} missing from {e}");
+            }
+            if e["ph"] == "X" {
+                assert!(e["dur"].as_u64().unwrap() >= 1, "{e}");
+            }
+        }
+
+        // Every agent and every session the history names has a track of its own.
+        let names = track_names(&trace);
+        let mut sessions = BTreeSet::new();
+        for e in &outcome.history.events {
+            if let Some(a) = &e.agent {
+                assert!(names.contains(&format!("agent {a}")), "no track for {a}");
+            }
+            if let What::SessionIdle(s) | What::SessionError(s) = &e.what {
+                sessions.insert(*s);
+            }
+            sessions.extend(sessions_in(&e.what.to_string()));
+        }
+        assert!(!sessions.is_empty());
+        for s in sessions {
+            assert!(names.contains(&format!("session {s}")), "no track for {s}");
+        }
+        assert!(names.contains("container"));
+
+        assert!(
+            events(&trace)
+                .iter()
+                .any(|e| e["ph"] == "i" && e["name"].as_str().unwrap().starts_with("violation"))
+        );
+    }
+
+    #[test]
+    fn same_seed_same_json() {
+        let first = serde_json::to_string(&chrome_trace(&legacy_seed_0(), "t")).unwrap();
+        let second = serde_json::to_string(&chrome_trace(&legacy_seed_0(), "t")).unwrap();
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn session_calls_go_on_the_session_track_and_unfinished_ones_end_at_elapsed() {
+        let mut history = History::default();
+        let a0 = AgentId::new("a0");
+        let started = |call, kind, args: &str| What::CallStarted {
+            call,
+            op: Some(0),
+            kind,
+            args: args.into(),
+            fault: Some(Fault::Hang),
+        };
+        history.push(
+            2,
+            Some(a0.clone()),
+            started(1, CallKind::CreateSession, "srv1, a0"),
+        );
+        history.push(5, Some(a0.clone()), started(2, CallKind::Prompt, "s3"));
+        let outcome = Outcome {
+            violation: None,
+            history,
+            elapsed: Duration::from_millis(40),
+            draws: Vec::new(),
+            coverage: Default::default(),
+            pct: None,
+        };
+        let trace = chrome_trace(&outcome, "t");
+        let tid_of = |name: &str| {
+            let meta = events(&trace)
+                .iter()
+                .find(|e| e["name"] == "thread_name" && e["args"]["name"] == name);
+            meta.unwrap()["tid"].clone()
+        };
+        let span = |call: u64| {
+            events(&trace)
+                .iter()
+                .find(|e| e["ph"] == "X" && e["args"]["call"] == call)
+                .unwrap()
+        };
+        assert_eq!(span(1)["tid"], tid_of("agent a0"));
+        assert_eq!(span(2)["tid"], tid_of("session s3"));
+        assert_eq!(span(2)["ts"], 5000);
+        assert_eq!(span(2)["dur"], 35_000);
+        assert_eq!(span(2)["args"]["reply"], "still in flight");
+        let faults = events(&trace).iter().filter(|e| e["name"] == "fault: hang");
+        assert_eq!(faults.count(), 2);
+    }
+}

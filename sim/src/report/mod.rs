@@ -1,0 +1,121 @@
+//! How a scenario is told to a person: the failure report and the replay timeline.
+
+pub mod chrome;
+pub mod json;
+#[cfg(feature = "cli")]
+pub mod junit;
+
+use std::fmt::Write as _;
+
+use std::sync::OnceLock;
+
+use crate::run::Outcome;
+use crate::scenario::spec::ScenarioSpec;
+use crate::scenario::workload::{agent_name, workdir_name};
+
+/// Where a scenario came from, and so how to replay it.
+#[derive(Clone, Debug)]
+pub enum Origin {
+    /// A generated seed, with the flags (`--faults`, `--strategy`) it was generated under.
+    Seed { seed: u64, flags: String },
+    /// A saved case file.
+    File(String),
+    /// A case not saved to a file (shrunk, or found by dfs).
+    Unsaved(String),
+}
+
+impl Origin {
+    pub fn seed(seed: u64) -> Self {
+        Self::Seed {
+            seed,
+            flags: String::new(),
+        }
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Self::Seed { seed, .. } => format!("seed {seed}"),
+            Self::File(path) => format!("case {path}"),
+            Self::Unsaved(what) => what.clone(),
+        }
+    }
+
+    /// The arguments after the model that replay (or shrink) it.
+    pub fn args(&self) -> String {
+        match self {
+            Self::Seed { seed, flags } => format!("--seed {seed}{flags}"),
+            Self::File(path) | Self::Unsaved(path) => format!("--decisions {path}"),
+        }
+    }
+}
+
+static PROGRAM: OnceLock<String> = OnceLock::new();
+
+/// How reports tell a reader to run this program (`cargo run --release -p lifecycle-sim --`
+/// unless a binary built on the harness's CLI says otherwise); the first call wins.
+pub fn set_program(command: String) {
+    let _ = PROGRAM.set(command);
+}
+
+/// The command that replays a scenario on the subject called `model`.
+pub fn replay_command(model: &str, origin: &Origin) -> String {
+    let program = PROGRAM
+        .get()
+        .map_or("cargo run --release -p lifecycle-sim --", String::as_str);
+    format!("{program} replay --model {model} {}", origin.args())
+}
+
+/// The full account of one scenario: configuration, verdict, timeline, how to replay it.
+pub fn scenario_report(
+    model: &str,
+    origin: &Origin,
+    spec: &ScenarioSpec,
+    outcome: &Outcome,
+) -> String {
+    let mut out = String::new();
+    let label = origin.label();
+    match &outcome.violation {
+        Some(v) => writeln!(out, "VIOLATION {} in model {model}, {label}", v.invariant),
+        None => writeln!(out, "PASS model {model}, {label}"),
+    }
+    .unwrap();
+    if let Some(v) = &outcome.violation {
+        writeln!(out, "  what:     {}", v.detail).unwrap();
+        if !v.sessions.is_empty() {
+            let list: Vec<String> = v.sessions.iter().map(|s| s.to_string()).collect();
+            writeln!(out, "  sessions: {}", list.join(", ")).unwrap();
+        }
+    }
+    let agents: Vec<String> = spec
+        .workload
+        .workdirs
+        .iter()
+        .enumerate()
+        .map(|(a, &w)| format!("{} in {}", agent_name(a as u8), workdir_name(w)))
+        .collect();
+    writeln!(out, "  agents:   {}", agents.join(", ")).unwrap();
+    writeln!(out, "  ops:      {}", spec.workload.mix).unwrap();
+    writeln!(out, "  faults:   {}", spec.faults).unwrap();
+    writeln!(out, "  schedule: {}", spec.strategy.name()).unwrap();
+    writeln!(
+        out,
+        "  timing:   latency 1..={} ms, call timeout {} ms, idle timeout {} ms; ran {} ms simulated",
+        spec.timing.max_latency_ms,
+        spec.timing.call_timeout_ms,
+        spec.timing.idle_timeout_ms,
+        outcome.elapsed.as_millis()
+    )
+    .unwrap();
+    writeln!(out, "timeline (simulated time):").unwrap();
+    out.push_str(&outcome.history.timeline());
+    writeln!(out, "trace digest: {:016x}", outcome.history.digest()).unwrap();
+    match origin {
+        Origin::Unsaved(_) => writeln!(
+            out,
+            "replay: save it first (explore --save-failures DIR, or shrink --save FILE), then replay --decisions FILE"
+        ),
+        _ => writeln!(out, "replay: {}", replay_command(model, origin)),
+    }
+    .unwrap();
+    out
+}

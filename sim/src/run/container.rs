@@ -1,0 +1,120 @@
+//! The container's software: a fresh manager each boot, one task per operation, and what
+//! each operation left when it returned.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use agent_lifecycle::{AgentId, Lifecycle, ManagerConfig, Snapshot};
+use tokio::sync::mpsc::unbounded_channel;
+
+use crate::check::AtReturn;
+use crate::world::backend::{FakeBackend, lock};
+use crate::world::history::OpId;
+use crate::world::ledger::Ledger;
+use crate::world::mailbox::Notice;
+use crate::world::{Command, World};
+
+pub(super) type Returns = Arc<Mutex<BTreeMap<OpId, AtReturn>>>;
+
+pub(super) fn lock_returns(
+    returns: &Returns,
+) -> std::sync::MutexGuard<'_, BTreeMap<OpId, AtReturn>> {
+    returns
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What the container saw when an operation returned (L2 reads it).
+pub(super) fn at_return(snapshot: Snapshot, ledger: &Ledger, agent: Option<&AgentId>) -> AtReturn {
+    let live = agent.map_or_else(Vec::new, |agent| {
+        ledger
+            .live_sessions()
+            .filter(|s| &s.agent == agent)
+            .map(|s| (s.id, s.creator))
+            .collect()
+    });
+    AtReturn { snapshot, live }
+}
+
+/// The container's software: a fresh manager each boot, one task per command.
+pub(super) async fn container<M: Lifecycle<FakeBackend>>(
+    world: Arc<Mutex<World>>,
+    config: ManagerConfig,
+    returns: Returns,
+) -> turmoil::Result {
+    let manager = Arc::new(M::new(FakeBackend::new(world.clone()), config));
+    let (inbox, mut notices) = unbounded_channel::<Vec<Notice>>();
+    {
+        let mut w = lock(&world);
+        w.inbox = Some(inbox);
+        let observed = manager.clone();
+        w.snapshot = Some(Arc::new(move || observed.snapshot()));
+    }
+    // Each batch is delivered in its order: every delivery wakes or spawns its task at the
+    // back of tokio's FIFO run queue, so the tasks resume in the order the world drew.
+    while let Some(batch) = notices.recv().await {
+        for notice in batch {
+            match notice {
+                Notice::Arrival(op, command) => {
+                    spawn_operation(&manager, &world, &returns, op, command);
+                }
+                other => other.deliver_in_container(&world),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs one operation in a task of its own, as the container's HTTP server runs a request's
+/// handler; its caller may go away (the `drops` family).
+pub(super) fn spawn_operation<M: Lifecycle<FakeBackend>>(
+    manager: &Arc<M>,
+    world: &Arc<Mutex<World>>,
+    returns: &Returns,
+    op: OpId,
+    command: Command,
+) {
+    let manager = manager.clone();
+    let world = world.clone();
+    let returns = returns.clone();
+    let agent = match &command {
+        Command::Start(request) => Some(request.agent.clone()),
+        Command::Stop(agent) => Some(agent.clone()),
+        Command::Evict => None,
+    };
+    let of = agent.clone();
+    let dropper = lock(&world).drop_signal(op);
+    let task = async move {
+        let operation = async {
+            match command {
+                Command::Start(request) => manager.start(request).await,
+                Command::Stop(agent) => manager.stop(&agent).await,
+                Command::Evict => manager.evict().await,
+            }
+        };
+        let result = match dropper {
+            None => operation.await,
+            Some(dropper) => tokio::select! {
+                biased;
+                // The caller went away: the operation's future is dropped where it is.
+                _ = dropper.notified() => {
+                    lock(&world).dropped.push(op);
+                    return;
+                }
+                result = operation => result,
+            },
+        };
+        // What the operation left, before any other task runs.
+        let snapshot = manager.snapshot();
+        let mut w = lock(&world);
+        let seen = at_return(snapshot, &w.ledger, of.as_ref());
+        w.returned.push((op, result));
+        drop(w);
+        lock_returns(&returns).insert(op, seen);
+    };
+    let context = agent_lifecycle::RequestContext {
+        id: u64::from(op),
+        agent,
+    };
+    tokio::task::spawn_local(context.scope(task));
+}

@@ -1,0 +1,334 @@
+//! The driver's state and what it does after each step: records what returned, bounces the
+//! container after an eviction, judges the invariants, and moves the scenario through its
+//! phases.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::{Arc, Mutex};
+
+use agent_lifecycle::{AgentId, LifecycleError, Snapshot, StartRequest, Workdir};
+
+use super::container::{Returns, lock_returns};
+use super::panics::{self, snapshot_of};
+use super::{CONTAINER, Callers};
+use crate::check::{
+    Issued, StatusWatch, UserInvariant, View, Violation, check_all_stopped, check_cancelled_start,
+    check_evicted, check_settled, check_side_state, check_step, judge_progress,
+    stalled_after_return, stalled_in_flight,
+};
+use crate::scenario::spec::ScenarioSpec;
+use crate::scenario::workload::{OpKind, Trigger, agent_name, workdir_name};
+use crate::world::backend::lock;
+use crate::world::faults::FaultConfig;
+use crate::world::history::{OpId, What};
+use crate::world::{Command, World};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// The workload's operations.
+    Chaos,
+    /// Faults healed, nothing issued: the manager's background work (idle exits, retries)
+    /// runs out, and then what it tracks must be exactly what is live. Then `next`.
+    Settle { since_ms: u64, next: AfterSettle },
+    /// Faults healed: every agent is started once more, and each start must end Running (L2).
+    Recovery,
+    /// Every agent stopped.
+    Wrapup,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum AfterSettle {
+    Recovery,
+    Wrapup,
+}
+
+pub(super) struct Driver<'w> {
+    pub(super) world: &'w Arc<Mutex<World>>,
+    pub(super) spec: &'w ScenarioSpec,
+    pub(super) callers: Callers,
+    /// The subject's own invariants, checked after every step.
+    pub(super) invariants: &'w [UserInvariant],
+    /// Operations to issue, in order; `None` once issued.
+    pub(super) queue: Vec<Option<(OpKind, Trigger)>>,
+    pub(super) in_flight: BTreeMap<OpId, OpKind>,
+    pub(super) next_op: OpId,
+    pub(super) phase: Phase,
+    /// When the last operation was issued; L1's clock starts there.
+    pub(super) quiet_since_ms: u64,
+    pub(super) stop_barriers: BTreeMap<AgentId, OpId>,
+    /// For each agent, the newest incarnation that existed when its newest returned stop was
+    /// issued (I5, side state): records made later may belong to later starts.
+    pub(super) stopped_incarnations: BTreeMap<AgentId, u64>,
+    /// The same, for each stop in flight.
+    pub(super) stop_issue_barrier: BTreeMap<OpId, u64>,
+    pub(super) statuses: StatusWatch,
+    /// The last step that ended with an operation or a backend call in flight.
+    pub(super) busy_ms: u64,
+    pub(super) coverage: BTreeSet<String>,
+    /// How long the manager must have been quiet to count as settled.
+    pub(super) settle_ms: u64,
+    /// Every operation in flight, for L2.
+    pub(super) issued: BTreeMap<OpId, Issued>,
+    /// Filled by the container as operations return.
+    pub(super) returns: Returns,
+}
+
+impl Driver<'_> {
+    pub(super) fn command(&self, kind: OpKind) -> Command {
+        match kind {
+            OpKind::Start(a) => Command::Start(StartRequest {
+                agent: AgentId::new(&agent_name(a)),
+                workdir: Workdir::new(&workdir_name(self.spec.workload.workdirs[usize::from(a)])),
+                prompt: format!("task for {}", agent_name(a)),
+            }),
+            OpKind::Stop(a) => Command::Stop(AgentId::new(&agent_name(a))),
+            OpKind::Evict => Command::Evict,
+        }
+    }
+
+    /// The abstract state an operation meets: its agent's record status and how many
+    /// operations on that agent are already in flight.
+    pub(super) fn state_label(&self, snapshot: &Snapshot, kind: OpKind) -> String {
+        let Some(agent) = Self::op_agent(kind) else {
+            return format!("evict with {} in flight", self.in_flight.len().min(3));
+        };
+        let status = snapshot
+            .agents
+            .iter()
+            .find(|r| r.agent == agent)
+            .map_or_else(|| "none".to_string(), |r| format!("{:?}", r.status));
+        let busy = self
+            .in_flight
+            .values()
+            .filter(|&&k| Self::op_agent(k).as_ref() == Some(&agent))
+            .count()
+            .min(2);
+        let verb = match kind {
+            OpKind::Start(_) => "start",
+            OpKind::Stop(_) => "stop",
+            OpKind::Evict => "evict",
+        };
+        format!("{verb} on {status} with {busy} in flight")
+    }
+
+    pub(super) fn op_agent(kind: OpKind) -> Option<AgentId> {
+        match kind {
+            OpKind::Start(a) | OpKind::Stop(a) => Some(AgentId::new(&agent_name(a))),
+            OpKind::Evict => None,
+        }
+    }
+
+    /// L2's bookkeeping for an operation about to be issued: what it supersedes, and whether
+    /// it is expected to succeed.
+    pub(super) fn note_issue(&mut self, w: &World, snapshot: &Snapshot, kind: OpKind) {
+        for earlier in self.issued.values_mut() {
+            earlier.superseded |= match (earlier.kind, kind) {
+                (OpKind::Start(a), OpKind::Start(b) | OpKind::Stop(b)) => a == b,
+                (OpKind::Start(_), OpKind::Evict) => true,
+                (OpKind::Stop(a), OpKind::Start(b)) => a == b,
+                _ => false,
+            };
+        }
+        let faults_off = self.spec.faults == FaultConfig::none() || w.healed;
+        // While an eviction is in flight the container is going away: refusing new work
+        // (`Evicting`) is right, and nothing issued then is expected to succeed.
+        let evicting = self.in_flight.values().any(|k| *k == OpKind::Evict);
+        let record_before = Self::op_agent(kind).and_then(|agent| {
+            snapshot
+                .agents
+                .iter()
+                .find(|r| r.agent == agent)
+                .map(|r| (r.incarnation, r.status))
+        });
+        self.issued.insert(
+            self.next_op,
+            Issued {
+                kind,
+                healthy: faults_off && !evicting,
+                superseded: false,
+                record_before,
+            },
+        );
+    }
+
+    /// Records what returned, bounces the container after an eviction, and judges the
+    /// invariants. `Ok(true)` when the scenario is over and passed.
+    pub(super) fn after_step(
+        &mut self,
+        now_ms: u64,
+        sim: &mut turmoil::Sim<'_>,
+    ) -> Result<bool, Violation> {
+        // A panic while the driver took a snapshot before the step.
+        if let Some(v) = panics::violation() {
+            return Err(v);
+        }
+        let mut w = lock(self.world);
+        if let Some(v) = w.call_violation.take() {
+            return Err(v);
+        }
+        let mut evicted = false;
+        // Progress is judged after the safety invariants of this step: a leak or a double
+        // release that also stalls progress is reported as what it is.
+        let mut stalled = None;
+        for (op, result) in std::mem::take(&mut w.returned) {
+            let kind = self
+                .in_flight
+                .remove(&op)
+                .expect("only issued operations return");
+            // In the history first, so that a report on this return shows it.
+            w.history.push(
+                now_ms,
+                Self::op_agent(kind),
+                What::OpReturned(op, kind, result.clone()),
+            );
+            match (kind, &result) {
+                (OpKind::Stop(a), Ok(())) => {
+                    self.stop_barriers.insert(AgentId::new(&agent_name(a)), op);
+                    if let Some(barrier) = self.stop_issue_barrier.remove(&op) {
+                        self.stopped_incarnations
+                            .insert(AgentId::new(&agent_name(a)), barrier);
+                    }
+                }
+                (OpKind::Start(_), Err(LifecycleError::Cancelled)) => {
+                    check_cancelled_start(&w.ledger, op)?;
+                }
+                (OpKind::Evict, outcome) => {
+                    evicted = true;
+                    let snapshot = snapshot_of(&w);
+                    check_evicted(&w.ledger, &snapshot, op, outcome, &self.in_flight)?;
+                }
+                _ => {}
+            }
+            let at = lock_returns(&self.returns).remove(&op);
+            if let (Some(issued), Some(at)) = (self.issued.remove(&op), at) {
+                let judged = judge_progress(op, &issued, &at, &result, &self.in_flight);
+                stalled = stalled.or(judged);
+            }
+        }
+        for op in std::mem::take(&mut w.dropped) {
+            let Some(kind) = self.in_flight.remove(&op) else {
+                continue;
+            };
+            // Nothing is judged of a dropped operation's result; what it left is judged at
+            // settle like everything else.
+            self.issued.remove(&op);
+            self.stop_issue_barrier.remove(&op);
+            lock_returns(&self.returns).remove(&op);
+            w.history
+                .push(now_ms, Self::op_agent(kind), What::OpDropped(op, kind));
+        }
+        if evicted {
+            drop(w);
+            // Dropping the old runtime drops the manager's tasks: container code too.
+            let bounced =
+                panics::capturing(|| catch_unwind(AssertUnwindSafe(|| sim.bounce(CONTAINER))));
+            if let Some(v) = panics::violation() {
+                return Err(v);
+            }
+            if let Err(payload) = bounced {
+                resume_unwind(payload);
+            }
+            w = lock(self.world);
+            w.kill_container();
+            self.statuses.forget();
+            self.stopped_incarnations.clear();
+            self.stop_issue_barrier.clear();
+            lock_returns(&self.returns).clear();
+            self.issued.clear();
+            for (op, kind) in std::mem::take(&mut self.in_flight) {
+                w.history
+                    .push(now_ms, Self::op_agent(kind), What::OpKilled(op, kind));
+            }
+        }
+        let snapshot = snapshot_of(&w);
+        if let Some(v) = panics::violation() {
+            return Err(v);
+        }
+        let quiescent = self.in_flight.is_empty() && w.is_idle();
+        if !quiescent || w.has_scheduled() {
+            self.busy_ms = now_ms;
+        }
+        let view = View {
+            ledger: &w.ledger,
+            snapshot: &snapshot,
+            in_flight: &self.in_flight,
+            quiescent,
+            stop_barriers: &self.stop_barriers,
+        };
+        check_step(&view)?;
+        for invariant in self.invariants {
+            invariant.check(&view)?;
+        }
+        self.statuses.observe(&snapshot)?;
+        check_side_state(&snapshot, &self.stopped_incarnations)?;
+        if let Some(v) = stalled {
+            return Err(v);
+        }
+
+        let all_issued = self.queue.iter().all(Option::is_none);
+        if all_issued && self.in_flight.is_empty() {
+            match self.phase {
+                Phase::Chaos => {
+                    w.healed = true;
+                    w.history.push(now_ms, None, What::FaultsHealed);
+                    self.phase = Phase::Settle {
+                        since_ms: now_ms,
+                        next: AfterSettle::Recovery,
+                    };
+                }
+                Phase::Settle { since_ms, next } => {
+                    let settled = now_ms - self.busy_ms >= self.settle_ms;
+                    if settled {
+                        check_settled(&w.ledger, &snapshot)?;
+                        let agents = 0..self.spec.workload.agents() as u8;
+                        let (what, phase, op): (_, _, fn(u8) -> OpKind) = match next {
+                            AfterSettle::Recovery => {
+                                (What::Recovering, Phase::Recovery, OpKind::Start)
+                            }
+                            AfterSettle::Wrapup => (What::StoppingAll, Phase::Wrapup, OpKind::Stop),
+                        };
+                        w.history.push(now_ms, None, what);
+                        self.phase = phase;
+                        // All at once, as at time 0 of the phase.
+                        self.queue = agents.map(|a| Some((op(a), Trigger::At(0)))).collect();
+                    } else {
+                        stalled_after_return(
+                            now_ms - since_ms,
+                            self.spec.timing.liveness_bound_ms,
+                        )?;
+                    }
+                }
+                Phase::Recovery => {
+                    self.phase = Phase::Settle {
+                        since_ms: now_ms,
+                        next: AfterSettle::Wrapup,
+                    };
+                }
+                Phase::Wrapup => {
+                    check_all_stopped(&w.ledger, &snapshot)?;
+                    return Ok(true);
+                }
+            }
+        } else if !self.in_flight.is_empty() {
+            stalled_in_flight(
+                &self.in_flight,
+                now_ms.saturating_sub(self.quiet_since_ms),
+                self.spec.timing.liveness_bound_ms,
+            )?;
+        } else if self.in_flight.is_empty() && !all_issued {
+            // Only conditional operations are left and nothing is in flight to fire them.
+            let never: Vec<usize> = (0..self.queue.len())
+                .filter(|&i| self.queue[i].is_some())
+                .collect();
+            if never
+                .iter()
+                .all(|&i| matches!(self.queue[i], Some((_, Trigger::WhilePending(..)))))
+            {
+                for i in never {
+                    self.queue[i] = None;
+                }
+            }
+        }
+        Ok(false)
+    }
+}

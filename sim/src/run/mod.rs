@@ -1,0 +1,201 @@
+//! The simulation driver: one scenario on one model, in a turmoil world.
+//!
+//! The container is a turmoil host whose software builds the manager and runs every command
+//! it receives as its own task. Between steps the driver issues due operations, answers due
+//! backend calls, and judges the invariants; an eviction ends with a bounce of the host, so the
+//! manager's memory and every task in it really die.
+//!
+//! A scenario runs in phases: chaos (the workload, with its faults), settle (faults healed,
+//! nothing issued, until the manager's timers have run out), recovery (every agent started
+//! once more, faults still healed), settle again, and wrap-up (every agent stopped).
+
+mod arrivals;
+mod container;
+mod driver;
+mod panics;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use agent_lifecycle::{Lifecycle, ManagerConfig};
+
+use crate::check::{StatusWatch, UserInvariant, Violation};
+use crate::decisions::{Decisions, Draw};
+use crate::scenario::spec::ScenarioSpec;
+use crate::world::World;
+use crate::world::backend::{FakeBackend, lock};
+use crate::world::history::History;
+use crate::world::schedule::PctMeasure;
+use container::{Returns, container};
+use driver::{Driver, Phase};
+
+const CONTAINER: &str = "container";
+const TICK: Duration = Duration::from_millis(1);
+/// A fixed epoch: turmoil's default is the wall clock.
+const EPOCH_SECS: u64 = 1_700_000_000;
+
+pub struct Outcome {
+    pub violation: Option<Violation>,
+    pub history: History,
+    pub elapsed: Duration,
+    /// What the run drew (after the scenario's own draws), enough to replay it.
+    pub draws: Vec<Draw>,
+    /// The (agent state, operation) pairs the run issued, for coverage.
+    pub coverage: BTreeSet<String>,
+    /// pct: the threads and steps the run had, for the bound.
+    pub pct: Option<PctMeasure>,
+}
+
+impl Outcome {
+    /// The run's choices, as a case records them.
+    pub fn choices(&self) -> Vec<u32> {
+        self.draws.iter().map(|d| d.choice).collect()
+    }
+}
+
+/// How long nothing may have been in flight (no operation, no call, no backend event due)
+/// before the manager counts as settled: its longest timer plus a retry pause, plus 1 ms. The
+/// manager's timers (an idle timeout, a retry pause, a call timeout) are invisible from
+/// outside; any of them may still fire up to that long after the last thing we saw.
+pub fn settle_window_ms(config: &ManagerConfig) -> u64 {
+    let longest = config
+        .call_timeout
+        .max(config.idle_timeout)
+        .max(config.retry_pause)
+        .max(config.request_lifetime);
+    (longest + config.retry_pause).as_millis() as u64 + 1
+}
+
+/// Crashes happen within this many milliseconds after the workload's window opens.
+const CRASH_WINDOW_MS: u32 = 100;
+
+/// Whether the harness may drop an operation's future when its caller goes away (the
+/// `drops` family). A JS handler runs to its end whatever its client does, so the historical
+/// models' callers always wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Callers {
+    MayDrop,
+    Wait,
+}
+
+/// How a subject is run, besides its scenario.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub callers: Callers,
+    /// Checked with the built-in invariants after every step.
+    pub invariants: Vec<UserInvariant>,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            callers: Callers::MayDrop,
+            invariants: Vec::new(),
+        }
+    }
+}
+
+/// Runs one scenario on the manager `M`, with the run's decisions from `decisions` and
+/// turmoil's own randomness from `turmoil_seed`.
+pub fn run_scenario<M: Lifecycle<FakeBackend>>(
+    spec: &ScenarioSpec,
+    decisions: Decisions,
+    turmoil_seed: u64,
+    config: &RunConfig,
+) -> Outcome {
+    panics::install();
+    // A panic left over from an earlier scenario on this thread (one that unwound out of
+    // it) is not this scenario's.
+    panics::take();
+    let first_draw = decisions.drawn();
+    let world = Arc::new(Mutex::new(World::new(
+        decisions,
+        spec.backend_config(),
+        spec.strategy,
+        spec.pct_steps(),
+    )));
+    lock(&world).schedule_crashes(CRASH_WINDOW_MS);
+    let mut sim = turmoil::Builder::new()
+        .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
+        .rng_seed(turmoil_seed)
+        .tick_duration(TICK)
+        .simulation_duration(Duration::from_secs(24 * 3600))
+        .build();
+    let host_world = world.clone();
+    let manager_config = spec.manager_config();
+    let returns = Returns::default();
+    let host_returns = returns.clone();
+    sim.host(CONTAINER, move || {
+        container::<M>(
+            host_world.clone(),
+            manager_config.clone(),
+            host_returns.clone(),
+        )
+    });
+
+    let mut driver = Driver {
+        world: &world,
+        spec,
+        callers: config.callers,
+        invariants: &config.invariants,
+        queue: spec
+            .workload
+            .ops
+            .iter()
+            .map(|op| Some((op.kind, op.when)))
+            .collect(),
+        in_flight: BTreeMap::new(),
+        next_op: 0,
+        phase: Phase::Chaos,
+        quiet_since_ms: 0,
+        stop_barriers: BTreeMap::new(),
+        stopped_incarnations: BTreeMap::new(),
+        stop_issue_barrier: BTreeMap::new(),
+        statuses: StatusWatch::default(),
+        busy_ms: 0,
+        coverage: BTreeSet::new(),
+        settle_ms: settle_window_ms(&spec.manager_config()),
+        issued: BTreeMap::new(),
+        returns,
+    };
+    let violation = loop {
+        let now_ms = sim.elapsed().as_millis() as u64;
+        crate::logging::set_sim_now(now_ms);
+        driver.before_step(now_ms);
+        // The manager's code runs here: a panic in any of its tasks is caught by the tokio
+        // runtime, and the hook records it for us.
+        let stepped = panics::capturing(|| catch_unwind(AssertUnwindSafe(|| sim.step())));
+        if let Some(v) = panics::violation() {
+            break Some(v);
+        }
+        match stepped {
+            Ok(Ok(_)) => {}
+            // The container software only returns when its inbox closes; an error here is a
+            // harness bug, not a finding.
+            Ok(Err(e)) => panic!("simulation step failed: {e}"),
+            Err(payload) => resume_unwind(payload),
+        }
+        match driver.after_step(now_ms, &mut sim) {
+            Ok(true) => break None,
+            Ok(false) => {}
+            Err(v) => break Some(v),
+        }
+    };
+    let elapsed = sim.elapsed();
+    let mut driver_coverage = std::mem::take(&mut driver.coverage);
+    drop(sim);
+    let mut w = lock(&world);
+    // The snapshot closure holds the manager, which holds the world: break the cycle.
+    w.snapshot = None;
+    w.inbox = None;
+    Outcome {
+        violation,
+        history: std::mem::take(&mut w.history),
+        elapsed,
+        draws: w.decisions.log()[first_draw..].to_vec(),
+        coverage: std::mem::take(&mut driver_coverage),
+        pct: w.pct_measure(),
+    }
+}

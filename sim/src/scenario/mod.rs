@@ -1,0 +1,141 @@
+//! A scenario: a spec (workload, faults, timing, strategy) and a decision stream. Given a
+//! seed, a saved case or a fuzzer's bytes, everything else follows.
+
+pub mod builder;
+pub mod case;
+pub mod catalog;
+pub mod spec;
+#[cfg(feature = "proptest")]
+pub mod strategies;
+pub mod workload;
+
+use crate::decisions::Decisions;
+use crate::run::Outcome;
+use crate::subject::Subject;
+use crate::world::faults::FaultConfig;
+use crate::world::schedule::Strategy;
+use case::Case;
+use spec::{ScenarioSpec, Timing, VERSION};
+use workload::{OpMix, Workload, WorkloadShape};
+
+/// How faults are chosen for generated scenarios.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultMode {
+    /// Each seed draws its own subset of fault families.
+    Swarm,
+    /// The same faults for every seed.
+    Fixed(FaultConfig),
+}
+
+/// Settings shared by every generated scenario of a run.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub shape: WorkloadShape,
+    pub faults: FaultMode,
+    /// The operation kinds; `None` draws a subset per seed.
+    pub ops: Option<OpMix>,
+    pub timing: Timing,
+    pub strategy: Strategy,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            shape: WorkloadShape::default(),
+            faults: FaultMode::Swarm,
+            ops: None,
+            timing: Timing::default(),
+            strategy: Strategy::Random,
+        }
+    }
+}
+
+impl Settings {
+    /// The spec for a given workload and faults, with this run's timing and strategy.
+    pub fn spec(&self, workload: Workload, faults: FaultConfig) -> ScenarioSpec {
+        ScenarioSpec {
+            workload,
+            faults,
+            timing: self.timing,
+            strategy: self.strategy,
+            version: VERSION,
+        }
+    }
+
+    /// Draws the faults and the workload from the front of the stream; the rest of the stream
+    /// drives the run.
+    pub fn generate(&self, decisions: &mut Decisions) -> ScenarioSpec {
+        let faults = match self.faults {
+            FaultMode::Swarm => FaultConfig::swarm(decisions),
+            FaultMode::Fixed(faults) => faults,
+        };
+        let mix = match self.ops {
+            Some(mix) => mix,
+            None => OpMix::swarm(decisions),
+        };
+        let workload = Workload::generate(&self.shape, mix, decisions);
+        self.spec(workload, faults)
+    }
+}
+
+/// One scenario, ready to run.
+pub struct Scenario {
+    /// The seed it was drawn from, if it was.
+    pub seed: Option<u64>,
+    pub spec: ScenarioSpec,
+    decisions: Decisions,
+}
+
+impl Scenario {
+    pub fn from_seed(settings: &Settings, seed: u64) -> Self {
+        let mut decisions = Decisions::from_seed(seed);
+        let spec = settings.generate(&mut decisions);
+        Self {
+            seed: Some(seed),
+            spec,
+            decisions,
+        }
+    }
+
+    /// A hand-written spec, with the run's decisions drawn from `seed`.
+    pub fn with_spec(seed: u64, spec: ScenarioSpec) -> Self {
+        Self {
+            seed: Some(seed),
+            spec,
+            decisions: Decisions::from_seed(seed),
+        }
+    }
+
+    /// A saved case: its spec, and its recorded choices.
+    pub fn from_case(case: &Case) -> Self {
+        Self {
+            seed: case.seed,
+            spec: case.spec.clone(),
+            decisions: Decisions::replaying(case.decisions.clone()),
+        }
+    }
+
+    /// A spec with the run's decisions from any source (fuzzing).
+    pub fn with_decisions(spec: ScenarioSpec, decisions: Decisions) -> Self {
+        Self {
+            seed: None,
+            spec,
+            decisions,
+        }
+    }
+
+    /// A scenario whose every decision comes from `bytes` (fuzzing).
+    pub fn from_bytes(settings: &Settings, bytes: &[u8]) -> Self {
+        let mut decisions = Decisions::from_bytes(bytes);
+        let spec = settings.generate(&mut decisions);
+        Self {
+            seed: None,
+            spec,
+            decisions,
+        }
+    }
+
+    pub fn run(self, subject: &dyn Subject) -> Outcome {
+        subject.run(&self.spec, self.decisions, self.seed.unwrap_or(0))
+    }
+}

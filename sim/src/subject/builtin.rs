@@ -1,0 +1,115 @@
+//! The built-in subjects: the three historical models (PRE, POST, LATEST) and the production
+//! manager.
+
+use std::fmt;
+
+use agent_lifecycle::AgentManager;
+use lifecycle_models::{AbortTokenManager, LegacyManager, StartLockManager};
+
+use super::Subject;
+use crate::decisions::Decisions;
+use crate::run::{Callers, Outcome, RunConfig, run_scenario};
+use crate::scenario::spec::ScenarioSpec;
+use crate::world::backend::FakeBackend;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Model {
+    /// PRE, the #1341 code: a restart during startup leaks a session.
+    Legacy,
+    /// POST, PR #1862: an abort controller per record.
+    AbortToken,
+    /// LATEST, PR #3055: POST under a per-agent start lock; stop still outside it.
+    StartLock,
+    /// The production design: incarnations, leases, ordered operations.
+    Owned,
+}
+
+impl Model {
+    pub const ALL: [Model; 4] = [
+        Model::Legacy,
+        Model::AbortToken,
+        Model::StartLock,
+        Model::Owned,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Legacy => "legacy",
+            Self::AbortToken => "abort-token",
+            Self::StartLock => "start-lock",
+            Self::Owned => "owned",
+        }
+    }
+
+    pub fn about(self) -> &'static str {
+        match self {
+            Self::Legacy => {
+                "PRE, the #1341 code (seed-system.md): a start during Starting calls stopAgent, which cannot reach a startup with no session id yet"
+            }
+            Self::AbortToken => {
+                "POST, PR #1862: an abort controller per record, checked after ensureSDKServer and after session.create; evict drains then stops all"
+            }
+            Self::StartLock => {
+                "LATEST, PR #3055: POST with a per-agent start lock held through the initial prompt (stop and evict stay outside)"
+            }
+            Self::Owned => {
+                "the production design (crates/agent-lifecycle): one owner per incarnation, leases, ordered operations"
+            }
+        }
+    }
+
+    /// The four, as subjects (the CLI's default set).
+    pub fn subjects() -> Vec<Box<dyn Subject>> {
+        Self::ALL
+            .into_iter()
+            .map(|m| Box::new(m) as Box<dyn Subject>)
+            .collect()
+    }
+}
+
+impl Subject for Model {
+    fn name(&self) -> &str {
+        Model::name(*self)
+    }
+
+    fn about(&self) -> &str {
+        Model::about(*self)
+    }
+
+    fn run(&self, spec: &ScenarioSpec, decisions: Decisions, seed: u64) -> Outcome {
+        // A JS handler runs to its end whatever its client does: only owned is ever dropped.
+        let config = RunConfig {
+            callers: if *self == Self::Owned {
+                Callers::MayDrop
+            } else {
+                Callers::Wait
+            },
+            invariants: Vec::new(),
+        };
+        let go = |f: fn(&ScenarioSpec, Decisions, u64, &RunConfig) -> Outcome| {
+            f(spec, decisions, seed, &config)
+        };
+        match self {
+            Self::Legacy => go(run_scenario::<LegacyManager<FakeBackend>>),
+            Self::AbortToken => go(run_scenario::<AbortTokenManager<FakeBackend>>),
+            Self::StartLock => go(run_scenario::<StartLockManager<FakeBackend>>),
+            Self::Owned => go(run_scenario::<AgentManager<FakeBackend>>),
+        }
+    }
+
+    fn rust_expr(&self) -> String {
+        let variant = match self {
+            Self::Legacy => "Legacy",
+            Self::AbortToken => "AbortToken",
+            Self::StartLock => "StartLock",
+            Self::Owned => "Owned",
+        };
+        format!("lifecycle_sim::Model::{variant}")
+    }
+}
+
+impl fmt::Display for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

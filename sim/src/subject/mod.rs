@@ -1,0 +1,123 @@
+//! What the harness judges. A subject is a lifecycle manager under a name, with how its
+//! callers behave and any invariants of its own; explore, replay, shrink, hunt, the
+//! regression store, the fuzz targets and the CLI all take a `&dyn Subject`, so a manager of
+//! anyone's runs under all of them with no edit to this crate.
+
+mod builtin;
+
+use std::marker::PhantomData;
+
+use agent_lifecycle::Lifecycle;
+
+use crate::check::{UserInvariant, View};
+use crate::decisions::Decisions;
+use crate::run::{Callers, Outcome, RunConfig, run_scenario};
+use crate::scenario::spec::ScenarioSpec;
+use crate::world::backend::FakeBackend;
+
+pub use builtin::Model;
+
+/// A lifecycle implementation the harness can run scenarios on.
+pub trait Subject: Send + Sync {
+    /// The name reports, case files (`expect`) and `--model` use.
+    fn name(&self) -> &str;
+
+    /// One line on what it is.
+    fn about(&self) -> &str {
+        ""
+    }
+
+    /// Runs one scenario: `spec` with the run's choices from `decisions`; `seed` seeds what
+    /// turmoil draws itself.
+    fn run(&self, spec: &ScenarioSpec, decisions: Decisions, seed: u64) -> Outcome;
+
+    /// A Rust expression for this subject, for the regression tests `shrink` prints.
+    fn rust_expr(&self) -> String {
+        format!("your_subject() /* the subject named {:?} */", self.name())
+    }
+}
+
+/// Any [`Lifecycle`] implementation over the fake backend, as a subject.
+///
+/// ```
+/// use agent_lifecycle::AgentManager;
+/// use lifecycle_sim::{Manager, Subject};
+/// use lifecycle_sim::world::backend::FakeBackend;
+///
+/// let subject = Manager::<AgentManager<FakeBackend>>::new("mine")
+///     .invariant("few-records", |view| {
+///         let n = view.snapshot.agents.len();
+///         if n <= 8 { Ok(()) } else { Err(format!("{n} records")) }
+///     });
+/// assert_eq!(subject.name(), "mine");
+/// ```
+pub struct Manager<M> {
+    name: String,
+    about: String,
+    config: RunConfig,
+    manager: PhantomData<fn() -> M>,
+}
+
+impl<M: Lifecycle<FakeBackend>> Manager<M> {
+    /// A subject whose operations' callers may go away mid-call (the `drops` fault family), as
+    /// an HTTP client may.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            about: String::new(),
+            config: RunConfig::default(),
+            manager: PhantomData,
+        }
+    }
+
+    pub fn about(mut self, about: impl Into<String>) -> Self {
+        self.about = about.into();
+        self
+    }
+
+    /// Its callers always wait for an operation's end (its futures are never dropped), as a
+    /// JS handler runs to its end whatever its client does.
+    pub fn callers_wait(mut self) -> Self {
+        self.config.callers = Callers::Wait;
+        self
+    }
+
+    /// An invariant of its own, checked with I1-I8 after every step. Its `name` is its code
+    /// in reports and case files.
+    pub fn invariant(
+        mut self,
+        name: &'static str,
+        check: impl Fn(&View) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.config.invariants.push(UserInvariant::new(name, check));
+        self
+    }
+}
+
+impl<M: Lifecycle<FakeBackend>> Subject for Manager<M> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn about(&self) -> &str {
+        &self.about
+    }
+
+    fn run(&self, spec: &ScenarioSpec, decisions: Decisions, seed: u64) -> Outcome {
+        run_scenario::<M>(spec, decisions, seed, &self.config)
+    }
+}
+
+/// The subject called `name`, of `subjects`.
+pub fn find<'a>(subjects: &'a [Box<dyn Subject>], name: &str) -> Option<&'a dyn Subject> {
+    subjects
+        .iter()
+        .find(|s| s.name() == name)
+        .map(|s| s.as_ref())
+}
+
+impl std::fmt::Display for dyn Subject + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

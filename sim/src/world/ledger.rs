@@ -1,0 +1,125 @@
+//! The fake backend's ground truth: every server and session that ever existed, who made it,
+//! and whether it is still live. The checker judges the manager against this.
+
+use agent_lifecycle::{AgentId, BackendError, ServerId, SessionEvent, SessionId, Workdir};
+use lifecycle_models::ServerEvent;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::world::history::OpId;
+
+pub struct ServerRecord {
+    pub id: ServerId,
+    pub workdir: Workdir,
+    pub open: bool,
+    /// Server-wide SSE streams (the models' `client.event.subscribe()`).
+    pub streams: Vec<UnboundedSender<Result<ServerEvent, BackendError>>>,
+    /// Started by a call whose caller never heard of it (a lost reply or a late effect).
+    pub ambiguous: bool,
+}
+
+pub struct SessionRecord {
+    pub id: SessionId,
+    pub agent: AgentId,
+    pub server: ServerId,
+    /// The workload operation whose call created it.
+    pub creator: Option<OpId>,
+    pub live: bool,
+    /// Its open event streams (a server takes any number of subscriptions); dropped when the
+    /// session dies, which ends them.
+    pub events: Vec<UnboundedSender<SessionEvent>>,
+    /// Created by a call whose caller never heard of it (a lost reply or a late effect).
+    pub ambiguous: bool,
+}
+
+/// Ids are dense from 1, so a record is found by index.
+#[derive(Default)]
+pub struct Ledger {
+    pub servers: Vec<ServerRecord>,
+    pub sessions: Vec<SessionRecord>,
+}
+
+impl Ledger {
+    pub fn open_server_for(&self, workdir: &Workdir) -> Option<ServerId> {
+        self.servers
+            .iter()
+            .find(|s| s.open && &s.workdir == workdir)
+            .map(|s| s.id)
+    }
+
+    pub fn start_server(&mut self, workdir: &Workdir) -> ServerId {
+        let id = ServerId(self.servers.len() as u64 + 1);
+        self.servers.push(ServerRecord {
+            id,
+            workdir: workdir.clone(),
+            open: true,
+            streams: Vec::new(),
+            ambiguous: false,
+        });
+        id
+    }
+
+    pub fn server(&self, id: ServerId) -> Option<&ServerRecord> {
+        self.servers.get((id.0 as usize).wrapping_sub(1))
+    }
+
+    pub fn server_mut(&mut self, id: ServerId) -> Option<&mut ServerRecord> {
+        self.servers.get_mut((id.0 as usize).wrapping_sub(1))
+    }
+
+    pub fn session(&self, id: SessionId) -> Option<&SessionRecord> {
+        self.sessions.get((id.0 as usize).wrapping_sub(1))
+    }
+
+    pub fn session_mut(&mut self, id: SessionId) -> Option<&mut SessionRecord> {
+        self.sessions.get_mut((id.0 as usize).wrapping_sub(1))
+    }
+
+    pub fn create_session(
+        &mut self,
+        server: ServerId,
+        agent: &AgentId,
+        creator: Option<OpId>,
+    ) -> SessionId {
+        let id = SessionId(self.sessions.len() as u64 + 1);
+        self.sessions.push(SessionRecord {
+            id,
+            agent: agent.clone(),
+            server,
+            creator,
+            live: true,
+            events: Vec::new(),
+            ambiguous: false,
+        });
+        id
+    }
+
+    pub fn kill_session(&mut self, id: SessionId) {
+        if let Some(s) = self.session_mut(id) {
+            s.live = false;
+            s.events.clear();
+        }
+    }
+
+    /// Closing a server kills every session on it.
+    pub fn close_server(&mut self, id: ServerId) {
+        if let Some(server) = self.servers.get_mut((id.0 as usize).wrapping_sub(1)) {
+            server.open = false;
+            server.streams.clear();
+        }
+        for s in self.sessions.iter_mut().filter(|s| s.server == id) {
+            s.live = false;
+            s.events.clear();
+        }
+    }
+
+    /// The container died: every server and session on it with it.
+    pub fn kill_all(&mut self) {
+        for id in 1..=self.servers.len() as u64 {
+            self.close_server(ServerId(id));
+        }
+    }
+
+    pub fn live_sessions(&self) -> impl Iterator<Item = &SessionRecord> {
+        self.sessions.iter().filter(|s| s.live)
+    }
+}
