@@ -9,5 +9,5 @@ use lifecycle_sim::Model;
 use lifecycle_sim::fuzzing::{check, decision_scenario};
 
 fuzz_target!(|data: &[u8]| {
-    check(Model::Legacy, decision_scenario(data));
+    check(&Model::Legacy, decision_scenario(data));
 });

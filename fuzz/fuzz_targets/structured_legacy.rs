@@ -8,5 +8,5 @@ use lifecycle_sim::Model;
 use lifecycle_sim::fuzzing::{check, structured_scenario};
 
 fuzz_target!(|data: &[u8]| {
-    check(Model::Legacy, structured_scenario(data));
+    check(&Model::Legacy, structured_scenario(data));
 });

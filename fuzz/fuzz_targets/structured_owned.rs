@@ -8,5 +8,5 @@ use lifecycle_sim::Model;
 use lifecycle_sim::fuzzing::{check, structured_scenario};
 
 fuzz_target!(|data: &[u8]| {
-    check(Model::Owned, structured_scenario(data));
+    check(&Model::Owned, structured_scenario(data));
 });

@@ -19,10 +19,17 @@ pub mod scenario;
 pub mod subject;
 pub mod world;
 
-pub use check::{Invariant, Violation};
+pub use check::{Invariant, UserInvariant, View, Violation};
+pub use explore::testing::{
+    Finding, Source, Verdict, check_dfs, check_pct, check_random, replay, run_once,
+};
 pub use run::Outcome;
+pub use scenario::builder::Story;
 pub use scenario::case::Case;
 pub use scenario::spec::{ScenarioSpec, Timing};
+pub use scenario::workload::CallKind;
 pub use scenario::{FaultMode, Scenario, Settings};
-pub use subject::Model;
+pub use subject::{Manager, Model, Subject};
+pub use world::backend::FakeBackend;
+pub use world::faults::FaultConfig;
 pub use world::schedule::Strategy;

@@ -11,12 +11,12 @@ use agent_lifecycle::{
     AgentId, AgentManager, BackendError, Lifecycle, LifecycleError, ManagerConfig, Snapshot,
     StartRequest, Status,
 };
-use lifecycle_sim::backend::FakeBackend;
+use lifecycle_sim::world::backend::FakeBackend;
 use lifecycle_sim::decisions::Decisions;
-use lifecycle_sim::faults::FaultConfig;
-use lifecycle_sim::history::{History, What};
-use lifecycle_sim::run::{run_scenario, settle_window_ms};
-use lifecycle_sim::workload::{Op, OpKind, OpMix, Trigger, Workload};
+use lifecycle_sim::world::faults::FaultConfig;
+use lifecycle_sim::world::history::{History, What};
+use lifecycle_sim::run::{RunConfig, run_scenario, settle_window_ms};
+use lifecycle_sim::scenario::workload::{Op, OpKind, OpMix, Trigger, Workload};
 use lifecycle_sim::{FaultMode, Invariant, Model, Outcome, Scenario, ScenarioSpec, Settings};
 
 /// A scenario with these agents' workdirs and these operations at these times.
@@ -36,7 +36,7 @@ fn spec(workdirs: &[u8], ops: &[(OpKind, u64)], faults: FaultConfig) -> Scenario
 }
 
 fn run<M: Lifecycle<FakeBackend>>(spec: &ScenarioSpec, seed: u64) -> Outcome {
-    run_scenario::<M>(spec, Decisions::from_seed(seed), seed)
+    run_scenario::<M>(spec, Decisions::from_seed(seed), seed, &RunConfig::default())
 }
 
 /// When the first event matching `f` happened.
@@ -541,7 +541,7 @@ fn the_settle_window_follows_the_manager_timers() {
                 w,
                 What::CallStarted {
                     op: None,
-                    kind: lifecycle_sim::workload::CallKind::AbortSession,
+                    kind: lifecycle_sim::scenario::workload::CallKind::AbortSession,
                     ..
                 }
             )
@@ -721,7 +721,7 @@ fn owned_makes_progress_over_fault_free_seeds_and_the_closed_server_manager_does
     };
     let mut caught = 0;
     for seed in 0..300 {
-        let owned = Scenario::from_seed(&settings, seed).run(Model::Owned);
+        let owned = Scenario::from_seed(&settings, seed).run(&Model::Owned);
         assert_eq!(violated(&owned), None, "seed {seed}: {}", report(&owned));
         let scenario = Scenario::from_seed(&settings, seed);
         let broken = run::<KeepsClosedServer>(&scenario.spec, seed);

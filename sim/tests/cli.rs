@@ -208,7 +208,7 @@ fn jobs_do_not_change_what_a_seed_range_finds() {
         ]);
         assert_eq!(o.status.code(), Some(1));
         let r =
-            lifecycle_sim::reports::RunReport::from_json(&std::fs::read_to_string(&path).unwrap())
+            lifecycle_sim::report::json::RunReport::from_json(&std::fs::read_to_string(&path).unwrap())
                 .unwrap();
         r.models
             .into_iter()
@@ -251,7 +251,7 @@ fn two_shards_cover_exactly_the_unsharded_run() {
         }
         sim(&args);
         let r =
-            lifecycle_sim::reports::RunReport::from_json(&std::fs::read_to_string(&path).unwrap())
+            lifecycle_sim::report::json::RunReport::from_json(&std::fs::read_to_string(&path).unwrap())
                 .unwrap();
         let m = &r.models[0];
         (
@@ -292,7 +292,7 @@ fn the_reports_are_valid_junit_and_round_trip_as_json() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     let text = std::fs::read_to_string(&json).unwrap();
-    let report = lifecycle_sim::reports::RunReport::from_json(&text).unwrap();
+    let report = lifecycle_sim::report::json::RunReport::from_json(&text).unwrap();
     assert_eq!(
         report.to_json(),
         text,
