@@ -1,0 +1,176 @@
+//! The arguments the subcommands share: how scenarios are generated, where one comes from,
+//! and the parsers for the flags clap cannot read by itself.
+
+use std::ops::Range;
+use std::path::PathBuf;
+
+use crate::report::Origin;
+use crate::world::faults::FaultConfig;
+use crate::{FaultMode, Settings, Strategy};
+use clap::{Args, ValueEnum};
+
+pub(super) fn default_jobs() -> u64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
+}
+
+pub(super) fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let (k, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("`{text}` is not a shard; write it as K/N, such as 0/4"))?;
+    let k: u64 = k
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{k}` in `{text}` is not a shard number"))?;
+    let n: u64 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{n}` in `{text}` is not a shard count"))?;
+    if n == 0 || k >= n {
+        return Err(format!(
+            "shard {k}/{n} does not exist: K must be below N, and N above 0"
+        ));
+    }
+    Ok((k, n))
+}
+
+pub(super) fn parse_invariant(text: &str) -> Result<crate::Invariant, String> {
+    crate::Invariant::parse(text)
+        .ok_or_else(|| format!("`{text}` is not an invariant (I1..I8, L1, L2, panic)"))
+}
+
+/// How scenarios are generated from seeds.
+#[derive(Args, Clone)]
+pub(super) struct Generation {
+    /// Which faults the backend injects.
+    #[arg(long, value_enum, default_value_t = FaultChoice::Swarm)]
+    pub(super) faults: FaultChoice,
+    /// How the answers to concurrent backend calls are ordered.
+    #[arg(long, value_enum, default_value_t = StrategyChoice::Random)]
+    pub(super) strategy: StrategyChoice,
+    /// PCT depth d: the number of ordering constraints a bug needs.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    depth: u32,
+}
+
+#[derive(Args, Clone)]
+#[group(skip)]
+#[command(group(clap::ArgGroup::new("origin").required(true).args(["seed", "decisions"])))]
+pub(super) struct Source {
+    /// A generated scenario's seed.
+    #[arg(long)]
+    pub(super) seed: Option<u64>,
+    /// A saved case file (JSON, from --save-failures or shrink --save), or a cargo-fuzz input
+    /// (raw bytes, such as a crash artifact).
+    #[arg(long, value_name = "FILE")]
+    pub(super) decisions: Option<PathBuf>,
+    /// Read a fuzz input as the structured target's (workload from `arbitrary`) rather than
+    /// the decision-stream target's.
+    #[arg(long, requires = "decisions")]
+    pub(super) structured: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum HuntScenario {
+    Generated,
+    LateRestart,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(super) enum FaultChoice {
+    /// Each seed switches a random subset of fault families (and operation kinds) on.
+    Swarm,
+    /// Every fault family on for every seed.
+    All,
+    /// No faults: only latency and interleaving.
+    None,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum StrategyChoice {
+    /// Random latency for every call.
+    Random,
+    /// Probabilistic Concurrency Testing with --depth.
+    Pct,
+    /// Bounded exhaustive search of the #1341 two-start scenario.
+    Dfs,
+}
+
+impl Generation {
+    pub(super) fn strategy(&self) -> Strategy {
+        match self.strategy {
+            StrategyChoice::Random => Strategy::Random,
+            StrategyChoice::Pct => Strategy::Pct { depth: self.depth },
+            StrategyChoice::Dfs => Strategy::Dfs,
+        }
+    }
+
+    pub(super) fn settings(&self) -> Settings {
+        Settings {
+            faults: match self.faults {
+                FaultChoice::Swarm => FaultMode::Swarm,
+                FaultChoice::All => FaultMode::Fixed(FaultConfig::all()),
+                FaultChoice::None => FaultMode::Fixed(FaultConfig::none()),
+            },
+            strategy: self.strategy(),
+            ..Settings::default()
+        }
+    }
+
+    /// The flags that reproduce this generation in a replay command.
+    fn flags(&self) -> String {
+        let mut flags = String::new();
+        match self.faults {
+            FaultChoice::Swarm => {}
+            FaultChoice::All => flags.push_str(" --faults all"),
+            FaultChoice::None => flags.push_str(" --faults none"),
+        }
+        match self.strategy {
+            StrategyChoice::Random => {}
+            StrategyChoice::Pct => {
+                flags.push_str(&format!(" --strategy pct --depth {}", self.depth))
+            }
+            StrategyChoice::Dfs => flags.push_str(" --strategy dfs"),
+        }
+        flags
+    }
+
+    pub(super) fn origin(&self, seed: u64) -> Origin {
+        Origin::Seed {
+            seed,
+            flags: self.flags(),
+        }
+    }
+}
+
+pub(super) fn parse_seeds(text: &str) -> Result<Range<u64>, String> {
+    let (start, end) = text.split_once("..").ok_or_else(|| {
+        format!("`{text}` is not a seed range; write it as START..END, such as 0..1000")
+    })?;
+    let number = |s: &str| {
+        s.trim().parse::<u64>().map_err(|_| {
+            format!(
+                "`{s}` in `{text}` is not a seed (a whole number from 0 to {})",
+                u64::MAX
+            )
+        })
+    };
+    let (start, end) = (number(start)?, number(end)?);
+    if start >= end {
+        return Err(format!(
+            "seed range {start}..{end} is empty: END must be greater than START"
+        ));
+    }
+    Ok(start..end)
+}
+
+/// Usage errors on one line, so CI logs and scripts show the whole of it.
+pub(super) fn one_line(rendered: &str) -> String {
+    rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("For more information") && !l.starts_with("Usage:")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,192 @@
+//! The one-scenario subcommands, `replay` and `shrink`, and `hunt`: loading the scenario a
+//! `--seed` or `--decisions` names, running it, and printing what it did.
+
+use std::path::{Path, PathBuf};
+
+use super::UsageError;
+use super::args::{Generation, HuntScenario, Source};
+use crate::explore::shrink::{
+    SHRINK_BUDGET, Shrunk, regression_test, shrink as shrink_case, steps,
+};
+use crate::explore::{Hunted, hunt as hunt_invariant};
+use crate::report::{Origin, scenario_report};
+use crate::subject::Subject;
+use crate::{Case, Scenario};
+
+/// What `--decisions FILE` holds: a case (JSON), or a fuzz input (any other bytes).
+enum Loaded {
+    Case(Box<Case>),
+    FuzzInput(Vec<u8>),
+}
+
+fn load_file(path: &Path) -> Result<Loaded, UsageError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+    match std::str::from_utf8(&bytes) {
+        Ok(text) if text.trim_start().starts_with('{') => Case::from_json(text)
+            .map(|case| Loaded::Case(Box::new(case)))
+            .map_err(|e| UsageError(format!("{}: {e}", path.display()))),
+        _ => Ok(Loaded::FuzzInput(bytes)),
+    }
+}
+
+/// Runs the scenario a `--seed`/`--decisions` pair names; returns it as a case (its spec and
+/// the choices the run drew), where it came from, and the outcome.
+fn run_source(
+    model: &dyn Subject,
+    source: &Source,
+    generation: &Generation,
+) -> Result<(Case, Origin, crate::Outcome), UsageError> {
+    if source.structured && source.decisions.is_none() {
+        return Err(UsageError(
+            "--structured reads a fuzz input given with --decisions".into(),
+        ));
+    }
+    let (scenario, origin) = match (&source.seed, &source.decisions) {
+        (Some(seed), _) => (
+            Scenario::from_seed(&generation.settings(), *seed),
+            generation.origin(*seed),
+        ),
+        (None, Some(path)) => {
+            let origin = Origin::File(path.display().to_string());
+            let scenario = match load_file(path)? {
+                Loaded::Case(case) => Scenario::from_case(&case),
+                Loaded::FuzzInput(bytes) if source.structured => {
+                    crate::fuzzing::structured_scenario(&bytes)
+                }
+                Loaded::FuzzInput(bytes) => crate::fuzzing::decision_scenario(&bytes),
+            };
+            (scenario, origin)
+        }
+        (None, None) => unreachable!("clap requires one of --seed and --decisions"),
+    };
+    let (seed, spec) = (scenario.seed, scenario.spec.clone());
+    let outcome = scenario.run(model);
+    Ok((Case::of_run(seed, &spec, &outcome), origin, outcome))
+}
+
+pub(super) fn shrunk_text(
+    model: &dyn Subject,
+    origin: &Origin,
+    invariant: crate::Invariant,
+    s: &Shrunk,
+    full: bool,
+) -> String {
+    let n = steps(&s.outcome, &s.case);
+    let mut text = format!(
+        "shrunk in {} runs to {n} steps ({} operations)\n",
+        s.runs,
+        s.case.spec.workload.ops.len()
+    );
+    if full {
+        let label = format!("shrunk from {}", origin.args().trim_start_matches("--"));
+        text.push_str(&scenario_report(
+            model.name(),
+            &Origin::Unsaved(label),
+            &s.case.spec,
+            &s.outcome,
+        ));
+        text.push_str("regression test (paste into tests/):\n");
+        let name = match origin {
+            Origin::Seed { seed, .. } => format!("seed {seed}"),
+            Origin::File(path) | Origin::Unsaved(path) => format!("case {path}"),
+        };
+        text.push_str(&regression_test(model, invariant, &s.case, &name));
+    }
+    text
+}
+
+/// `replay`: runs one scenario and prints its whole timeline; true if nothing was violated.
+pub(super) fn replay(
+    model: &dyn Subject,
+    source: &Source,
+    generation: &Generation,
+    trace_out: Option<PathBuf>,
+) -> Result<bool, UsageError> {
+    let (case, origin, outcome) = run_source(model, source, generation)?;
+    print!(
+        "{}",
+        scenario_report(model.name(), &origin, &case.spec, &outcome)
+    );
+    if let Some(path) = trace_out {
+        let title = format!("{model} {}", origin.args());
+        let json = crate::report::chrome::chrome_trace(&outcome, &title);
+        std::fs::write(&path, format!("{json}\n"))
+            .map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))?;
+    }
+    Ok(outcome.violation.is_none())
+}
+
+/// `shrink`: shrinks a failing scenario and prints it as a regression test; true if the
+/// scenario passes, so there is nothing to shrink.
+pub(super) fn shrink(
+    model: &dyn Subject,
+    source: &Source,
+    generation: &Generation,
+    save: Option<PathBuf>,
+) -> Result<bool, UsageError> {
+    let (case, origin, outcome) = run_source(model, source, generation)?;
+    let Some(v) = &outcome.violation else {
+        print!(
+            "{}",
+            scenario_report(model.name(), &origin, &case.spec, &outcome)
+        );
+        println!("nothing to shrink: {model} passes this scenario");
+        return Ok(true);
+    };
+    println!("{model} {}: {}", origin.args(), v.invariant);
+    let shrunk = shrink_case(model, case, v.invariant, SHRINK_BUDGET);
+    print!(
+        "{}",
+        shrunk_text(model, &origin, v.invariant, &shrunk, true)
+    );
+    if let Some(path) = save {
+        shrunk.case.save(&path).map_err(UsageError)?;
+        println!("saved: {}", path.display());
+    }
+    Ok(false)
+}
+
+/// `hunt`: runs the campaigns and prints how many scenarios each took to find `invariant`;
+/// true if no campaign found it.
+pub(super) fn hunt(
+    model: &dyn Subject,
+    invariant: crate::Invariant,
+    generation: &Generation,
+    campaigns: u64,
+    max: u64,
+    scenario: HuntScenario,
+) -> Result<bool, UsageError> {
+    let settings = generation.settings();
+    let late = crate::scenario::catalog::late_restart(generation.strategy());
+    let hunted = match scenario {
+        HuntScenario::Generated => Hunted::Generated(&settings),
+        HuntScenario::LateRestart => Hunted::Fixed(&late),
+    };
+    let began = std::time::Instant::now();
+    let mut taken: Vec<Option<u64>> = Vec::new();
+    for campaign in 0..campaigns {
+        let found = hunt_invariant(model, &hunted, campaign * 1_000_000, max, invariant);
+        let shown = found.map_or_else(|| format!("not within {max}"), |n| n.to_string());
+        println!(
+            "campaign {campaign:>3} (seeds from {:>10}): {shown}",
+            campaign * 1_000_000
+        );
+        taken.push(found);
+    }
+    // Campaigns that never found it count as the most scenarios allowed.
+    let mut counts: Vec<u64> = taken.iter().map(|t| t.unwrap_or(max)).collect();
+    counts.sort_unstable();
+    let median = if counts.len() % 2 == 1 {
+        counts[counts.len() / 2] as f64
+    } else {
+        (counts[counts.len() / 2 - 1] + counts[counts.len() / 2]) as f64 / 2.0
+    };
+    let found = taken.iter().filter(|t| t.is_some()).count();
+    println!(
+        "{model} {invariant} with {}: found in {found} of {campaigns} campaigns; median {median} scenarios; {:.2} s",
+        generation.strategy().name(),
+        began.elapsed().as_secs_f64()
+    );
+    Ok(found == 0)
+}

@@ -1,0 +1,328 @@
+//! `explore`: sweep seeds (or exhaust the two-start scenario with dfs) on each model, report
+//! what each violates, and save and write what was asked for.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::UsageError;
+use super::args::{Generation, StrategyChoice};
+use super::commands::shrunk_text;
+use super::progress::ProgressView;
+use crate::explore::{DfsReport, Failure, Findings, SeedSet, SweepConfig, dfs, sweep};
+use crate::report::json::{ModelReport, RunReport};
+use crate::report::{Origin, replay_command, scenario_report};
+use crate::subject::Subject;
+use crate::world::schedule::pct_bound;
+use crate::{Case, Scenario, Strategy};
+
+/// What `explore` was asked to do.
+pub(super) struct ExploreArgs<'a> {
+    pub(super) models: Vec<&'a dyn Subject>,
+    /// Every subject the CLI knows, for the verdicts a saved case records.
+    pub(super) subjects: &'a [Box<dyn Subject>],
+    pub(super) seeds: Option<Range<u64>>,
+    pub(super) shard: Option<(u64, u64)>,
+    pub(super) time: Duration,
+    pub(super) jobs: usize,
+    pub(super) fail_fast: bool,
+    pub(super) shrink: bool,
+    pub(super) save_failures: Option<PathBuf>,
+    pub(super) report: Option<PathBuf>,
+    pub(super) junit: Option<PathBuf>,
+    pub(super) max_schedules: u64,
+}
+
+/// Set by Ctrl-C: explore stops taking seeds, reports what ran, and writes its files.
+pub(super) static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, UsageError> {
+    // A report that cannot be written is found out now, not after an 8-hour run.
+    for path in a.report.iter().chain(&a.junit) {
+        write_file(path, "")?;
+    }
+    if generation.strategy == StrategyChoice::Dfs {
+        return explore_dfs(&a.models, a.max_schedules, a.save_failures.as_deref());
+    }
+    let single = a.models.len() == 1;
+    let settings = generation.settings();
+    let seeds = SeedSet {
+        range: a.seeds.clone(),
+        shard: a.shard.unwrap_or((0, 1)),
+    };
+    let config = SweepConfig {
+        seeds,
+        budget: a.time,
+        jobs: a.jobs,
+        fail_fast: a.fail_fast,
+        shrink: a.shrink,
+        stop: &INTERRUPTED,
+    };
+    let mut all = Vec::new();
+    for &model in &a.models {
+        if INTERRUPTED.load(Ordering::Relaxed) {
+            break;
+        }
+        // Both callbacks write to the terminal through the one progress view.
+        let view = std::cell::RefCell::new(ProgressView::new(model));
+        let mut saved: Result<(), UsageError> = Ok(());
+        let mut reported = 0;
+        let findings = sweep(
+            model,
+            &settings,
+            &config,
+            |failure| {
+                let origin = generation.origin(failure.seed);
+                let mut text = String::new();
+                if single && reported == 0 {
+                    text.push_str(&scenario_report(
+                        model.name(),
+                        &origin,
+                        &failure.case.spec,
+                        &failure.outcome,
+                    ));
+                    if let Some(s) = &failure.shrunk {
+                        text.push_str(&shrunk_text(model, &origin, failure.invariant, s, true));
+                    }
+                } else {
+                    let detail = failure
+                        .outcome
+                        .violation
+                        .as_ref()
+                        .map_or("", |v| v.detail.as_str());
+                    text.push_str(&format!(
+                        "{model}: {} at seed {}: {detail}\n",
+                        failure.invariant, failure.seed
+                    ));
+                    text.push_str(&format!(
+                        "  replay: {}\n",
+                        replay_command(model.name(), &origin)
+                    ));
+                    if let Some(s) = &failure.shrunk {
+                        text.push_str(&format!(
+                            "  {}",
+                            shrunk_text(model, &origin, failure.invariant, s, false)
+                        ));
+                    }
+                }
+                reported += 1;
+                if let Some(dir) = &a.save_failures
+                    && saved.is_ok()
+                {
+                    let case = failure.shrunk.as_ref().map_or(&failure.case, |s| &s.case);
+                    match save_case(dir, model, a.subjects, failure, case) {
+                        Ok(path) => text.push_str(&format!("saved: {}\n", path.display())),
+                        Err(e) => saved = Err(e),
+                    }
+                }
+                text.push('\n');
+                view.borrow().println(&text);
+            },
+            |progress| view.borrow_mut().update(model, progress),
+        );
+        view.into_inner().finish();
+        saved?;
+        all.push(findings);
+    }
+    let interrupted = INTERRUPTED.load(Ordering::Relaxed);
+    if interrupted {
+        println!("interrupted: reporting what ran");
+    }
+    if single && a.fail_fast {
+        let f = &all[0];
+        let secs = f.elapsed.as_secs_f64();
+        match f.first() {
+            Some(found) => println!(
+                "{}: {} found at seed {} after {} scenarios, {secs:.2} s ({:.0} scenarios/s)",
+                f.model,
+                found.invariant,
+                found.seed,
+                found.scenarios,
+                f.rate()
+            ),
+            None => println!(
+                "{}: no violation in {} scenarios, {secs:.2} s, {:.0} scenarios/s",
+                f.model,
+                f.scenarios,
+                f.rate()
+            ),
+        }
+    } else if single && all[0].failures.is_empty() {
+        let f = &all[0];
+        println!(
+            "{}: no violation in {} scenarios, {:.2} s, {:.0} scenarios/s",
+            f.model,
+            f.scenarios,
+            f.elapsed.as_secs_f64(),
+            f.rate()
+        );
+    } else {
+        print_table(&all);
+    }
+    for f in &all {
+        print_metrics(f, generation.strategy());
+    }
+    let run_report = RunReport {
+        seeds: a.seeds.as_ref().map_or_else(
+            || format!("from 0 for {}", humantime::format_duration(a.time)),
+            |r| format!("{}..{}", r.start, r.end),
+        ),
+        shard: a
+            .shard
+            .map_or_else(|| "0/1".into(), |(k, n)| format!("{k}/{n}")),
+        jobs: a.jobs,
+        faults: format!("{:?}", generation.faults).to_lowercase(),
+        strategy: generation.strategy().name(),
+        interrupted,
+        models: all
+            .iter()
+            .map(|f| ModelReport::new(f, |seed| generation.origin(seed)))
+            .collect(),
+    };
+    if let Some(path) = &a.report {
+        write_file(path, &run_report.to_json())?;
+    }
+    if let Some(path) = &a.junit {
+        write_file(path, &run_report.junit())?;
+    }
+    Ok(all.iter().all(|f| f.failures.is_empty()))
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), UsageError> {
+    std::fs::write(path, text)
+        .map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))
+}
+
+fn explore_dfs(
+    models: &[&dyn Subject],
+    max_schedules: u64,
+    save_failures: Option<&Path>,
+) -> Result<bool, UsageError> {
+    let spec = crate::scenario::catalog::two_starts(Strategy::Dfs);
+    let mut clean = true;
+    for &model in models {
+        let DfsReport {
+            schedules,
+            exhausted,
+            failure,
+        } = dfs(model, &spec, max_schedules);
+        let verdict = if exhausted {
+            format!("exhausted: all {schedules} schedules")
+        } else {
+            format!("{schedules} schedules, not exhausted")
+        };
+        let Some((case, outcome)) = failure else {
+            println!("{model}: dfs of the two-start scenario: no violation; {verdict}");
+            continue;
+        };
+        clean = false;
+        let v = outcome.violation.as_ref().expect("a failure");
+        println!(
+            "{model}: dfs of the two-start scenario: {} after {schedules} schedules",
+            v.invariant
+        );
+        let origin = Origin::Unsaved("found by dfs".into());
+        print!(
+            "{}",
+            scenario_report(model.name(), &origin, &case.spec, &outcome)
+        );
+        if let Some(dir) = save_failures {
+            let path = dir.join(format!("{}-{}-dfs.json", model.name(), v.invariant.code()));
+            std::fs::create_dir_all(dir)
+                .map_err(|e| UsageError(format!("cannot create {}: {e}", dir.display())))?;
+            case.save(&path).map_err(UsageError)?;
+            println!("saved: {}", path.display());
+        }
+    }
+    Ok(clean)
+}
+
+fn save_case(
+    dir: &Path,
+    model: &dyn Subject,
+    subjects: &[Box<dyn Subject>],
+    found: &Failure,
+    case: &Case,
+) -> Result<PathBuf, UsageError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| UsageError(format!("cannot create {}: {e}", dir.display())))?;
+    let mut case = case.clone();
+    case.expect
+        .insert(model.name().into(), found.invariant.code());
+    // What every other subject makes of it, so that the store holds them all to it.
+    for other in subjects.iter().filter(|s| s.name() != model.name()) {
+        let outcome = Scenario::from_case(&case).run(other.as_ref());
+        case.expect
+            .insert(other.name().into(), Case::verdict(&outcome));
+    }
+    let path = dir.join(format!(
+        "{}-{}-seed{}.json",
+        model.name(),
+        found.invariant.code(),
+        found.seed
+    ));
+    case.save(&path).map_err(UsageError)?;
+    Ok(path)
+}
+
+fn print_table(findings: &[Findings]) {
+    println!(
+        "{:<12} {:<8} {:<30} {:>8} {:>10} {:>13} {:>12}",
+        "model", "verdict", "first violated", "seed", "scenarios", "time to find", "scenarios/s"
+    );
+    for f in findings {
+        let (verdict, first, seed, time) = match f.first() {
+            Some(found) => (
+                "FAIL",
+                found.invariant.to_string(),
+                found.seed.to_string(),
+                format!("{:.2} s", found.after.as_secs_f64()),
+            ),
+            None => ("pass", "-".into(), "-".into(), "-".into()),
+        };
+        println!(
+            "{:<12} {:<8} {:<30} {:>8} {:>10} {:>13} {:>12.0}",
+            f.model,
+            verdict,
+            first,
+            seed,
+            f.scenarios,
+            time,
+            f.rate()
+        );
+        if f.failures.len() > 1 {
+            let all: Vec<String> = f
+                .failures
+                .iter()
+                .map(|found| format!("{} (seed {})", found.invariant.code(), found.seed))
+                .collect();
+            println!("{:<12} violated: {}", "", all.join(", "));
+        }
+    }
+}
+
+fn print_metrics(f: &Findings, strategy: Strategy) {
+    println!(
+        "{}: {} distinct interleavings, {} (state, operation) pairs, {:.0} scenarios/s",
+        f.model,
+        f.interleavings.len(),
+        f.coverage.len(),
+        f.rate()
+    );
+    if let Strategy::Pct { depth } = strategy {
+        let p = f.pct;
+        let k = p.estimate.max(p.steps);
+        let bound = pct_bound(p.threads, k, depth);
+        println!(
+            "{}: pct depth {depth}: each scenario finds a given depth-{depth} bug with probability >= 1/(n*k^(d-1)) = 1/({}*{k}^{}) = {bound:.2e}",
+            f.model,
+            p.threads,
+            depth - 1
+        );
+        println!(
+            "{}:   n = {} threads, the most any scenario had (the client, each operation, each task of the manager's own that called the backend); k = {k}: the most steps measured was {}, and change points were drawn over each scenario's estimate (at most {}), which {} of {} scenarios exceeded",
+            f.model, p.threads, p.steps, p.estimate, p.over_estimate, f.scenarios
+        );
+    }
+}
