@@ -17,10 +17,11 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod subject;
+pub mod testing;
 pub mod world;
 
 pub use check::{Invariant, UserInvariant, View, Violation};
-pub use explore::testing::{
+pub use testing::{
     Finding, Source, Verdict, check_dfs, check_pct, check_random, replay, run_once,
 };
 pub use run::Outcome;

@@ -2,7 +2,6 @@
 //! bounded exhaustive search (dfs) of one scenario's schedules.
 
 pub mod shrink;
-pub mod testing;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;

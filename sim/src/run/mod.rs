@@ -23,6 +23,7 @@ use agent_lifecycle::{Lifecycle, ManagerConfig};
 
 use crate::check::{StatusWatch, UserInvariant, Violation};
 use crate::decisions::{Decisions, Draw};
+use crate::scenario::case::Case;
 use crate::scenario::spec::ScenarioSpec;
 use crate::world::World;
 use crate::world::backend::{FakeBackend, lock};
@@ -46,6 +47,27 @@ pub struct Outcome {
     pub coverage: BTreeSet<String>,
     /// pct: the threads and steps the run had, for the bound.
     pub pct: Option<PctMeasure>,
+}
+
+/// A case is made from a run, and judged by one.
+impl Case {
+    /// The case of a finished run.
+    pub fn of_run(seed: Option<u64>, spec: &ScenarioSpec, outcome: &Outcome) -> Self {
+        Self {
+            seed,
+            spec: spec.clone(),
+            decisions: outcome.choices(),
+            expect: BTreeMap::new(),
+        }
+    }
+
+    /// The verdict of a run as the store writes it.
+    pub fn verdict(outcome: &Outcome) -> String {
+        outcome
+            .violation
+            .as_ref()
+            .map_or_else(|| "pass".to_string(), |v| v.invariant.code())
+    }
 }
 
 impl Outcome {

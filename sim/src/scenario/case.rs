@@ -6,7 +6,6 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::run::Outcome;
 use crate::scenario::spec::{ScenarioSpec, VERSION};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,24 +24,6 @@ pub struct Case {
 }
 
 impl Case {
-    /// The case of a finished run.
-    pub fn of_run(seed: Option<u64>, spec: &ScenarioSpec, outcome: &Outcome) -> Self {
-        Self {
-            seed,
-            spec: spec.clone(),
-            decisions: outcome.choices(),
-            expect: BTreeMap::new(),
-        }
-    }
-
-    /// The verdict of a run as the store writes it.
-    pub fn verdict(outcome: &Outcome) -> String {
-        outcome
-            .violation
-            .as_ref()
-            .map_or_else(|| "pass".to_string(), |v| v.invariant.code())
-    }
-
     pub fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).expect("a case serialises");
         text.push('\n');

@@ -10,8 +10,6 @@ pub mod strategies;
 pub mod workload;
 
 use crate::decisions::Decisions;
-use crate::run::Outcome;
-use crate::subject::Subject;
 use crate::world::faults::FaultConfig;
 use crate::world::schedule::Strategy;
 use case::Case;
@@ -83,7 +81,7 @@ pub struct Scenario {
     /// The seed it was drawn from, if it was.
     pub seed: Option<u64>,
     pub spec: ScenarioSpec,
-    decisions: Decisions,
+    pub(crate) decisions: Decisions,
 }
 
 impl Scenario {
@@ -133,9 +131,5 @@ impl Scenario {
             spec,
             decisions,
         }
-    }
-
-    pub fn run(self, subject: &dyn Subject) -> Outcome {
-        subject.run(&self.spec, self.decisions, self.seed.unwrap_or(0))
     }
 }

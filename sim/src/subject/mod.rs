@@ -12,6 +12,7 @@ use agent_lifecycle::Lifecycle;
 use crate::check::{UserInvariant, View};
 use crate::decisions::Decisions;
 use crate::run::{Callers, Outcome, RunConfig, run_scenario};
+use crate::scenario::Scenario;
 use crate::scenario::spec::ScenarioSpec;
 use crate::world::backend::FakeBackend;
 
@@ -105,6 +106,14 @@ impl<M: Lifecycle<FakeBackend>> Subject for Manager<M> {
 
     fn run(&self, spec: &ScenarioSpec, decisions: Decisions, seed: u64) -> Outcome {
         run_scenario::<M>(spec, decisions, seed, &self.config)
+    }
+}
+
+/// A scenario runs on a subject (the method lives here, with what it runs on, so that a
+/// scenario is data that knows nothing of subjects).
+impl Scenario {
+    pub fn run(self, subject: &dyn Subject) -> Outcome {
+        subject.run(&self.spec, self.decisions, self.seed.unwrap_or(0))
     }
 }
 
