@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 use crate::scenario::workload::CallKind;
 use crate::world::backend::lock;
-use crate::world::history::OpId;
+use crate::world::history::{OpId, What};
 use crate::world::{Command, Reply, World};
 
 /// How the events of one simulated millisecond are ordered (derived from a scenario's
@@ -109,4 +109,67 @@ pub struct UnreadReply {
     pub agent: Option<AgentId>,
     pub kind: CallKind,
     pub reply: Reply,
+}
+
+impl World {
+    /// Tells the container something: at once, or, while the driver orders a millisecond's
+    /// events, in the batch that goes out at its end.
+    pub fn post(&mut self, notice: Notice) {
+        if self.batching {
+            self.outbox.push(notice);
+            return;
+        }
+        match notice {
+            Notice::Arrival(op, command) => {
+                self.inbox
+                    .as_ref()
+                    .expect("operations arrive only while the container runs")
+                    .send(vec![Notice::Arrival(op, command)])
+                    .expect("the container reads its inbox while it runs");
+            }
+            // Outside the container (before a step): a caller that gave up is simply gone.
+            other => {
+                let _ = other.deliver();
+            }
+        }
+    }
+
+    /// From here until [`World::end_batch`], notices wait to go out together.
+    pub fn begin_batch(&mut self) {
+        self.batching = true;
+    }
+
+    /// Sends the batch to the container, whose task delivers it in order (or, with no
+    /// container running, delivers it here).
+    pub fn end_batch(&mut self) {
+        self.batching = false;
+        let batch = std::mem::take(&mut self.outbox);
+        if batch.is_empty() {
+            return;
+        }
+        match &self.inbox {
+            Some(inbox) => inbox
+                .send(batch)
+                .unwrap_or_else(|_| panic!("the container reads its inbox while it runs")),
+            None => {
+                for notice in batch {
+                    if let Err(unread) = notice.deliver() {
+                        self.reply_unread(unread);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A reply reached a caller that had given up earlier in the same millisecond: its
+    /// effect happened and nobody was told.
+    pub fn reply_unread(&mut self, unread: UnreadReply) {
+        self.mark_ambiguous(&unread.reply);
+        let what = What::CallAbandoned {
+            call: unread.call,
+            op: unread.op,
+            kind: unread.kind,
+        };
+        self.history.push(self.now_ms, unread.agent, what);
+    }
 }

@@ -1,0 +1,152 @@
+//! What the backend does on its own over time (idle and error events, heartbeats, server
+//! crashes), and the container dying with its calls.
+
+use agent_lifecycle::{ServerId, SessionEvent, SessionId};
+use lifecycle_models::ServerEvent;
+
+use crate::world::history::What;
+use crate::world::mailbox::Notice;
+use crate::world::{HEARTBEAT_MS, World};
+
+/// Something the backend does on its own at a set time.
+#[derive(Clone, Copy, Debug)]
+pub enum Happening {
+    Idle(SessionId),
+    Error(SessionId),
+    /// A running server crashes (which one is drawn when it happens).
+    Crash,
+    /// A server sends `server.heartbeat` on its event streams.
+    Heartbeat(ServerId),
+}
+
+impl World {
+    /// Schedules the scenario's server crashes within the first `window_ms`. One draw is made
+    /// even with crashes off, so that switching them off keeps later decisions in place.
+    pub fn schedule_crashes(&mut self, window_ms: u32) {
+        let crashes = self.backend.faults.server_crashes;
+        for i in 0..crashes.max(1) {
+            let at = self.decisions.between_if(i < crashes, 1, window_ms);
+            if i < crashes {
+                self.scheduled.push((u64::from(at), Happening::Crash));
+            }
+        }
+    }
+
+    /// Whether the backend still has events or crashes to come (heartbeats go on for ever
+    /// and do not count).
+    pub fn has_scheduled(&self) -> bool {
+        self.scheduled
+            .iter()
+            .any(|(_, h)| !matches!(h, Happening::Heartbeat(_)))
+    }
+
+    /// Makes the backend's own happenings that are due: idle and error events, crashes.
+    pub fn deliver_due(&mut self) {
+        for happening in self.take_due_happenings() {
+            self.happen(happening);
+        }
+    }
+
+    /// The backend's own happenings due now, in the order they were planned; they are no
+    /// longer scheduled.
+    pub fn take_due_happenings(&mut self) -> Vec<Happening> {
+        let now = self.now_ms;
+        if self.scheduled.iter().all(|&(at, _)| at > now) {
+            return Vec::new();
+        }
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.scheduled)
+            .into_iter()
+            .partition(|&(at, _)| at <= now);
+        self.scheduled = later;
+        due.into_iter().map(|(_, happening)| happening).collect()
+    }
+
+    /// Whether a happening tells the container nothing and changes nothing it can see: a
+    /// heartbeat of a server nobody listens to. Such happenings are not worth an order.
+    pub fn is_unheard(&self, happening: &Happening) -> bool {
+        match happening {
+            Happening::Heartbeat(server) => self
+                .ledger
+                .server(*server)
+                .is_none_or(|s| s.streams.iter().all(|tx| tx.is_closed())),
+            _ => false,
+        }
+    }
+
+    /// One of the backend's own happenings takes place.
+    pub fn happen(&mut self, happening: Happening) {
+        let now = self.now_ms;
+        match happening {
+            Happening::Idle(id) | Happening::Error(id) => {
+                let Some(s) = self.ledger.session(id).filter(|s| s.live) else {
+                    return;
+                };
+                let (agent, is_error) = (s.agent.clone(), matches!(happening, Happening::Error(_)));
+                let event = if is_error {
+                    SessionEvent::Error
+                } else {
+                    SessionEvent::Idle
+                };
+                let streams = s.events.clone();
+                let server = s.server;
+                for events in streams {
+                    self.post(Notice::SessionEvent(events, event));
+                }
+                self.broadcast(
+                    server,
+                    if is_error {
+                        ServerEvent::Error(id)
+                    } else {
+                        ServerEvent::Idle(id)
+                    },
+                );
+                let what = if is_error {
+                    self.ledger.kill_session(id);
+                    What::SessionError(id)
+                } else {
+                    What::SessionIdle(id)
+                };
+                self.history.push(now, Some(agent), what);
+            }
+            Happening::Heartbeat(server) => {
+                if self.ledger.server(server).is_some_and(|s| s.open) {
+                    self.broadcast(server, ServerEvent::Heartbeat);
+                    self.scheduled
+                        .push((now + HEARTBEAT_MS, Happening::Heartbeat(server)));
+                }
+            }
+            Happening::Crash => {
+                if self.healed {
+                    return;
+                }
+                let open: Vec<ServerId> = self
+                    .ledger
+                    .servers
+                    .iter()
+                    .filter(|s| s.open)
+                    .map(|s| s.id)
+                    .collect();
+                if open.is_empty() {
+                    return;
+                }
+                let server = open[self.decisions.below(open.len() as u32) as usize];
+                self.server_died(server);
+                self.history.push(now, None, What::ServerCrashed(server));
+            }
+        }
+    }
+
+    /// The container died: its calls die with it.
+    pub fn kill_container(&mut self) {
+        self.ledger.kill_all();
+        self.parked.clear();
+        self.outbox.clear();
+        self.silent_streams.clear();
+        self.drop_plans.clear();
+        self.scheduled
+            .retain(|(_, h)| matches!(h, Happening::Crash));
+        self.inbox = None;
+        self.snapshot = None;
+        self.history.push(self.now_ms, None, What::Bounce);
+    }
+}
