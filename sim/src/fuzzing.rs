@@ -11,10 +11,10 @@ use arbitrary::{Result, Unstructured};
 use crate::decisions::Decisions;
 use crate::report::{Origin, scenario_report};
 use crate::run::Outcome;
+use crate::scenario::faults::FaultConfig;
 use crate::scenario::workload::{Op, OpKind, OpMix, Trigger, Workload};
 use crate::scenario::{Scenario, Settings};
 use crate::subject::Subject;
-use crate::world::faults::FaultConfig;
 
 /// The scenario a decision-stream fuzz input stands for.
 pub fn decision_scenario(bytes: &[u8]) -> Scenario {

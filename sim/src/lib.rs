@@ -21,16 +21,14 @@ pub mod testing;
 pub mod world;
 
 pub use check::{Invariant, UserInvariant, View, Violation};
-pub use testing::{
-    Finding, Source, Verdict, check_dfs, check_pct, check_random, replay, run_once,
-};
 pub use run::Outcome;
 pub use scenario::builder::Story;
 pub use scenario::case::Case;
+pub use scenario::faults::FaultConfig;
+pub use scenario::spec::Strategy;
 pub use scenario::spec::{ScenarioSpec, Timing};
 pub use scenario::workload::CallKind;
 pub use scenario::{FaultMode, Scenario, Settings};
 pub use subject::{Manager, Model, Subject};
+pub use testing::{Finding, Source, Verdict, check_dfs, check_pct, check_random, replay, run_once};
 pub use world::backend::FakeBackend;
-pub use world::faults::FaultConfig;
-pub use world::schedule::Strategy;

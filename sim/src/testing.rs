@@ -12,9 +12,9 @@ use crate::run::Outcome;
 use crate::scenario::builder::Story;
 use crate::scenario::case::Case;
 use crate::scenario::spec::ScenarioSpec;
+use crate::scenario::spec::Strategy;
 use crate::scenario::{Scenario, Settings};
 use crate::subject::Subject;
-use crate::world::schedule::Strategy;
 
 /// What a check runs: one story under many seeds, or generated scenarios.
 pub trait Source {

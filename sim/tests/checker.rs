@@ -11,12 +11,12 @@ use agent_lifecycle::{
     AgentId, AgentManager, BackendError, Lifecycle, LifecycleError, ManagerConfig, Snapshot,
     StartRequest, Status,
 };
-use lifecycle_sim::world::backend::FakeBackend;
 use lifecycle_sim::decisions::Decisions;
-use lifecycle_sim::world::faults::FaultConfig;
-use lifecycle_sim::world::history::{History, What};
 use lifecycle_sim::run::{RunConfig, run_scenario, settle_window_ms};
 use lifecycle_sim::scenario::workload::{Op, OpKind, OpMix, Trigger, Workload};
+use lifecycle_sim::world::backend::FakeBackend;
+use lifecycle_sim::world::faults::FaultConfig;
+use lifecycle_sim::world::history::{History, What};
 use lifecycle_sim::{FaultMode, Invariant, Model, Outcome, Scenario, ScenarioSpec, Settings};
 
 /// A scenario with these agents' workdirs and these operations at these times.
@@ -36,7 +36,12 @@ fn spec(workdirs: &[u8], ops: &[(OpKind, u64)], faults: FaultConfig) -> Scenario
 }
 
 fn run<M: Lifecycle<FakeBackend>>(spec: &ScenarioSpec, seed: u64) -> Outcome {
-    run_scenario::<M>(spec, Decisions::from_seed(seed), seed, &RunConfig::default())
+    run_scenario::<M>(
+        spec,
+        Decisions::from_seed(seed),
+        seed,
+        &RunConfig::default(),
+    )
 }
 
 /// When the first event matching `f` happened.

@@ -207,9 +207,10 @@ fn jobs_do_not_change_what_a_seed_range_finds() {
             path.to_str().unwrap(),
         ]);
         assert_eq!(o.status.code(), Some(1));
-        let r =
-            lifecycle_sim::report::json::RunReport::from_json(&std::fs::read_to_string(&path).unwrap())
-                .unwrap();
+        let r = lifecycle_sim::report::json::RunReport::from_json(
+            &std::fs::read_to_string(&path).unwrap(),
+        )
+        .unwrap();
         r.models
             .into_iter()
             .map(|m| {
@@ -250,9 +251,10 @@ fn two_shards_cover_exactly_the_unsharded_run() {
             args.extend(["--shard", s]);
         }
         sim(&args);
-        let r =
-            lifecycle_sim::report::json::RunReport::from_json(&std::fs::read_to_string(&path).unwrap())
-                .unwrap();
+        let r = lifecycle_sim::report::json::RunReport::from_json(
+            &std::fs::read_to_string(&path).unwrap(),
+        )
+        .unwrap();
         let m = &r.models[0];
         (
             m.scenarios,

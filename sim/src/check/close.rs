@@ -1,25 +1,19 @@
 //! I3 at the moment a server is closed: no live session a live record still runs may need it.
 
-use agent_lifecycle::{ServerId, Snapshot, Status};
+use agent_lifecycle::Status;
 
 use super::{Invariant, Violation};
-use crate::world::ledger::Ledger;
+use crate::world::Closing;
 
 /// I3: a server may close only when no live session still needs it. A Stopping record's
 /// session is on its way out: closing its server is what the stop wants, so only Starting and
 /// Running records need their server.
-pub fn check_close(
-    ledger: &Ledger,
-    snapshot: &Snapshot,
-    server: ServerId,
-) -> Result<(), Violation> {
-    let needed = snapshot.agents.iter().find(|r| {
+pub fn check_close(closing: &Closing) -> Result<(), Violation> {
+    let server = closing.server;
+    let needed = closing.snapshot.agents.iter().find(|r| {
         matches!(r.status, Status::Starting | Status::Running)
-            && r.session.is_some_and(|s| {
-                ledger
-                    .session(s)
-                    .is_some_and(|s| s.live && s.server == server)
-            })
+            && r.session
+                .is_some_and(|s| closing.live_on_server.contains(&s))
     });
     match needed {
         Some(r) => {

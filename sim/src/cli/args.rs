@@ -5,7 +5,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 
 use crate::report::Origin;
-use crate::world::faults::FaultConfig;
+use crate::scenario::faults::FaultConfig;
 use crate::{FaultMode, Settings, Strategy};
 use clap::{Args, ValueEnum};
 

@@ -9,10 +9,10 @@ use crate::check::Invariant;
 use crate::cli::stress::hunt_in_real_time;
 use crate::explore::{Hunted, SeedSet, SweepConfig, dfs, hunt, sweep};
 use crate::scenario::catalog::late_restart;
+use crate::scenario::spec::Strategy;
 use crate::scenario::workload::WorkloadShape;
 use crate::scenario::{Scenario, Settings};
 use crate::subject::Model;
-use crate::world::schedule::Strategy;
 
 /// The scenario shape the throughput is measured on: 3 agents, 20 operations.
 fn bench_settings() -> Settings {

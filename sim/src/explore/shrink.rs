@@ -6,9 +6,9 @@ use crate::check::Invariant;
 use crate::run::Outcome;
 use crate::scenario::Scenario;
 use crate::scenario::case::Case;
+use crate::scenario::faults::FaultConfig;
 use crate::scenario::workload::{OpKind, Trigger};
 use crate::subject::Subject;
-use crate::world::faults::FaultConfig;
 use crate::world::history::What;
 
 /// How many runs a shrink may spend.

@@ -6,11 +6,12 @@ use agent_lifecycle::AgentId;
 use super::Callers;
 use super::driver::{Driver, Phase};
 use super::panics::snapshot_of;
+use crate::scenario::spec::Strategy;
 use crate::scenario::workload::{OpKind, Trigger, agent_name};
 use crate::world::backend::lock;
 use crate::world::history::{OpId, What};
 use crate::world::mailbox::Notice;
-use crate::world::schedule::{Ready, Strategy, Thread};
+use crate::world::schedule::{Ready, Thread};
 use crate::world::{Happening, World};
 
 impl Driver<'_> {

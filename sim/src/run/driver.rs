@@ -13,13 +13,13 @@ use super::panics::{self, snapshot_of};
 use super::{CONTAINER, Callers};
 use crate::check::{
     Issued, StatusWatch, UserInvariant, View, Violation, check_all_stopped, check_cancelled_start,
-    check_evicted, check_settled, check_side_state, check_step, judge_progress,
+    check_close, check_evicted, check_settled, check_side_state, check_step, judge_progress,
     stalled_after_return, stalled_in_flight,
 };
+use crate::scenario::faults::FaultConfig;
 use crate::scenario::spec::ScenarioSpec;
 use crate::scenario::workload::{OpKind, Trigger, agent_name, workdir_name};
 use crate::world::backend::lock;
-use crate::world::faults::FaultConfig;
 use crate::world::history::{OpId, What};
 use crate::world::{Command, World};
 
@@ -163,8 +163,8 @@ impl Driver<'_> {
             return Err(v);
         }
         let mut w = lock(self.world);
-        if let Some(v) = w.call_violation.take() {
-            return Err(v);
+        for closing in std::mem::take(&mut w.closings) {
+            check_close(&closing)?;
         }
         let mut evicted = false;
         // Progress is judged after the safety invariants of this step: a leak or a double

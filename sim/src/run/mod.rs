@@ -25,10 +25,10 @@ use crate::check::{StatusWatch, UserInvariant, Violation};
 use crate::decisions::{Decisions, Draw};
 use crate::scenario::case::Case;
 use crate::scenario::spec::ScenarioSpec;
-use crate::world::World;
 use crate::world::backend::{FakeBackend, lock};
 use crate::world::history::History;
 use crate::world::schedule::PctMeasure;
+use crate::world::{BackendConfig, World};
 use container::{Returns, container};
 use driver::{Driver, Phase};
 
@@ -134,7 +134,7 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
     let first_draw = decisions.drawn();
     let world = Arc::new(Mutex::new(World::new(
         decisions,
-        spec.backend_config(),
+        BackendConfig::of(spec),
         spec.strategy,
         spec.pct_steps(),
     )));

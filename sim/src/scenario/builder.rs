@@ -1,10 +1,10 @@
 //! Scenarios written the way a bug report tells them: who starts, stops or evicts what, and
 //! when ("a0 is restarted while its create is in flight").
 
+use crate::scenario::faults::FaultConfig;
+use crate::scenario::spec::Strategy;
 use crate::scenario::spec::{ScenarioSpec, Timing, VERSION};
 use crate::scenario::workload::{AgentIx, CallKind, Op, OpKind, OpMix, Trigger, Workload};
-use crate::world::faults::FaultConfig;
-use crate::world::schedule::Strategy;
 
 /// A hand-written scenario. Agents are named `a0`, `a1`, ... in the order [`Story::agents`]
 /// lists them, and share one workdir (one server) unless placed apart. Each operation arrives

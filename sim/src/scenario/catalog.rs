@@ -1,9 +1,9 @@
 //! Built-in scenarios: small fixed workloads that strategies are measured on.
 
+use crate::scenario::faults::FaultConfig;
+use crate::scenario::spec::Strategy;
 use crate::scenario::spec::{ScenarioSpec, Timing, VERSION};
 use crate::scenario::workload::{Op, OpKind, OpMix, Trigger, Workload};
-use crate::world::faults::FaultConfig;
-use crate::world::schedule::Strategy;
 
 fn fixed(workdirs: Vec<u8>, ops: &[(OpKind, u64)], strategy: Strategy) -> ScenarioSpec {
     ScenarioSpec {

@@ -4,14 +4,15 @@
 pub mod builder;
 pub mod case;
 pub mod catalog;
+pub mod faults;
 pub mod spec;
 #[cfg(feature = "proptest")]
 pub mod strategies;
 pub mod workload;
 
 use crate::decisions::Decisions;
-use crate::world::faults::FaultConfig;
-use crate::world::schedule::Strategy;
+use crate::scenario::faults::FaultConfig;
+use crate::scenario::spec::Strategy;
 use case::Case;
 use spec::{ScenarioSpec, Timing, VERSION};
 use workload::{OpMix, Workload, WorkloadShape};

@@ -4,8 +4,8 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 
+use crate::scenario::faults::FaultConfig;
 use crate::scenario::workload::{Op, OpKind, OpMix, Trigger, Workload};
-use crate::world::faults::FaultConfig;
 
 /// One operation on one of `agents` agents, in the first 60 ms.
 pub fn op(agents: u8) -> impl Strategy<Value = Op> {

@@ -4,9 +4,9 @@
 use agent_lifecycle::{AgentId, BackendError, ServerId};
 use tokio::sync::oneshot;
 
+use crate::scenario::faults::FaultConfig;
 use crate::scenario::workload::CallKind;
 use crate::world::call::Parked;
-use crate::world::faults::FaultConfig;
 use crate::world::history::{Fault, OpId, What};
 use crate::world::mailbox::Notice;
 use crate::world::schedule::{Ready, Thread};

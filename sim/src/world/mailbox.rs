@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
+use crate::scenario::spec::ScenarioSpec;
 use crate::scenario::workload::CallKind;
 use crate::world::backend::lock;
 use crate::world::history::{OpId, What};
@@ -32,6 +33,17 @@ pub enum SameInstant {
     Fixed,
     /// Drawn from the decision stream, every millisecond that has two or more.
     Drawn,
+}
+
+impl SameInstant {
+    /// Version 1 scenarios keep the fixed order they were made with; later ones draw it.
+    pub fn of(spec: &ScenarioSpec) -> Self {
+        if spec.version >= 2 {
+            Self::Drawn
+        } else {
+            Self::Fixed
+        }
+    }
 }
 
 /// One thing the world tells the container.

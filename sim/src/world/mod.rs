@@ -10,7 +10,6 @@ pub mod backend;
 mod call;
 mod calls;
 mod drops;
-pub mod faults;
 mod happenings;
 pub mod history;
 pub mod ledger;
@@ -24,18 +23,19 @@ use std::sync::Arc;
 use agent_lifecycle::{BackendError, LifecycleError, Snapshot};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::check::Violation;
 use crate::decisions::Decisions;
+use crate::scenario::faults::FaultConfig;
+use crate::scenario::spec::{ScenarioSpec, Strategy};
 use crate::world::call::Parked;
-use crate::world::faults::FaultConfig;
 use crate::world::history::{History, OpId};
 use crate::world::ledger::Ledger;
 use crate::world::mailbox::{Notice, SameInstant};
-use crate::world::schedule::{Scheduler, Strategy};
+use crate::world::schedule::Scheduler;
 use lifecycle_models::ServerEvent;
 
 pub use call::{Call, Command, Reply};
 pub use happenings::Happening;
+pub use server::Closing;
 
 pub type SnapshotFn = Arc<dyn Fn() -> Snapshot + Send + Sync>;
 
@@ -56,8 +56,20 @@ pub struct BackendConfig {
     pub same_instant: SameInstant,
 }
 
-/// How long after its caller's timeout a late effect may still land.
-pub const LATE_EFFECT_MS: u32 = 40;
+impl BackendConfig {
+    /// The backend a scenario runs against: its faults, its latencies, and the same-instant
+    /// order its version calls for.
+    pub fn of(spec: &ScenarioSpec) -> Self {
+        Self {
+            faults: spec.faults,
+            max_latency_ms: spec.timing.max_latency_ms,
+            call_timeout_ms: spec.timing.call_timeout_ms,
+            same_instant: SameInstant::of(spec),
+        }
+    }
+}
+
+pub use crate::scenario::spec::LATE_EFFECT_MS;
 
 pub struct World {
     pub now_ms: u64,
@@ -71,7 +83,9 @@ pub struct World {
     scheduler: Scheduler,
     scheduled: Vec<(u64, Happening)>,
     /// A violation seen while answering a call (closing a server under a tracked session).
-    pub call_violation: Option<Violation>,
+    /// Servers closed since the driver last looked, as they were when closed: the checker
+    /// judges each (I3 at close).
+    pub closings: Vec<Closing>,
     /// Set by the container software each time it boots: batches of notices, delivered in
     /// order by the container's own task.
     pub inbox: Option<UnboundedSender<Vec<Notice>>>,
@@ -113,7 +127,7 @@ impl World {
             next_call: 1,
             history: History::default(),
             scheduled: Vec::new(),
-            call_violation: None,
+            closings: Vec::new(),
             inbox: None,
             snapshot: None,
             returned: Vec::new(),

@@ -14,53 +14,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use crate::decisions::Decisions;
+use crate::scenario::spec::Strategy;
 use crate::world::history::OpId;
-
-/// The steps a PCT change point is drawn from in version 1 scenarios.
-pub const PCT_STEPS: u32 = 60;
-
-/// PCT's estimate of a scenario's steps k (version 2), from its operations and agents: about
-/// six steps an operation (its arrival and its backend calls) and eight an agent (its
-/// background calls, the recovery start and the wrap-up stop). Measured: at most 72 steps
-/// for the largest generated scenarios (8 operations, 3 agents), whose estimate is 80. A
-/// scenario that takes more steps than its estimate is counted and printed with the bound,
-/// since change points cannot reach its tail.
-pub fn pct_steps_estimate(ops: usize, agents: usize) -> u32 {
-    (6 * ops + 8 * agents + 8) as u32
-}
-
-/// Who takes a step, as pct and dfs schedule them: the client issuing the workload, an
-/// operation (every backend call its request makes), or a task the manager runs on its own
-/// (a subscription, a timer, a retry), numbered by first appearance. Version 1 scenarios
-/// put every task of the manager's own in one `Background` thread.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Thread {
-    Client,
-    Op(OpId),
-    Task(u32),
-    Background,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "kind")]
-pub enum Strategy {
-    Random,
-    Pct { depth: u32 },
-    Dfs,
-}
-
-impl Strategy {
-    pub fn name(self) -> String {
-        match self {
-            Self::Random => "random".into(),
-            Self::Pct { depth } => format!("pct (depth {depth})"),
-            Self::Dfs => "dfs".into(),
-        }
-    }
-}
 
 /// The PCT guarantee for `n` operations and `k` steps at depth `d`.
 pub fn pct_bound(n: u32, k: u32, depth: u32) -> f64 {
@@ -89,6 +45,18 @@ pub struct Scheduler {
 }
 
 /// What a pct run measured for its bound: its threads (n) and its steps (k).
+/// Who takes a step, as pct and dfs schedule them: the client issuing the workload, an
+/// operation (every backend call its request makes), or a task the manager runs on its own
+/// (a subscription, a timer, a retry), numbered by first appearance. Version 1 scenarios
+/// put every task of the manager's own in one `Background` thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Thread {
+    Client,
+    Op(OpId),
+    Task(u32),
+    Background,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PctMeasure {
     pub threads: u32,

@@ -1,14 +1,23 @@
 //! A call's effect at the server: servers and sessions made and killed, event streams opened,
 //! broken or silenced, events planned, and the I3 check when a server closes.
 
-use agent_lifecycle::{BackendError, ServerId, SessionId, Workdir};
+use agent_lifecycle::{BackendError, ServerId, SessionId, Snapshot, Workdir};
 use lifecycle_models::ServerEvent;
 use tokio::sync::mpsc::unbounded_channel;
 
-use crate::world::faults::FaultConfig;
+use crate::scenario::faults::FaultConfig;
 use crate::world::history::OpId;
 use crate::world::mailbox::Notice;
 use crate::world::{Call, HEARTBEAT_MS, Happening, Reply, World};
+
+/// A server being closed, as it was at that moment.
+pub struct Closing {
+    pub server: ServerId,
+    /// What the manager tracked.
+    pub snapshot: Snapshot,
+    /// The sessions still live on the server.
+    pub live_on_server: Vec<SessionId>,
+}
 
 impl World {
     /// The backend's side of a call.
@@ -26,7 +35,7 @@ impl World {
             },
             Call::SpawnServer(workdir) => Reply::Server(self.start_server(workdir)),
             Call::CloseServer(server) => {
-                self.check_close(*server);
+                self.note_closing(*server);
                 self.server_died(*server);
                 Reply::Done
             }
@@ -165,15 +174,22 @@ impl World {
         }
     }
 
-    /// I3 at the close of a server, judged by the checker; the first violation is kept for
-    /// the driver to report after this step.
-    fn check_close(&mut self, server: ServerId) {
-        if self.call_violation.is_some() {
-            return;
-        }
+    /// Records a server's close as it happens, for the checker to judge after this step (I3
+    /// at close): what the manager tracked then, and which sessions still ran on it.
+    fn note_closing(&mut self, server: ServerId) {
         let Some(snapshot) = self.snapshot.as_ref().map(|f| f()) else {
             return;
         };
-        self.call_violation = crate::check::check_close(&self.ledger, &snapshot, server).err();
+        let live_on_server = self
+            .ledger
+            .live_sessions()
+            .filter(|s| s.server == server)
+            .map(|s| s.id)
+            .collect();
+        self.closings.push(Closing {
+            server,
+            snapshot,
+            live_on_server,
+        });
     }
 }

@@ -1,0 +1,119 @@
+//! The house keeps its shape: no source file over 400 lines, and the modules of the harness
+//! import each other in layers (no circle), as the README's layout table draws them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+const MAX_LINES: usize = 400;
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+#[test]
+fn no_source_file_is_over_400_lines() {
+    let mut files = Vec::new();
+    for dir in [
+        "sim/src",
+        "crates/agent-lifecycle/src",
+        "crates/lifecycle-models/src",
+        "examples/custom-manager/src",
+    ] {
+        rust_files(&root().join(dir), &mut files);
+    }
+    assert!(files.len() > 30, "found only {files:?}");
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let n = std::fs::read_to_string(f).unwrap().lines().count();
+            (n > MAX_LINES).then(|| format!("{} ({n} lines)", f.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "over {MAX_LINES} lines: {long:?}");
+}
+
+/// The top-level modules of `sim/src` each one names (`crate::x`) outside comments and
+/// test modules.
+fn imports() -> BTreeMap<String, BTreeSet<String>> {
+    let src = root().join("sim/src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in files {
+        let relative = file.strip_prefix(&src).unwrap();
+        let first = relative.components().next().unwrap().as_os_str();
+        let module = first.to_string_lossy().trim_end_matches(".rs").to_string();
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        let used = graph.entry(module.clone()).or_default();
+        for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            for part in line.split("crate::").skip(1) {
+                let name: String = part
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                // `crate::{a, b}` and root re-exports name no module of their own.
+                if !name.is_empty() && name != module && name.chars().all(|c| !c.is_uppercase()) {
+                    used.insert(name);
+                }
+            }
+        }
+    }
+    graph
+}
+
+#[test]
+fn the_harness_modules_import_each_other_in_layers() {
+    let graph = imports();
+    for module in [
+        "world", "check", "scenario", "run", "subject", "explore", "report", "cli",
+    ] {
+        assert!(graph.contains_key(module), "no module {module}: {graph:?}");
+    }
+    // Depth-first search for a back edge.
+    fn visit(
+        m: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) {
+        if done.contains(m) {
+            return;
+        }
+        if let Some(at) = path.iter().position(|p| p == m) {
+            panic!("import circle: {} -> {m}", path[at..].join(" -> "));
+        }
+        path.push(m.to_string());
+        for next in graph.get(m).into_iter().flatten() {
+            visit(next, graph, path, done);
+        }
+        path.pop();
+        done.insert(m.to_string());
+    }
+    let mut done = BTreeSet::new();
+    for m in graph.keys() {
+        visit(m, &graph, &mut Vec::new(), &mut done);
+    }
+    // The layers the README draws: the checker never reaches up into the driver, and the
+    // world never into the checker.
+    assert!(!graph["world"].contains("check"), "{graph:?}");
+    assert!(!graph["check"].contains("run"), "{graph:?}");
+    assert!(!graph["scenario"].contains("world"), "{graph:?}");
+}
