@@ -15,7 +15,7 @@ use lifecycle_sim::decisions::Decisions;
 use lifecycle_sim::run::{RunConfig, run_scenario, settle_window_ms};
 use lifecycle_sim::scenario::workload::{Op, OpKind, OpMix, Trigger, Workload};
 use lifecycle_sim::world::backend::FakeBackend;
-use lifecycle_sim::world::faults::FaultConfig;
+use lifecycle_sim::scenario::faults::FaultConfig;
 use lifecycle_sim::world::history::{History, What};
 use lifecycle_sim::{FaultMode, Invariant, Model, Outcome, Scenario, ScenarioSpec, Settings};
 
