@@ -13,9 +13,9 @@ use agent_lifecycle::{
 };
 use lifecycle_sim::decisions::Decisions;
 use lifecycle_sim::run::{RunConfig, run_scenario, settle_window_ms};
+use lifecycle_sim::scenario::faults::FaultConfig;
 use lifecycle_sim::scenario::workload::{Op, OpKind, OpMix, Trigger, Workload};
 use lifecycle_sim::world::backend::FakeBackend;
-use lifecycle_sim::scenario::faults::FaultConfig;
 use lifecycle_sim::world::history::{History, What};
 use lifecycle_sim::{FaultMode, Invariant, Model, Outcome, Scenario, ScenarioSpec, Settings};
 

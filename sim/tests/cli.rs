@@ -530,3 +530,50 @@ fn the_nightly_workflow_runs_the_commands_the_readme_shows() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(reports, (true, true));
 }
+
+#[test]
+fn dfs_enumerates_the_scenario_it_is_given_and_says_which() {
+    let case = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/cases/legacy-I1-seed17.json"
+    );
+    let out = sim(&[
+        "explore",
+        "--strategy",
+        "dfs",
+        "--model",
+        "owned",
+        "--scenario",
+        case,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("owned: dfs of the scenario of ") && text.contains("exhausted: all"),
+        "{text}"
+    );
+    let out = sim(&[
+        "explore",
+        "--strategy",
+        "dfs",
+        "--model",
+        "legacy",
+        "--scenario",
+        case,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("VIOLATION I1"), "{}", stdout(&out));
+    let out = sim(&["explore", "--strategy", "dfs", "--model", "owned"]);
+    assert!(
+        stdout(&out).contains("dfs of the two-start scenario"),
+        "{}",
+        stdout(&out)
+    );
+    let out = sim(&["explore", "--model", "owned", "--scenario", case]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("add --strategy dfs"),
+        "{}",
+        stderr(&out)
+    );
+}

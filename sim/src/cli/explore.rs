@@ -1,4 +1,4 @@
-//! `explore`: sweep seeds (or exhaust the two-start scenario with dfs) on each model, report
+//! `explore`: sweep seeds (or exhaust one scenario's schedules with dfs) on each model, report
 //! what each violates, and save and write what was asked for.
 
 use std::ops::Range;
@@ -15,7 +15,7 @@ use crate::report::json::{ModelReport, RunReport};
 use crate::report::{Origin, replay_command, scenario_report};
 use crate::subject::Subject;
 use crate::world::schedule::pct_bound;
-use crate::{Case, Scenario, Strategy};
+use crate::{Case, Scenario, ScenarioSpec, Strategy};
 
 /// What `explore` was asked to do.
 pub(super) struct ExploreArgs<'a> {
@@ -32,6 +32,8 @@ pub(super) struct ExploreArgs<'a> {
     pub(super) report: Option<PathBuf>,
     pub(super) junit: Option<PathBuf>,
     pub(super) max_schedules: u64,
+    /// dfs: a case file whose scenario to enumerate.
+    pub(super) dfs_scenario: Option<PathBuf>,
 }
 
 /// Set by Ctrl-C: explore stops taking seeds, reports what ran, and writes its files.
@@ -43,7 +45,32 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
         write_file(path, "")?;
     }
     if generation.strategy == StrategyChoice::Dfs {
-        return explore_dfs(&a.models, a.max_schedules, a.save_failures.as_deref());
+        let (spec, label) = match &a.dfs_scenario {
+            Some(path) => {
+                let case = Case::load(path).map_err(UsageError)?;
+                let spec = ScenarioSpec {
+                    strategy: Strategy::Dfs,
+                    ..case.spec
+                };
+                (spec, format!("the scenario of {}", path.display()))
+            }
+            None => (
+                crate::scenario::catalog::two_starts(Strategy::Dfs),
+                "the two-start scenario".to_string(),
+            ),
+        };
+        return explore_dfs(
+            &a.models,
+            &spec,
+            &label,
+            a.max_schedules,
+            a.save_failures.as_deref(),
+        );
+    }
+    if a.dfs_scenario.is_some() {
+        return Err(UsageError(
+            "--scenario names the scenario dfs enumerates; add --strategy dfs".into(),
+        ));
     }
     let single = a.models.len() == 1;
     let settings = generation.settings();
@@ -196,30 +223,31 @@ fn write_file(path: &Path, text: &str) -> Result<(), UsageError> {
 
 fn explore_dfs(
     models: &[&dyn Subject],
+    spec: &ScenarioSpec,
+    label: &str,
     max_schedules: u64,
     save_failures: Option<&Path>,
 ) -> Result<bool, UsageError> {
-    let spec = crate::scenario::catalog::two_starts(Strategy::Dfs);
     let mut clean = true;
     for &model in models {
         let DfsReport {
             schedules,
             exhausted,
             failure,
-        } = dfs(model, &spec, max_schedules);
+        } = dfs(model, spec, max_schedules);
         let verdict = if exhausted {
             format!("exhausted: all {schedules} schedules")
         } else {
             format!("{schedules} schedules, not exhausted")
         };
         let Some((case, outcome)) = failure else {
-            println!("{model}: dfs of the two-start scenario: no violation; {verdict}");
+            println!("{model}: dfs of {label}: no violation; {verdict}");
             continue;
         };
         clean = false;
         let v = outcome.violation.as_ref().expect("a failure");
         println!(
-            "{model}: dfs of the two-start scenario: {} after {schedules} schedules",
+            "{model}: dfs of {label}: {} after {schedules} schedules",
             v.invariant
         );
         let origin = Origin::Unsaved("found by dfs".into());

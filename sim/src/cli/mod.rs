@@ -77,6 +77,11 @@ enum Command {
         /// dfs: the most schedules to run before giving up on exhausting the tree.
         #[arg(long, default_value_t = 100_000)]
         max_schedules: u64,
+        /// dfs: the scenario whose schedules to enumerate, a case file (its agents,
+        /// operations, faults and timing; its choices are ignored). Without it, the #1341
+        /// two-start scenario.
+        #[arg(long, value_name = "FILE")]
+        scenario: Option<PathBuf>,
     },
     /// Run one scenario (a seed, or a saved case) and print its whole timeline.
     Replay {
@@ -175,6 +180,7 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             junit,
             save_failures,
             max_schedules,
+            scenario,
         } => {
             let models: Vec<&dyn Subject> = if model == "all" {
                 subjects.iter().map(|s| s.as_ref()).collect()
@@ -195,6 +201,7 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
                 report,
                 junit,
                 max_schedules,
+                dfs_scenario: scenario,
             };
             explore(args, &generation)
         }
