@@ -1,7 +1,12 @@
 //! Campaigns over many scenarios: seed sweeps with any strategy, hunts for one invariant, and
 //! bounded exhaustive search (dfs) of one scenario's schedules.
 
+mod dfs;
+mod hunt;
 pub mod shrink;
+
+pub use dfs::{DfsReport, dfs};
+pub use hunt::{Hunted, hunt};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -306,87 +311,4 @@ pub fn sweep(
     f.interrupted = config.stop.load(Ordering::Relaxed);
     f.elapsed = began.elapsed();
     f
-}
-
-/// What a hunt runs: generated scenarios, or one fixed scenario under many seeds.
-pub enum Hunted<'a> {
-    Generated(&'a Settings),
-    Fixed(&'a ScenarioSpec),
-}
-
-/// Runs seeds from `first_seed` until `model` violates `target`; the number of scenarios that
-/// took, or `None` within `max` scenarios.
-pub fn hunt(
-    model: &dyn Subject,
-    hunted: &Hunted,
-    first_seed: u64,
-    max: u64,
-    target: Invariant,
-) -> Option<u64> {
-    (0..max).find_map(|i| {
-        let seed = first_seed + i;
-        let scenario = match hunted {
-            Hunted::Generated(settings) => Scenario::from_seed(settings, seed),
-            Hunted::Fixed(spec) => Scenario::with_spec(seed, (*spec).clone()),
-        };
-        let outcome = scenario.run(model);
-        outcome
-            .violation
-            .is_some_and(|v| v.invariant == target)
-            .then_some(i + 1)
-    })
-}
-
-/// What a bounded exhaustive search covered.
-pub struct DfsReport {
-    pub schedules: u64,
-    /// Every schedule of the scenario was run.
-    pub exhausted: bool,
-    /// The first failing schedule, if any.
-    pub failure: Option<(Case, Outcome)>,
-}
-
-/// Enumerates the decision tree of `spec` (which should use the dfs strategy, so that every
-/// decision is a scheduling choice) depth first, up to `max_schedules` runs.
-pub fn dfs(model: &dyn Subject, spec: &ScenarioSpec, max_schedules: u64) -> DfsReport {
-    let mut prefix: Vec<u32> = Vec::new();
-    let mut schedules = 0;
-    loop {
-        if schedules >= max_schedules {
-            return DfsReport {
-                schedules,
-                exhausted: false,
-                failure: None,
-            };
-        }
-        let case = Case {
-            seed: None,
-            spec: spec.clone(),
-            decisions: prefix.clone(),
-            expect: BTreeMap::new(),
-        };
-        let outcome = Scenario::from_case(&case).run(model);
-        schedules += 1;
-        if outcome.violation.is_some() {
-            let case = Case {
-                decisions: outcome.choices(),
-                ..case
-            };
-            return DfsReport {
-                schedules,
-                exhausted: false,
-                failure: Some((case, outcome)),
-            };
-        }
-        // Backtrack: the deepest draw with an untried branch takes its next branch.
-        let Some(i) = outcome.draws.iter().rposition(|d| d.choice + 1 < d.bound) else {
-            return DfsReport {
-                schedules,
-                exhausted: true,
-                failure: None,
-            };
-        };
-        prefix = outcome.draws[..i].iter().map(|d| d.choice).collect();
-        prefix.push(outcome.draws[i].choice + 1);
-    }
 }

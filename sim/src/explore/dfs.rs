@@ -1,0 +1,64 @@
+//! Bounded exhaustive search: every schedule of one scenario, depth first over its decision
+//! tree.
+
+use std::collections::BTreeMap;
+
+use crate::run::Outcome;
+use crate::scenario::Scenario;
+use crate::scenario::case::Case;
+use crate::scenario::spec::ScenarioSpec;
+use crate::subject::Subject;
+
+/// What a bounded exhaustive search covered.
+pub struct DfsReport {
+    pub schedules: u64,
+    /// Every schedule of the scenario was run.
+    pub exhausted: bool,
+    /// The first failing schedule, if any.
+    pub failure: Option<(Case, Outcome)>,
+}
+
+/// Enumerates the decision tree of `spec` (which should use the dfs strategy, so that every
+/// decision is a scheduling choice) depth first, up to `max_schedules` runs.
+pub fn dfs(model: &dyn Subject, spec: &ScenarioSpec, max_schedules: u64) -> DfsReport {
+    let mut prefix: Vec<u32> = Vec::new();
+    let mut schedules = 0;
+    loop {
+        if schedules >= max_schedules {
+            return DfsReport {
+                schedules,
+                exhausted: false,
+                failure: None,
+            };
+        }
+        let case = Case {
+            seed: None,
+            spec: spec.clone(),
+            decisions: prefix.clone(),
+            expect: BTreeMap::new(),
+        };
+        let outcome = Scenario::from_case(&case).run(model);
+        schedules += 1;
+        if outcome.violation.is_some() {
+            let case = Case {
+                decisions: outcome.choices(),
+                ..case
+            };
+            return DfsReport {
+                schedules,
+                exhausted: false,
+                failure: Some((case, outcome)),
+            };
+        }
+        // Backtrack: the deepest draw with an untried branch takes its next branch.
+        let Some(i) = outcome.draws.iter().rposition(|d| d.choice + 1 < d.bound) else {
+            return DfsReport {
+                schedules,
+                exhausted: true,
+                failure: None,
+            };
+        };
+        prefix = outcome.draws[..i].iter().map(|d| d.choice).collect();
+        prefix.push(outcome.draws[i].choice + 1);
+    }
+}
