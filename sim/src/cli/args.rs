@@ -4,8 +4,10 @@
 use std::ops::Range;
 use std::path::PathBuf;
 
+use super::UsageError;
 use crate::report::Origin;
 use crate::scenario::faults::FaultConfig;
+use crate::subject::Subject;
 use crate::{FaultMode, Settings, Strategy};
 use clap::{Args, ValueEnum};
 
@@ -33,9 +35,28 @@ pub(super) fn parse_shard(text: &str) -> Result<(u64, u64), String> {
     Ok((k, n))
 }
 
-pub(super) fn parse_invariant(text: &str) -> Result<crate::Invariant, String> {
+/// A built-in invariant by its code, or one of `model`'s own by its name.
+pub(super) fn parse_invariant(
+    model: &dyn Subject,
+    text: &str,
+) -> Result<crate::Invariant, UsageError> {
+    let own = model.invariants();
     crate::Invariant::parse(text)
-        .ok_or_else(|| format!("`{text}` is not an invariant (I1..I8, L1, L2, panic)"))
+        .or_else(|| {
+            own.iter()
+                .find(|name| **name == text)
+                .map(|name| crate::Invariant::User(name))
+        })
+        .ok_or_else(|| {
+            let extra = if own.is_empty() {
+                String::new()
+            } else {
+                format!(", or {model}'s own: {}", own.join(", "))
+            };
+            UsageError(format!(
+                "`{text}` is not an invariant (I1..I8, L1, L2, panic{extra})"
+            ))
+        })
 }
 
 /// How scenarios are generated from seeds.

@@ -115,9 +115,9 @@ enum Command {
         /// The model (see `models`).
         #[arg(long)]
         model: String,
-        /// The invariant to find, such as I1.
-        #[arg(long, value_parser = parse_invariant)]
-        invariant: crate::Invariant,
+        /// The invariant to find, such as I1 (or one of the model's own, by its name).
+        #[arg(long)]
+        invariant: String,
         #[command(flatten)]
         generation: Generation,
         /// How many campaigns; campaign i starts at seed i * 1_000_000.
@@ -232,6 +232,7 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             scenario,
         } => {
             let model = subject(subjects, &model)?;
+            let invariant = parse_invariant(model, &invariant)?;
             commands::hunt(model, invariant, &generation, campaigns, max, scenario)
         }
         Command::Bench {

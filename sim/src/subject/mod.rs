@@ -32,6 +32,11 @@ pub trait Subject: Send + Sync {
     /// turmoil draws itself.
     fn run(&self, spec: &ScenarioSpec, decisions: Decisions, seed: u64) -> Outcome;
 
+    /// The names of its own invariants (what `hunt --invariant` accepts besides I1..L2).
+    fn invariants(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
     /// A Rust expression for this subject, for the regression tests `shrink` prints.
     fn rust_expr(&self) -> String {
         format!("your_subject() /* the subject named {:?} */", self.name())
@@ -106,6 +111,10 @@ impl<M: Lifecycle<FakeBackend>> Subject for Manager<M> {
 
     fn run(&self, spec: &ScenarioSpec, decisions: Decisions, seed: u64) -> Outcome {
         run_scenario::<M>(spec, decisions, seed, &self.config)
+    }
+
+    fn invariants(&self) -> Vec<&'static str> {
+        self.config.invariants.iter().map(|i| i.name).collect()
     }
 }
 
