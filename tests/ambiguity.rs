@@ -4,10 +4,9 @@
 //! (`request_lifetime` 0): it then reconciles a failed create at once, and a create that lands
 //! after that listing leaves a session nothing tracks.
 
-use lifecycle_sim::faults::FaultConfig;
-use lifecycle_sim::report::{Origin, scenario_report};
-use lifecycle_sim::{FaultMode, Model, Scenario, Settings};
+use lifecycle_sim::{FaultConfig, FaultMode, Model, Settings, Timing, check_random, run_once};
 
+/// Generated scenarios with every fault family on: late effects and lost replies among them.
 fn all_faults() -> Settings {
     Settings {
         faults: FaultMode::Fixed(FaultConfig::all()),
@@ -15,42 +14,39 @@ fn all_faults() -> Settings {
     }
 }
 
+/// The same scenarios, run by a manager told that a request never outlives its timeout.
+fn all_faults_told_a_timed_out_call_did_nothing() -> Settings {
+    Settings {
+        timing: Timing {
+            request_lifetime_ms: Some(0),
+            ..Timing::default()
+        },
+        ..all_faults()
+    }
+}
+
 #[test]
 fn a_manager_that_trusts_a_timed_out_call_did_nothing_is_caught_within_20000_seeds() {
-    let settings = all_faults();
-    let found = (0..20_000).find_map(|seed| {
-        let mut spec = Scenario::from_seed(&settings, seed).spec;
-        spec.timing.request_lifetime_ms = Some(0);
-        let outcome = Scenario::with_spec(seed, spec.clone()).run(Model::Owned);
-        outcome.violation.is_some().then_some((seed, spec, outcome))
-    });
-    let (seed, spec, outcome) = found.expect("no seed of 20,000 caught the naive manager");
-    let report = scenario_report(Model::Owned, &Origin::seed(seed), &spec, &outcome);
+    let naive = all_faults_told_a_timed_out_call_did_nothing();
+    let finding = check_random(&Model::Owned, &naive, 20_000)
+        .finding
+        .expect("no seed of 20,000 caught the naive manager");
+    let seed = finding.seed.expect("a seed found it");
+    let report = finding.report(Model::Owned.name());
     // The finding is the ambiguity's: something landed that its caller never heard of.
     assert!(
         report.contains("landed at the server"),
         "seed {seed} failed for another reason:\n{report}"
     );
-    // Told the truth, the same manager passes the same scenario.
-    let truthful = Scenario::from_seed(&settings, seed).run(Model::Owned);
-    assert!(
-        truthful.violation.is_none(),
-        "{}",
-        scenario_report(
-            Model::Owned,
-            &Origin::seed(seed),
-            &Scenario::from_seed(&settings, seed).spec,
-            &truthful
-        )
-    );
+    // Told the truth, the same manager passes the same scenarios: every seed up to that one.
+    check_random(&Model::Owned, &all_faults(), seed + 1).assert_holds();
 }
 
 #[test]
 fn late_effects_and_lost_replies_fire_and_land_in_the_timeline() {
-    let settings = all_faults();
     let (mut late, mut lost) = (0, 0);
     for seed in 0..300 {
-        let outcome = Scenario::from_seed(&settings, seed).run(Model::Owned);
+        let outcome = run_once(&Model::Owned, &all_faults(), seed);
         assert!(outcome.violation.is_none(), "seed {seed}");
         let timeline = outcome.history.timeline();
         late += timeline.matches("after its caller gave up").count();
@@ -68,14 +64,10 @@ mod dropped_halfway {
     use std::sync::Mutex;
 
     use agent_lifecycle::{
-        AgentId, AgentManager, AgentSnapshot, Lifecycle, LifecycleError, ManagerConfig, ServerId,
-        ServerSnapshot, SessionBackend, SessionId, Snapshot, StartRequest, Status, Workdir,
+        AgentId, AgentSnapshot, Lifecycle, LifecycleError, ManagerConfig, ServerId, ServerSnapshot,
+        SessionBackend, SessionId, Snapshot, StartRequest, Status, Workdir,
     };
-    use lifecycle_sim::backend::FakeBackend;
-    use lifecycle_sim::decisions::Decisions;
-    use lifecycle_sim::run::run_scenario;
-    use lifecycle_sim::workload::{OpKind, Trigger};
-    use lifecycle_sim::{Outcome, ScenarioSpec};
+    use lifecycle_sim::{FakeBackend, FaultConfig, Manager, Model, Story, check_random};
 
     #[derive(Default)]
     struct State {
@@ -192,47 +184,32 @@ mod dropped_halfway {
         }
     }
 
-    /// One agent, started once: nothing races it but its own caller going away.
-    fn one_start(drops: u32) -> ScenarioSpec {
-        let mut spec = race_regressions::fault_free(&[0], &[(OpKind::Start(0), Trigger::At(1))]);
-        spec.faults.drops = drops;
-        spec
+    /// The naive manager, as a subject: its callers may go away mid-call.
+    fn naive() -> Manager<Naive> {
+        Manager::new("naive")
     }
 
-    fn run<M: Lifecycle<FakeBackend>>(spec: &ScenarioSpec, seed: u64) -> Outcome {
-        run_scenario::<M>(spec, Decisions::from_seed(seed), seed)
+    /// One agent, started once: nothing races it but its own caller going away.
+    #[rustfmt::skip]
+    fn one_start(drops: u32) -> Story {
+        Story::new()
+            .agents(["a0"])
+            .start("a0").at_ms(1)
+            .faults(FaultConfig { drops, ..FaultConfig::none() })
     }
 
     #[test]
     fn a_manager_left_halfway_by_a_dropped_caller_is_caught_and_owned_is_not() {
-        for seed in 0..50 {
-            let outcome = run::<Naive>(&one_start(0), seed);
-            assert_eq!(
-                outcome.violation,
-                None,
-                "the naive manager must be right when not dropped:\n{}",
-                outcome.history.timeline()
-            );
-        }
-        let caught: Vec<u64> = (0..200)
-            .filter(|&seed| run::<Naive>(&one_start(100), seed).violation.is_some())
-            .collect();
+        // Right when not dropped.
+        check_random(&naive(), &one_start(0), 50).assert_holds();
+        let finding = check_random(&naive(), &one_start(100), 200)
+            .finding
+            .expect("no dropped start left the naive manager inconsistent");
+        let timeline = finding.outcome.history.timeline();
         assert!(
-            !caught.is_empty(),
-            "no dropped start left the naive manager inconsistent"
+            timeline.contains("dropped: its caller went away"),
+            "{timeline}"
         );
-        let outcome = run::<Naive>(&one_start(100), caught[0]);
-        assert!(
-            outcome
-                .history
-                .timeline()
-                .contains("dropped: its caller went away"),
-            "{}",
-            outcome.history.timeline()
-        );
-        for seed in 0..200 {
-            let outcome = run::<AgentManager<FakeBackend>>(&one_start(100), seed);
-            assert_eq!(outcome.violation, None, "seed {seed}");
-        }
+        check_random(&Model::Owned, &one_start(100), 200).assert_holds();
     }
 }

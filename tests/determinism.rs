@@ -2,10 +2,11 @@
 
 use std::collections::BTreeSet;
 
-use lifecycle_sim::{Model, Scenario, Settings};
+use lifecycle_sim::{Model, Settings, run_once};
 
+/// The digest and the timeline of `model` on the generated scenario of `seed`.
 fn digest_and_timeline(model: Model, seed: u64) -> (u64, String) {
-    let outcome = Scenario::from_seed(&Settings::default(), seed).run(model);
+    let outcome = run_once(&model, &Settings::default(), seed);
     (outcome.history.digest(), outcome.history.timeline())
 }
 

@@ -6,19 +6,19 @@ use lifecycle_sim::report::{Origin, scenario_report};
 use lifecycle_sim::{Invariant, Model, Scenario, Settings};
 
 fn never_i8(model: Model, seeds: std::ops::Range<u64>) {
-    let settings = Settings::default();
+    let generated = Settings::default();
     let mut failures = 0;
     for seed in seeds {
-        let scenario = Scenario::from_seed(&settings, seed);
+        let scenario = Scenario::from_seed(&generated, seed);
         let spec = scenario.spec.clone();
-        let outcome = scenario.run(model);
+        let outcome = scenario.run(&model);
         if let Some(v) = &outcome.violation {
             failures += 1;
             assert_ne!(
                 v.invariant,
                 Invariant::I8,
                 "{}",
-                scenario_report(model, &Origin::seed(seed), &spec, &outcome)
+                scenario_report(model.name(), &Origin::seed(seed), &spec, &outcome)
             );
         }
     }

@@ -3,27 +3,48 @@
 use std::collections::BTreeSet;
 
 use agent_lifecycle::AgentId;
-use lifecycle_sim::history::What;
-use lifecycle_sim::workload::{CallKind, OpKind, Trigger};
-use lifecycle_sim::{Model, ScenarioSpec};
-use race_regressions::{fault_free, run};
+use lifecycle_sim::world::history::What;
+use lifecycle_sim::{CallKind, Model, ScenarioSpec, Source, Story, Timing, run_once};
 
 /// Three agents start at once, each in its own workdir: three concurrent `ensure_server` calls.
-fn three_concurrent_calls() -> ScenarioSpec {
-    fault_free(
-        &[0, 1, 2],
-        &[
-            (OpKind::Start(0), Trigger::At(0)),
-            (OpKind::Start(1), Trigger::At(0)),
-            (OpKind::Start(2), Trigger::At(0)),
-        ],
-    )
+fn three_concurrent_calls() -> Story {
+    Story::new()
+        .agents(["a0", "a1", "a2"])
+        .apart()
+        .start("a0")
+        .start("a1")
+        .start("a2")
+}
+
+/// a0 starts, and a1 starts 1 ms later in the same workdir.
+#[rustfmt::skip]
+fn a_start_one_millisecond_after_another() -> Story {
+    Story::new()
+        .agents(["a0", "a1"])
+        .start("a0")
+        .start("a1").at_ms(1)
+}
+
+/// Every call answers in the same millisecond.
+fn one_fixed_latency() -> Timing {
+    Timing {
+        max_latency_ms: 1,
+        ..Timing::default()
+    }
+}
+
+/// The harness semantics of version 1 case files, where nothing drew the order of one instant.
+fn as_version_1(story: &Story) -> ScenarioSpec {
+    ScenarioSpec {
+        version: 1,
+        ..story.spec()
+    }
 }
 
 /// The agents in the order their `ensure_server` calls returned (in the workload's phase: the
 /// recovery phase after it starts every agent again).
-fn order(spec: &ScenarioSpec, seed: u64) -> Vec<AgentId> {
-    run(Model::Owned, spec, seed)
+fn order(source: &dyn Source, seed: u64) -> Vec<AgentId> {
+    run_once(&Model::Owned, source, seed)
         .history
         .events
         .iter()
@@ -41,10 +62,13 @@ fn order(spec: &ScenarioSpec, seed: u64) -> Vec<AgentId> {
         .collect()
 }
 
+fn orders(source: &dyn Source) -> BTreeSet<Vec<AgentId>> {
+    (0..200).map(|seed| order(source, seed)).collect()
+}
+
 #[test]
 fn the_seed_decides_the_order_of_concurrent_calls() {
-    let spec = three_concurrent_calls();
-    let orders: BTreeSet<Vec<AgentId>> = (0..200).map(|seed| order(&spec, seed)).collect();
+    let orders = orders(&three_concurrent_calls());
     assert!(orders.iter().all(|o| o.len() == 3));
     // More than one order is the bar; 200 seeds over 3! orders should reach all of them.
     assert!(orders.len() > 1, "only one order in 200 seeds: {orders:?}");
@@ -55,26 +79,22 @@ fn the_seed_decides_the_order_of_concurrent_calls() {
 fn with_one_fixed_latency_version_1_keeps_tokios_fifo() {
     // The control: take the decision stream's say away and only one order remains, as it did
     // before same-instant orders were drawn (version 1 cases replay so).
-    let mut spec = three_concurrent_calls();
-    spec.timing.max_latency_ms = 1;
-    spec.version = 1;
-    let orders: BTreeSet<Vec<AgentId>> = (0..200).map(|seed| order(&spec, seed)).collect();
+    let story = three_concurrent_calls().timing(one_fixed_latency());
+    let orders = orders(&as_version_1(&story));
     assert_eq!(orders.len(), 1, "orders seen: {orders:?}");
 }
 
 #[test]
 fn with_one_fixed_latency_the_order_of_one_millisecond_is_drawn() {
     // Every reply lands in the same millisecond: only the same-instant draw orders them.
-    let mut spec = three_concurrent_calls();
-    spec.timing.max_latency_ms = 1;
-    let orders: BTreeSet<Vec<AgentId>> = (0..200).map(|seed| order(&spec, seed)).collect();
+    let orders = orders(&three_concurrent_calls().timing(one_fixed_latency()));
     assert_eq!(orders.len(), 6, "orders seen: {orders:?}");
 }
 
 /// In the millisecond where a0's `ensure_server` answers and a1's start arrives: which of the
 /// two moved first (the first call made in that millisecond, by its agent).
-fn first_mover(spec: &ScenarioSpec, seed: u64) -> AgentId {
-    run(Model::Owned, spec, seed)
+fn first_mover(source: &dyn Source, seed: u64) -> AgentId {
+    run_once(&Model::Owned, source, seed)
         .history
         .events
         .iter()
@@ -83,20 +103,16 @@ fn first_mover(spec: &ScenarioSpec, seed: u64) -> AgentId {
         .expect("both move at 1 ms")
 }
 
+fn first_movers(source: &dyn Source) -> BTreeSet<AgentId> {
+    (0..100).map(|seed| first_mover(source, seed)).collect()
+}
+
 #[test]
 fn an_arrival_and_a_reply_of_one_millisecond_come_in_either_order() {
-    let mut spec = fault_free(
-        &[0, 1],
-        &[
-            (OpKind::Start(0), Trigger::At(0)),
-            (OpKind::Start(1), Trigger::At(1)),
-        ],
-    );
-    spec.timing.max_latency_ms = 1;
-    let movers: BTreeSet<AgentId> = (0..100).map(|seed| first_mover(&spec, seed)).collect();
+    let story = a_start_one_millisecond_after_another().timing(one_fixed_latency());
+    let movers = first_movers(&story);
     assert_eq!(movers.len(), 2, "first movers seen: {movers:?}");
     // Version 1: the reply's task always resumes before the arrival's first poll.
-    spec.version = 1;
-    let movers: BTreeSet<AgentId> = (0..100).map(|seed| first_mover(&spec, seed)).collect();
+    let movers = first_movers(&as_version_1(&story));
     assert_eq!(movers.len(), 1, "first movers seen: {movers:?}");
 }

@@ -1,30 +1,27 @@
 //! The production design holds every invariant over a sweep of generated scenarios with every
 //! fault family on.
 
-use lifecycle_sim::faults::FaultConfig;
-use lifecycle_sim::report::{Origin, scenario_report};
-use lifecycle_sim::{FaultMode, Model, Scenario, Settings};
+use lifecycle_sim::{FaultConfig, FaultMode, Model, Settings, check_random, run_once};
+use race_regressions::holds_over;
+
+/// Generated scenarios with every fault family on, at its full rate.
+fn every_fault_on() -> Settings {
+    Settings {
+        faults: FaultMode::Fixed(FaultConfig::all()),
+        ..Settings::default()
+    }
+}
 
 #[test]
 fn owned_holds_over_1000_seeds_with_every_fault_on() {
-    let settings = Settings {
-        faults: FaultMode::Fixed(FaultConfig::all()),
-        ..Settings::default()
-    };
-    let mut faults_seen = 0;
-    for seed in 0..1000 {
-        let scenario = Scenario::from_seed(&settings, seed);
-        let spec = scenario.spec.clone();
-        let outcome = scenario.run(Model::Owned);
-        if outcome.violation.is_some() {
-            panic!(
-                "{}",
-                scenario_report(Model::Owned, &Origin::seed(seed), &spec, &outcome)
-            );
-        }
-        faults_seen += outcome.history.timeline().matches("[fault:").count();
-    }
+    check_random(&Model::Owned, &every_fault_on(), 1000).assert_holds();
     // The sweep is only worth something if faults really fired.
+    let faults_seen: usize = (0..1000)
+        .map(|seed| {
+            let outcome = run_once(&Model::Owned, &every_fault_on(), seed);
+            outcome.history.timeline().matches("[fault:").count()
+        })
+        .sum();
     assert!(
         faults_seen > 500,
         "only {faults_seen} faults fired in 1000 scenarios"
@@ -33,15 +30,5 @@ fn owned_holds_over_1000_seeds_with_every_fault_on() {
 
 #[test]
 fn owned_holds_over_1000_swarm_seeds() {
-    let settings = Settings::default();
-    for seed in 1000..2000 {
-        let scenario = Scenario::from_seed(&settings, seed);
-        let spec = scenario.spec.clone();
-        let outcome = scenario.run(Model::Owned);
-        assert!(
-            outcome.violation.is_none(),
-            "{}",
-            scenario_report(Model::Owned, &Origin::seed(seed), &spec, &outcome)
-        );
-    }
+    holds_over(&Model::Owned, &Settings::default(), 1000..2000);
 }

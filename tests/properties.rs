@@ -1,9 +1,9 @@
-//! Properties over proptest-generated workloads (see `lifecycle_sim::strategies`); a failure
-//! is shrunk by proptest to the smallest workload that still breaks the property.
+//! Properties over proptest-generated workloads (see `lifecycle_sim::scenario::strategies`); a
+//! failure is shrunk by proptest to the smallest workload that still breaks the property.
 
 use lifecycle_sim::report::{Origin, scenario_report};
-use lifecycle_sim::strategies::{faults, workload};
-use lifecycle_sim::{Model, Scenario, Settings};
+use lifecycle_sim::scenario::strategies::{faults, workload};
+use lifecycle_sim::{Model, Settings, run_once};
 use proptest::prelude::*;
 
 proptest! {
@@ -13,11 +13,11 @@ proptest! {
     #[test]
     fn owned_holds_for_any_workload(workload in workload(), faults in faults(), seed in any::<u64>()) {
         let spec = Settings::default().spec(workload, faults);
-        let outcome = Scenario::with_spec(seed, spec.clone()).run(Model::Owned);
+        let outcome = run_once(&Model::Owned, &spec, seed);
         prop_assert!(
             outcome.violation.is_none(),
             "{}",
-            scenario_report(Model::Owned, &Origin::seed(seed), &spec, &outcome)
+            scenario_report(Model::Owned.name(), &Origin::seed(seed), &spec, &outcome)
         );
     }
 
@@ -25,8 +25,8 @@ proptest! {
     #[test]
     fn every_workload_replays_identically(workload in workload(), faults in faults(), seed in any::<u64>()) {
         let spec = Settings::default().spec(workload, faults);
-        let first = Scenario::with_spec(seed, spec.clone()).run(Model::Legacy);
-        let second = Scenario::with_spec(seed, spec).run(Model::Legacy);
+        let first = run_once(&Model::Legacy, &spec, seed);
+        let second = run_once(&Model::Legacy, &spec, seed);
         prop_assert_eq!(first.history.digest(), second.history.digest());
         prop_assert_eq!(first.violation, second.violation);
     }

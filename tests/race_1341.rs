@@ -13,91 +13,68 @@
 //! POST (the abort token) must hold I1/I2 for two starts, but not for a start that arrives
 //! while an earlier restart's stop is still in flight (§6.8). `owned` must hold throughout.
 
-use lifecycle_sim::Model;
-use lifecycle_sim::workload::{CallKind, OpKind, Trigger};
-use lifecycle_sim::{Invariant, ScenarioSpec};
-use race_regressions::{fault_free, issued, run};
+use lifecycle_sim::scenario::catalog;
+use lifecycle_sim::{
+    CallKind, FaultConfig, Invariant, Model, Story, Strategy, check_dfs, check_random,
+};
+use race_regressions::{reaches_every_op, verdicts};
 
-const A: u8 = 0;
-const B: u8 = 1;
-
-/// B keeps the shared server up; A starts, and is restarted while its create is in flight.
-fn restart_during_create_on_a_shared_server() -> ScenarioSpec {
-    fault_free(
-        &[0, 0],
-        &[
-            (OpKind::Start(B), Trigger::At(0)),
-            (OpKind::Start(A), Trigger::At(30)),
-            (
-                OpKind::Start(A),
-                Trigger::WhilePending(CallKind::CreateSession, A),
-            ),
-        ],
-    )
+/// a1 keeps the shared server up; a0 starts, and is restarted while its create is in flight.
+#[rustfmt::skip]
+fn restart_during_create_on_a_shared_server() -> Story {
+    Story::new()
+        .agents(["a0", "a1"])
+        .start("a1")
+        .start("a0").at_ms(30)
+        .start("a0").while_pending(CallKind::CreateSession, "a0")
 }
 
-/// A alone: restarted while its create is in flight, its session the only one counted.
-fn restart_during_create_alone() -> ScenarioSpec {
-    fault_free(
-        &[0],
-        &[
-            (OpKind::Start(A), Trigger::At(0)),
-            (
-                OpKind::Start(A),
-                Trigger::WhilePending(CallKind::CreateSession, A),
-            ),
-        ],
-    )
+/// a0 alone: restarted while its create is in flight, its session the only one counted.
+#[rustfmt::skip]
+fn restart_during_create_alone() -> Story {
+    Story::new()
+        .agents(["a0"])
+        .start("a0")
+        .start("a0").while_pending(CallKind::CreateSession, "a0")
 }
 
-/// A alone: restarted while its first startup waits for `createKilo`.
-fn restart_during_server_spawn() -> ScenarioSpec {
-    fault_free(
-        &[0],
-        &[
-            (OpKind::Start(A), Trigger::At(0)),
-            (
-                OpKind::Start(A),
-                Trigger::WhilePending(CallKind::EnsureServer, A),
-            ),
-        ],
-    )
+/// a0 alone: restarted while its first startup waits for `createKilo`.
+#[rustfmt::skip]
+fn restart_during_server_spawn() -> Story {
+    Story::new()
+        .agents(["a0"])
+        .start("a0")
+        .start("a0").while_pending(CallKind::EnsureServer, "a0")
 }
 
-/// §6.8: A runs; a restart's stop is in flight when a third start arrives: it sees Stopping,
+/// §6.8: a0 runs; a restart's stop is in flight when a third start arrives: it sees Stopping,
 /// skips the stop, installs its record and starts up; the restart then installs its record
 /// over it, and the third start's controller is unreachable.
-fn start_during_a_restarts_stop() -> ScenarioSpec {
-    fault_free(
-        &[0],
-        &[
-            (OpKind::Start(A), Trigger::At(0)),
-            (OpKind::Start(A), Trigger::At(60)),
-            (
-                OpKind::Start(A),
-                Trigger::WhilePending(CallKind::AbortSession, A),
-            ),
-        ],
-    )
+#[rustfmt::skip]
+fn start_during_a_restarts_stop() -> Story {
+    Story::new()
+        .agents(["a0"])
+        .start("a0")
+        .start("a0").at_ms(60)
+        .start("a0").while_pending(CallKind::AbortSession, "a0")
 }
 
-/// The invariants `model` breaks on `spec` over `seeds`, each seed checked to have issued
-/// every operation.
-fn verdicts(
-    model: Model,
-    spec: &ScenarioSpec,
-    seeds: std::ops::Range<u64>,
-) -> Vec<Option<Invariant>> {
-    seeds
-        .map(|seed| {
-            let outcome = run(model, spec, seed);
-            assert!(
-                issued(&outcome, spec.workload.ops.len() as u32 - 1),
-                "seed {seed}: the racing start never ran"
-            );
-            outcome.violation.map(|v| v.invariant)
+/// §6.6: a0 and a1 share a server, and their sessions go idle.
+fn two_agents_idle_on_a_shared_server() -> Story {
+    Story::new()
+        .agents(["a0", "a1"])
+        .start("a0")
+        .start("a1")
+        .faults(FaultConfig {
+            idle_events: 100,
+            ..FaultConfig::none()
         })
-        .collect()
+}
+
+/// #1341 at its smallest, as `explore --strategy dfs` searches it: a0 started, and started
+/// again at once, so that under dfs the second start may arrive at any point of the first.
+fn two_starts() -> Story {
+    Story::new().agents(["a0"]).start("a0").start("a0")
 }
 
 /// The orphan is caught on every seed: as untracked (I1) once the first start returns, or
@@ -119,23 +96,19 @@ fn orphaned(found: &[Option<Invariant>]) {
 
 #[test]
 fn pre_leaks_the_first_session_when_restarted_during_create_on_a_shared_server() {
-    let found = verdicts(
-        Model::Legacy,
-        &restart_during_create_on_a_shared_server(),
-        0..50,
-    );
-    orphaned(&found);
+    let story = restart_during_create_on_a_shared_server();
+    orphaned(&verdicts(&Model::Legacy, &story, 0..50));
 }
 
 #[test]
 fn pre_leaks_the_first_session_when_restarted_during_the_server_spawn() {
-    let found = verdicts(Model::Legacy, &restart_during_server_spawn(), 0..50);
-    orphaned(&found);
+    let story = restart_during_server_spawn();
+    orphaned(&verdicts(&Model::Legacy, &story, 0..50));
 }
 
 #[test]
 fn pre_corrupts_the_counts_but_leaks_nothing_when_restarted_during_a_lone_create() {
-    let found = verdicts(Model::Legacy, &restart_during_create_alone(), 0..50);
+    let found = verdicts(&Model::Legacy, &restart_during_create_alone(), 0..50);
     assert!(
         found
             .iter()
@@ -152,42 +125,38 @@ fn pre_corrupts_the_counts_but_leaks_nothing_when_restarted_during_a_lone_create
 
 #[test]
 fn post_holds_tracked_equals_live_for_two_starts() {
-    for spec in [
+    for story in [
         restart_during_create_on_a_shared_server(),
         restart_during_create_alone(),
         restart_during_server_spawn(),
     ] {
-        let found = verdicts(Model::AbortToken, &spec, 0..50);
+        let found = verdicts(&Model::AbortToken, &story, 0..50);
         assert!(
             found
                 .iter()
                 .all(|v| !matches!(v, Some(Invariant::I1 | Invariant::I2))),
-            "{found:?}"
+            "{story:?}: {found:?}"
         );
     }
 }
 
 #[test]
 fn post_leaks_a_session_when_a_start_arrives_during_a_restarts_stop() {
-    let found = verdicts(Model::AbortToken, &start_during_a_restarts_stop(), 0..50);
-    assert!(
-        found
-            .iter()
-            .any(|v| matches!(v, Some(Invariant::I1 | Invariant::I2))),
-        "§6.8 never leaked: {found:?}"
-    );
+    let story = start_during_a_restarts_stop();
+    check_random(&Model::AbortToken, &story, 50).expect_violation(Invariant::I1);
+    reaches_every_op(&Model::AbortToken, &story, 0..50);
 }
 
 #[test]
 fn owned_survives_every_race() {
-    for spec in [
+    for story in [
         restart_during_create_on_a_shared_server(),
         restart_during_create_alone(),
         restart_during_server_spawn(),
         start_during_a_restarts_stop(),
     ] {
-        let found = verdicts(Model::Owned, &spec, 0..200);
-        assert!(found.iter().all(Option::is_none), "{found:?}");
+        check_random(&Model::Owned, &story, 200).assert_holds();
+        reaches_every_op(&Model::Owned, &story, 0..200);
     }
 }
 
@@ -196,19 +165,29 @@ fn owned_survives_every_race() {
 /// PRE's idle timer is cleared by every heartbeat, so only POST reaches the exit.
 #[test]
 fn post_idle_exit_leaves_the_session_live_on_a_shared_server() {
-    let mut spec = fault_free(
-        &[0, 0],
-        &[
-            (OpKind::Start(A), Trigger::At(0)),
-            (OpKind::Start(B), Trigger::At(0)),
-        ],
+    let story = two_agents_idle_on_a_shared_server();
+    check_random(&Model::AbortToken, &story, 20).expect_violation(Invariant::I1);
+    reaches_every_op(&Model::AbortToken, &story, 0..20);
+    check_random(&Model::Owned, &story, 20).assert_holds();
+    reaches_every_op(&Model::Owned, &story, 0..20);
+}
+
+#[test]
+fn dfs_finds_the_1341_leak_of_two_starts_on_pre() {
+    check_dfs(&Model::Legacy, &two_starts(), 1_000).expect_violation(Invariant::I1);
+}
+
+#[test]
+fn dfs_exhausts_two_starts_on_owned_and_finds_nothing() {
+    let verdict = check_dfs(&Model::Owned, &two_starts(), 1_000);
+    assert_eq!(verdict.exhausted, Some(true), "{} schedules", verdict.runs);
+    assert!(verdict.finding.is_none(), "{:?}", verdict.violation());
+}
+
+#[test]
+fn the_two_start_story_is_the_one_explore_searches_with_dfs() {
+    assert_eq!(
+        two_starts().spec_with(Strategy::Dfs),
+        catalog::two_starts(Strategy::Dfs)
     );
-    spec.faults.idle_events = 100;
-    let found = verdicts(Model::AbortToken, &spec, 0..20);
-    assert!(
-        found.contains(&Some(Invariant::I1)),
-        "no idle exit left a live session: {found:?}"
-    );
-    let found = verdicts(Model::Owned, &spec, 0..20);
-    assert!(found.iter().all(Option::is_none), "{found:?}");
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use lifecycle_sim::report::{Origin, scenario_report};
-use lifecycle_sim::{Case, Model};
+use lifecycle_sim::{Case, Model, replay};
 
 fn cases() -> Vec<(PathBuf, Case)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cases");
@@ -45,7 +45,7 @@ fn every_saved_case_reaches_its_recorded_verdict_on_every_model_it_names() {
         );
         for (name, verdict) in &case.expect {
             let m = model(name);
-            let outcome = case.run(m);
+            let outcome = replay(&m, case);
             let got = Case::verdict(&outcome);
             let origin = Origin::File(path.display().to_string());
             assert_eq!(
@@ -53,7 +53,7 @@ fn every_saved_case_reaches_its_recorded_verdict_on_every_model_it_names() {
                 verdict,
                 "{}\n{}",
                 path.display(),
-                scenario_report(m, &origin, &case.spec, &outcome)
+                scenario_report(m.name(), &origin, &case.spec, &outcome)
             );
         }
     }

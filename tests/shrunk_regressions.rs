@@ -42,7 +42,7 @@ fn legacy_violates_i7_seed_2() {
 "#,
     )
     .unwrap();
-    let outcome = case.run(lifecycle_sim::Model::Legacy);
+    let outcome = lifecycle_sim::replay(&lifecycle_sim::Model::Legacy, &case);
     let found = outcome.violation.map(|v| v.invariant);
     assert_eq!(found, Some(lifecycle_sim::Invariant::I7));
 }
@@ -86,7 +86,7 @@ fn abort_token_violates_i1_seed_0() {
 "#,
     )
     .unwrap();
-    let outcome = case.run(lifecycle_sim::Model::AbortToken);
+    let outcome = lifecycle_sim::replay(&lifecycle_sim::Model::AbortToken, &case);
     let found = outcome.violation.map(|v| v.invariant);
     assert_eq!(found, Some(lifecycle_sim::Invariant::I1));
 }
@@ -130,7 +130,7 @@ fn start_lock_violates_i1_seed_0() {
 "#,
     )
     .unwrap();
-    let outcome = case.run(lifecycle_sim::Model::StartLock);
+    let outcome = lifecycle_sim::replay(&lifecycle_sim::Model::StartLock, &case);
     let found = outcome.violation.map(|v| v.invariant);
     assert_eq!(found, Some(lifecycle_sim::Invariant::I1));
 }

@@ -3,31 +3,33 @@
 
 use std::collections::BTreeSet;
 
-use lifecycle_sim::workload::{CallKind, OpKind, Trigger};
-use lifecycle_sim::{Invariant, Model};
-use race_regressions::{fault_free, run};
+use lifecycle_sim::{CallKind, Invariant, Model, Story, run_once};
 use serde_json::Value;
+
+/// #1341 on a shared server: a1 keeps the server up; a0 starts, and is restarted while its
+/// create is in flight.
+#[rustfmt::skip]
+fn restart_during_create_on_a_shared_server() -> Story {
+    Story::new()
+        .agents(["a0", "a1"])
+        .start("a1")
+        .start("a0").at_ms(30)
+        .start("a0").while_pending(CallKind::CreateSession, "a0")
+}
 
 #[test]
 fn the_1341_trace_is_valid_chrome_json_with_agent_and_session_tracks() {
-    let spec = fault_free(
-        &[0, 0],
-        &[
-            (OpKind::Start(1), Trigger::At(0)),
-            (OpKind::Start(0), Trigger::At(30)),
-            (
-                OpKind::Start(0),
-                Trigger::WhilePending(CallKind::CreateSession, 0),
-            ),
-        ],
+    let outcome = run_once(
+        &Model::Legacy,
+        &restart_during_create_on_a_shared_server(),
+        7,
     );
-    let outcome = run(Model::Legacy, &spec, 7);
     assert_eq!(
         outcome.violation.as_ref().map(|v| v.invariant),
         Some(Invariant::I1)
     );
 
-    let text = lifecycle_sim::trace::chrome_trace(&outcome, "legacy #1341").to_string();
+    let text = lifecycle_sim::report::chrome::chrome_trace(&outcome, "legacy #1341").to_string();
     let trace: Value = serde_json::from_str(&text).expect("valid JSON");
     let events = trace["traceEvents"]
         .as_array()
