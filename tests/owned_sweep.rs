@@ -2,7 +2,6 @@
 //! fault family on.
 
 use lifecycle_sim::{FaultConfig, FaultMode, Model, Settings, check_random, run_once};
-use race_regressions::holds_over;
 
 /// Generated scenarios with every fault family on, at its full rate.
 fn every_fault_on() -> Settings {
@@ -30,5 +29,5 @@ fn owned_holds_over_1000_seeds_with_every_fault_on() {
 
 #[test]
 fn owned_holds_over_1000_swarm_seeds() {
-    holds_over(&Model::Owned, &Settings::default(), 1000..2000);
+    check_random(&Model::Owned, &Settings::default(), 1000..2000).assert_holds();
 }

@@ -30,5 +30,7 @@ pub use scenario::spec::{ScenarioSpec, Timing};
 pub use scenario::workload::CallKind;
 pub use scenario::{FaultMode, Scenario, Settings};
 pub use subject::{Manager, Model, Subject};
-pub use testing::{Finding, Source, Verdict, check_dfs, check_pct, check_random, replay, run_once};
+pub use testing::{
+    Finding, Seeds, Source, Verdict, check_dfs, check_pct, check_random, replay, run_once,
+};
 pub use world::backend::FakeBackend;

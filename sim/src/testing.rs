@@ -3,6 +3,7 @@
 //! timeline, shrunk, with the case file that replays it.
 
 use std::fmt::Write as _;
+use std::ops::Range;
 
 use crate::check::{Invariant, Violation};
 use crate::explore::dfs;
@@ -90,6 +91,9 @@ pub struct Verdict<'s> {
     pub runs: u64,
     /// dfs: every schedule was run.
     pub exhausted: Option<bool>,
+    /// The scenario's operations (by index) that no run issued: a `while_pending` aimed at a
+    /// call that never came, so the race it names was never reached.
+    pub never_issued: Vec<usize>,
     pub finding: Option<Finding>,
 }
 
@@ -98,9 +102,18 @@ impl Verdict<'_> {
         self.finding.as_ref().map(Finding::violation)
     }
 
-    /// Panics, with the failure shrunk and its whole timeline, if any run violated anything.
+    /// Panics, with the failure shrunk and its whole timeline, if any run violated anything,
+    /// or if an operation of the scenario never arrived in any run (the race it aims at was
+    /// never reached, so holding proves nothing about it).
     pub fn assert_holds(self) {
         let Some(found) = self.finding else {
+            assert!(
+                self.never_issued.is_empty(),
+                "{}: operation(s) {:?} of the scenario never arrived in {} run(s): the call they wait for was never in flight",
+                self.subject.name(),
+                self.never_issued,
+                self.runs
+            );
             return;
         };
         let invariant = found.invariant();
@@ -138,14 +151,29 @@ impl Verdict<'_> {
     }
 }
 
-/// Runs `source` on `subject` under seeds `0..iterations` with random latencies, up to the
-/// first violation.
+/// Which seeds a check runs: `n` is `0..n`, or any range.
+pub struct Seeds(pub Range<u64>);
+
+impl From<u64> for Seeds {
+    fn from(n: u64) -> Self {
+        Self(0..n)
+    }
+}
+
+impl From<Range<u64>> for Seeds {
+    fn from(range: Range<u64>) -> Self {
+        Self(range)
+    }
+}
+
+/// Runs `source` on `subject` under `seeds` (`500` is seeds `0..500`, or give a range) with
+/// random latencies, up to the first violation.
 pub fn check_random<'s>(
     subject: &'s dyn Subject,
     source: &dyn Source,
-    iterations: u64,
+    seeds: impl Into<Seeds>,
 ) -> Verdict<'s> {
-    check_seeds(subject, source, Strategy::Random, iterations)
+    check_seeds(subject, source, Strategy::Random, seeds.into())
 }
 
 /// The same under PCT with `depth` (the number of ordering constraints a bug needs): each run
@@ -154,9 +182,9 @@ pub fn check_pct<'s>(
     subject: &'s dyn Subject,
     source: &dyn Source,
     depth: u32,
-    iterations: u64,
+    seeds: impl Into<Seeds>,
 ) -> Verdict<'s> {
-    check_seeds(subject, source, Strategy::Pct { depth }, iterations)
+    check_seeds(subject, source, Strategy::Pct { depth }, seeds.into())
 }
 
 /// Every schedule of `story`, depth first (up to `max_schedules`), to the first violation.
@@ -168,6 +196,7 @@ pub fn check_dfs<'s>(subject: &'s dyn Subject, story: &Story, max_schedules: u64
         subject,
         runs: report.schedules,
         exhausted: Some(report.exhausted),
+        never_issued: Vec::new(),
         finding: report.failure.map(|(case, outcome)| Finding {
             seed: None,
             case,
@@ -190,17 +219,24 @@ fn check_seeds<'s>(
     subject: &'s dyn Subject,
     source: &dyn Source,
     strategy: Strategy,
-    iterations: u64,
+    seeds: Seeds,
 ) -> Verdict<'s> {
-    for seed in 0..iterations {
+    let mut runs = 0;
+    let mut never: Option<Vec<usize>> = None;
+    for seed in seeds.0 {
         let scenario = source.scenario(seed, strategy);
         let spec = scenario.spec.clone();
         let outcome = scenario.run(subject);
+        runs += 1;
+        // The operations no run has issued yet (a `while_pending` whose call never came).
+        let ops = never.get_or_insert_with(|| outcome.never_issued.clone());
+        ops.retain(|op| outcome.never_issued.contains(op));
         if outcome.violation.is_some() {
             return Verdict {
                 subject,
-                runs: seed + 1,
+                runs,
                 exhausted: None,
+                never_issued: Vec::new(),
                 finding: Some(Finding {
                     seed: Some(seed),
                     case: Case::of_run(Some(seed), &spec, &outcome),
@@ -211,8 +247,9 @@ fn check_seeds<'s>(
     }
     Verdict {
         subject,
-        runs: iterations,
+        runs,
         exhausted: None,
+        never_issued: never.unwrap_or_default(),
         finding: None,
     }
 }

@@ -145,6 +145,8 @@ fn describe_all(sessions: &[&SessionRecord]) -> String {
 
 /// What the checker sees after a step.
 pub struct View<'a> {
+    /// The simulated time of the step.
+    pub now_ms: u64,
     pub ledger: &'a Ledger,
     pub snapshot: &'a Snapshot,
     pub in_flight: &'a BTreeMap<OpId, OpKind>,

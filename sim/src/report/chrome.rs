@@ -368,6 +368,7 @@ mod tests {
             draws: Vec::new(),
             coverage: Default::default(),
             pct: None,
+            never_issued: Vec::new(),
         };
         let trace = chrome_trace(&outcome, "t");
         let tid_of = |name: &str| {

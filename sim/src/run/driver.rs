@@ -65,6 +65,9 @@ pub(super) struct Driver<'w> {
     /// The last step that ended with an operation or a backend call in flight.
     pub(super) busy_ms: u64,
     pub(super) coverage: BTreeSet<String>,
+    /// The workload's operations (by place) dropped unissued: the call each waited for was
+    /// never in flight.
+    pub(super) never_issued: Vec<usize>,
     /// How long the manager must have been quiet to count as settled.
     pub(super) settle_ms: u64,
     /// Every operation in flight, for L2.
@@ -249,6 +252,7 @@ impl Driver<'_> {
             self.busy_ms = now_ms;
         }
         let view = View {
+            now_ms,
             ledger: &w.ledger,
             snapshot: &snapshot,
             in_flight: &self.in_flight,
@@ -326,6 +330,7 @@ impl Driver<'_> {
             {
                 for i in never {
                     self.queue[i] = None;
+                    self.never_issued.push(i);
                 }
             }
         }

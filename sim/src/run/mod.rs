@@ -47,6 +47,9 @@ pub struct Outcome {
     pub coverage: BTreeSet<String>,
     /// pct: the threads and steps the run had, for the bound.
     pub pct: Option<PctMeasure>,
+    /// The workload's operations (by their place in it) that never arrived: each waited
+    /// (`while_pending`) for a call that was never in flight, or the run ended first.
+    pub never_issued: Vec<usize>,
 }
 
 /// A case is made from a run, and judged by one.
@@ -178,6 +181,7 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
         statuses: StatusWatch::default(),
         busy_ms: 0,
         coverage: BTreeSet::new(),
+        never_issued: Vec::new(),
         settle_ms: settle_window_ms(&spec.manager_config()),
         issued: BTreeMap::new(),
         returns,
@@ -206,6 +210,12 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
         }
     };
     let elapsed = sim.elapsed();
+    // A run that ended during the workload (a violation) never issued what was still queued.
+    let mut never_issued = std::mem::take(&mut driver.never_issued);
+    if driver.phase == Phase::Chaos {
+        never_issued.extend((0..driver.queue.len()).filter(|&i| driver.queue[i].is_some()));
+    }
+    never_issued.sort_unstable();
     let mut driver_coverage = std::mem::take(&mut driver.coverage);
     drop(sim);
     let mut w = lock(&world);
@@ -219,5 +229,6 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
         draws: w.decisions.log()[first_draw..].to_vec(),
         coverage: std::mem::take(&mut driver_coverage),
         pct: w.pct_measure(),
+        never_issued,
     }
 }
