@@ -4,6 +4,23 @@
 //! fault-injecting fake session backend, with every choice drawn from one decision stream, and
 //! checks after every simulated step that the sessions the manager tracks are exactly the
 //! sessions that are live.
+//!
+//! ```
+//! use lifecycle_sim::{CallKind, Invariant, Model, Story, check_random};
+//!
+//! // #1341: a0 is restarted while its first session is being created, a1 keeping the server up.
+//! let story = Story::new()
+//!     .agents(["a0", "a1"])
+//!     .start("a1")
+//!     .start("a0").at_ms(30)
+//!     .start("a0").while_pending(CallKind::CreateSession, "a0");
+//! check_random(&Model::Owned, &story, 20).assert_holds();
+//! let leak = check_random(&Model::Legacy, &story, 20).finding.expect("PRE leaks");
+//! assert!(matches!(leak.invariant(), Invariant::I1 | Invariant::I5));
+//! ```
+//!
+//! A manager of one's own runs the same way: see [`Manager`] and the README's "Your own
+//! manager".
 
 pub mod check;
 #[cfg(feature = "cli")]
