@@ -14,50 +14,12 @@
 //! while an earlier restart's stop is still in flight (§6.8). `owned` must hold throughout.
 
 use lifecycle_sim::scenario::catalog;
-use lifecycle_sim::{
-    CallKind, FaultConfig, Invariant, Model, Story, Strategy, check_dfs, check_random,
+use lifecycle_sim::{FaultConfig, Invariant, Model, Story, Strategy, check_dfs, check_random};
+use race_regressions::stories::{
+    restart_during_create_alone, restart_during_create_on_a_shared_server,
+    restart_during_server_spawn, start_during_a_restarts_stop,
 };
 use race_regressions::{reaches_every_op, verdicts};
-
-/// a1 keeps the shared server up; a0 starts, and is restarted while its create is in flight.
-#[rustfmt::skip]
-fn restart_during_create_on_a_shared_server() -> Story {
-    Story::new()
-        .agents(["a0", "a1"])
-        .start("a1")
-        .start("a0").at_ms(30)
-        .start("a0").while_pending(CallKind::CreateSession, "a0")
-}
-
-/// a0 alone: restarted while its create is in flight, its session the only one counted.
-#[rustfmt::skip]
-fn restart_during_create_alone() -> Story {
-    Story::new()
-        .agents(["a0"])
-        .start("a0")
-        .start("a0").while_pending(CallKind::CreateSession, "a0")
-}
-
-/// a0 alone: restarted while its first startup waits for `createKilo`.
-#[rustfmt::skip]
-fn restart_during_server_spawn() -> Story {
-    Story::new()
-        .agents(["a0"])
-        .start("a0")
-        .start("a0").while_pending(CallKind::EnsureServer, "a0")
-}
-
-/// §6.8: a0 runs; a restart's stop is in flight when a third start arrives: it sees Stopping,
-/// skips the stop, installs its record and starts up; the restart then installs its record
-/// over it, and the third start's controller is unreachable.
-#[rustfmt::skip]
-fn start_during_a_restarts_stop() -> Story {
-    Story::new()
-        .agents(["a0"])
-        .start("a0")
-        .start("a0").at_ms(60)
-        .start("a0").while_pending(CallKind::AbortSession, "a0")
-}
 
 /// §6.6: a0 and a1 share a server, and their sessions go idle.
 fn two_agents_idle_on_a_shared_server() -> Story {

@@ -37,3 +37,48 @@ fn assert_every_op_issued(story: &Story, outcome: &Outcome, seed: u64) {
         outcome.history.timeline()
     );
 }
+
+/// #1341, where a restart can meet the first startup (seed-system.md §4), and §6.8.
+pub mod stories {
+    use lifecycle_sim::{CallKind, Story};
+
+    /// a1 keeps the shared server up; a0 starts, and is restarted while its create is in flight.
+    #[rustfmt::skip]
+    pub fn restart_during_create_on_a_shared_server() -> Story {
+        Story::new()
+            .agents(["a0", "a1"])
+            .start("a1")
+            .start("a0").at_ms(30)
+            .start("a0").while_pending(CallKind::CreateSession, "a0")
+    }
+
+    /// a0 alone: restarted while its create is in flight, its session the only one counted.
+    #[rustfmt::skip]
+    pub fn restart_during_create_alone() -> Story {
+        Story::new()
+            .agents(["a0"])
+            .start("a0")
+            .start("a0").while_pending(CallKind::CreateSession, "a0")
+    }
+
+    /// a0 alone: restarted while its first startup waits for `createKilo`.
+    #[rustfmt::skip]
+    pub fn restart_during_server_spawn() -> Story {
+        Story::new()
+            .agents(["a0"])
+            .start("a0")
+            .start("a0").while_pending(CallKind::EnsureServer, "a0")
+    }
+
+    /// §6.8: a0 runs; a restart's stop is in flight when a third start arrives: it sees Stopping,
+    /// skips the stop, installs its record and starts up; the restart then installs its record
+    /// over it, and the third start's controller is unreachable.
+    #[rustfmt::skip]
+    pub fn start_during_a_restarts_stop() -> Story {
+        Story::new()
+            .agents(["a0"])
+            .start("a0")
+            .start("a0").at_ms(60)
+            .start("a0").while_pending(CallKind::AbortSession, "a0")
+    }
+}

@@ -3,19 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use lifecycle_sim::{CallKind, Invariant, Model, Story, run_once};
+use lifecycle_sim::{Invariant, Model, run_once};
+use race_regressions::stories::restart_during_create_on_a_shared_server;
 use serde_json::Value;
-
-/// #1341 on a shared server: a1 keeps the server up; a0 starts, and is restarted while its
-/// create is in flight.
-#[rustfmt::skip]
-fn restart_during_create_on_a_shared_server() -> Story {
-    Story::new()
-        .agents(["a0", "a1"])
-        .start("a1")
-        .start("a0").at_ms(30)
-        .start("a0").while_pending(CallKind::CreateSession, "a0")
-}
 
 #[test]
 fn the_1341_trace_is_valid_chrome_json_with_agent_and_session_tracks() {

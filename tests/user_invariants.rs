@@ -9,8 +9,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use agent_lifecycle::{AgentManager, ServerId, Status};
 use lifecycle_models::LegacyManager;
 use lifecycle_sim::{
-    CallKind, Case, FakeBackend, Invariant, Manager, Model, Outcome, Settings, Story, View,
-    check_random, replay,
+    Case, FakeBackend, Invariant, Manager, Model, Outcome, Settings, Story, View, check_random,
+    replay,
+};
+use race_regressions::stories::{
+    restart_during_create_alone, restart_during_create_on_a_shared_server,
 };
 
 /// `owned`, with an invariant of its own that any two agents break: at most one record.
@@ -112,27 +115,6 @@ fn a_user_invariants_finding_replays_from_its_case() {
     );
     // Nothing built in breaks on it.
     assert_eq!(replay(&Model::Owned, &finding.case).violation, None);
-}
-
-/// #1341 on a shared server: a1 keeps the server up; a0 starts, and is restarted while its
-/// create is in flight (seed-system.md §4).
-#[rustfmt::skip]
-fn restart_during_create_on_a_shared_server() -> Story {
-    Story::new()
-        .agents(["a0", "a1"])
-        .start("a1")
-        .start("a0").at_ms(30)
-        .start("a0").while_pending(CallKind::CreateSession, "a0")
-}
-
-/// a0 alone: restarted while its create is in flight, its session the only one counted
-/// (seed-system.md §4): PRE's catch then releases the restart's new server once too often.
-#[rustfmt::skip]
-fn restart_during_create_alone() -> Story {
-    Story::new()
-        .agents(["a0"])
-        .start("a0")
-        .start("a0").while_pending(CallKind::CreateSession, "a0")
 }
 
 /// PRE, as `Model::Legacy` runs it (its callers always wait), with an invariant of its own.
