@@ -332,12 +332,25 @@ fn print_table(findings: &[Findings]) {
 
 fn print_metrics(f: &Findings, strategy: Strategy) {
     println!(
-        "{}: {} distinct interleavings, {} (state, operation) pairs, {:.0} scenarios/s",
+        "{}: {}{} distinct interleavings, {} (state, operation) pairs, {:.0} scenarios/s",
         f.model,
-        f.interleavings.len(),
+        if f.interleavings.is_exact() {
+            ""
+        } else {
+            "about "
+        },
+        f.interleavings.count(),
         f.coverage.len(),
         f.rate()
     );
+    if f.unclassified > 0 {
+        println!(
+            "{}: {} more failing seeds not told apart (past {} failure classes)",
+            f.model,
+            f.unclassified,
+            crate::explore::MAX_CLASSES
+        );
+    }
     if let Strategy::Pct { depth } = strategy {
         let p = f.pct;
         let k = p.estimate.max(p.steps);

@@ -4,6 +4,7 @@
 //! Exit codes: 0 nothing violated, 1 a violation was found, 2 bad usage or input.
 
 pub mod bench;
+mod memory;
 mod stress;
 
 mod args;
@@ -143,6 +144,10 @@ enum Command {
         /// The cap on the real-time stress test.
         #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
         stress_cap: Duration,
+        /// Also sweep this many scenarios and report resident memory after 100,000 of them
+        /// and at the end (1000000 takes about 12 minutes on 2 cores).
+        #[arg(long, value_name = "SCENARIOS")]
+        memory: Option<u64>,
     },
     /// List the models and what each is.
     Models,
@@ -239,6 +244,7 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             time,
             jobs,
             stress_cap,
+            memory,
         } => {
             println!(
                 "lifecycle-sim bench (time {}, jobs {jobs})",
@@ -248,6 +254,9 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
                 "{}",
                 crate::cli::bench::run_bench(time.as_secs_f64(), jobs as usize, stress_cap)
             );
+            if let Some(scenarios) = memory {
+                print!("{}", memory::memory_report(scenarios, jobs as usize));
+            }
             Ok(true)
         }
         Command::Models => {

@@ -2,6 +2,7 @@
 //! bounded exhaustive search (dfs) of one scenario's schedules.
 
 mod dfs;
+pub mod distinct;
 mod hunt;
 pub mod shrink;
 
@@ -23,6 +24,7 @@ use crate::scenario::workload::OpKind;
 use crate::scenario::{Scenario, Settings};
 use crate::subject::Subject;
 use crate::world::schedule::PctMeasure;
+use distinct::DistinctCount;
 
 /// A distinct failure found by a sweep: the first (lowest) seed of its kind, how often its
 /// kind recurred, and its shrunk form.
@@ -56,12 +58,18 @@ pub struct Findings {
     /// The sweep was stopped early (interrupted).
     pub interrupted: bool,
     /// Distinct orders in which backend calls were answered.
-    pub interleavings: BTreeSet<u64>,
+    pub interleavings: DistinctCount,
     /// Distinct (agent state, operation) pairs issued.
     pub coverage: BTreeSet<String>,
     /// For the PCT bound: what the scenarios measured.
     pub pct: PctSummary,
+    /// Failing seeds not told apart: met once [`MAX_CLASSES`] classes were known, each is
+    /// counted here instead of being shrunk and classified.
+    pub unclassified: u64,
 }
+
+/// The most failure classes a sweep tells apart; a night's run keeps no more.
+pub const MAX_CLASSES: usize = 10_000;
 
 /// The PCT bound's inputs over a sweep: the most threads (n) and steps (k) a scenario had,
 /// the largest k change points were drawn over, and how many scenarios took more steps than
@@ -199,9 +207,10 @@ pub fn sweep(
         scenarios: 0,
         elapsed: Duration::ZERO,
         interrupted: false,
-        interleavings: BTreeSet::new(),
+        interleavings: DistinctCount::default(),
         coverage: BTreeSet::new(),
         pct: PctSummary::default(),
+        unclassified: 0,
     };
     let next = AtomicU64::new(0);
     let done = AtomicBool::new(false);
@@ -245,8 +254,7 @@ pub fn sweep(
                     continue;
                 }
                 f.scenarios += 1;
-                f.interleavings
-                    .insert(outcome.history.interleaving_digest());
+                f.interleavings.add(outcome.history.interleaving_digest());
                 f.coverage.append(&mut outcome.coverage);
                 if let Some(m) = outcome.pct {
                     f.pct.add(m);
@@ -255,6 +263,7 @@ pub fn sweep(
                     let class = class_of(v.invariant, &v.detail);
                     match classes.get(&class) {
                         Some(&known) => f.failures[known].occurrences += 1,
+                        None if classes.len() >= MAX_CLASSES => f.unclassified += 1,
                         None => {
                             let case = Case::of_run(Some(seed), &spec, &outcome);
                             let shrunk = config.shrink.then(|| {

@@ -30,6 +30,9 @@ pub struct ModelReport {
     pub seconds: f64,
     pub interleavings: usize,
     pub state_operation_pairs: usize,
+    /// Failing seeds not told apart (past the sweep's cap on failure classes).
+    #[serde(default)]
+    pub unclassified: u64,
     pub failures: Vec<FailureReport>,
 }
 
@@ -83,8 +86,9 @@ impl ModelReport {
             .into(),
             scenarios: f.scenarios,
             seconds: f.elapsed.as_secs_f64(),
-            interleavings: f.interleavings.len(),
+            interleavings: f.interleavings.count() as usize,
             state_operation_pairs: f.coverage.len(),
+            unclassified: f.unclassified,
             failures: f
                 .failures
                 .iter()
