@@ -14,10 +14,11 @@ use crate::world::mailbox::Notice;
 use crate::world::schedule::{Ready, Thread};
 use crate::world::{Happening, World};
 
-impl Driver<'_> {
+impl Driver {
     /// Issues the operations whose trigger has fired, then answers the calls that are due.
     pub(super) fn before_step(&mut self, now_ms: u64) {
-        let mut w = lock(self.world);
+        let world = self.world.clone();
+        let mut w = lock(&world);
         w.now_ms = now_ms;
         if w.draws_orders() {
             self.take_the_instant(&mut w, now_ms);

@@ -1,6 +1,7 @@
 //! The container's software: a fresh manager each boot, one task per operation, and what
 //! each operation left when it returned.
 
+use super::clockwork::{Clockwork, run_clockwork};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -41,6 +42,7 @@ pub(super) async fn container<M: Lifecycle<FakeBackend>>(
     world: Arc<Mutex<World>>,
     config: ManagerConfig,
     returns: Returns,
+    clockwork: Option<Arc<Clockwork>>,
 ) -> turmoil::Result {
     let manager = Arc::new(M::new(FakeBackend::new(world.clone()), config));
     let (inbox, mut notices) = unbounded_channel::<Vec<Notice>>();
@@ -49,6 +51,9 @@ pub(super) async fn container<M: Lifecycle<FakeBackend>>(
         w.inbox = Some(inbox);
         let observed = manager.clone();
         w.snapshot = Some(Arc::new(move || observed.snapshot()));
+    }
+    if let Some(clockwork) = clockwork {
+        tokio::task::spawn_local(run_clockwork(clockwork));
     }
     // Each batch is delivered in its order: every delivery wakes or spawns its task at the
     // back of tokio's FIFO run queue, so the tasks resume in the order the world drew.
@@ -98,7 +103,10 @@ pub(super) fn spawn_operation<M: Lifecycle<FakeBackend>>(
                 biased;
                 // The caller went away: the operation's future is dropped where it is.
                 _ = dropper.notified() => {
-                    lock(&world).dropped.push(op);
+                    let mut w = lock(&world);
+                    w.sync_clock();
+                    w.dropped.push(op);
+                    w.poke();
                     return;
                 }
                 result = operation => result,
@@ -107,10 +115,11 @@ pub(super) fn spawn_operation<M: Lifecycle<FakeBackend>>(
         // What the operation left, before any other task runs.
         let snapshot = manager.snapshot();
         let mut w = lock(&world);
+        w.sync_clock();
         let seen = at_return(snapshot, &w.ledger, of.as_ref());
         w.returned.push((op, result));
-        drop(w);
         lock_returns(&returns).insert(op, seen);
+        w.poke();
     };
     let context = agent_lifecycle::RequestContext {
         id: u64::from(op),

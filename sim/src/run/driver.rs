@@ -42,12 +42,12 @@ pub(super) enum AfterSettle {
     Wrapup,
 }
 
-pub(super) struct Driver<'w> {
-    pub(super) world: &'w Arc<Mutex<World>>,
-    pub(super) spec: &'w ScenarioSpec,
+pub(super) struct Driver {
+    pub(super) world: Arc<Mutex<World>>,
+    pub(super) spec: ScenarioSpec,
     pub(super) callers: Callers,
     /// The subject's own invariants, checked after every step.
-    pub(super) invariants: &'w [UserInvariant],
+    pub(super) invariants: Vec<UserInvariant>,
     /// Operations to issue, in order; `None` once issued.
     pub(super) queue: Vec<Option<(OpKind, Trigger)>>,
     pub(super) in_flight: BTreeMap<OpId, OpKind>,
@@ -76,7 +76,28 @@ pub(super) struct Driver<'w> {
     pub(super) returns: Returns,
 }
 
-impl Driver<'_> {
+impl Driver {
+    /// What the outcome keeps of the driver: the operations never issued (a run that ended
+    /// during the workload never issued what was still queued), and the coverage.
+    pub(super) fn left_over(&mut self) -> (Vec<usize>, BTreeSet<String>) {
+        let mut never_issued = std::mem::take(&mut self.never_issued);
+        if self.phase == Phase::Chaos {
+            never_issued.extend((0..self.queue.len()).filter(|&i| self.queue[i].is_some()));
+        }
+        never_issued.sort_unstable();
+        (never_issued, std::mem::take(&mut self.coverage))
+    }
+}
+
+/// What [`Driver::observe`] found.
+pub(super) struct Observed {
+    /// An eviction returned: the container must be bounced.
+    pub(super) evicted: bool,
+    /// L2's verdict on what returned, judged after this step's safety invariants.
+    pub(super) stalled: Option<Violation>,
+}
+
+impl Driver {
     pub(super) fn command(&self, kind: OpKind) -> Command {
         match kind {
             OpKind::Start(a) => Command::Start(StartRequest {
@@ -161,11 +182,31 @@ impl Driver<'_> {
         now_ms: u64,
         sim: &mut turmoil::Sim<'_>,
     ) -> Result<bool, Violation> {
+        let observed = self.observe(now_ms)?;
+        if observed.evicted {
+            // Dropping the old runtime drops the manager's tasks: container code too.
+            let bounced =
+                panics::capturing(|| catch_unwind(AssertUnwindSafe(|| sim.bounce(CONTAINER))));
+            if let Some(v) = panics::violation() {
+                return Err(v);
+            }
+            if let Err(payload) = bounced {
+                resume_unwind(payload);
+            }
+            self.after_bounce(now_ms);
+        }
+        self.judge(now_ms, observed.stalled)
+    }
+
+    /// What returned, was dropped, or closed since the last look: the invariants judged at a
+    /// return (I6, I7, L2's verdict, kept for [`Driver::judge`]) and at a close (I3).
+    pub(super) fn observe(&mut self, now_ms: u64) -> Result<Observed, Violation> {
         // A panic while the driver took a snapshot before the step.
         if let Some(v) = panics::violation() {
             return Err(v);
         }
-        let mut w = lock(self.world);
+        let world = self.world.clone();
+        let mut w = lock(&world);
         for closing in std::mem::take(&mut w.closings) {
             check_close(&closing)?;
         }
@@ -220,18 +261,18 @@ impl Driver<'_> {
             w.history
                 .push(now_ms, Self::op_agent(kind), What::OpDropped(op, kind));
         }
-        if evicted {
-            drop(w);
-            // Dropping the old runtime drops the manager's tasks: container code too.
-            let bounced =
-                panics::capturing(|| catch_unwind(AssertUnwindSafe(|| sim.bounce(CONTAINER))));
-            if let Some(v) = panics::violation() {
-                return Err(v);
-            }
-            if let Err(payload) = bounced {
-                resume_unwind(payload);
-            }
-            w = lock(self.world);
+        Ok(Observed { evicted, stalled })
+    }
+
+    /// After the container was bounced: what died with it.
+    pub(super) fn after_bounce(&mut self, now_ms: u64) {
+        let world = self.world.clone();
+        let mut w = lock(&world);
+        {
+            // Under a clockwork, operations may have returned to the container after its
+            // eviction and before the bounce: their callers never hear of it.
+            w.returned.clear();
+            w.dropped.clear();
             w.kill_container();
             self.statuses.forget();
             self.stopped_incarnations.clear();
@@ -243,6 +284,17 @@ impl Driver<'_> {
                     .push(now_ms, Self::op_agent(kind), What::OpKilled(op, kind));
             }
         }
+    }
+
+    /// The invariants of this step, then the scenario's phases. `Ok(true)` when the scenario
+    /// is over and passed.
+    pub(super) fn judge(
+        &mut self,
+        now_ms: u64,
+        stalled: Option<Violation>,
+    ) -> Result<bool, Violation> {
+        let world = self.world.clone();
+        let mut w = lock(&world);
         let snapshot = snapshot_of(&w);
         if let Some(v) = panics::violation() {
             return Err(v);
@@ -260,7 +312,7 @@ impl Driver<'_> {
             stop_barriers: &self.stop_barriers,
         };
         check_step(&view)?;
-        for invariant in self.invariants {
+        for invariant in &self.invariants {
             invariant.check(&view)?;
         }
         self.statuses.observe(&snapshot)?;

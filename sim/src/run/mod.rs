@@ -10,6 +10,7 @@
 //! once more, faults still healed), settle again, and wrap-up (every agent stopped).
 
 mod arrivals;
+mod clockwork;
 mod container;
 mod driver;
 mod panics;
@@ -24,11 +25,12 @@ use agent_lifecycle::{Lifecycle, ManagerConfig};
 use crate::check::{StatusWatch, UserInvariant, Violation};
 use crate::decisions::{Decisions, Draw};
 use crate::scenario::case::Case;
-use crate::scenario::spec::ScenarioSpec;
+use crate::scenario::spec::{CLOCKWORK_VERSION, ScenarioSpec, Strategy};
 use crate::world::backend::{FakeBackend, lock};
 use crate::world::history::History;
 use crate::world::schedule::PctMeasure;
 use crate::world::{BackendConfig, World};
+use clockwork::{Clockwork, State, clockwork_tick};
 use container::{Returns, container};
 use driver::{Driver, Phase};
 
@@ -142,29 +144,22 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
         spec.pct_steps(),
     )));
     lock(&world).schedule_crashes(CRASH_WINDOW_MS);
+    let clockwork = spec.version >= CLOCKWORK_VERSION && spec.strategy == Strategy::Random;
     let mut sim = turmoil::Builder::new()
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
         .rng_seed(turmoil_seed)
-        .tick_duration(TICK)
+        .tick_duration(if clockwork {
+            clockwork_tick(spec)
+        } else {
+            TICK
+        })
         .simulation_duration(Duration::from_secs(24 * 3600))
         .build();
-    let host_world = world.clone();
-    let manager_config = spec.manager_config();
-    let returns = Returns::default();
-    let host_returns = returns.clone();
-    sim.host(CONTAINER, move || {
-        container::<M>(
-            host_world.clone(),
-            manager_config.clone(),
-            host_returns.clone(),
-        )
-    });
-
-    let mut driver = Driver {
-        world: &world,
-        spec,
+    let driver = Driver {
+        world: world.clone(),
+        spec: spec.clone(),
         callers: config.callers,
-        invariants: &config.invariants,
+        invariants: config.invariants.clone(),
         queue: spec
             .workload
             .ops
@@ -184,39 +179,53 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
         never_issued: Vec::new(),
         settle_ms: settle_window_ms(&spec.manager_config()),
         issued: BTreeMap::new(),
-        returns,
+        returns: Returns::default(),
     };
-    let violation = loop {
-        let now_ms = sim.elapsed().as_millis() as u64;
-        crate::logging::set_sim_now(now_ms);
-        driver.before_step(now_ms);
-        // The manager's code runs here: a panic in any of its tasks is caught by the tokio
-        // runtime, and the hook records it for us.
-        let stepped = panics::capturing(|| catch_unwind(AssertUnwindSafe(|| sim.step())));
-        if let Some(v) = panics::violation() {
-            break Some(v);
-        }
-        match stepped {
-            Ok(Ok(_)) => {}
-            // The container software only returns when its inbox closes; an error here is a
-            // harness bug, not a finding.
-            Ok(Err(e)) => panic!("simulation step failed: {e}"),
-            Err(payload) => resume_unwind(payload),
-        }
-        match driver.after_step(now_ms, &mut sim) {
-            Ok(true) => break None,
-            Ok(false) => {}
-            Err(v) => break Some(v),
-        }
+    let host_world = world.clone();
+    let manager_config = spec.manager_config();
+    let host_returns = driver.returns.clone();
+    let (violation, (never_issued, coverage)) = if clockwork {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        lock(&world).clockwork = Some(wake.clone());
+        let shared = Arc::new(Clockwork {
+            driver: Mutex::new(driver),
+            wake,
+            state: Mutex::new(State::Running),
+        });
+        let host_shared = shared.clone();
+        sim.host(CONTAINER, move || {
+            container::<M>(
+                host_world.clone(),
+                manager_config.clone(),
+                host_returns.clone(),
+                Some(host_shared.clone()),
+            )
+        });
+        let violation = step_clockwork(&mut sim, &shared);
+        let left = shared
+            .driver
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .left_over();
+        (violation, left)
+    } else {
+        sim.host(CONTAINER, move || {
+            container::<M>(
+                host_world.clone(),
+                manager_config.clone(),
+                host_returns.clone(),
+                None,
+            )
+        });
+        let mut driver = driver;
+        let violation = step_by_millisecond(&mut sim, &mut driver);
+        (violation, driver.left_over())
     };
-    let elapsed = sim.elapsed();
-    // A run that ended during the workload (a violation) never issued what was still queued.
-    let mut never_issued = std::mem::take(&mut driver.never_issued);
-    if driver.phase == Phase::Chaos {
-        never_issued.extend((0..driver.queue.len()).filter(|&i| driver.queue[i].is_some()));
-    }
-    never_issued.sort_unstable();
-    let mut driver_coverage = std::mem::take(&mut driver.coverage);
+    let elapsed = if clockwork {
+        Duration::from_millis(lock(&world).now_ms)
+    } else {
+        sim.elapsed()
+    };
     drop(sim);
     let mut w = lock(&world);
     // The snapshot closure holds the manager, which holds the world: break the cycle.
@@ -227,8 +236,77 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
         history: std::mem::take(&mut w.history),
         elapsed,
         draws: w.decisions.log()[first_draw..].to_vec(),
-        coverage: std::mem::take(&mut driver_coverage),
+        coverage,
         pct: w.pct_measure(),
         never_issued,
+    }
+}
+
+/// Versions 1 and 2: one turmoil step per simulated millisecond, the driver judging between
+/// steps. The violation found, if any.
+fn step_by_millisecond(sim: &mut turmoil::Sim<'_>, driver: &mut Driver) -> Option<Violation> {
+    loop {
+        let now_ms = sim.elapsed().as_millis() as u64;
+        crate::logging::set_sim_now(now_ms);
+        driver.before_step(now_ms);
+        if let Some(v) = step(sim) {
+            return Some(v);
+        }
+        match driver.after_step(now_ms, sim) {
+            Ok(true) => return None,
+            Ok(false) => {}
+            Err(v) => return Some(v),
+        }
+    }
+}
+
+/// Version 3: coarse turmoil steps; the clockwork inside the container does the rest, and
+/// between steps the container is bounced if an eviction returned.
+fn step_clockwork(sim: &mut turmoil::Sim<'_>, shared: &Clockwork) -> Option<Violation> {
+    loop {
+        if let Some(v) = step(sim) {
+            return Some(v);
+        }
+        let state = std::mem::take(&mut *shared.state.lock().unwrap_or_else(|p| p.into_inner()));
+        match state {
+            State::Running => {}
+            State::Finished(result) => return result,
+            State::Bounce(stalled) => {
+                let now_ms = sim.elapsed().as_millis() as u64;
+                let bounced =
+                    panics::capturing(|| catch_unwind(AssertUnwindSafe(|| sim.bounce(CONTAINER))));
+                if let Some(v) = panics::violation() {
+                    return Some(v);
+                }
+                if let Err(payload) = bounced {
+                    resume_unwind(payload);
+                }
+                let mut driver = shared.driver.lock().unwrap_or_else(|p| p.into_inner());
+                lock(&driver.world).now_ms = now_ms;
+                driver.after_bounce(now_ms);
+                match driver.judge(now_ms, stalled) {
+                    Ok(true) => return None,
+                    Ok(false) => {}
+                    Err(v) => return Some(v),
+                }
+            }
+        }
+    }
+}
+
+/// One turmoil step, with the container's panics recorded; a panic is the step's violation.
+fn step(sim: &mut turmoil::Sim<'_>) -> Option<Violation> {
+    // The manager's code runs here: a panic in any of its tasks is caught by the tokio
+    // runtime, and the hook records it for us.
+    let stepped = panics::capturing(|| catch_unwind(AssertUnwindSafe(|| sim.step())));
+    if let Some(v) = panics::violation() {
+        return Some(v);
+    }
+    match stepped {
+        Ok(Ok(_)) => None,
+        // The container software only returns when its inbox closes; an error here is a
+        // harness bug, not a finding.
+        Ok(Err(e)) => panic!("simulation step failed: {e}"),
+        Err(payload) => resume_unwind(payload),
     }
 }

@@ -35,6 +35,9 @@ pub struct Settings {
     pub ops: Option<OpMix>,
     pub timing: Timing,
     pub strategy: Strategy,
+    /// The harness semantics: [`VERSION`], or [`spec::CLOCKWORK_VERSION`] for time that jumps
+    /// to the next event (random strategy only; pct and dfs step every millisecond).
+    pub version: u32,
 }
 
 impl Default for Settings {
@@ -45,6 +48,7 @@ impl Default for Settings {
             ops: None,
             timing: Timing::default(),
             strategy: Strategy::Random,
+            version: VERSION,
         }
     }
 }
@@ -57,7 +61,16 @@ impl Settings {
             faults,
             timing: self.timing,
             strategy: self.strategy,
-            version: VERSION,
+            version: self.version_for(self.strategy),
+        }
+    }
+
+    /// The version a scenario under `strategy` runs: time jumps only under random latencies.
+    fn version_for(&self, strategy: Strategy) -> u32 {
+        if strategy == Strategy::Random {
+            self.version
+        } else {
+            self.version.min(VERSION)
         }
     }
 

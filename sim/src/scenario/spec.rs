@@ -17,10 +17,15 @@ pub const LATE_EFFECT_MS: u32 = 40;
 /// silently changes what an older case means.
 /// - 1: the events of one millisecond in a fixed order; pct puts every task of the manager's
 ///   own in one thread, draws its change points over 60 steps, and ignores triggers.
+/// - 3 (opt-in): as 2, but time jumps to the next event (see [`CLOCKWORK_VERSION`]).
 /// - 2: the events of one millisecond in a drawn order ([`SameInstant::Drawn`]); pct keeps
 ///   the workload's triggers, gives each task its own thread, and draws its change points
 ///   over the scenario's estimated steps.
 pub const VERSION: u32 = 2;
+
+/// The first version whose time jumps to the next event (a clockwork inside the container
+/// drives it; see `run::clockwork`). Opt-in while it is measured against version 2.
+pub const CLOCKWORK_VERSION: u32 = 3;
 
 /// Everything a scenario needs besides the decision stream.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

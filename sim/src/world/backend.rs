@@ -39,11 +39,14 @@ impl FakeBackend {
     async fn call(&self, call: Call) -> Reply {
         let answer = {
             let mut world = lock(&self.world);
+            world.sync_clock();
             let (op, thread, agent) = match current_op() {
                 Some((op, agent)) => (Some(op), Thread::Op(op), agent),
                 None => (None, world.background_thread(), None),
             };
-            world.park(call, op, thread, agent)
+            let answer = world.park(call, op, thread, agent);
+            world.poke();
+            answer
         };
         answer
             .await

@@ -4,9 +4,9 @@
 use agent_lifecycle::{ServerId, SessionEvent, SessionId};
 use lifecycle_models::ServerEvent;
 
+use crate::world::World;
 use crate::world::history::What;
 use crate::world::mailbox::Notice;
-use crate::world::{HEARTBEAT_MS, World};
 
 /// Something the backend does on its own at a set time.
 #[derive(Clone, Copy, Debug)]
@@ -111,8 +111,10 @@ impl World {
             Happening::Heartbeat(server) => {
                 if self.ledger.server(server).is_some_and(|s| s.open) {
                     self.broadcast(server, ServerEvent::Heartbeat);
-                    self.scheduled
-                        .push((now + HEARTBEAT_MS, Happening::Heartbeat(server)));
+                    self.scheduled.push((
+                        now + self.backend.heartbeat_ms,
+                        Happening::Heartbeat(server),
+                    ));
                 }
             }
             Happening::Crash => {

@@ -9,6 +9,7 @@
 pub mod backend;
 mod call;
 mod calls;
+mod clock;
 mod drops;
 mod happenings;
 pub mod history;
@@ -25,7 +26,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::decisions::Decisions;
 use crate::scenario::faults::FaultConfig;
-use crate::scenario::spec::{ScenarioSpec, Strategy};
+use crate::scenario::spec::{CLOCKWORK_VERSION, ScenarioSpec, Strategy};
 use crate::world::call::Parked;
 use crate::world::history::{History, OpId};
 use crate::world::ledger::Ledger;
@@ -54,6 +55,10 @@ pub struct BackendConfig {
     pub call_timeout_ms: u64,
     /// How the events of one millisecond are ordered.
     pub same_instant: SameInstant,
+    /// How often a server heartbeats: [`HEARTBEAT_MS`], or under a clockwork (version 3) the
+    /// same share of the idle timeout (8 of 30), so that real timing constants heartbeat as
+    /// rarely as real servers do (32 s against 120 s).
+    pub heartbeat_ms: u64,
 }
 
 impl BackendConfig {
@@ -65,6 +70,11 @@ impl BackendConfig {
             max_latency_ms: spec.timing.max_latency_ms,
             call_timeout_ms: spec.timing.call_timeout_ms,
             same_instant: SameInstant::of(spec),
+            heartbeat_ms: if spec.version >= CLOCKWORK_VERSION {
+                (spec.timing.idle_timeout_ms * HEARTBEAT_MS / 30).max(1)
+            } else {
+                HEARTBEAT_MS
+            },
         }
     }
 }
@@ -73,6 +83,8 @@ pub use crate::scenario::spec::LATE_EFFECT_MS;
 
 pub struct World {
     pub now_ms: u64,
+    /// Version 3: wakes the clockwork that drives this world from inside the container.
+    pub clockwork: Option<std::sync::Arc<tokio::sync::Notify>>,
     pub decisions: Decisions,
     pub backend: BackendConfig,
     pub healed: bool,
@@ -119,6 +131,7 @@ impl World {
         Self {
             scheduler,
             now_ms: 0,
+            clockwork: None,
             decisions,
             backend,
             healed: false,

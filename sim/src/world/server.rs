@@ -8,7 +8,7 @@ use tokio::sync::mpsc::unbounded_channel;
 use crate::scenario::faults::FaultConfig;
 use crate::world::history::OpId;
 use crate::world::mailbox::Notice;
-use crate::world::{Call, HEARTBEAT_MS, Happening, Reply, World};
+use crate::world::{Call, Happening, Reply, World};
 
 /// A server being closed, as it was at that moment.
 pub struct Closing {
@@ -111,8 +111,10 @@ impl World {
 
     fn start_server(&mut self, workdir: &Workdir) -> ServerId {
         let server = self.ledger.start_server(workdir);
-        self.scheduled
-            .push((self.now_ms + HEARTBEAT_MS, Happening::Heartbeat(server)));
+        self.scheduled.push((
+            self.now_ms + self.backend.heartbeat_ms,
+            Happening::Heartbeat(server),
+        ));
         server
     }
 

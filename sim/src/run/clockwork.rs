@@ -1,0 +1,136 @@
+//! Version 3: time that jumps to the next event. A clockwork task inside the container's
+//! runtime drives the scenario: it judges what happened, makes the instant's events happen,
+//! and sleeps until the next instant anything is due, so tokio's paused clock skips the
+//! milliseconds in which nothing happens and turmoil's tick no longer bounds the rate. The
+//! manager's own timers fire at their exact instants in between; whatever they do that the
+//! checker must see (a call, a return, a caller gone) wakes the clockwork at once.
+//!
+//! Only an eviction needs the outside: the container is bounced between turmoil steps, so the
+//! clockwork freezes when an eviction returns and the container reboots at the next tick.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::driver::{Driver, Phase};
+use crate::check::Violation;
+use crate::scenario::spec::ScenarioSpec;
+use crate::scenario::workload::Trigger;
+use crate::world::backend::lock;
+
+/// turmoil's tick under a clockwork, a fifth of the call timeout (20 ms by default, 12 s for
+/// a 60 s timeout): the most a container's reboot after an eviction is late by. Shorter ticks
+/// cost turmoil steps; nothing else happens at tick boundaries.
+pub fn clockwork_tick(spec: &ScenarioSpec) -> Duration {
+    Duration::from_millis((spec.timing.call_timeout_ms / 5).clamp(1, 60_000))
+}
+
+/// What the clockwork and the loop that steps turmoil share.
+pub(super) struct Clockwork {
+    pub(super) driver: Mutex<Driver>,
+    pub(super) wake: Arc<Notify>,
+    pub(super) state: Mutex<State>,
+}
+
+#[derive(Default)]
+pub(super) enum State {
+    #[default]
+    Running,
+    /// An eviction returned: bounce the container, then judge this (L2's verdict).
+    Bounce(Option<Violation>),
+    /// The scenario is over: passed (`None`) or failed.
+    Finished(Option<Violation>),
+}
+
+fn now_ms() -> u64 {
+    turmoil::sim_elapsed().map_or(0, |e| e.as_millis() as u64)
+}
+
+fn lock_driver(c: &Clockwork) -> std::sync::MutexGuard<'_, Driver> {
+    c.driver.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The clockwork of one boot of the container.
+pub(super) async fn run_clockwork(c: Arc<Clockwork>) {
+    let started = tokio::time::Instant::now();
+    let boot_ms = now_ms();
+    loop {
+        let now = now_ms();
+        let next = {
+            let mut driver = lock_driver(&c);
+            let mut state = c.state.lock().unwrap_or_else(|p| p.into_inner());
+            if !matches!(*state, State::Running) {
+                return;
+            }
+            match driver.observe(now) {
+                Err(v) => {
+                    *state = State::Finished(Some(v));
+                    return;
+                }
+                Ok(observed) if observed.evicted => {
+                    *state = State::Bounce(observed.stalled);
+                    return;
+                }
+                Ok(observed) => match driver.judge(now, observed.stalled) {
+                    Err(v) => {
+                        *state = State::Finished(Some(v));
+                        return;
+                    }
+                    Ok(true) => {
+                        *state = State::Finished(None);
+                        return;
+                    }
+                    Ok(false) => {}
+                },
+            }
+            let before = lock(&driver.world).history.events.len();
+            driver.before_step(now);
+            let acted = lock(&driver.world).history.events.len() != before;
+            next_wake(&driver, now, acted)
+        };
+        // Judge only at the start of a millisecond, once every task the last instant woke has
+        // run: a wake between (a call parked, an operation returned) brings the next look
+        // forward to the next millisecond, never into the middle of an instant.
+        let mut next = next;
+        loop {
+            let at = started + Duration::from_millis(next.saturating_sub(boot_ms));
+            tokio::select! {
+                _ = tokio::time::sleep_until(at) => break,
+                _ = c.wake.notified() => next = next.min(now_ms() + 1),
+            }
+        }
+    }
+}
+
+/// The next instant the clockwork must look: the world's next due event, the next timed
+/// arrival, the phase's deadlines, and the next millisecond after an instant in which
+/// something happened (its effects are judged once the tasks it woke have run).
+fn next_wake(driver: &Driver, now: u64, acted: bool) -> u64 {
+    let mut next = u64::MAX;
+    let mut at = |t: u64| next = next.min(t);
+    if acted {
+        at(now + 1);
+    }
+    if let Some(t) = lock(&driver.world).next_due_ms() {
+        at(t);
+    }
+    // Timed operations go in order: the first one still queued is the next arrival.
+    if let Some(t) = driver.queue.iter().find_map(|q| match q {
+        Some((_, Trigger::At(t))) => Some(*t),
+        _ => None,
+    }) {
+        at(t);
+    }
+    let bound = driver.spec.timing.liveness_bound_ms;
+    match driver.phase {
+        Phase::Settle { since_ms, .. } => {
+            at(driver.busy_ms + driver.settle_ms);
+            at(since_ms + bound + 1);
+        }
+        _ if !driver.in_flight.is_empty() => at(driver.quiet_since_ms + bound + 1),
+        _ => {}
+    }
+    // Something is always due while a scenario runs (a deadline at least); never sleep for ever.
+    next.max(now + 1).min(now + 86_400_000)
+}
