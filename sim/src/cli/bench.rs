@@ -9,14 +9,16 @@ use crate::check::Invariant;
 use crate::cli::stress::hunt_in_real_time;
 use crate::explore::{Hunted, SeedSet, SweepConfig, dfs, hunt, sweep};
 use crate::scenario::catalog::late_restart;
-use crate::scenario::spec::Strategy;
+use crate::scenario::spec::{CLOCKWORK_VERSION, Strategy, Timing, VERSION};
 use crate::scenario::workload::WorkloadShape;
 use crate::scenario::{Scenario, Settings};
 use crate::subject::Model;
 
-/// The scenario shape the throughput is measured on: 3 agents, 20 operations.
-fn bench_settings() -> Settings {
+/// The scenario shape the throughput is measured on: 3 agents, 20 operations, under the
+/// harness version `version` (2: a turmoil step a millisecond; 3: time jumps).
+fn bench_settings(version: u32) -> Settings {
     Settings {
+        version,
         shape: WorkloadShape {
             min_agents: 3,
             max_agents: 3,
@@ -30,8 +32,8 @@ fn bench_settings() -> Settings {
 
 /// Scenarios/s of `model` on one thread for about `seconds`, and the mean simulated steps (ms)
 /// a scenario took.
-fn throughput(model: Model, seconds: f64) -> (f64, f64) {
-    let settings = bench_settings();
+fn throughput(model: Model, version: u32, seconds: f64) -> (f64, f64) {
+    let settings = bench_settings(version);
     let began = Instant::now();
     let (mut runs, mut steps) = (0u64, 0u128);
     while began.elapsed().as_secs_f64() < seconds {
@@ -46,7 +48,7 @@ fn throughput(model: Model, seconds: f64) -> (f64, f64) {
 }
 
 /// The same on `jobs` threads, through the nightly runner's sweep.
-fn parallel_throughput(model: Model, seconds: f64, jobs: usize) -> f64 {
+fn parallel_throughput(model: Model, version: u32, seconds: f64, jobs: usize) -> f64 {
     let stop = AtomicBool::new(false);
     let config = SweepConfig {
         seeds: SeedSet::all(None),
@@ -56,8 +58,35 @@ fn parallel_throughput(model: Model, seconds: f64, jobs: usize) -> f64 {
         shrink: false,
         stop: &stop,
     };
-    let f = sweep(&model, &bench_settings(), &config, |_| {}, |_| {});
+    let f = sweep(&model, &bench_settings(version), &config, |_| {}, |_| {});
     f.rate()
+}
+
+/// Scenarios/s of `owned` under time jumps with the real timing constants, and the mean
+/// simulated milliseconds a scenario took.
+fn real_constants(seconds: f64) -> (f64, f64) {
+    let settings = Settings {
+        timing: Timing {
+            max_latency_ms: 2_000,
+            call_timeout_ms: 60_000,
+            idle_timeout_ms: 120_000,
+            retry_pause_ms: 1_000,
+            liveness_bound_ms: 3_600_000,
+            request_lifetime_ms: None,
+        },
+        ..bench_settings(CLOCKWORK_VERSION)
+    };
+    let began = Instant::now();
+    let (mut runs, mut ms) = (0u64, 0u128);
+    while began.elapsed().as_secs_f64() < seconds {
+        let outcome = Scenario::from_seed(&settings, runs).run(&Model::Owned);
+        ms += outcome.elapsed.as_millis();
+        runs += 1;
+    }
+    (
+        runs as f64 / began.elapsed().as_secs_f64(),
+        ms as f64 / runs as f64,
+    )
 }
 
 /// Bare turmoil: one host whose software waits forever, stepped `steps` ticks: the ceiling of
@@ -118,10 +147,13 @@ fn hunt_1341(strategy: Strategy, campaigns: u64) -> (f64, f64, u64) {
 /// Runs every measurement and returns the results as a markdown table.
 pub fn run_bench(seconds: f64, jobs: usize, stress_cap: Duration) -> String {
     let mut out = String::new();
-    let (rate, steps) = throughput(Model::Owned, seconds);
-    let (legacy_rate, _) = throughput(Model::Legacy, seconds);
+    let (rate, steps) = throughput(Model::Owned, VERSION, seconds);
+    let (jump_rate, jump_steps) = throughput(Model::Owned, CLOCKWORK_VERSION, seconds);
+    let (legacy_rate, _) = throughput(Model::Legacy, VERSION, seconds);
+    let (legacy_jump_rate, _) = throughput(Model::Legacy, CLOCKWORK_VERSION, seconds);
     let ceiling = bare_turmoil(steps.round() as u64, seconds);
-    let parallel = parallel_throughput(Model::Owned, seconds, jobs);
+    let parallel = parallel_throughput(Model::Owned, VERSION, seconds, jobs);
+    let jump_parallel = parallel_throughput(Model::Owned, CLOCKWORK_VERSION, seconds, jobs);
     writeln!(out, "| measure | result |").unwrap();
     writeln!(out, "| --- | --- |").unwrap();
     writeln!(out, "| harness, `owned`, 3 agents x 20 operations, swarm faults, 1 thread | {rate:.0} scenarios/s per core ({steps:.0} simulated ms a scenario) |").unwrap();
@@ -138,6 +170,11 @@ pub fn run_bench(seconds: f64, jobs: usize, stress_cap: Duration) -> String {
     )
     .unwrap();
     writeln!(out, "| harness, `owned`, {jobs} threads (`--jobs {jobs}`) | {parallel:.0} scenarios/s ({:.2}x one thread) |", parallel / rate).unwrap();
+    writeln!(out, "| time jumps (version 3), `owned`, same shape, 1 thread | {jump_rate:.0} scenarios/s per core ({jump_steps:.0} simulated ms a scenario): **{:.1}x** the millisecond steps |", jump_rate / rate).unwrap();
+    writeln!(out, "| time jumps, `legacy`, same shape, 1 thread | {legacy_jump_rate:.0} scenarios/s ({:.1}x) |", legacy_jump_rate / legacy_rate).unwrap();
+    writeln!(out, "| time jumps, `owned`, {jobs} threads | {jump_parallel:.0} scenarios/s ({:.1}x the millisecond steps) |", jump_parallel / parallel).unwrap();
+    let (real_rate, real_ms) = real_constants(seconds);
+    writeln!(out, "| time jumps, `owned`, real constants (60 s call timeout, 120 s idle, latency up to 2 s), 1 thread | {real_rate:.0} scenarios/s ({:.0} simulated s a scenario) |", real_ms / 1000.0).unwrap();
 
     let campaigns = 20;
     let mut rows = Vec::new();

@@ -1,0 +1,117 @@
+//! Time that jumps to the next event (harness version 3): the same stories and generated
+//! scenarios as version 2, judged the same way, with the milliseconds in which nothing happens
+//! skipped, so that real timing constants cost nothing.
+
+use lifecycle_sim::scenario::spec::CLOCKWORK_VERSION;
+use lifecycle_sim::world::history::What;
+use lifecycle_sim::{
+    Case, FaultConfig, FaultMode, Invariant, Model, Scenario, Settings, Story, Timing,
+    check_random, replay, run_once,
+};
+use race_regressions::stories::restart_during_create_on_a_shared_server;
+use race_regressions::verdicts;
+
+fn jumping(faults: FaultMode) -> Settings {
+    Settings {
+        faults,
+        version: CLOCKWORK_VERSION,
+        ..Settings::default()
+    }
+}
+
+#[test]
+fn owned_holds_over_500_all_fault_seeds_with_time_jumps() {
+    let settings = jumping(FaultMode::Fixed(FaultConfig::all()));
+    check_random(&Model::Owned, &settings, 500).assert_holds();
+    let outcome = run_once(&Model::Owned, &settings, 0);
+    assert!(
+        outcome
+            .history
+            .events
+            .iter()
+            .any(|e| matches!(e.what, What::OpIssued(..)))
+    );
+}
+
+#[test]
+fn pre_still_leaks_on_the_1341_story_with_time_jumps() {
+    let story = restart_during_create_on_a_shared_server().time_jumps();
+    assert_eq!(story.spec().version, CLOCKWORK_VERSION);
+    let found = verdicts(&Model::Legacy, &story, 0..30);
+    assert!(
+        found
+            .iter()
+            .all(|v| matches!(v, Some(Invariant::I1 | Invariant::I5))),
+        "{found:?}"
+    );
+    check_random(&Model::Owned, &story, 100).assert_holds();
+}
+
+#[test]
+fn a_time_jumping_run_replays_exactly_from_its_case() {
+    let settings = jumping(FaultMode::Swarm);
+    for seed in 0..40 {
+        let first = run_once(&Model::Legacy, &settings, seed);
+        let again = run_once(&Model::Legacy, &settings, seed);
+        assert_eq!(
+            first.history.digest(),
+            again.history.digest(),
+            "seed {seed}"
+        );
+        let spec = Scenario::from_seed(&settings, seed).spec;
+        let case = Case::of_run(Some(seed), &spec, &first);
+        assert_eq!(case.spec.version, CLOCKWORK_VERSION);
+        let case = Case::from_json(&case.to_json()).unwrap();
+        let replayed = replay(&Model::Legacy, &case);
+        assert_eq!(
+            replayed.history.digest(),
+            first.history.digest(),
+            "seed {seed}"
+        );
+        assert_eq!(replayed.violation, first.violation);
+    }
+}
+
+/// The real constants: a 60 s call timeout, a 120 s idle timeout, latencies up to 2 s. A
+/// scenario then lasts minutes of simulated time, and is still cheap.
+#[test]
+fn real_timing_constants_run_with_time_jumps() {
+    let real = Timing {
+        max_latency_ms: 2_000,
+        call_timeout_ms: 60_000,
+        idle_timeout_ms: 120_000,
+        retry_pause_ms: 1_000,
+        liveness_bound_ms: 3_600_000,
+        request_lifetime_ms: None,
+    };
+    let settings = Settings {
+        timing: real,
+        ..jumping(FaultMode::Fixed(FaultConfig::all()))
+    };
+    check_random(&Model::Owned, &settings, 30).assert_holds();
+    let outcome = run_once(&Model::Owned, &settings, 1);
+    assert!(
+        outcome.elapsed.as_secs() >= 120,
+        "only {:?} simulated",
+        outcome.elapsed
+    );
+}
+
+/// An eviction bounces the container at the next tick (a fifth of the call timeout, 20 ms
+/// here): a start after it finds a fresh container and succeeds.
+#[test]
+#[rustfmt::skip]
+fn an_eviction_reboots_the_container_and_later_starts_succeed() {
+    let story = Story::new()
+        .agents(["a0"])
+        .start("a0").at_ms(0)
+        .evict().at_ms(80)
+        .start("a0").at_ms(200)
+        .time_jumps();
+    check_random(&Model::Owned, &story, 50).assert_holds();
+    let outcome = run_once(&Model::Owned, &story, 0);
+    let bounce = outcome.history.events.iter().find(|e| matches!(e.what, What::Bounce)).expect("a bounce");
+    let evicted = outcome.history.events.iter().find(|e| matches!(e.what, What::OpReturned(1, ..))).expect("the eviction returned");
+    assert!(bounce.at_ms >= evicted.at_ms && bounce.at_ms - evicted.at_ms <= 20, "{} then {}", evicted.at_ms, bounce.at_ms);
+    assert!(outcome.history.events.iter().any(|e| matches!(&e.what, What::OpReturned(2, _, Ok(())))), "{}", outcome.history.timeline());
+}
