@@ -19,11 +19,11 @@ use crate::scenario::spec::ScenarioSpec;
 use crate::scenario::workload::Trigger;
 use crate::world::backend::lock;
 
-/// turmoil's tick under a clockwork, a fifth of the call timeout (20 ms by default, 12 s for
+/// turmoil's tick under a clockwork, half the call timeout (50 ms by default, 30 s for
 /// a 60 s timeout): the most a container's reboot after an eviction is late by. Shorter ticks
 /// cost turmoil steps; nothing else happens at tick boundaries.
 pub fn clockwork_tick(spec: &ScenarioSpec) -> Duration {
-    Duration::from_millis((spec.timing.call_timeout_ms / 5).clamp(1, 60_000))
+    Duration::from_millis((spec.timing.call_timeout_ms / 2).clamp(1, 60_000))
 }
 
 /// What the clockwork and the loop that steps turmoil share.
