@@ -97,8 +97,8 @@ fn real_timing_constants_run_with_time_jumps() {
     );
 }
 
-/// An eviction bounces the container at the next tick (a fifth of the call timeout, 20 ms
-/// here): a start after it finds a fresh container and succeeds.
+/// An eviction bounces the container at the next tick (half the call timeout, 50 ms here): a
+/// start after it finds a fresh container and succeeds.
 #[test]
 #[rustfmt::skip]
 fn an_eviction_reboots_the_container_and_later_starts_succeed() {
@@ -112,6 +112,6 @@ fn an_eviction_reboots_the_container_and_later_starts_succeed() {
     let outcome = run_once(&Model::Owned, &story, 0);
     let bounce = outcome.history.events.iter().find(|e| matches!(e.what, What::Bounce)).expect("a bounce");
     let evicted = outcome.history.events.iter().find(|e| matches!(e.what, What::OpReturned(1, ..))).expect("the eviction returned");
-    assert!(bounce.at_ms >= evicted.at_ms && bounce.at_ms - evicted.at_ms <= 20, "{} then {}", evicted.at_ms, bounce.at_ms);
+    assert!(bounce.at_ms >= evicted.at_ms && bounce.at_ms - evicted.at_ms <= story.spec().timing.call_timeout_ms / 2, "{} then {}", evicted.at_ms, bounce.at_ms);
     assert!(outcome.history.events.iter().any(|e| matches!(&e.what, What::OpReturned(2, _, Ok(())))), "{}", outcome.history.timeline());
 }
