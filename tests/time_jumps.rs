@@ -76,16 +76,8 @@ fn a_time_jumping_run_replays_exactly_from_its_case() {
 /// scenario then lasts minutes of simulated time, and is still cheap.
 #[test]
 fn real_timing_constants_run_with_time_jumps() {
-    let real = Timing {
-        max_latency_ms: 2_000,
-        call_timeout_ms: 60_000,
-        idle_timeout_ms: 120_000,
-        retry_pause_ms: 1_000,
-        liveness_bound_ms: 3_600_000,
-        request_lifetime_ms: None,
-    };
     let settings = Settings {
-        timing: real,
+        timing: Timing::real(),
         ..jumping(FaultMode::Fixed(FaultConfig::all()))
     };
     check_random(&Model::Owned, &settings, 30).assert_holds();

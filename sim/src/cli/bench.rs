@@ -66,14 +66,7 @@ fn parallel_throughput(model: Model, version: u32, seconds: f64, jobs: usize) ->
 /// simulated milliseconds a scenario took.
 fn real_constants(seconds: f64) -> (f64, f64) {
     let settings = Settings {
-        timing: Timing {
-            max_latency_ms: 2_000,
-            call_timeout_ms: 60_000,
-            idle_timeout_ms: 120_000,
-            retry_pause_ms: 1_000,
-            liveness_bound_ms: 3_600_000,
-            request_lifetime_ms: None,
-        },
+        timing: Timing::real(),
         ..bench_settings(CLOCKWORK_VERSION)
     };
     let began = Instant::now();

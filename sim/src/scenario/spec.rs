@@ -64,6 +64,22 @@ pub struct Timing {
     pub request_lifetime_ms: Option<u64>,
 }
 
+impl Timing {
+    /// The real system's clocks: a 60 s call timeout (the control plane's dispatch timeout), a
+    /// 120 s idle timeout, a 1 s retry pause, latencies up to 2 s, and an hour for liveness.
+    /// Affordable under time jumps ([`CLOCKWORK_VERSION`]): a scenario then lasts minutes.
+    pub fn real() -> Self {
+        Self {
+            max_latency_ms: 2_000,
+            call_timeout_ms: 60_000,
+            idle_timeout_ms: 120_000,
+            retry_pause_ms: 1_000,
+            liveness_bound_ms: 3_600_000,
+            request_lifetime_ms: None,
+        }
+    }
+}
+
 impl Default for Timing {
     fn default() -> Self {
         Self {
