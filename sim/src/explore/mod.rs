@@ -214,7 +214,8 @@ pub fn sweep(
     };
     let next = AtomicU64::new(0);
     let done = AtomicBool::new(false);
-    let (tx, rx) = mpsc::channel::<(u64, u64, ScenarioSpec, Outcome)>();
+    // Each result with its interleaving's digest, worked out by the worker that ran it.
+    let (tx, rx) = mpsc::channel::<(u64, u64, ScenarioSpec, Outcome, u64)>();
     std::thread::scope(|scope| {
         for _ in 0..config.jobs.max(1) {
             let tx = tx.clone();
@@ -234,7 +235,8 @@ pub fn sweep(
                     let scenario = Scenario::from_seed(settings, seed);
                     let spec = scenario.spec.clone();
                     let outcome = scenario.run(model);
-                    if tx.send((i, seed, spec, outcome)).is_err() {
+                    let digest = outcome.history.interleaving_digest();
+                    if tx.send((i, seed, spec, outcome, digest)).is_err() {
                         return;
                     }
                 }
@@ -242,19 +244,19 @@ pub fn sweep(
         }
         drop(tx);
         // Take results in seed order, whatever order the workers finish in.
-        let mut pending: BTreeMap<u64, (u64, ScenarioSpec, Outcome)> = BTreeMap::new();
+        let mut pending: BTreeMap<u64, (u64, ScenarioSpec, Outcome, u64)> = BTreeMap::new();
         let mut expected = 0u64;
         let mut classes: BTreeMap<String, usize> = BTreeMap::new();
         let mut last_progress = Instant::now();
-        for (i, seed, spec, outcome) in rx {
-            pending.insert(i, (seed, spec, outcome));
-            while let Some((seed, spec, mut outcome)) = pending.remove(&expected) {
+        for (i, seed, spec, outcome, digest) in rx {
+            pending.insert(i, (seed, spec, outcome, digest));
+            while let Some((seed, spec, mut outcome, digest)) = pending.remove(&expected) {
                 expected += 1;
                 if done.load(Ordering::Relaxed) {
                     continue;
                 }
                 f.scenarios += 1;
-                f.interleavings.add(outcome.history.interleaving_digest());
+                f.interleavings.add(digest);
                 f.coverage.append(&mut outcome.coverage);
                 if let Some(m) = outcome.pct {
                     f.pct.add(m);

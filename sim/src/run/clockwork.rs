@@ -43,7 +43,8 @@ pub(super) enum State {
     Finished(Option<Violation>),
 }
 
-fn now_ms() -> u64 {
+/// The simulated millisecond now: turmoil's clock at boot, then the runtime's own.
+fn boot_ms() -> u64 {
     turmoil::sim_elapsed().map_or(0, |e| e.as_millis() as u64)
 }
 
@@ -54,7 +55,12 @@ fn lock_driver(c: &Clockwork) -> std::sync::MutexGuard<'_, Driver> {
 /// The clockwork of one boot of the container.
 pub(super) async fn run_clockwork(c: Arc<Clockwork>) {
     let started = tokio::time::Instant::now();
-    let boot_ms = now_ms();
+    let boot_ms = boot_ms();
+    lock(&lock_driver(&c).world).clock_base = Some((started, boot_ms));
+    let now_ms = || boot_ms + started.elapsed().as_millis() as u64;
+    // One timer for the whole boot, moved to each next instant.
+    let sleep = tokio::time::sleep_until(started);
+    tokio::pin!(sleep);
     loop {
         let now = now_ms();
         let next = {
@@ -93,11 +99,19 @@ pub(super) async fn run_clockwork(c: Arc<Clockwork>) {
         // run: a wake between (a call parked, an operation returned) brings the next look
         // forward to the next millisecond, never into the middle of an instant.
         let mut next = next;
+        sleep
+            .as_mut()
+            .reset(started + Duration::from_millis(next.saturating_sub(boot_ms)));
         loop {
-            let at = started + Duration::from_millis(next.saturating_sub(boot_ms));
             tokio::select! {
-                _ = tokio::time::sleep_until(at) => break,
-                _ = c.wake.notified() => next = next.min(now_ms() + 1),
+                _ = sleep.as_mut() => break,
+                _ = c.wake.notified() => {
+                    let sooner = now_ms() + 1;
+                    if sooner < next {
+                        next = sooner;
+                        sleep.as_mut().reset(started + Duration::from_millis(next - boot_ms));
+                    }
+                }
             }
         }
     }

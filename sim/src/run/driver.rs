@@ -273,6 +273,8 @@ impl Driver {
             // eviction and before the bounce: their callers never hear of it.
             w.returned.clear();
             w.dropped.clear();
+            // The next boot's clockwork sets the clock on its own runtime.
+            w.clock_base = None;
             w.kill_container();
             self.statuses.forget();
             self.stopped_incarnations.clear();

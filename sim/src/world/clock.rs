@@ -10,12 +10,11 @@ impl World {
         self.clockwork.is_some()
     }
 
-    /// Under a clockwork, the world's time is the runtime's, read at the moment.
+    /// Under a clockwork, the world's time is the runtime's, read at the moment (only ever
+    /// from inside the container's runtime, whose clock the base was taken on).
     pub fn sync_clock(&mut self) {
-        if self.clockwork.is_some()
-            && let Some(elapsed) = turmoil::sim_elapsed()
-        {
-            self.now_ms = elapsed.as_millis() as u64;
+        if let Some((base, base_ms)) = self.clock_base {
+            self.now_ms = base_ms + base.elapsed().as_millis() as u64;
         }
     }
 

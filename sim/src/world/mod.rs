@@ -85,6 +85,9 @@ pub struct World {
     pub now_ms: u64,
     /// Version 3: wakes the clockwork that drives this world from inside the container.
     pub clockwork: Option<std::sync::Arc<tokio::sync::Notify>>,
+    /// Version 3: the runtime's instant at which this boot's clockwork started, and the
+    /// simulated millisecond it was.
+    pub clock_base: Option<(tokio::time::Instant, u64)>,
     pub decisions: Decisions,
     pub backend: BackendConfig,
     pub healed: bool,
@@ -132,6 +135,7 @@ impl World {
             scheduler,
             now_ms: 0,
             clockwork: None,
+            clock_base: None,
             decisions,
             backend,
             healed: false,
