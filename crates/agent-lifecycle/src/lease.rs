@@ -181,18 +181,19 @@ impl Servers {
         ask: &Ambiguity,
         workdir: &Workdir,
     ) -> Result<(), BackendError> {
+        // A server stays the manager's (and in its snapshot) until its close succeeds: one
+        // whose close is still in flight is running, and an eviction that gives up meanwhile
+        // must still report it.
         let unclosed: Vec<ServerId> = self
             .workdirs()
-            .get_mut(workdir)
-            .map(|entry| std::mem::take(&mut entry.unclosed).into_iter().collect())
+            .get(workdir)
+            .map(|entry| entry.unclosed.iter().copied().collect())
             .unwrap_or_default();
         let mut outcome = Ok(());
         for server in unclosed {
-            if let Err(e) = close(backend, ask, server).await {
-                if let Some(entry) = self.workdirs().get_mut(workdir) {
-                    entry.unclosed.insert(server);
-                }
-                outcome = Err(e);
+            match close(backend, ask, server).await {
+                Ok(()) => self.forget_closed(server, workdir),
+                Err(e) => outcome = Err(e),
             }
         }
         outcome
@@ -247,31 +248,37 @@ impl Servers {
             let mut known = Vec::new();
             for (workdir, entry) in workdirs.iter_mut() {
                 entry.current = None;
-                for server in std::mem::take(&mut entry.unclosed) {
-                    known.push((server, workdir.clone()));
-                }
+                // Kept until closed, as in `close_unclosed`.
+                known.extend(entry.unclosed.iter().map(|&server| (server, workdir.clone())));
             }
             known
         };
         let running = match ask.ask(backend.list_servers()).await {
             Ok(running) => running,
-            Err((e, _)) => {
-                self.remember_unclosed(known);
-                return Err(e);
-            }
+            Err((e, _)) => return Err(e),
         };
         let mut all: BTreeMap<ServerId, Workdir> = known.into_iter().collect();
         all.extend(running);
         let mut failed = Vec::new();
         let mut outcome = Ok(());
         for (server, workdir) in all {
-            if let Err(e) = close(backend, ask, server).await {
-                failed.push((server, workdir));
-                outcome = Err(e);
+            match close(backend, ask, server).await {
+                Ok(()) => self.forget_closed(server, &workdir),
+                Err(e) => {
+                    failed.push((server, workdir));
+                    outcome = Err(e);
+                }
             }
         }
         self.remember_unclosed(failed);
         outcome
+    }
+
+    /// A server whose close succeeded is no longer the manager's.
+    fn forget_closed(&self, server: ServerId, workdir: &Workdir) {
+        if let Some(entry) = self.workdirs().get_mut(workdir) {
+            entry.unclosed.remove(&server);
+        }
     }
 
     fn remember_unclosed(&self, servers: Vec<(ServerId, Workdir)>) {
