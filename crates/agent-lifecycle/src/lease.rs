@@ -249,7 +249,12 @@ impl Servers {
             for (workdir, entry) in workdirs.iter_mut() {
                 entry.current = None;
                 // Kept until closed, as in `close_unclosed`.
-                known.extend(entry.unclosed.iter().map(|&server| (server, workdir.clone())));
+                known.extend(
+                    entry
+                        .unclosed
+                        .iter()
+                        .map(|&server| (server, workdir.clone())),
+                );
             }
             known
         };
