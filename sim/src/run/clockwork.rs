@@ -3,7 +3,8 @@
 //! and sleeps until the next instant anything is due, so tokio's paused clock skips the
 //! milliseconds in which nothing happens and turmoil's tick no longer bounds the rate. The
 //! manager's own timers fire at their exact instants in between; whatever they do that the
-//! checker must see (a call, a return, a caller gone) wakes the clockwork at once.
+//! checker must see (a call, a return, a caller gone) brings the clockwork's next look forward
+//! to the start of the next millisecond, once every task of this instant has run.
 //!
 //! Only an eviction needs the outside: the container is bounced between turmoil steps, so the
 //! clockwork freezes when an eviction returns and the container reboots at the next tick.
@@ -43,7 +44,8 @@ pub(super) enum State {
     Finished(Option<Violation>),
 }
 
-/// The simulated millisecond now: turmoil's clock at boot, then the runtime's own.
+/// The simulated millisecond a boot starts at, from turmoil; from then on the clockwork reads
+/// the runtime's own clock against it.
 fn boot_ms() -> u64 {
     turmoil::sim_elapsed().map_or(0, |e| e.as_millis() as u64)
 }
