@@ -190,6 +190,31 @@ fn signature_of(invariant: Invariant, case: &Case) -> String {
     )
 }
 
+/// What a worker sends the collector of one scenario: the metrics, and the whole run only if
+/// it failed (a passing run is dropped where it ran, so the collector stays light).
+struct Ran {
+    seed: u64,
+    digest: u64,
+    coverage: BTreeSet<String>,
+    pct: Option<PctMeasure>,
+    failed: Option<Box<(ScenarioSpec, Outcome)>>,
+}
+
+impl Ran {
+    fn of(seed: u64, spec: ScenarioSpec, mut outcome: Outcome) -> Self {
+        Self {
+            seed,
+            digest: outcome.history.interleaving_digest(),
+            coverage: std::mem::take(&mut outcome.coverage),
+            pct: outcome.pct,
+            failed: outcome
+                .violation
+                .is_some()
+                .then(|| Box::new((spec, outcome))),
+        }
+    }
+}
+
 /// Sweeps the seeds of `config` on `jobs` threads. Results are taken in seed order, so what it
 /// finds does not depend on `jobs`. It keeps going after failures (one report per distinct
 /// failure) unless `fail_fast`.
@@ -214,8 +239,7 @@ pub fn sweep(
     };
     let next = AtomicU64::new(0);
     let done = AtomicBool::new(false);
-    // Each result with its interleaving's digest, worked out by the worker that ran it.
-    let (tx, rx) = mpsc::channel::<(u64, u64, ScenarioSpec, Outcome, u64)>();
+    let (tx, rx) = mpsc::channel::<(u64, Ran)>();
     std::thread::scope(|scope| {
         for _ in 0..config.jobs.max(1) {
             let tx = tx.clone();
@@ -235,8 +259,7 @@ pub fn sweep(
                     let scenario = Scenario::from_seed(settings, seed);
                     let spec = scenario.spec.clone();
                     let outcome = scenario.run(model);
-                    let digest = outcome.history.interleaving_digest();
-                    if tx.send((i, seed, spec, outcome, digest)).is_err() {
+                    if tx.send((i, Ran::of(seed, spec, outcome))).is_err() {
                         return;
                     }
                 }
@@ -244,24 +267,27 @@ pub fn sweep(
         }
         drop(tx);
         // Take results in seed order, whatever order the workers finish in.
-        let mut pending: BTreeMap<u64, (u64, ScenarioSpec, Outcome, u64)> = BTreeMap::new();
+        let mut pending: BTreeMap<u64, Ran> = BTreeMap::new();
         let mut expected = 0u64;
         let mut classes: BTreeMap<String, usize> = BTreeMap::new();
         let mut last_progress = Instant::now();
-        for (i, seed, spec, outcome, digest) in rx {
-            pending.insert(i, (seed, spec, outcome, digest));
-            while let Some((seed, spec, mut outcome, digest)) = pending.remove(&expected) {
+        for (i, ran) in rx {
+            pending.insert(i, ran);
+            while let Some(mut ran) = pending.remove(&expected) {
+                let seed = ran.seed;
                 expected += 1;
                 if done.load(Ordering::Relaxed) {
                     continue;
                 }
                 f.scenarios += 1;
-                f.interleavings.add(digest);
-                f.coverage.append(&mut outcome.coverage);
-                if let Some(m) = outcome.pct {
+                f.interleavings.add(ran.digest);
+                f.coverage.append(&mut ran.coverage);
+                if let Some(m) = ran.pct {
                     f.pct.add(m);
                 }
-                if let Some(v) = outcome.violation.clone() {
+                if let Some((spec, outcome)) = ran.failed.map(|failed| *failed)
+                    && let Some(v) = outcome.violation.clone()
+                {
                     let class = class_of(v.invariant, &v.detail);
                     match classes.get(&class) {
                         Some(&known) => f.failures[known].occurrences += 1,
