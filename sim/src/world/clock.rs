@@ -5,11 +5,6 @@
 use crate::world::World;
 
 impl World {
-    /// Whether a clockwork drives this world (version 3) rather than 1 ms steps.
-    pub fn has_clockwork(&self) -> bool {
-        self.clockwork.is_some()
-    }
-
     /// Under a clockwork, the world's time is the runtime's, read at the moment (only ever
     /// from inside the container's runtime, whose clock the base was taken on).
     pub fn sync_clock(&mut self) {
