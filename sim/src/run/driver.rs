@@ -269,12 +269,6 @@ impl Driver {
         let world = self.world.clone();
         let mut w = lock(&world);
         {
-            // Under a clockwork, operations may have returned to the container after its
-            // eviction and before the bounce: their callers never hear of it.
-            w.returned.clear();
-            w.dropped.clear();
-            // The next boot's clockwork sets the clock on its own runtime.
-            w.clock_base = None;
             w.kill_container();
             self.statuses.forget();
             self.stopped_incarnations.clear();

@@ -25,7 +25,7 @@ use agent_lifecycle::{Lifecycle, ManagerConfig};
 use crate::check::{StatusWatch, UserInvariant, Violation};
 use crate::decisions::{Decisions, Draw};
 use crate::scenario::case::Case;
-use crate::scenario::spec::{CLOCKWORK_VERSION, ScenarioSpec, Strategy};
+use crate::scenario::spec::ScenarioSpec;
 use crate::world::backend::{FakeBackend, lock};
 use crate::world::history::History;
 use crate::world::schedule::PctMeasure;
@@ -144,7 +144,7 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
         spec.pct_steps(),
     )));
     lock(&world).schedule_crashes(CRASH_WINDOW_MS);
-    let clockwork = spec.version >= CLOCKWORK_VERSION && spec.strategy == Strategy::Random;
+    let clockwork = spec.jumps_time();
     let mut sim = turmoil::Builder::new()
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
         .rng_seed(turmoil_seed)

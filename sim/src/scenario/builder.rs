@@ -144,11 +144,7 @@ impl Story {
             faults: self.faults,
             timing: self.timing,
             strategy,
-            version: if strategy == Strategy::Random {
-                self.version
-            } else {
-                VERSION
-            },
+            version: self.version,
         }
     }
 

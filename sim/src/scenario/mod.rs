@@ -36,7 +36,7 @@ pub struct Settings {
     pub timing: Timing,
     pub strategy: Strategy,
     /// The harness semantics: [`VERSION`], or [`spec::CLOCKWORK_VERSION`] for time that jumps
-    /// to the next event (random strategy only; pct and dfs step every millisecond).
+    /// to the next event (see [`ScenarioSpec::jumps_time`]).
     pub version: u32,
 }
 
@@ -61,16 +61,7 @@ impl Settings {
             faults,
             timing: self.timing,
             strategy: self.strategy,
-            version: self.version_for(self.strategy),
-        }
-    }
-
-    /// The version a scenario under `strategy` runs: time jumps only under random latencies.
-    fn version_for(&self, strategy: Strategy) -> u32 {
-        if strategy == Strategy::Random {
-            self.version
-        } else {
-            self.version.min(VERSION)
+            version: self.version,
         }
     }
 

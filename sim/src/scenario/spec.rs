@@ -108,6 +108,12 @@ impl ScenarioSpec {
         }
     }
 
+    /// Whether time jumps to the next event: version 3 and random latencies (pct and dfs have
+    /// no timing model to jump over, and step every millisecond whatever the version).
+    pub fn jumps_time(&self) -> bool {
+        self.version >= CLOCKWORK_VERSION && self.strategy == Strategy::Random
+    }
+
     /// The k pct draws its change points over.
     pub fn pct_steps(&self) -> u32 {
         if self.version >= 2 {

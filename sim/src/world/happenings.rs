@@ -140,6 +140,12 @@ impl World {
 
     /// The container died: its calls die with it.
     pub fn kill_container(&mut self) {
+        // Under a clockwork, operations may have returned to the container after its eviction
+        // and before the bounce: their callers never hear of it. The next boot's clockwork
+        // sets the clock on its own runtime.
+        self.returned.clear();
+        self.dropped.clear();
+        self.clock_base = None;
         self.ledger.kill_all();
         self.parked.clear();
         self.outbox.clear();

@@ -26,7 +26,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::decisions::Decisions;
 use crate::scenario::faults::FaultConfig;
-use crate::scenario::spec::{CLOCKWORK_VERSION, ScenarioSpec, Strategy};
+use crate::scenario::spec::{ScenarioSpec, Strategy};
 use crate::world::call::Parked;
 use crate::world::history::{History, OpId};
 use crate::world::ledger::Ledger;
@@ -70,7 +70,7 @@ impl BackendConfig {
             max_latency_ms: spec.timing.max_latency_ms,
             call_timeout_ms: spec.timing.call_timeout_ms,
             same_instant: SameInstant::of(spec),
-            heartbeat_ms: if spec.version >= CLOCKWORK_VERSION {
+            heartbeat_ms: if spec.jumps_time() {
                 (spec.timing.idle_timeout_ms * HEARTBEAT_MS / 30).max(1)
             } else {
                 HEARTBEAT_MS
