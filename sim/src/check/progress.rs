@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use agent_lifecycle::{AgentId, LifecycleError, SessionId, Snapshot, Status};
+use agent_lifecycle::{LifecycleError, SessionId, Snapshot, Status};
 
 use super::{Invariant, Violation};
-use crate::scenario::workload::{OpKind, agent_name};
+use crate::scenario::names::agent_id;
+use crate::scenario::workload::OpKind;
 use crate::world::history::OpId;
 
 /// An operation in flight, as L2 (progress) judges it when it returns.
@@ -49,7 +50,7 @@ pub fn judge_progress(
     };
     match issued.kind {
         OpKind::Start(a) => {
-            let agent = AgentId::new(&agent_name(a));
+            let agent = agent_id(a);
             let record = at.snapshot.agents.iter().find(|r| r.agent == agent);
             if let Err(e) = result {
                 return fail(
@@ -77,7 +78,7 @@ pub fn judge_progress(
             }
         }
         OpKind::Stop(a) => {
-            let agent = AgentId::new(&agent_name(a));
+            let agent = agent_id(a);
             let record = at.snapshot.agents.iter().find(|r| r.agent == agent);
             let ended = match record {
                 None => true,

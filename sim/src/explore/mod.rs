@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use crate::check::Invariant;
 use crate::explore::shrink::{SHRINK_BUDGET, Shrunk};
 use crate::run::Outcome;
+use crate::run::state_op::StateOp;
 use crate::scenario::case::Case;
 use crate::scenario::spec::ScenarioSpec;
 use crate::scenario::workload::OpKind;
@@ -60,7 +61,7 @@ pub struct Findings {
     /// Distinct orders in which backend calls were answered.
     pub interleavings: DistinctCount,
     /// Distinct (agent state, operation) pairs issued.
-    pub coverage: BTreeSet<String>,
+    pub coverage: BTreeSet<StateOp>,
     /// For the PCT bound: what the scenarios measured.
     pub pct: PctSummary,
     /// Failing seeds not told apart: met once [`MAX_CLASSES`] classes were known, each is
@@ -195,7 +196,7 @@ fn signature_of(invariant: Invariant, case: &Case) -> String {
 struct Ran {
     seed: u64,
     digest: u64,
-    coverage: BTreeSet<String>,
+    coverage: BTreeSet<StateOp>,
     pct: Option<PctMeasure>,
     failed: Option<Box<(ScenarioSpec, Outcome)>>,
 }

@@ -10,8 +10,8 @@ use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use crate::run::Outcome;
+use crate::scenario::names::{agent_name, workdir_name};
 use crate::scenario::spec::ScenarioSpec;
-use crate::scenario::workload::{agent_name, workdir_name};
 
 /// Where a scenario came from, and so how to replay it.
 #[derive(Clone, Debug)]

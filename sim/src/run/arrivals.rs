@@ -1,13 +1,12 @@
 //! Before each step: which operations arrive, which calls are answered, and in what order
 //! the events of one instant happen.
 
-use agent_lifecycle::AgentId;
-
 use super::Callers;
 use super::driver::{Driver, Phase};
 use super::panics::snapshot_of;
+use crate::scenario::names::agent_id;
 use crate::scenario::spec::Strategy;
-use crate::scenario::workload::{OpKind, Trigger, agent_name};
+use crate::scenario::workload::{OpKind, Trigger};
 use crate::world::backend::lock;
 use crate::world::history::{OpId, What};
 use crate::world::mailbox::Notice;
@@ -131,7 +130,7 @@ impl Driver {
     pub(super) fn fired(w: &World, when: Trigger, now_ms: Option<u64>) -> bool {
         match when {
             Trigger::At(t) => now_ms.is_none_or(|now| t <= now),
-            Trigger::WhilePending(call, a) => w.is_pending(call, &AgentId::new(&agent_name(a))),
+            Trigger::WhilePending(call, a) => w.is_pending(call, &agent_id(a)),
         }
     }
 
@@ -166,7 +165,7 @@ impl Driver {
         let op = self.next_op;
         self.next_op += 1;
         if let OpKind::Stop(a) = kind {
-            let agent = AgentId::new(&agent_name(a));
+            let agent = agent_id(a);
             if let Some(r) = snapshot.agents.iter().find(|r| r.agent == agent) {
                 self.stop_issue_barrier.insert(op, r.incarnation);
             }

@@ -95,7 +95,9 @@ pub(super) async fn run_clockwork(c: Arc<Clockwork>) {
             let before = lock(&driver.world).history.events.len();
             driver.before_step(now);
             let acted = lock(&driver.world).history.events.len() != before;
-            next_wake(&driver, now, acted)
+            let next = next_wake(&driver, now, acted);
+            lock(&driver.world).next_look_ms = next;
+            next
         };
         // Judge only at the start of a millisecond, once every task the last instant woke has
         // run: a wake between (a call parked, an operation returned) brings the next look

@@ -10,6 +10,7 @@ use agent_lifecycle::{AgentId, LifecycleError, Snapshot, StartRequest, Workdir};
 
 use super::container::{Returns, lock_returns};
 use super::panics::{self, snapshot_of};
+use super::state_op::StateOp;
 use super::{CONTAINER, Callers};
 use crate::check::{
     Issued, StatusWatch, UserInvariant, View, Violation, check_all_stopped, check_cancelled_start,
@@ -17,8 +18,9 @@ use crate::check::{
     stalled_after_return, stalled_in_flight,
 };
 use crate::scenario::faults::FaultConfig;
+use crate::scenario::names::{agent_id, agent_name, workdir_name};
 use crate::scenario::spec::ScenarioSpec;
-use crate::scenario::workload::{OpKind, Trigger, agent_name, workdir_name};
+use crate::scenario::workload::{OpKind, Trigger};
 use crate::world::backend::lock;
 use crate::world::history::{OpId, What};
 use crate::world::{Command, World};
@@ -64,7 +66,7 @@ pub(super) struct Driver {
     pub(super) statuses: StatusWatch,
     /// The last step that ended with an operation or a backend call in flight.
     pub(super) busy_ms: u64,
-    pub(super) coverage: BTreeSet<String>,
+    pub(super) coverage: BTreeSet<StateOp>,
     /// The workload's operations (by place) dropped unissued: the call each waited for was
     /// never in flight.
     pub(super) never_issued: Vec<usize>,
@@ -79,7 +81,7 @@ pub(super) struct Driver {
 impl Driver {
     /// What the outcome keeps of the driver: the operations never issued (a run that ended
     /// during the workload never issued what was still queued), and the coverage.
-    pub(super) fn left_over(&mut self) -> (Vec<usize>, BTreeSet<String>) {
+    pub(super) fn left_over(&mut self) -> (Vec<usize>, BTreeSet<StateOp>) {
         let mut never_issued = std::mem::take(&mut self.never_issued);
         if self.phase == Phase::Chaos {
             never_issued.extend((0..self.queue.len()).filter(|&i| self.queue[i].is_some()));
@@ -101,43 +103,43 @@ impl Driver {
     pub(super) fn command(&self, kind: OpKind) -> Command {
         match kind {
             OpKind::Start(a) => Command::Start(StartRequest {
-                agent: AgentId::new(&agent_name(a)),
+                agent: agent_id(a),
                 workdir: Workdir::new(&workdir_name(self.spec.workload.workdirs[usize::from(a)])),
                 prompt: format!("task for {}", agent_name(a)),
             }),
-            OpKind::Stop(a) => Command::Stop(AgentId::new(&agent_name(a))),
+            OpKind::Stop(a) => Command::Stop(agent_id(a)),
             OpKind::Evict => Command::Evict,
         }
     }
 
-    /// The abstract state an operation meets: its agent's record status and how many
-    /// operations on that agent are already in flight.
-    pub(super) fn state_label(&self, snapshot: &Snapshot, kind: OpKind) -> String {
-        let Some(agent) = Self::op_agent(kind) else {
-            return format!("evict with {} in flight", self.in_flight.len().min(3));
+    /// The abstract state an operation meets (see [`StateOp`]).
+    pub(super) fn state_label(&self, snapshot: &Snapshot, kind: OpKind) -> StateOp {
+        let Some(a) = kind.agent() else {
+            return StateOp::Evict {
+                in_flight: self.in_flight.len().min(3) as u8,
+            };
         };
+        let agent = agent_id(a);
         let status = snapshot
             .agents
             .iter()
             .find(|r| r.agent == agent)
-            .map_or_else(|| "none".to_string(), |r| format!("{:?}", r.status));
+            .map(|r| r.status);
         let busy = self
             .in_flight
             .values()
-            .filter(|&&k| Self::op_agent(k).as_ref() == Some(&agent))
+            .filter(|k| k.agent() == Some(a))
             .count()
-            .min(2);
-        let verb = match kind {
-            OpKind::Start(_) => "start",
-            OpKind::Stop(_) => "stop",
-            OpKind::Evict => "evict",
-        };
-        format!("{verb} on {status} with {busy} in flight")
+            .min(2) as u8;
+        match kind {
+            OpKind::Stop(_) => StateOp::Stop { status, busy },
+            _ => StateOp::Start { status, busy },
+        }
     }
 
     pub(super) fn op_agent(kind: OpKind) -> Option<AgentId> {
         match kind {
-            OpKind::Start(a) | OpKind::Stop(a) => Some(AgentId::new(&agent_name(a))),
+            OpKind::Start(a) | OpKind::Stop(a) => Some(agent_id(a)),
             OpKind::Evict => None,
         }
     }
@@ -227,10 +229,9 @@ impl Driver {
             );
             match (kind, &result) {
                 (OpKind::Stop(a), Ok(())) => {
-                    self.stop_barriers.insert(AgentId::new(&agent_name(a)), op);
+                    self.stop_barriers.insert(agent_id(a), op);
                     if let Some(barrier) = self.stop_issue_barrier.remove(&op) {
-                        self.stopped_incarnations
-                            .insert(AgentId::new(&agent_name(a)), barrier);
+                        self.stopped_incarnations.insert(agent_id(a), barrier);
                     }
                 }
                 (OpKind::Start(_), Err(LifecycleError::Cancelled)) => {

@@ -14,6 +14,7 @@ mod clockwork;
 mod container;
 mod driver;
 mod panics;
+pub mod state_op;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -46,7 +47,7 @@ pub struct Outcome {
     /// What the run drew (after the scenario's own draws), enough to replay it.
     pub draws: Vec<Draw>,
     /// The (agent state, operation) pairs the run issued, for coverage.
-    pub coverage: BTreeSet<String>,
+    pub coverage: BTreeSet<state_op::StateOp>,
     /// pct: the threads and steps the run had, for the bound.
     pub pct: Option<PctMeasure>,
     /// The workload's operations (by their place in it) that never arrived: each waited

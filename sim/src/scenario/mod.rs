@@ -5,6 +5,7 @@ pub mod builder;
 pub mod case;
 pub mod catalog;
 pub mod faults;
+pub mod names;
 pub mod spec;
 #[cfg(feature = "proptest")]
 pub mod strategies;

@@ -20,6 +20,16 @@ pub enum OpKind {
     Evict,
 }
 
+impl OpKind {
+    /// The agent the operation is about (an eviction is about all of them).
+    pub fn agent(self) -> Option<AgentIx> {
+        match self {
+            Self::Start(a) | Self::Stop(a) => Some(a),
+            Self::Evict => None,
+        }
+    }
+}
+
 /// The kind of backend call, for triggers and timelines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -253,14 +263,6 @@ impl Workload {
     pub fn agents(&self) -> usize {
         self.workdirs.len()
     }
-}
-
-pub fn agent_name(ix: AgentIx) -> String {
-    format!("a{ix}")
-}
-
-pub fn workdir_name(ix: u8) -> String {
-    format!("w{ix}")
 }
 
 impl fmt::Display for OpKind {

@@ -13,9 +13,13 @@ impl World {
         }
     }
 
-    /// Wakes the clockwork: a call was parked, an operation returned or was dropped.
-    pub fn poke(&self) {
-        if let Some(wake) = &self.clockwork {
+    /// Wakes the clockwork (a call was parked, an operation returned or was dropped) so that
+    /// it looks at the next millisecond, unless it already will.
+    pub fn poke(&mut self) {
+        if let Some(wake) = &self.clockwork
+            && self.now_ms + 1 < self.next_look_ms
+        {
+            self.next_look_ms = self.now_ms + 1;
             wake.notify_one();
         }
     }

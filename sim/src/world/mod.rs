@@ -85,6 +85,9 @@ pub struct World {
     pub now_ms: u64,
     /// Version 3: wakes the clockwork that drives this world from inside the container.
     pub clockwork: Option<std::sync::Arc<tokio::sync::Notify>>,
+    /// Version 3: the instant the clockwork will look next; a poke that cannot bring it
+    /// sooner is not sent (many tasks poke in one instant).
+    pub next_look_ms: u64,
     /// Version 3: the runtime's instant at which this boot's clockwork started, and the
     /// simulated millisecond it was.
     pub clock_base: Option<(tokio::time::Instant, u64)>,
@@ -135,6 +138,7 @@ impl World {
             scheduler,
             now_ms: 0,
             clockwork: None,
+            next_look_ms: u64::MAX,
             clock_base: None,
             decisions,
             backend,

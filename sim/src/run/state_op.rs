@@ -1,0 +1,29 @@
+//! The (agent state, operation) pairs a run issued: which abstract state each operation met.
+//! A compact value, made on every arrival and kept per scenario; its text is only for reports.
+
+use std::fmt;
+
+use agent_lifecycle::Status;
+
+/// The abstract state an operation met: its agent's record status and how many operations on
+/// that agent were already in flight (an eviction: how many operations in all).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StateOp {
+    Start { status: Option<Status>, busy: u8 },
+    Stop { status: Option<Status>, busy: u8 },
+    Evict { in_flight: u8 },
+}
+
+impl fmt::Display for StateOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (verb, status, busy) = match *self {
+            Self::Evict { in_flight } => return write!(f, "evict with {in_flight} in flight"),
+            Self::Start { status, busy } => ("start", status, busy),
+            Self::Stop { status, busy } => ("stop", status, busy),
+        };
+        match status {
+            Some(status) => write!(f, "{verb} on {status:?} with {busy} in flight"),
+            None => write!(f, "{verb} on none with {busy} in flight"),
+        }
+    }
+}
