@@ -82,3 +82,139 @@ pub mod stories {
             .start("a0").while_pending(CallKind::AbortSession, "a0")
     }
 }
+
+pub mod naive {
+    //! A manager whose operations are not drop-safe: its start awaits the backend with its
+    //! bookkeeping half done, so a caller that goes away (the `drops` family) leaves a session
+    //! created and never recorded. Correct when nobody drops it. Its start calls the backend
+    //! at its first poll, with no yield and no task of its own before.
+
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use agent_lifecycle::{
+        AgentId, AgentSnapshot, Lifecycle, LifecycleError, ManagerConfig, ServerId, ServerSnapshot,
+        SessionBackend, SessionId, Snapshot, StartRequest, Status, Workdir,
+    };
+    use lifecycle_sim::{FakeBackend, Manager};
+
+    #[derive(Default)]
+    struct State {
+        agents: BTreeMap<AgentId, (u64, Status, Option<SessionId>)>,
+        servers: BTreeMap<Workdir, (ServerId, i64)>,
+        next: u64,
+    }
+
+    pub struct Naive {
+        backend: FakeBackend,
+        state: Mutex<State>,
+    }
+
+    impl Naive {
+        fn state(&self) -> std::sync::MutexGuard<'_, State> {
+            self.state.lock().unwrap()
+        }
+    }
+
+    impl Lifecycle<FakeBackend> for Naive {
+        fn new(backend: FakeBackend, _config: ManagerConfig) -> Self {
+            Self {
+                backend,
+                state: Mutex::default(),
+            }
+        }
+
+        async fn start(&self, request: StartRequest) -> Result<(), LifecycleError> {
+            let StartRequest { agent, workdir, .. } = request;
+            // A restart stops what runs first.
+            self.stop(&agent).await?;
+            let known = self.state().servers.get(&workdir).map(|(s, _)| *s);
+            let server = match known {
+                Some(server) => server,
+                None => self.backend.ensure_server(&workdir).await?,
+            };
+            // Not drop-safe: the session exists before anything records it.
+            let session = self.backend.create_session(server, &agent).await?;
+            let mut state = self.state();
+            state.next += 1;
+            let incarnation = state.next;
+            state
+                .agents
+                .insert(agent, (incarnation, Status::Running, Some(session)));
+            state.servers.entry(workdir).or_insert((server, 0)).1 += 1;
+            Ok(())
+        }
+
+        async fn stop(&self, agent: &AgentId) -> Result<(), LifecycleError> {
+            let session = match self.state().agents.get_mut(agent) {
+                Some(record) if record.1 == Status::Running => {
+                    record.1 = Status::Stopping;
+                    record.2
+                }
+                _ => None,
+            };
+            if let Some(session) = session {
+                self.backend.abort_session(session).await?;
+                if let Some(record) = self.state().agents.get_mut(agent) {
+                    record.1 = Status::Exited;
+                    record.2 = None;
+                }
+                let closing = {
+                    let mut state = self.state();
+                    let entry = state.servers.iter_mut().next().map(|(w, e)| (w.clone(), e));
+                    match entry {
+                        Some((workdir, e)) => {
+                            e.1 -= 1;
+                            let server = e.0;
+                            (e.1 == 0).then(|| {
+                                state.servers.remove(&workdir);
+                                server
+                            })
+                        }
+                        None => None,
+                    }
+                };
+                if let Some(server) = closing {
+                    self.backend.close_server(server).await?;
+                }
+            }
+            Ok(())
+        }
+
+        async fn evict(&self) -> Result<(), LifecycleError> {
+            Ok(())
+        }
+
+        fn snapshot(&self) -> Snapshot {
+            let state = self.state();
+            Snapshot {
+                agents: state
+                    .agents
+                    .iter()
+                    .map(|(agent, &(incarnation, status, session))| AgentSnapshot {
+                        agent: agent.clone(),
+                        incarnation,
+                        status,
+                        session,
+                        suspect_on: None,
+                    })
+                    .collect(),
+                servers: state
+                    .servers
+                    .iter()
+                    .map(|(workdir, &(server, count))| ServerSnapshot {
+                        workdir: workdir.clone(),
+                        server,
+                        count,
+                    })
+                    .collect(),
+                side: Vec::new(),
+            }
+        }
+    }
+
+    /// The naive manager, as a subject: its callers may go away mid-call.
+    pub fn naive() -> Manager<Naive> {
+        Manager::new("naive")
+    }
+}

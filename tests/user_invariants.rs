@@ -143,10 +143,11 @@ fn fails_from_check(
     }
 }
 
-/// The steps a run judged before the one it failed on: a step is a simulated millisecond, and
-/// the run stopped at the end of the step that failed.
+/// The steps a run judged before the one it failed on (a step is a view the checker judged:
+/// a look of the clockwork, or a millisecond when time steps); the run stopped at the step
+/// that failed.
 fn steps_before_the_failure(outcome: &Outcome) -> usize {
-    outcome.elapsed.as_millis() as usize - 1
+    outcome.views as usize - 1
 }
 
 /// The user's invariant is asked once a step, on every step before the one where PRE leaks,

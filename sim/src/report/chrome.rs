@@ -369,6 +369,7 @@ mod tests {
             coverage: Default::default(),
             pct: None,
             never_issued: Vec::new(),
+            views: 0,
         };
         let trace = chrome_trace(&outcome, "t");
         let tid_of = |name: &str| {

@@ -1,9 +1,14 @@
 //! Before each step: which operations arrive, which calls are answered, and in what order
 //! the events of one instant happen.
 
+use agent_lifecycle::Snapshot;
+
 use super::Callers;
 use super::driver::{Driver, Phase};
 use super::panics::snapshot_of;
+use super::state_op::StateOp;
+use crate::check::Issued;
+use crate::scenario::faults::FaultConfig;
 use crate::scenario::names::agent_id;
 use crate::scenario::spec::Strategy;
 use crate::scenario::workload::{OpKind, Trigger};
@@ -183,5 +188,63 @@ impl Driver {
             .push(now_ms, Self::op_agent(kind), What::OpIssued(op, kind));
         self.in_flight.insert(op, kind);
         self.quiet_since_ms = now_ms;
+    }
+
+    /// The abstract state an operation meets (see [`StateOp`]).
+    pub(super) fn state_label(&self, snapshot: &Snapshot, kind: OpKind) -> StateOp {
+        let Some(a) = kind.agent() else {
+            return StateOp::Evict {
+                in_flight: self.in_flight.len().min(3) as u8,
+            };
+        };
+        let agent = agent_id(a);
+        let status = snapshot
+            .agents
+            .iter()
+            .find(|r| r.agent == agent)
+            .map(|r| r.status);
+        let busy = self
+            .in_flight
+            .values()
+            .filter(|k| k.agent() == Some(a))
+            .count()
+            .min(2) as u8;
+        match kind {
+            OpKind::Stop(_) => StateOp::Stop { status, busy },
+            _ => StateOp::Start { status, busy },
+        }
+    }
+
+    /// L2's bookkeeping for an operation about to be issued: what it supersedes, and whether
+    /// it is expected to succeed.
+    pub(super) fn note_issue(&mut self, w: &World, snapshot: &Snapshot, kind: OpKind) {
+        for earlier in self.issued.values_mut() {
+            earlier.superseded |= match (earlier.kind, kind) {
+                (OpKind::Start(a), OpKind::Start(b) | OpKind::Stop(b)) => a == b,
+                (OpKind::Start(_), OpKind::Evict) => true,
+                (OpKind::Stop(a), OpKind::Start(b)) => a == b,
+                _ => false,
+            };
+        }
+        let faults_off = self.spec.faults == FaultConfig::none() || w.healed;
+        // While an eviction is in flight the container is going away: refusing new work
+        // (`Evicting`) is right, and nothing issued then is expected to succeed.
+        let evicting = self.in_flight.values().any(|k| *k == OpKind::Evict);
+        let record_before = Self::op_agent(kind).and_then(|agent| {
+            snapshot
+                .agents
+                .iter()
+                .find(|r| r.agent == agent)
+                .map(|r| (r.incarnation, r.status))
+        });
+        self.issued.insert(
+            self.next_op,
+            Issued {
+                kind,
+                healthy: faults_off && !evicting,
+                superseded: false,
+                record_before,
+            },
+        );
     }
 }

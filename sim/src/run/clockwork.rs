@@ -71,6 +71,8 @@ pub(super) async fn run_clockwork(c: Arc<Clockwork>) {
             if !matches!(*state, State::Running) {
                 return;
             }
+            // The look's instant is the world's, also when it ends the run (its elapsed time).
+            lock(&driver.world).now_ms = now;
             match driver.observe(now) {
                 Err(v) => {
                     *state = State::Finished(Some(v));

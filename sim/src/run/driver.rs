@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::{Arc, Mutex};
 
-use agent_lifecycle::{AgentId, LifecycleError, Snapshot, StartRequest, Workdir};
+use agent_lifecycle::{AgentId, LifecycleError, StartRequest, Workdir};
 
 use super::container::{Returns, lock_returns};
 use super::panics::{self, snapshot_of};
@@ -17,7 +17,6 @@ use crate::check::{
     check_close, check_evicted, check_settled, check_side_state, check_step, judge_progress,
     stalled_after_return, stalled_in_flight,
 };
-use crate::scenario::faults::FaultConfig;
 use crate::scenario::names::{agent_id, agent_name, workdir_name};
 use crate::scenario::spec::ScenarioSpec;
 use crate::scenario::workload::{OpKind, Trigger};
@@ -76,18 +75,31 @@ pub(super) struct Driver {
     pub(super) issued: BTreeMap<OpId, Issued>,
     /// Filled by the container as operations return.
     pub(super) returns: Returns,
+    /// How many views the invariants were judged on.
+    pub(super) views: u64,
+}
+
+/// What the outcome keeps of the driver.
+pub(super) struct LeftOver {
+    pub(super) never_issued: Vec<usize>,
+    pub(super) coverage: BTreeSet<StateOp>,
+    pub(super) views: u64,
 }
 
 impl Driver {
     /// What the outcome keeps of the driver: the operations never issued (a run that ended
     /// during the workload never issued what was still queued), and the coverage.
-    pub(super) fn left_over(&mut self) -> (Vec<usize>, BTreeSet<StateOp>) {
+    pub(super) fn left_over(&mut self) -> LeftOver {
         let mut never_issued = std::mem::take(&mut self.never_issued);
         if self.phase == Phase::Chaos {
             never_issued.extend((0..self.queue.len()).filter(|&i| self.queue[i].is_some()));
         }
         never_issued.sort_unstable();
-        (never_issued, std::mem::take(&mut self.coverage))
+        LeftOver {
+            never_issued,
+            coverage: std::mem::take(&mut self.coverage),
+            views: self.views,
+        }
     }
 }
 
@@ -112,69 +124,11 @@ impl Driver {
         }
     }
 
-    /// The abstract state an operation meets (see [`StateOp`]).
-    pub(super) fn state_label(&self, snapshot: &Snapshot, kind: OpKind) -> StateOp {
-        let Some(a) = kind.agent() else {
-            return StateOp::Evict {
-                in_flight: self.in_flight.len().min(3) as u8,
-            };
-        };
-        let agent = agent_id(a);
-        let status = snapshot
-            .agents
-            .iter()
-            .find(|r| r.agent == agent)
-            .map(|r| r.status);
-        let busy = self
-            .in_flight
-            .values()
-            .filter(|k| k.agent() == Some(a))
-            .count()
-            .min(2) as u8;
-        match kind {
-            OpKind::Stop(_) => StateOp::Stop { status, busy },
-            _ => StateOp::Start { status, busy },
-        }
-    }
-
     pub(super) fn op_agent(kind: OpKind) -> Option<AgentId> {
         match kind {
             OpKind::Start(a) | OpKind::Stop(a) => Some(agent_id(a)),
             OpKind::Evict => None,
         }
-    }
-
-    /// L2's bookkeeping for an operation about to be issued: what it supersedes, and whether
-    /// it is expected to succeed.
-    pub(super) fn note_issue(&mut self, w: &World, snapshot: &Snapshot, kind: OpKind) {
-        for earlier in self.issued.values_mut() {
-            earlier.superseded |= match (earlier.kind, kind) {
-                (OpKind::Start(a), OpKind::Start(b) | OpKind::Stop(b)) => a == b,
-                (OpKind::Start(_), OpKind::Evict) => true,
-                (OpKind::Stop(a), OpKind::Start(b)) => a == b,
-                _ => false,
-            };
-        }
-        let faults_off = self.spec.faults == FaultConfig::none() || w.healed;
-        // While an eviction is in flight the container is going away: refusing new work
-        // (`Evicting`) is right, and nothing issued then is expected to succeed.
-        let evicting = self.in_flight.values().any(|k| *k == OpKind::Evict);
-        let record_before = Self::op_agent(kind).and_then(|agent| {
-            snapshot
-                .agents
-                .iter()
-                .find(|r| r.agent == agent)
-                .map(|r| (r.incarnation, r.status))
-        });
-        self.issued.insert(
-            self.next_op,
-            Issued {
-                kind,
-                healthy: faults_off && !evicting,
-                superseded: false,
-                record_before,
-            },
-        );
     }
 
     /// Records what returned, bounces the container after an eviction, and judges the
@@ -308,6 +262,7 @@ impl Driver {
             quiescent,
             stop_barriers: &self.stop_barriers,
         };
+        self.views += 1;
         check_step(&view)?;
         for invariant in &self.invariants {
             invariant.check(&view)?;

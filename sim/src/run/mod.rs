@@ -53,6 +53,10 @@ pub struct Outcome {
     /// The workload's operations (by their place in it) that never arrived: each waited
     /// (`while_pending`) for a call that was never in flight, or the run ended first.
     pub never_issued: Vec<usize>,
+    /// How many views of the run the invariants were judged on: one a millisecond when time
+    /// steps, one a look of the clockwork when it jumps. A failing run's last view is the one
+    /// that failed.
+    pub views: u64,
 }
 
 /// A case is made from a run, and judged by one.
@@ -174,6 +178,7 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
         stop_barriers: BTreeMap::new(),
         stopped_incarnations: BTreeMap::new(),
         stop_issue_barrier: BTreeMap::new(),
+        views: 0,
         statuses: StatusWatch::default(),
         busy_ms: 0,
         coverage: BTreeSet::new(),
@@ -185,7 +190,7 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
     let host_world = world.clone();
     let manager_config = spec.manager_config();
     let host_returns = driver.returns.clone();
-    let (violation, (never_issued, coverage)) = if clockwork {
+    let (violation, left) = if clockwork {
         let wake = Arc::new(tokio::sync::Notify::new());
         lock(&world).clockwork = Some(wake.clone());
         let shared = Arc::new(Clockwork {
@@ -237,9 +242,10 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
         history: std::mem::take(&mut w.history),
         elapsed,
         draws: w.decisions.log()[first_draw..].to_vec(),
-        coverage,
+        coverage: left.coverage,
         pct: w.pct_measure(),
-        never_issued,
+        never_issued: left.never_issued,
+        views: left.views,
     }
 }
 

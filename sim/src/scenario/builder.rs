@@ -3,7 +3,7 @@
 
 use crate::scenario::faults::FaultConfig;
 use crate::scenario::spec::Strategy;
-use crate::scenario::spec::{CLOCKWORK_VERSION, ScenarioSpec, Timing, VERSION};
+use crate::scenario::spec::{CLOCKWORK_VERSION, STEPPING_VERSION, ScenarioSpec, Timing, VERSION};
 use crate::scenario::workload::{AgentIx, CallKind, Op, OpKind, OpMix, Trigger, Workload};
 
 /// A hand-written scenario. Agents are named `a0`, `a1`, ... in the order [`Story::agents`]
@@ -122,10 +122,17 @@ impl Story {
         self
     }
 
-    /// Time jumps to the next event ([`CLOCKWORK_VERSION`]): the same story, several times
-    /// faster, and real timing constants cost nothing (random strategy only).
+    /// Time jumps to the next event ([`CLOCKWORK_VERSION`], the default): real timing
+    /// constants cost nothing (random strategy only).
     pub fn time_jumps(mut self) -> Self {
         self.version = CLOCKWORK_VERSION;
+        self
+    }
+
+    /// One turmoil step a simulated millisecond ([`STEPPING_VERSION`]), as before time
+    /// jumped: to compare with results of version 2.
+    pub fn ms_steps(mut self) -> Self {
+        self.version = STEPPING_VERSION;
         self
     }
 

@@ -17,14 +17,20 @@ pub const LATE_EFFECT_MS: u32 = 40;
 /// silently changes what an older case means.
 /// - 1: the events of one millisecond in a fixed order; pct puts every task of the manager's
 ///   own in one thread, draws its change points over 60 steps, and ignores triggers.
-/// - 3 (opt-in): as 2, but time jumps to the next event (see [`CLOCKWORK_VERSION`]).
 /// - 2: the events of one millisecond in a drawn order ([`SameInstant::Drawn`]); pct keeps
 ///   the workload's triggers, gives each task its own thread, and draws its change points
-///   over the scenario's estimated steps.
-pub const VERSION: u32 = 2;
+///   over the scenario's estimated steps. One turmoil step a simulated millisecond
+///   ([`STEPPING_VERSION`]).
+/// - 3: as 2, but time jumps to the next event ([`CLOCKWORK_VERSION`]) under the random
+///   strategy; pct and dfs keep one step a millisecond.
+pub const VERSION: u32 = 3;
+
+/// The last version that steps turmoil once a simulated millisecond (`--ms-steps`), kept to
+/// replay its cases and to measure time jumps against.
+pub const STEPPING_VERSION: u32 = 2;
 
 /// The first version whose time jumps to the next event (a clockwork inside the container
-/// drives it; see `run::clockwork`). Opt-in while it is measured against version 2.
+/// drives it; see `run::clockwork`).
 pub const CLOCKWORK_VERSION: u32 = 3;
 
 /// Everything a scenario needs besides the decision stream.
