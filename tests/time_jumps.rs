@@ -2,7 +2,7 @@
 //! scenarios as version 2, judged the same way, with the milliseconds in which nothing happens
 //! skipped, so that real timing constants cost nothing.
 
-use lifecycle_sim::scenario::spec::CLOCKWORK_VERSION;
+use lifecycle_sim::scenario::spec::{CLOCKWORK_VERSION, STEPPING_VERSION};
 use lifecycle_sim::world::history::What;
 use lifecycle_sim::{
     Case, FaultConfig, FaultMode, Invariant, Model, Scenario, Settings, Story, Timing,
@@ -106,4 +106,36 @@ fn an_eviction_reboots_the_container_and_later_starts_succeed() {
     let evicted = outcome.history.events.iter().find(|e| matches!(e.what, What::OpReturned(1, ..))).expect("the eviction returned");
     assert!(bounce.at_ms >= evicted.at_ms && bounce.at_ms - evicted.at_ms <= story.spec().timing.call_timeout_ms / 2, "{} then {}", evicted.at_ms, bounce.at_ms);
     assert!(outcome.history.events.iter().any(|e| matches!(&e.what, What::OpReturned(2, _, Ok(())))), "{}", outcome.history.timeline());
+}
+
+/// Time jumps are the default; millisecond steps (version 2) stay one call away, judge the
+/// #1341 story the same, and advance one turmoil step a millisecond.
+#[test]
+fn millisecond_steps_remain_available_and_find_the_same_leak() {
+    assert_eq!(Settings::default().version, CLOCKWORK_VERSION);
+    let story = restart_during_create_on_a_shared_server().ms_steps();
+    assert_eq!(story.spec().version, STEPPING_VERSION);
+    let found = verdicts(&Model::Legacy, &story, 0..30);
+    assert!(
+        found
+            .iter()
+            .all(|v| matches!(v, Some(Invariant::I1 | Invariant::I5))),
+        "{found:?}"
+    );
+    check_random(&Model::Owned, &story, 100).assert_holds();
+    // One view a millisecond: a passing run judged every millisecond it lasted.
+    let outcome = run_once(&Model::Owned, &story, 0);
+    assert_eq!(outcome.violation, None);
+    assert_eq!(outcome.views, outcome.elapsed.as_millis() as u64);
+    let jumping = run_once(
+        &Model::Owned,
+        &restart_during_create_on_a_shared_server(),
+        0,
+    );
+    assert!(
+        jumping.views * 3 < jumping.elapsed.as_millis() as u64,
+        "{} views in {:?}",
+        jumping.views,
+        jumping.elapsed
+    );
 }

@@ -577,3 +577,58 @@ fn dfs_enumerates_the_scenario_it_is_given_and_says_which() {
         stderr(&out)
     );
 }
+
+/// `--ms-steps` runs version 2: its replay lines carry the flag, and replaying with it gives
+/// the same report, while the same seed without it (time jumps) is another run.
+#[test]
+fn ms_steps_is_carried_into_the_replay_command() {
+    let found = sim(&[
+        "explore",
+        "--model",
+        "legacy",
+        "--seeds",
+        "0..50",
+        "--ms-steps",
+        "--no-shrink",
+    ]);
+    assert_eq!(found.status.code(), Some(1), "{}", stdout(&found));
+    let report = stdout(&found);
+    let replay = report
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("replay: cargo run --release -p lifecycle-sim -- ")
+        })
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(replay.contains(" --ms-steps"), "{replay}");
+    let args: Vec<&str> = replay.split_whitespace().collect();
+    let stepped = sim(&args);
+    assert_eq!(stepped.status.code(), Some(1));
+    assert!(stdout(&stepped).contains("replay: cargo run --release -p lifecycle-sim -- replay"));
+    let jumping: Vec<&str> = args
+        .iter()
+        .copied()
+        .filter(|a| *a != "--ms-steps")
+        .collect();
+    let jumped = sim(&jumping);
+    let digest = |o: &Output| {
+        stdout(o)
+            .lines()
+            .find(|l| l.starts_with("trace digest"))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("{}", stdout(o)))
+    };
+    assert_eq!(digest(&stepped), digest(&sim(&args)));
+    assert_ne!(digest(&stepped), digest(&jumped));
+    // Both flags at once is a usage error.
+    let both = sim(&[
+        "explore",
+        "--model",
+        "owned",
+        "--seeds",
+        "0..1",
+        "--ms-steps",
+        "--time-jumps",
+    ]);
+    assert_eq!(both.status.code(), Some(2), "{}", stderr(&both));
+}
