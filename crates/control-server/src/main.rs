@@ -1,0 +1,78 @@
+//! `control-server`: the container's control API on real TCP, over the production manager.
+//! Until a process-backed session backend exists, sessions live in memory.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use agent_lifecycle::{AgentManager, Lifecycle, ManagerConfig};
+use clap::Parser;
+use control_server::{Control, InMemoryBackend, router};
+
+#[derive(Parser)]
+#[command(about = "The container's control server (start, stop and status of agents over HTTP)")]
+struct Args {
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let args = Args::parse();
+    let manager = Arc::new(AgentManager::new(
+        InMemoryBackend::new(),
+        ManagerConfig::default(),
+    ));
+    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("error: cannot listen on {}: {e}", args.listen);
+            return ExitCode::from(2);
+        }
+    };
+    let addr = listener.local_addr().map_or(args.listen, |a| a);
+    println!("listening on http://{addr}");
+    let app = router(Control::new(manager.clone()));
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await;
+    // A shutdown is an eviction: nothing may be left running.
+    if let Err(e) = manager.evict().await {
+        eprintln!("error: eviction failed: {e}");
+        return ExitCode::from(1);
+    }
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// SIGTERM (how a container is evicted) or Ctrl-C.
+async fn shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
