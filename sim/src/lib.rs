@@ -34,6 +34,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod subject;
+pub mod system;
 pub mod testing;
 pub mod world;
 

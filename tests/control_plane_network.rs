@@ -1,0 +1,103 @@
+//! The product's control server on turmoil's network: the same router the `control-server`
+//! binary serves on real TCP, on a `container` host, called by a `town` host through
+//! simulated TCP connections that latency, partitions and repairs act on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent_lifecycle::{AgentManager, Lifecycle, ManagerConfig};
+use control_server::{ClientError, Control, ControlClient, InMemoryBackend, StartBody, router};
+use lifecycle_sim::system::{CONTAINER_HOST, connect, serve};
+
+fn start(agent: &str, dispatch: &str) -> StartBody {
+    StartBody {
+        agent: agent.into(),
+        workdir: "w0".into(),
+        prompt: "work".into(),
+        dispatch: Some(dispatch.into()),
+    }
+}
+
+fn sim(seed: u64) -> turmoil::Sim<'static> {
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(seed)
+        .min_message_latency(Duration::from_millis(1))
+        .max_message_latency(Duration::from_millis(20))
+        .simulation_duration(Duration::from_secs(60))
+        .build();
+    sim.host(CONTAINER_HOST, || async {
+        let manager = Arc::new(AgentManager::new(
+            InMemoryBackend::new(),
+            ManagerConfig::default(),
+        ));
+        serve(router(Control::new(manager))).await?;
+        Ok(())
+    });
+    sim
+}
+
+/// What the town saw, in order: the run's trace.
+fn run(seed: u64) -> Vec<String> {
+    let mut sim = sim(seed);
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    sim.client("town", async move {
+        let client = ControlClient::new(connect);
+        let note = |s: String| log.lock().unwrap().push(s);
+        client.health().await?;
+        let started = client.start(&start("a0", "d1")).await?;
+        note(format!("start: {}", started.outcome));
+        let running = client.status("a0").await?.expect("a record");
+        assert_eq!(running.status, "running");
+        note(format!(
+            "status: {} #{}",
+            running.status, running.incarnation
+        ));
+        assert_eq!(
+            client.start(&start("a0", "d1")).await?.outcome,
+            "already-serving"
+        );
+
+        // Partitioned, the town cannot reach the container at all; repaired, it can.
+        turmoil::partition("town", CONTAINER_HOST);
+        let cut = tokio::time::timeout(Duration::from_secs(1), client.status("a0")).await;
+        let cut_off = match cut {
+            Err(_elapsed) => true,
+            Ok(Err(ClientError::Connect(_) | ClientError::Http(_))) => true,
+            Ok(other) => panic!("a partitioned call answered: {other:?}"),
+        };
+        note(format!("partitioned: cut off {cut_off}"));
+        turmoil::repair("town", CONTAINER_HOST);
+        let stopped = client.stop("a0").await?;
+        note(format!("stop: {}", stopped.status));
+        assert_eq!(
+            client.status("a0").await?.expect("a record").status,
+            "exited"
+        );
+        note(format!("done at {:?}", turmoil::sim_elapsed()));
+        Ok(())
+    });
+    sim.run().expect("the town's calls succeed");
+    seen.lock().map(|trace| trace.clone()).unwrap()
+}
+
+#[test]
+fn the_control_router_serves_on_turmoils_network_and_partitions_cut_it_off() {
+    let trace = run(1);
+    assert_eq!(
+        trace[..4],
+        [
+            "start: started",
+            "status: running #1",
+            "partitioned: cut off true",
+            "stop: exited",
+        ]
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_network_run() {
+    for seed in 0..5 {
+        assert_eq!(run(seed), run(seed), "seed {seed}");
+    }
+}
