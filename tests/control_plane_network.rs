@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_lifecycle::{AgentManager, Lifecycle, ManagerConfig};
-use control_server::{ClientError, Control, ControlClient, InMemoryBackend, StartBody, router};
+use control_server::{
+    ClientError, Control, ControlClient, InMemoryBackend, MemoryRegistry, StartBody, router,
+};
 use lifecycle_sim::system::{CONTAINER_HOST, connect, serve};
 
 fn start(agent: &str, dispatch: &str) -> StartBody {
@@ -100,4 +102,84 @@ fn the_same_seed_gives_the_same_network_run() {
     for seed in 0..5 {
         assert_eq!(run(seed), run(seed), "seed {seed}");
     }
+}
+
+/// A container host whose registry outlives it (as the real one lives in the town), and whose
+/// boot hydration runs after a registry fetch of `fetch` simulated time.
+fn sim_with_registry(registry: Arc<MemoryRegistry>, fetch: Duration) -> turmoil::Sim<'static> {
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(7)
+        .simulation_duration(Duration::from_secs(60))
+        .build();
+    sim.host(CONTAINER_HOST, move || {
+        let registry = registry.clone();
+        async move {
+            let manager = Arc::new(AgentManager::new(
+                InMemoryBackend::new(),
+                ManagerConfig::default(),
+            ));
+            let control = Control::with_registry(manager, Box::new(registry));
+            let hydrating = control.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(fetch).await;
+                hydrating.hydrate().await;
+            });
+            serve(router(control)).await?;
+            Ok(())
+        }
+    });
+    sim
+}
+
+#[test]
+fn a_start_waits_for_boot_hydration_and_a_bounced_container_takes_its_agent_up_again() {
+    let registry = Arc::new(MemoryRegistry::default());
+    let mut sim = sim_with_registry(registry.clone(), Duration::from_millis(200));
+    let phase = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = phase.clone();
+    sim.client("town", async move {
+        let client = ControlClient::new(connect);
+        let note = |s: String| log.lock().unwrap().push(s);
+        client.start(&start("a0", "d1")).await?;
+        note(format!(
+            "started at {}",
+            turmoil::sim_elapsed().unwrap().as_millis()
+        ));
+        // Wait for the container to come back from its bounce, and for a0 to run again.
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if let Ok(Some(state)) = client.status("a0").await
+                && state.status == "running"
+                && log.lock().unwrap().iter().any(|l| l == "bounced")
+            {
+                note(format!(
+                    "running again at {:?}",
+                    turmoil::sim_elapsed().unwrap()
+                ));
+                return Ok(());
+            }
+        }
+    });
+    let mut bounced = false;
+    while !sim.step().expect("the run goes on") {
+        let seen = phase.lock().unwrap().clone();
+        if !bounced && seen.iter().any(|l| l.starts_with("started")) {
+            assert_eq!(registry.contents().len(), 1, "a0 is registered");
+            sim.bounce(CONTAINER_HOST);
+            phase.lock().unwrap().push("bounced".into());
+            bounced = true;
+        }
+    }
+    let seen = phase.lock().unwrap().clone();
+    // The start waited for the 200 ms registry fetch and hydration before it ran.
+    let started_ms: u128 = seen
+        .iter()
+        .find_map(|l| l.strip_prefix("started at "))
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("{seen:?}"));
+    assert!(started_ms >= 200, "{seen:?}");
+    assert!(
+        seen.iter().any(|l| l.starts_with("running again")),
+        "{seen:?}"
+    );
 }

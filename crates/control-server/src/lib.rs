@@ -8,13 +8,19 @@
 //!   connection), one connection a request, as the town's `fetch` does.
 //! - [`InMemoryBackend`] is a session backend that keeps its sessions in memory, so that the
 //!   binary runs before a real session backend exists.
+//! - A [`Registry`] records the agents the container runs on every change;
+//!   [`Control::hydrate`] starts them again at boot, and starts wait for it.
 
 mod api;
 mod client;
+mod control;
 mod memory;
+mod registry;
 mod router;
 
 pub use api::{AgentState, ErrorBody, StartBody, StartReply};
 pub use client::{ClientError, ControlClient};
+pub use control::Control;
 pub use memory::InMemoryBackend;
-pub use router::{Control, router};
+pub use registry::{FileRegistry, MemoryRegistry, NoRegistry, Registry};
+pub use router::router;

@@ -2,12 +2,13 @@
 //! Until a process-backed session backend exists, sessions live in memory.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use agent_lifecycle::{AgentManager, Lifecycle, ManagerConfig};
 use clap::Parser;
-use control_server::{Control, InMemoryBackend, router};
+use control_server::{Control, FileRegistry, InMemoryBackend, NoRegistry, Registry, router};
 
 #[derive(Parser)]
 #[command(about = "The container's control server (start, stop and status of agents over HTTP)")]
@@ -15,6 +16,10 @@ struct Args {
     /// Where to listen.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// The registry file: the agents this container runs, rewritten on every change and
+    /// started again at the next boot (after a crash; an eviction empties it).
+    #[arg(long, value_name = "FILE")]
+    registry: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -36,12 +41,31 @@ async fn main() -> ExitCode {
     };
     let addr = listener.local_addr().map_or(args.listen, |a| a);
     println!("listening on http://{addr}");
-    let app = router(Control::new(manager.clone()));
+    let registry: Box<dyn Registry> = match &args.registry {
+        Some(path) => Box::new(FileRegistry::new(path)),
+        None => Box::new(NoRegistry),
+    };
+    let control = Control::with_registry(manager, registry);
+    let app = router(control.clone());
+    // Boot hydration runs beside the server; starts wait for it.
+    let hydrating = control.clone();
+    tokio::spawn(async move {
+        let (held, failed) = hydrating.hydrate().await;
+        if held > 0 {
+            println!(
+                "hydrated {} of {held} agents from the registry",
+                held - failed.len()
+            );
+        }
+        for (agent, error) in failed {
+            eprintln!("warning: {agent} did not start again: {error}");
+        }
+    });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
         .await;
     // A shutdown is an eviction: nothing may be left running.
-    if let Err(e) = manager.evict().await {
+    if let Err(e) = control.evict().await {
         eprintln!("error: eviction failed: {e}");
         return ExitCode::from(1);
     }

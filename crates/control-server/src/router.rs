@@ -1,52 +1,16 @@
 //! The control API as an axum router over a [`Lifecycle`].
 
-use std::collections::BTreeMap;
-use std::marker::PhantomData;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use agent_lifecycle::{AgentId, Lifecycle, LifecycleError, SessionBackend, StartRequest, Workdir};
+use agent_lifecycle::{AgentId, Lifecycle, LifecycleError, SessionBackend};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use crate::api::{AgentState, ErrorBody, StartBody, StartReply};
-
-/// What the router serves: a lifecycle manager, and which dispatch each agent serves.
-pub struct Control<B, L> {
-    lifecycle: Arc<L>,
-    /// The dispatch of each agent's latest accepted start, until a stop or a failed start.
-    serving: Mutex<BTreeMap<AgentId, String>>,
-    backend: PhantomData<fn() -> B>,
-}
-
-impl<B: SessionBackend, L: Lifecycle<B>> Control<B, L> {
-    pub fn new(lifecycle: Arc<L>) -> Arc<Self> {
-        Arc::new(Self {
-            lifecycle,
-            serving: Mutex::new(BTreeMap::new()),
-            backend: PhantomData,
-        })
-    }
-
-    pub fn lifecycle(&self) -> &Arc<L> {
-        &self.lifecycle
-    }
-
-    fn serving(&self) -> std::sync::MutexGuard<'_, BTreeMap<AgentId, String>> {
-        self.serving.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn state_of(&self, agent: &AgentId) -> Option<AgentState> {
-        let snapshot = self.lifecycle.snapshot();
-        snapshot
-            .agents
-            .iter()
-            .find(|r| &r.agent == agent)
-            .map(AgentState::of)
-    }
-}
+use crate::api::{ErrorBody, StartBody, StartReply};
+use crate::control::{Control, InFlight, request_of};
 
 /// The control API (`../shared/seed-system.md` §2): `POST /agents/start`,
 /// `POST /agents/{id}/stop`, `GET /agents/{id}/status`, `GET /health`.
@@ -92,6 +56,15 @@ async fn start<B: SessionBackend, L: Lifecycle<B>>(
             "agent and workdir must not be empty".into(),
         );
     }
+    // LATEST: a start that arrives during boot hydration waits for it.
+    let mut hydrated = control.hydrated.subscribe();
+    if hydrated.wait_for(|open| *open).await.is_err() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "evicting",
+            "the container is going away".into(),
+        );
+    }
     let agent = AgentId::new(&body.agent);
     if let Some(dispatch) = &body.dispatch {
         let mut serving = control.serving();
@@ -104,18 +77,22 @@ async fn start<B: SessionBackend, L: Lifecycle<B>>(
         }
         serving.insert(agent.clone(), dispatch.clone());
     }
-    let request = StartRequest {
-        agent: agent.clone(),
-        workdir: Workdir::new(&body.workdir),
-        prompt: body.prompt,
-    };
-    match control.lifecycle.start(request).await {
+    // Registered before it runs: a container that dies during the start takes it up again.
+    control.register(&agent, Some(body.clone()));
+    let counted = InFlight::count(&control.starting, &agent);
+    let started = control.lifecycle.start(request_of(&body)).await;
+    drop(counted);
+    control.sync_registry();
+    match started {
         Ok(()) => Json(StartReply {
             agent: body.agent,
             outcome: "started".into(),
         })
         .into_response(),
         Err(e) => {
+            if !matches!(e, LifecycleError::Cancelled) {
+                control.unregister(&agent, &body);
+            }
             if let Some(dispatch) = &body.dispatch {
                 let mut serving = control.serving();
                 if serving.get(&agent) == Some(dispatch) {
@@ -137,6 +114,9 @@ async fn stop<B: SessionBackend, L: Lifecycle<B>>(
         return error(StatusCode::NOT_FOUND, "not-found", format!("no agent {id}"));
     }
     control.serving().remove(&agent);
+    // Forgotten before it stops: a container that dies during the stop must not resurrect
+    // the agent at its next boot.
+    control.register(&agent, None);
     match control.lifecycle.stop(&agent).await {
         Ok(()) => match control.state_of(&agent) {
             Some(state) => Json(state).into_response(),
