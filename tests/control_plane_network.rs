@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use agent_lifecycle::{AgentManager, Lifecycle, ManagerConfig};
 use control_server::{
-    ClientError, Control, ControlClient, InMemoryBackend, MemoryRegistry, StartBody, router,
+    ClientError, Control, ControlClient, Heartbeat, InMemoryBackend, MemoryRegistry, StartBody,
+    TownClient, router, send_heartbeats,
 };
-use lifecycle_sim::system::{CONTAINER_HOST, connect, serve};
+use lifecycle_sim::system::{
+    CONTAINER_HOST, TOWN_HOST, TOWN_PORT, connect, connect_town, serve, serve_on,
+};
 
 fn start(agent: &str, dispatch: &str) -> StartBody {
     StartBody {
@@ -182,4 +185,84 @@ fn a_start_waits_for_boot_hydration_and_a_bounced_container_takes_its_agent_up_a
         seen.iter().any(|l| l.starts_with("running again")),
         "{seen:?}"
     );
+}
+
+/// Heartbeats cross the network from the container to the town every interval, for each
+/// agent with a live record, and stop once the agent is stopped.
+#[test]
+fn heartbeats_reach_the_town_while_an_agent_lives() {
+    const EVERY: Duration = Duration::from_millis(300);
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(3)
+        .simulation_duration(Duration::from_secs(60))
+        .build();
+    sim.host(CONTAINER_HOST, || async {
+        let manager = Arc::new(AgentManager::new(
+            InMemoryBackend::new(),
+            ManagerConfig::default(),
+        ));
+        let control = Control::new(manager);
+        let town = TownClient::new(connect_town);
+        tokio::spawn(send_heartbeats(
+            control.clone(),
+            town,
+            EVERY,
+            "boot-1".into(),
+        ));
+        serve(router(control)).await?;
+        Ok(())
+    });
+    let beats = Arc::new(std::sync::Mutex::new(Vec::<(u128, Heartbeat)>::new()));
+    let received = beats.clone();
+    let marks = Arc::new(std::sync::Mutex::new((0u128, 0u128)));
+    let marked = marks.clone();
+    sim.client(TOWN_HOST, async move {
+        let api = axum::Router::new().route(
+            "/agents/{id}/heartbeat",
+            axum::routing::post(move |axum::Json(beat): axum::Json<Heartbeat>| {
+                let received = received.clone();
+                async move {
+                    let at = turmoil::sim_elapsed().unwrap().as_millis();
+                    received.lock().unwrap().push((at, beat));
+                    axum::Json(serde_json::json!({ "ok": true }))
+                }
+            }),
+        );
+        tokio::spawn(serve_on(TOWN_PORT, api));
+        let client = ControlClient::new(connect);
+        client.start(&start("a0", "d1")).await?;
+        let started = turmoil::sim_elapsed().unwrap().as_millis();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        client.stop("a0").await?;
+        let stopped = turmoil::sim_elapsed().unwrap().as_millis();
+        *marked.lock().unwrap() = (started, stopped);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        Ok(())
+    });
+    sim.run().expect("the town's calls succeed");
+    let (started, stopped) = *marks.lock().unwrap();
+    let beats = beats.lock().unwrap().clone();
+    let between = beats
+        .iter()
+        .filter(|(at, _)| *at > started && *at <= stopped)
+        .count();
+    assert!(
+        between >= 2,
+        "{between} heartbeats in {} ms: {beats:?}",
+        stopped - started
+    );
+    // One round every 300 ms, each heartbeat late by its own network delay at most.
+    for pair in beats.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(gap > 150 && gap < 450, "a gap of {gap} ms: {beats:?}");
+    }
+    assert!(
+        beats
+            .iter()
+            .all(|(_, b)| b.agent == "a0" && b.status == "running" && b.container == "boot-1"),
+        "{beats:?}"
+    );
+    // None once the stop has returned and a round has passed.
+    let late = stopped + EVERY.as_millis() + 100;
+    assert!(beats.iter().all(|(at, _)| *at <= late), "{beats:?}");
 }

@@ -62,3 +62,14 @@ pub struct ErrorBody {
     pub error: String,
     pub detail: String,
 }
+
+/// `POST /agents/{id}/heartbeat` to the town: the agent has a record in this container.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub agent: String,
+    /// `starting` or `running`.
+    pub status: String,
+    pub incarnation: u64,
+    /// Which boot of the container sent it (a new one after every restart).
+    pub container: String,
+}

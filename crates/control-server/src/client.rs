@@ -13,7 +13,7 @@ use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::api::{AgentState, ErrorBody, StartBody, StartReply};
+use crate::api::{AgentState, ErrorBody, Heartbeat, StartBody, StartReply};
 
 /// Why a call got no answer of the kind it wanted.
 #[derive(Debug)]
@@ -45,7 +45,7 @@ impl std::error::Error for ClientError {}
 
 /// Calls the control API through connections that `connect` opens.
 pub struct ControlClient<C> {
-    connect: C,
+    http: Http<C>,
 }
 
 impl<C, F, S> ControlClient<C>
@@ -55,22 +55,28 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     pub fn new(connect: C) -> Self {
-        Self { connect }
+        Self {
+            http: Http { connect },
+        }
     }
 
     pub async fn start(&self, body: &StartBody) -> Result<StartReply, ClientError> {
         let json = serde_json::to_vec(body).expect("a start body serialises");
-        self.call(Method::POST, "/agents/start".into(), json).await
+        self.http
+            .call(Method::POST, "/agents/start".into(), json)
+            .await
     }
 
     pub async fn stop(&self, agent: &str) -> Result<AgentState, ClientError> {
-        self.call(Method::POST, format!("/agents/{agent}/stop"), Vec::new())
+        self.http
+            .call(Method::POST, format!("/agents/{agent}/stop"), Vec::new())
             .await
     }
 
     /// `None` when the container has no record of the agent (404).
     pub async fn status(&self, agent: &str) -> Result<Option<AgentState>, ClientError> {
         match self
+            .http
             .call(Method::GET, format!("/agents/{agent}/status"), Vec::new())
             .await
         {
@@ -81,11 +87,55 @@ where
     }
 
     pub async fn health(&self) -> Result<(), ClientError> {
-        self.call::<serde_json::Value>(Method::GET, "/health".into(), Vec::new())
+        self.http
+            .call::<serde_json::Value>(Method::GET, "/health".into(), Vec::new())
             .await
             .map(|_| ())
     }
+}
 
+/// The town's side of the API that the container calls: heartbeats.
+pub struct TownClient<C> {
+    http: Http<C>,
+}
+
+impl<C, F, S> TownClient<C>
+where
+    C: Fn() -> F,
+    F: Future<Output = io::Result<S>>,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    pub fn new(connect: C) -> Self {
+        Self {
+            http: Http { connect },
+        }
+    }
+
+    /// `POST /agents/{id}/heartbeat`: the agent lives in this container.
+    pub async fn heartbeat(&self, beat: &Heartbeat) -> Result<(), ClientError> {
+        let json = serde_json::to_vec(beat).expect("a heartbeat serialises");
+        self.http
+            .call::<serde_json::Value>(
+                Method::POST,
+                format!("/agents/{}/heartbeat", beat.agent),
+                json,
+            )
+            .await
+            .map(|_| ())
+    }
+}
+
+/// One request a connection.
+struct Http<C> {
+    connect: C,
+}
+
+impl<C, F, S> Http<C>
+where
+    C: Fn() -> F,
+    F: Future<Output = io::Result<S>>,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,

@@ -8,19 +8,22 @@
 //!   connection), one connection a request, as the town's `fetch` does.
 //! - [`InMemoryBackend`] is a session backend that keeps its sessions in memory, so that the
 //!   binary runs before a real session backend exists.
+//! - [`send_heartbeats`] tells the town, every interval, which agents live here.
 //! - A [`Registry`] records the agents the container runs on every change;
 //!   [`Control::hydrate`] starts them again at boot, and starts wait for it.
 
 mod api;
 mod client;
 mod control;
+mod heartbeat;
 mod memory;
 mod registry;
 mod router;
 
-pub use api::{AgentState, ErrorBody, StartBody, StartReply};
-pub use client::{ClientError, ControlClient};
+pub use api::{AgentState, ErrorBody, Heartbeat, StartBody, StartReply};
+pub use client::{ClientError, ControlClient, TownClient};
 pub use control::Control;
+pub use heartbeat::send_heartbeats;
 pub use memory::InMemoryBackend;
 pub use registry::{FileRegistry, MemoryRegistry, NoRegistry, Registry};
 pub use router::router;

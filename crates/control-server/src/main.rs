@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use agent_lifecycle::{AgentManager, Lifecycle, ManagerConfig};
 use clap::Parser;
-use control_server::{Control, FileRegistry, InMemoryBackend, NoRegistry, Registry, router};
+use control_server::{
+    Control, FileRegistry, InMemoryBackend, NoRegistry, Registry, TownClient, router,
+    send_heartbeats,
+};
 
 #[derive(Parser)]
 #[command(about = "The container's control server (start, stop and status of agents over HTTP)")]
@@ -20,6 +23,12 @@ struct Args {
     /// started again at the next boot (after a crash; an eviction empties it).
     #[arg(long, value_name = "FILE")]
     registry: Option<PathBuf>,
+    /// The town's address (HOST:PORT): heartbeats go to its `/agents/{id}/heartbeat`.
+    #[arg(long, value_name = "HOST:PORT")]
+    town: Option<String>,
+    /// Seconds between heartbeat rounds.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    heartbeat_secs: u64,
 }
 
 #[tokio::main]
@@ -47,6 +56,18 @@ async fn main() -> ExitCode {
     };
     let control = Control::with_registry(manager, registry);
     let app = router(control.clone());
+    if let Some(town) = args.town.clone() {
+        let boot = format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        );
+        let client = TownClient::new(move || tokio::net::TcpStream::connect(town.clone()));
+        let every = std::time::Duration::from_secs(args.heartbeat_secs);
+        tokio::spawn(send_heartbeats(control.clone(), client, every, boot));
+    }
     // Boot hydration runs beside the server; starts wait for it.
     let hydrating = control.clone();
     tokio::spawn(async move {

@@ -7,14 +7,19 @@ use std::time::Duration;
 
 use turmoil::net::{TcpListener, TcpStream};
 
-use super::{CONTAINER_HOST, CONTROL_PORT};
+use super::{CONTAINER_HOST, CONTROL_PORT, TOWN_HOST, TOWN_PORT};
 
 pub struct SimListener(pub TcpListener);
 
 impl SimListener {
     /// Binds the control port on the current host.
     pub async fn bind() -> io::Result<Self> {
-        TcpListener::bind(("0.0.0.0", CONTROL_PORT)).await.map(Self)
+        Self::bind_port(CONTROL_PORT).await
+    }
+
+    /// Binds `port` on the current host.
+    pub async fn bind_port(port: u16) -> io::Result<Self> {
+        TcpListener::bind(("0.0.0.0", port)).await.map(Self)
     }
 }
 
@@ -44,6 +49,16 @@ pub async fn connect() -> io::Result<TcpStream> {
 
 /// Serves `router` on the current host's control port until the host dies.
 pub async fn serve(router: axum::Router) -> io::Result<()> {
-    let listener = SimListener::bind().await?;
+    serve_on(CONTROL_PORT, router).await
+}
+
+/// Serves `router` on the current host's `port` until the host dies.
+pub async fn serve_on(port: u16, router: axum::Router) -> io::Result<()> {
+    let listener = SimListener::bind_port(port).await?;
     axum::serve(listener, router).await
+}
+
+/// Opens a connection to the town's port (heartbeats) over turmoil's network.
+pub async fn connect_town() -> io::Result<TcpStream> {
+    TcpStream::connect((TOWN_HOST, TOWN_PORT)).await
 }
