@@ -149,6 +149,22 @@ impl<B: SessionBackend, L: Lifecycle<B>> Control<B, L> {
         self.serving.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether a start of the agent runs, or its record has not finished.
+    pub(crate) fn is_live(&self, agent: &AgentId) -> bool {
+        let starting = self
+            .starting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(agent);
+        starting
+            || self
+                .lifecycle
+                .snapshot()
+                .agents
+                .iter()
+                .any(|r| &r.agent == agent && !r.status.is_terminal())
+    }
+
     pub(crate) fn state_of(&self, agent: &AgentId) -> Option<AgentState> {
         let snapshot = self.lifecycle.snapshot();
         snapshot

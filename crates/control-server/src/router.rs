@@ -67,8 +67,11 @@ async fn start<B: SessionBackend, L: Lifecycle<B>>(
     }
     let agent = AgentId::new(&body.agent);
     if let Some(dispatch) = &body.dispatch {
+        // The agent still serves this dispatch while a start of it runs or its record lives;
+        // once the record has finished (an idle exit, a failure), the dispatch may run again.
+        let live = control.is_live(&agent);
         let mut serving = control.serving();
-        if serving.get(&agent) == Some(dispatch) {
+        if serving.get(&agent) == Some(dispatch) && live {
             let reply = StartReply {
                 agent: body.agent,
                 outcome: "already-serving".into(),

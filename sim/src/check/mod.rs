@@ -47,10 +47,18 @@ pub enum Invariant {
     Panic,
     /// An invariant of the subject's own ([`UserInvariant`]), by its name.
     User(&'static str),
+    /// System (town and container over the network): never two live sessions of one agent
+    /// at the same instant, anywhere.
+    S1,
+    /// System, after convergence: every agent the town believes working has exactly one live
+    /// session, and no live session belongs to an agent the town believes idle or done.
+    S2,
+    /// System: a dispatch the town wrote off as failed never took effect in the container.
+    S3,
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 11] = [
+    pub const ALL: [Invariant; 14] = [
         Self::I1,
         Self::I2,
         Self::I3,
@@ -62,6 +70,9 @@ impl Invariant {
         Self::L1,
         Self::L2,
         Self::Panic,
+        Self::S1,
+        Self::S2,
+        Self::S3,
     ];
 
     pub fn title(self) -> &'static str {
@@ -78,6 +89,9 @@ impl Invariant {
             Self::L2 => "progress",
             Self::Panic => "a task panicked",
             Self::User(_) => "the subject's own invariant",
+            Self::S1 => "one live session per agent, system-wide",
+            Self::S2 => "town and container agree",
+            Self::S3 => "a written-off dispatch did nothing",
         }
     }
 

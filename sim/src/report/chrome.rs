@@ -227,12 +227,16 @@ pub fn chrome_trace(outcome: &Outcome, title: &str) -> Value {
             What::ServerCrashed(_)
             | What::Bounce
             | What::FaultsHealed
+            | What::Partitioned
+            | What::Repaired
             | What::StoppingAll
             | What::Recovering => {
                 let name = match &e.what {
                     What::ServerCrashed(s) => format!("{s} crashed"),
                     What::Bounce => "bounce".into(),
                     What::FaultsHealed => "faults healed".into(),
+                    What::Partitioned => "partitioned".into(),
+                    What::Repaired => "repaired".into(),
                     What::Recovering => "recovering".into(),
                     _ => "stopping all".into(),
                 };

@@ -13,7 +13,7 @@ mod arrivals;
 mod clockwork;
 mod container;
 mod driver;
-mod panics;
+pub(crate) mod panics;
 pub mod state_op;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,10 +1,18 @@
 //! The whole system over turmoil's network: the container's control server on a `container`
 //! host, called by the town's control plane from a `town` host.
 //!
-//! So far: the adapter that lets the product's router serve on turmoil's network
-//! ([`SimListener`]) and the connector its client uses ([`connect`]).
+//! - [`SimListener`], [`serve`], [`connect`]: the product's router and client on turmoil's
+//!   network.
+//! - [`town`]: the town's control plane, modelled, with its dispatch policies.
+//! - [`container`]: the container host, the product's control server over a manager on the
+//!   fake backend, each request a workload operation the checker sees.
 
+pub mod container;
 mod listener;
+pub mod run;
+pub mod spec;
+pub mod town;
+mod town_api;
 
 pub use listener::{SimListener, connect, connect_town, serve, serve_on};
 

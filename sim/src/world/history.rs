@@ -56,6 +56,10 @@ pub enum What {
     ServerCrashed(ServerId),
     Bounce,
     FaultsHealed,
+    /// System runs: the network between the town and the container is cut.
+    Partitioned,
+    /// System runs: the network between the town and the container is whole again.
+    Repaired,
     StoppingAll,
     /// Settled after the chaos: every agent is started once more, with the faults healed.
     Recovering,
@@ -131,6 +135,8 @@ impl fmt::Display for What {
                 f.write_str("container host bounced: every server and session on it died")
             }
             Self::FaultsHealed => f.write_str("faults healed; waiting for the manager to settle"),
+            Self::Partitioned => f.write_str("network: town and container partitioned"),
+            Self::Repaired => f.write_str("network: town and container reach each other again"),
             Self::StoppingAll => f.write_str("settled; stopping every agent"),
             Self::Recovering => f.write_str("settled; recovery: starting every agent again"),
             Self::OpDropped(op, kind) => {

@@ -1,0 +1,257 @@
+//! The town's control plane, modelled: the TownDO alarm of `../shared/seed-system.md` §2 ("DO
+//! side"), reduced to what decides whether a container runs an agent's work once.
+//!
+//! Each tick (re-armed after the tick's dispatches finished, so ticks never overlap):
+//! - a working agent whose last activity (dispatch or heartbeat) is older than the liveness
+//!   bound goes idle, and its bead is open again (the reconciler's "no heartbeat for 90 s");
+//! - an idle agent with an open bead, past its cooldown, is dispatched: marked working, then
+//!   `POST /agents/start` with the dispatch timeout. What a failed or timed-out dispatch does
+//!   is the [`TownPolicy`].
+//!
+//! A heartbeat marks the agent's activity and flips it from idle back to working (`touchAgent`,
+//! [2nd]). Times are scaled by 1/100 and keep the real ratios: tick 5 s, dispatch timeout 60 s,
+//! heartbeat 30 s, liveness 90 s, cooldown 30 s (its first step).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use control_server::{ClientError, ControlClient, Heartbeat, StartBody};
+use serde::{Deserialize, Serialize};
+
+use super::connect;
+
+/// What the town does when `/agents/start` fails or times out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TownPolicy {
+    /// #1358, as the code ran (`actions.ts` @ `e3245727`, [2nd]): the agent stays working ("the
+    /// container may have started it"); only the liveness rule idles it, and the next dispatch
+    /// is a new one.
+    LeaveWorking,
+    /// #2061 as proposed (its `.catch` never ran in the code read, [2nd]): the agent is rolled
+    /// back to idle with its bead open, and dispatched again, as a new dispatch, after the
+    /// cooldown.
+    Rollback,
+    /// Ours: a dispatch keeps its identity until the agent is seen working. A retry (after a
+    /// failure, a timeout, or the liveness rule) sends the same dispatch id, and the container
+    /// starts an agent at most once per dispatch (it answers `already-serving`).
+    Fenced,
+}
+
+impl TownPolicy {
+    pub const ALL: [TownPolicy; 3] = [Self::LeaveWorking, Self::Rollback, Self::Fenced];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::LeaveWorking => "leave-working",
+            Self::Rollback => "rollback",
+            Self::Fenced => "fenced",
+        }
+    }
+}
+
+/// The town's clocks (scaled 1/100 from the real ones).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TownTiming {
+    pub tick_ms: u64,
+    pub dispatch_timeout_ms: u64,
+    pub heartbeat_ms: u64,
+    pub liveness_ms: u64,
+    pub cooldown_ms: u64,
+}
+
+impl Default for TownTiming {
+    fn default() -> Self {
+        Self {
+            tick_ms: 50,
+            dispatch_timeout_ms: 600,
+            heartbeat_ms: 300,
+            liveness_ms: 900,
+            cooldown_ms: 300,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Belief {
+    Idle,
+    Working,
+    /// Its bead is closed: the town wants nothing of it.
+    Done,
+}
+
+/// What the town believes of one agent.
+#[derive(Clone, Debug)]
+pub struct TownAgent {
+    pub name: String,
+    pub workdir: String,
+    pub belief: Belief,
+    pub last_activity_ms: u64,
+    pub last_dispatch_ms: Option<u64>,
+    /// The dispatch the agent works for, once one was sent.
+    pub dispatch: Option<String>,
+    pub dispatches: u32,
+}
+
+/// One dispatch as the town saw it end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DispatchRecord {
+    pub agent: String,
+    pub dispatch: String,
+    pub sent_ms: u64,
+    /// `started`, `already-serving`, or why the town counts it failed.
+    pub outcome: String,
+    /// Whether the town went on as if the dispatch had failed (rolled back).
+    pub written_off: bool,
+}
+
+/// The town's state, shared with the harness, which judges it against the container.
+#[derive(Default)]
+pub struct Town {
+    pub agents: BTreeMap<String, TownAgent>,
+    pub dispatches: Vec<DispatchRecord>,
+    pub heartbeats: u64,
+    next_dispatch: u64,
+}
+
+pub type SharedTown = Arc<Mutex<Town>>;
+
+pub fn lock_town(town: &SharedTown) -> std::sync::MutexGuard<'_, Town> {
+    town.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Town {
+    pub fn new(agents: &[(String, String)]) -> SharedTown {
+        let mut town = Town::default();
+        for (name, workdir) in agents {
+            town.agents.insert(
+                name.clone(),
+                TownAgent {
+                    name: name.clone(),
+                    workdir: workdir.clone(),
+                    belief: Belief::Idle,
+                    last_activity_ms: 0,
+                    last_dispatch_ms: None,
+                    dispatch: None,
+                    dispatches: 0,
+                },
+            );
+        }
+        Arc::new(Mutex::new(town))
+    }
+
+    /// `touchAgent`: a heartbeat is activity, and an idle agent is working again.
+    pub fn heard(&mut self, beat: &Heartbeat, now_ms: u64) {
+        self.heartbeats += 1;
+        if let Some(agent) = self.agents.get_mut(&beat.agent)
+            && agent.belief != Belief::Done
+        {
+            agent.last_activity_ms = now_ms;
+            agent.belief = Belief::Working;
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    turmoil::sim_elapsed().map_or(0, |e| e.as_millis() as u64)
+}
+
+/// The alarm loop: runs on the town host until the harness ends the run.
+pub async fn run_town(town: SharedTown, policy: TownPolicy, timing: TownTiming) {
+    let client = Arc::new(ControlClient::new(connect));
+    loop {
+        let due = tick(&town, policy, &timing);
+        // Phase 2: the tick's dispatches, all awaited before the alarm is re-armed.
+        let mut sent = Vec::new();
+        for (agent, body) in due {
+            let client = client.clone();
+            let timeout = Duration::from_millis(timing.dispatch_timeout_ms);
+            sent.push(tokio::spawn(async move {
+                let answer = tokio::time::timeout(timeout, client.start(&body)).await;
+                (agent, body, answer)
+            }));
+        }
+        for handle in sent {
+            let Ok((agent, body, answer)) = handle.await else {
+                continue;
+            };
+            settle_dispatch(&town, policy, &agent, &body, answer);
+        }
+        tokio::time::sleep(Duration::from_millis(timing.tick_ms)).await;
+    }
+}
+
+/// Phases 0 and 1: the liveness rule, then the dispatches due. Marks each dispatched agent
+/// working before its request is sent, as `applyAction` does.
+fn tick(town: &SharedTown, policy: TownPolicy, timing: &TownTiming) -> Vec<(String, StartBody)> {
+    let now = now_ms();
+    let mut t = lock_town(town);
+    let mut due = Vec::new();
+    let mut next = t.next_dispatch;
+    for agent in t.agents.values_mut() {
+        if agent.belief == Belief::Working && now - agent.last_activity_ms > timing.liveness_ms {
+            agent.belief = Belief::Idle;
+        }
+        let cooled = agent
+            .last_dispatch_ms
+            .is_none_or(|at| now - at >= timing.cooldown_ms);
+        if agent.belief != Belief::Idle || !cooled {
+            continue;
+        }
+        let dispatch = match (&agent.dispatch, policy) {
+            (Some(same), TownPolicy::Fenced) => same.clone(),
+            _ => {
+                next += 1;
+                format!("d{next}")
+            }
+        };
+        agent.belief = Belief::Working;
+        agent.last_activity_ms = now;
+        agent.last_dispatch_ms = Some(now);
+        agent.dispatch = Some(dispatch.clone());
+        agent.dispatches += 1;
+        due.push((
+            agent.name.clone(),
+            StartBody {
+                agent: agent.name.clone(),
+                workdir: agent.workdir.clone(),
+                prompt: format!("work for {}", agent.name),
+                dispatch: Some(dispatch),
+            },
+        ));
+    }
+    t.next_dispatch = next;
+    due
+}
+
+fn settle_dispatch(
+    town: &SharedTown,
+    policy: TownPolicy,
+    agent: &str,
+    body: &StartBody,
+    answer: Result<Result<control_server::StartReply, ClientError>, tokio::time::error::Elapsed>,
+) {
+    let outcome = match &answer {
+        Ok(Ok(reply)) => reply.outcome.clone(),
+        Ok(Err(e)) => format!("failed: {e}"),
+        Err(_) => "timed out".to_string(),
+    };
+    let failed = !matches!(answer, Ok(Ok(_)));
+    let mut t = lock_town(town);
+    let written_off = failed && policy == TownPolicy::Rollback;
+    if written_off
+        && let Some(a) = t.agents.get_mut(agent)
+        && a.belief == Belief::Working
+    {
+        a.belief = Belief::Idle;
+    }
+    let dispatch = body.dispatch.clone().unwrap_or_default();
+    t.dispatches.push(DispatchRecord {
+        agent: agent.to_string(),
+        dispatch,
+        sent_ms: 0,
+        outcome,
+        written_off,
+    });
+}
