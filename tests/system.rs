@@ -72,3 +72,21 @@ fn a_system_run_is_determined_by_its_seed() {
         assert_eq!(a.dispatches, b.dispatches, "seed {seed}");
     }
 }
+
+#[test]
+fn zz_faults() {
+    for policy in TownPolicy::ALL {
+        for seed in 0..100 {
+            let spec = SystemSpec::from_seed(seed, policy, FaultConfig::all());
+            let o = run_system::<Owned>(&spec, seed, false);
+            if let Some(v) = &o.violation {
+                eprintln!(
+                    "{} seed {seed}: {} {}",
+                    policy.name(),
+                    v.invariant.code(),
+                    v.detail
+                );
+            }
+        }
+    }
+}

@@ -11,6 +11,7 @@ mod args;
 mod commands;
 mod explore;
 mod progress;
+mod system;
 
 use std::io::Write as _;
 use std::ops::Range;
@@ -149,6 +150,10 @@ enum Command {
         #[arg(long, value_name = "SCENARIOS")]
         memory: Option<u64>,
     },
+    /// The whole system over turmoil's network: the town's control plane (each dispatch
+    /// policy) against the container's control server (each model); a findings table, or one
+    /// scenario's timeline with --seed
+    System(system::SystemArgs),
     /// List the models and what each is.
     Models,
 }
@@ -258,6 +263,14 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
                 print!("{}", memory::memory_report(scenarios, jobs as usize));
             }
             Ok(true)
+        }
+        Command::System(args) => {
+            let models: Vec<&dyn Subject> = if args.model() == "all" {
+                subjects.iter().map(|s| s.as_ref()).collect()
+            } else {
+                vec![subject(subjects, args.model())?]
+            };
+            system::system(args, models)
         }
         Command::Models => {
             for model in subjects {

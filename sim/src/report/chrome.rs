@@ -180,6 +180,10 @@ pub fn chrome_trace(outcome: &Outcome, title: &str) -> Value {
                     b.close(open, ts, "result", "dropped: its caller went away".into());
                 }
             }
+            What::Town(what) => {
+                let track = agent.map_or(Track::Container, Track::Agent);
+                b.instant(track, ts, format!("town: {what}"), json!({}));
+            }
             What::CallStarted {
                 call,
                 op,

@@ -57,12 +57,16 @@ pub fn set_program(command: String) {
     let _ = PROGRAM.set(command);
 }
 
+/// How to run this program, as [`set_program`] was told.
+pub fn program() -> &'static str {
+    PROGRAM
+        .get()
+        .map_or("cargo run --release -p lifecycle-sim --", String::as_str)
+}
+
 /// The command that replays a scenario on the subject called `model`.
 pub fn replay_command(model: &str, origin: &Origin) -> String {
-    let program = PROGRAM
-        .get()
-        .map_or("cargo run --release -p lifecycle-sim --", String::as_str);
-    format!("{program} replay --model {model} {}", origin.args())
+    format!("{} replay --model {model} {}", program(), origin.args())
 }
 
 /// The full account of one scenario: configuration, verdict, timeline, how to replay it.

@@ -10,6 +10,8 @@ use super::Subject;
 use crate::decisions::Decisions;
 use crate::run::{Callers, Outcome, RunConfig, run_scenario};
 use crate::scenario::spec::ScenarioSpec;
+use crate::system::run::{SystemOutcome, run_system};
+use crate::system::spec::SystemSpec;
 use crate::world::backend::FakeBackend;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -95,6 +97,18 @@ impl Subject for Model {
             Self::StartLock => go(run_scenario::<StartLockManager<FakeBackend>>),
             Self::Owned => go(run_scenario::<AgentManager<FakeBackend>>),
         }
+    }
+
+    fn run_system(&self, spec: &SystemSpec, seed: u64) -> Option<SystemOutcome> {
+        // The historical containers answer from JS handlers that run to their end whatever
+        // the client does; owned's router is the product's, as shipped.
+        let detach = *self != Self::Owned;
+        Some(match self {
+            Self::Legacy => run_system::<LegacyManager<FakeBackend>>(spec, seed, detach),
+            Self::AbortToken => run_system::<AbortTokenManager<FakeBackend>>(spec, seed, detach),
+            Self::StartLock => run_system::<StartLockManager<FakeBackend>>(spec, seed, detach),
+            Self::Owned => run_system::<AgentManager<FakeBackend>>(spec, seed, detach),
+        })
     }
 
     fn rust_expr(&self) -> String {

@@ -14,6 +14,8 @@ use crate::decisions::Decisions;
 use crate::run::{Callers, Outcome, RunConfig, run_scenario};
 use crate::scenario::Scenario;
 use crate::scenario::spec::ScenarioSpec;
+use crate::system::run::{SystemOutcome, run_system};
+use crate::system::spec::SystemSpec;
 use crate::world::backend::FakeBackend;
 
 pub use builtin::Model;
@@ -35,6 +37,12 @@ pub trait Subject: Send + Sync {
     /// The names of its own invariants (what `hunt --invariant` accepts besides I1..L2).
     fn invariants(&self) -> Vec<&'static str> {
         Vec::new()
+    }
+
+    /// Runs one system scenario (town and container over turmoil's network) on this
+    /// subject as the container's manager; `None` if it cannot run in a system.
+    fn run_system(&self, _spec: &SystemSpec, _seed: u64) -> Option<SystemOutcome> {
+        None
     }
 
     /// A Rust expression for this subject, for the regression tests `shrink` prints.
@@ -115,6 +123,11 @@ impl<M: Lifecycle<FakeBackend>> Subject for Manager<M> {
 
     fn invariants(&self) -> Vec<&'static str> {
         self.config.invariants.iter().map(|i| i.name).collect()
+    }
+
+    fn run_system(&self, spec: &SystemSpec, seed: u64) -> Option<SystemOutcome> {
+        let detach = self.config.callers == Callers::Wait;
+        Some(run_system::<M>(spec, seed, detach))
     }
 }
 

@@ -50,6 +50,7 @@ pub async fn system_container<M: Lifecycle<FakeBackend>>(
     config: ManagerConfig,
     heartbeat: Duration,
     boot: String,
+    detach: bool,
 ) -> turmoil::Result {
     let manager = Arc::new(M::new(FakeBackend::new(world.clone()), config));
     let (inbox, mut notices) = unbounded_channel::<Vec<Notice>>();
@@ -78,7 +79,7 @@ pub async fn system_container<M: Lifecycle<FakeBackend>>(
         boot,
     ));
     let attributed = router(control).layer(axum::middleware::from_fn(move |req, next| {
-        attribute(world.clone(), requests.clone(), req, next)
+        attribute(world.clone(), requests.clone(), detach, req, next)
     }));
     serve(attributed).await?;
     Ok(())
@@ -109,6 +110,7 @@ impl Drop for Pending {
 async fn attribute(
     world: Arc<Mutex<World>>,
     requests: SharedRequests,
+    detach: bool,
     req: Request,
     next: Next,
 ) -> Response {
@@ -128,20 +130,56 @@ async fn attribute(
         op
     };
     let agent = kind.agent().map(crate::scenario::names::agent_id);
+    let context = RequestContext {
+        id: u64::from(op),
+        agent,
+    };
+    let (ended_world, ended_requests) = (world.clone(), requests.clone());
+    let handling = async move {
+        let response = context.scope(next.run(req)).await;
+        ended(
+            &ended_world,
+            &ended_requests,
+            op,
+            kind,
+            dispatch,
+            response.status(),
+        );
+        response
+    };
+    if detach {
+        // The handler runs in a task of its own, and records its own end: dropping this
+        // request does not stop it.
+        return match tokio::spawn(handling).await {
+            Ok(response) => response,
+            Err(_) => Response::builder()
+                .status(StatusCode::INTERNAL_SERVER_ERROR)
+                .body(Body::from("the handler died"))
+                .expect("a response"),
+        };
+    }
     let mut pending = Pending {
-        requests: requests.clone(),
-        world: world.clone(),
+        requests,
+        world,
         op,
         kind,
         done: false,
     };
-    let context = RequestContext {
-        id: u64::from(op),
-        agent: agent.clone(),
-    };
-    let response = context.scope(next.run(req)).await;
+    let response = handling.await;
     pending.done = true;
-    let result = match response.status() {
+    response
+}
+
+/// Records what an operation answered.
+fn ended(
+    world: &Arc<Mutex<World>>,
+    requests: &SharedRequests,
+    op: OpId,
+    kind: OpKind,
+    dispatch: Option<String>,
+    status: StatusCode,
+) {
+    let result = match status {
         StatusCode::OK => Ok(()),
         StatusCode::SERVICE_UNAVAILABLE => Err(LifecycleError::Evicting),
         StatusCode::CONFLICT => Err(LifecycleError::Cancelled),
@@ -149,17 +187,15 @@ async fn attribute(
             agent_lifecycle::BackendError::Failed(format!("HTTP {other}")),
         )),
     };
-    let mut r = lock_requests(&requests);
+    let mut r = lock_requests(requests);
     if let Some(dispatch) = dispatch {
-        r.dispatches
-            .push((op, dispatch, response.status() == StatusCode::OK));
+        r.dispatches.push((op, dispatch, status == StatusCode::OK));
     }
     r.ended.push((op, kind, result));
     drop(r);
-    let mut w = lock(&world);
+    let mut w = lock(world);
     w.sync_clock();
     w.poke();
-    response
 }
 
 /// The operation a request is (none for status and health), and a start's dispatch id.

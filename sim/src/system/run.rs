@@ -32,8 +32,14 @@ pub struct SystemOutcome {
     pub dispatches: Vec<super::town::DispatchRecord>,
 }
 
-/// Runs the system scenario of `seed` with the container manager `M`.
-pub fn run_system<M: Lifecycle<FakeBackend>>(spec: &SystemSpec, seed: u64) -> SystemOutcome {
+/// Runs the system scenario of `seed` with the container manager `M`. `detach`: each control
+/// request runs to its end whatever its client does (a JS handler), instead of being dropped
+/// with its connection.
+pub fn run_system<M: Lifecycle<FakeBackend>>(
+    spec: &SystemSpec,
+    seed: u64,
+    detach: bool,
+) -> SystemOutcome {
     let world = Arc::new(Mutex::new(World::new(
         Decisions::from_seed(seed.wrapping_add(0x5157_e111)),
         BackendConfig {
@@ -77,6 +83,7 @@ pub fn run_system<M: Lifecycle<FakeBackend>>(spec: &SystemSpec, seed: u64) -> Sy
             config.clone(),
             heartbeat,
             boot,
+            detach,
         )
     });
     let (host_town, policy, timing) = (town.clone(), spec.policy, spec.town);
@@ -148,7 +155,7 @@ impl Judge {
             }
             instant(&mut lock(world), now);
             sim.step().expect("the hosts run for ever");
-            self.observe(world, requests, now);
+            self.observe(world, requests, town, now);
             self.check(world, now)?;
             if now >= end_ms {
                 return converged(&lock(world), town, requests);
@@ -156,9 +163,19 @@ impl Judge {
         }
     }
 
-    fn observe(&mut self, world: &Arc<Mutex<World>>, requests: &SharedRequests, now: u64) {
+    fn observe(
+        &mut self,
+        world: &Arc<Mutex<World>>,
+        requests: &SharedRequests,
+        town: &SharedTown,
+        now: u64,
+    ) {
         let mut r = lock_requests(requests);
         let mut w = lock(world);
+        for (at, agent, what) in std::mem::take(&mut lock_town(town).log) {
+            w.history
+                .push(at, Some(AgentId::new(&agent)), What::Town(what));
+        }
         for (op, kind) in std::mem::take(&mut r.arrived) {
             w.history
                 .push(now, op_agent(kind), What::OpIssued(op, kind));

@@ -113,6 +113,8 @@ pub struct Town {
     pub dispatches: Vec<DispatchRecord>,
     pub heartbeats: u64,
     next_dispatch: u64,
+    /// What the town did, for the timeline: (ms, agent, what); the harness drains it.
+    pub log: Vec<(u64, String, String)>,
 }
 
 pub type SharedTown = Arc<Mutex<Town>>;
@@ -148,7 +150,11 @@ impl Town {
             && agent.belief != Belief::Done
         {
             agent.last_activity_ms = now_ms;
-            agent.belief = Belief::Working;
+            if agent.belief == Belief::Idle {
+                agent.belief = Belief::Working;
+                let what = format!("heartbeat from {}: working again", beat.container);
+                self.log.push((now_ms, beat.agent.clone(), what));
+            }
         }
     }
 }
@@ -167,16 +173,17 @@ pub async fn run_town(town: SharedTown, policy: TownPolicy, timing: TownTiming) 
         for (agent, body) in due {
             let client = client.clone();
             let timeout = Duration::from_millis(timing.dispatch_timeout_ms);
+            let sent_ms = now_ms();
             sent.push(tokio::spawn(async move {
                 let answer = tokio::time::timeout(timeout, client.start(&body)).await;
-                (agent, body, answer)
+                (agent, body, sent_ms, answer)
             }));
         }
         for handle in sent {
-            let Ok((agent, body, answer)) = handle.await else {
+            let Ok((agent, body, sent_ms, answer)) = handle.await else {
                 continue;
             };
-            settle_dispatch(&town, policy, &agent, &body, answer);
+            settle_dispatch(&town, policy, &agent, &body, sent_ms, answer);
         }
         tokio::time::sleep(Duration::from_millis(timing.tick_ms)).await;
     }
@@ -187,11 +194,14 @@ pub async fn run_town(town: SharedTown, policy: TownPolicy, timing: TownTiming) 
 fn tick(town: &SharedTown, policy: TownPolicy, timing: &TownTiming) -> Vec<(String, StartBody)> {
     let now = now_ms();
     let mut t = lock_town(town);
+    let t = &mut *t;
     let mut due = Vec::new();
     let mut next = t.next_dispatch;
     for agent in t.agents.values_mut() {
         if agent.belief == Belief::Working && now - agent.last_activity_ms > timing.liveness_ms {
             agent.belief = Belief::Idle;
+            let what = format!("no activity for {} ms: idle, bead open", timing.liveness_ms);
+            t.log.push((now, agent.name.clone(), what));
         }
         let cooled = agent
             .last_dispatch_ms
@@ -211,6 +221,8 @@ fn tick(town: &SharedTown, policy: TownPolicy, timing: &TownTiming) -> Vec<(Stri
         agent.last_dispatch_ms = Some(now);
         agent.dispatch = Some(dispatch.clone());
         agent.dispatches += 1;
+        t.log
+            .push((now, agent.name.clone(), format!("dispatch {dispatch} sent")));
         due.push((
             agent.name.clone(),
             StartBody {
@@ -230,6 +242,7 @@ fn settle_dispatch(
     policy: TownPolicy,
     agent: &str,
     body: &StartBody,
+    sent_ms: u64,
     answer: Result<Result<control_server::StartReply, ClientError>, tokio::time::error::Elapsed>,
 ) {
     let outcome = match &answer {
@@ -247,10 +260,16 @@ fn settle_dispatch(
         a.belief = Belief::Idle;
     }
     let dispatch = body.dispatch.clone().unwrap_or_default();
+    let note = if written_off {
+        format!("dispatch {dispatch}: {outcome}; rolled back to idle")
+    } else {
+        format!("dispatch {dispatch}: {outcome}")
+    };
+    t.log.push((now_ms(), agent.to_string(), note));
     t.dispatches.push(DispatchRecord {
         agent: agent.to_string(),
         dispatch,
-        sent_ms: 0,
+        sent_ms,
         outcome,
         written_off,
     });

@@ -75,6 +75,8 @@ pub enum What {
     },
     /// The operation's caller went away and its future was dropped (the `drops` family).
     OpDropped(OpId, OpKind),
+    /// System runs: what the town's control plane did or concluded.
+    Town(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,6 +144,7 @@ impl fmt::Display for What {
             Self::OpDropped(op, kind) => {
                 write!(f, "op#{op} {kind} dropped: its caller went away")
             }
+            Self::Town(what) => write!(f, "town: {what}"),
             Self::CallLanded {
                 call,
                 op,

@@ -1,0 +1,215 @@
+//! `lifecycle-sim system`: the whole system over turmoil's network, each town policy against
+//! each container model: a findings table, or one scenario's timeline with `--seed`.
+
+use std::ops::Range;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+
+use super::UsageError;
+use super::args::{default_jobs, parse_seeds};
+use crate::report::program;
+use crate::scenario::faults::FaultConfig;
+use crate::subject::Subject;
+use crate::system::run::SystemOutcome;
+use crate::system::spec::SystemSpec;
+use crate::system::town::TownPolicy;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(super) enum SystemFaults {
+    /// Every backend fault family on during the chaos (the network's cuts always are).
+    All,
+    /// No backend faults: only the network's latency and partitions.
+    None,
+}
+
+#[derive(Args)]
+pub(super) struct SystemArgs {
+    /// `all`, or one town policy: leave-working (#1358), rollback (#2061 as proposed),
+    /// fenced (ours).
+    #[arg(long, default_value = "all")]
+    policy: String,
+    /// `all`, or one container model (see `models`).
+    #[arg(long, default_value = "all")]
+    model: String,
+    /// A seed range `A..B`; without it, seeds from 0 until `--time` runs out, per pair.
+    #[arg(long, value_parser = parse_seeds)]
+    seeds: Option<Range<u64>>,
+    /// The time budget per (policy, model) pair, such as `30s`.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "3s")]
+    time: Duration,
+    #[arg(long, value_enum, default_value_t = SystemFaults::All)]
+    faults: SystemFaults,
+    /// Threads.
+    #[arg(long, default_value_t = default_jobs(), value_parser = clap::value_parser!(u64).range(1..=1024))]
+    jobs: u64,
+    /// Run this one scenario and print its timeline (needs one policy and one model).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+fn policies(name: &str) -> Result<Vec<TownPolicy>, UsageError> {
+    if name == "all" {
+        return Ok(TownPolicy::ALL.to_vec());
+    }
+    TownPolicy::ALL
+        .into_iter()
+        .find(|p| p.name() == name)
+        .map(|p| vec![p])
+        .ok_or_else(|| {
+            let names: Vec<&str> = TownPolicy::ALL.iter().map(|p| p.name()).collect();
+            UsageError(format!(
+                "no town policy called `{name}`; the policies are: {}",
+                names.join(", ")
+            ))
+        })
+}
+
+impl SystemArgs {
+    pub(super) fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn faults(&self) -> FaultConfig {
+        match self.faults {
+            SystemFaults::All => FaultConfig::all(),
+            SystemFaults::None => FaultConfig::none(),
+        }
+    }
+
+    fn replay_command(&self, policy: TownPolicy, model: &str, seed: u64) -> String {
+        let faults = match self.faults {
+            SystemFaults::All => "",
+            SystemFaults::None => " --faults none",
+        };
+        format!(
+            "{} system --policy {} --model {model} --seed {seed}{faults}",
+            program(),
+            policy.name()
+        )
+    }
+}
+
+/// What one (policy, model) pair found.
+struct Found {
+    scenarios: u64,
+    failing: u64,
+    first: Option<(u64, SystemOutcome)>,
+    seconds: f64,
+}
+
+fn sweep(args: &SystemArgs, policy: TownPolicy, model: &dyn Subject) -> Found {
+    let faults = args.faults();
+    let range = args.seeds.clone().unwrap_or(0..u64::MAX);
+    let began = Instant::now();
+    let next = Mutex::new(range.start);
+    let found = Mutex::new(Found {
+        scenarios: 0,
+        failing: 0,
+        first: None,
+        seconds: 0.0,
+    });
+    std::thread::scope(|scope| {
+        for _ in 0..args.jobs {
+            scope.spawn(|| {
+                loop {
+                    let seed = {
+                        let mut n = next.lock().unwrap_or_else(|p| p.into_inner());
+                        let out_of_time = args.seeds.is_none() && began.elapsed() >= args.time;
+                        if *n >= range.end || out_of_time {
+                            return;
+                        }
+                        *n += 1;
+                        *n - 1
+                    };
+                    let spec = SystemSpec::from_seed(seed, policy, faults);
+                    let Some(outcome) = model.run_system(&spec, seed) else {
+                        return;
+                    };
+                    let mut f = found.lock().unwrap_or_else(|p| p.into_inner());
+                    f.scenarios += 1;
+                    if outcome.violation.is_some() {
+                        f.failing += 1;
+                        if f.first.as_ref().is_none_or(|(s, _)| seed < *s) {
+                            f.first = Some((seed, outcome));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let mut found = found.into_inner().unwrap_or_else(|p| p.into_inner());
+    found.seconds = began.elapsed().as_secs_f64();
+    found
+}
+
+pub(super) fn system(args: SystemArgs, models: Vec<&dyn Subject>) -> Result<bool, UsageError> {
+    let policies = policies(&args.policy)?;
+    if let Some(seed) = args.seed {
+        let (&[policy], &[model]) = (policies.as_slice(), models.as_slice()) else {
+            return Err(UsageError(
+                "--seed runs one scenario: name one --policy and one --model".into(),
+            ));
+        };
+        let spec = SystemSpec::from_seed(seed, policy, args.faults());
+        let outcome = model
+            .run_system(&spec, seed)
+            .ok_or_else(|| UsageError(format!("`{}` cannot run as a container", model.name())))?;
+        println!(
+            "system scenario {seed}: town policy {}, container {}; agents {:?}, partitions {:?}",
+            policy.name(),
+            model.name(),
+            spec.agents,
+            spec.partitions
+        );
+        match &outcome.violation {
+            Some(v) => println!("VIOLATION {}: {}", v.invariant, v.detail),
+            None => println!("no violation"),
+        }
+        print!("{}", outcome.history.timeline());
+        return Ok(outcome.violation.is_none());
+    }
+    println!(
+        "{:<14} {:<12} {:<8} {:<42} {:>6} {:>9} {:>8}",
+        "policy", "model", "verdict", "first violated", "seed", "scenarios", "failing"
+    );
+    let mut clean = true;
+    let mut replays = Vec::new();
+    for &policy in &policies {
+        for &model in &models {
+            let f = sweep(&args, policy, model);
+            let (verdict, first, seed) = match &f.first {
+                Some((seed, o)) => {
+                    let v = o.violation.as_ref().expect("a failing outcome");
+                    replays.push(format!(
+                        "{} x {}: {} at seed {seed}: {}\n  replay: {}",
+                        policy.name(),
+                        model.name(),
+                        v.invariant.code(),
+                        v.detail,
+                        args.replay_command(policy, model.name(), *seed)
+                    ));
+                    ("FAIL", v.invariant.to_string(), seed.to_string())
+                }
+                None => ("pass", "-".to_string(), "-".to_string()),
+            };
+            clean &= f.first.is_none();
+            println!(
+                "{:<14} {:<12} {:<8} {:<42} {:>6} {:>9} {:>8}  ({:.1} s)",
+                policy.name(),
+                model.name(),
+                verdict,
+                first,
+                seed,
+                f.scenarios,
+                f.failing,
+                f.seconds
+            );
+        }
+    }
+    for line in replays {
+        println!("\n{line}");
+    }
+    Ok(clean)
+}
