@@ -15,6 +15,7 @@ fn run<M: agent_lifecycle::Lifecycle<FakeBackend>>(policy: TownPolicy, seed: u64
     run_system::<M>(
         &SystemSpec::from_seed(seed, policy, FaultConfig::none()),
         seed,
+        false,
     )
 }
 
@@ -73,20 +74,13 @@ fn a_system_run_is_determined_by_its_seed() {
     }
 }
 
+/// With every backend fault family on as well (lost replies, late effects, hangs, crashes,
+/// idle and error events), the shipped pair still holds.
 #[test]
-fn zz_faults() {
-    for policy in TownPolicy::ALL {
-        for seed in 0..100 {
-            let spec = SystemSpec::from_seed(seed, policy, FaultConfig::all());
-            let o = run_system::<Owned>(&spec, seed, false);
-            if let Some(v) = &o.violation {
-                eprintln!(
-                    "{} seed {seed}: {} {}",
-                    policy.name(),
-                    v.invariant.code(),
-                    v.detail
-                );
-            }
-        }
+fn the_shipped_pair_holds_with_every_backend_fault_on() {
+    for seed in 0..60 {
+        let spec = SystemSpec::from_seed(seed, TownPolicy::Fenced, FaultConfig::all());
+        let o = run_system::<Owned>(&spec, seed, false);
+        assert_eq!(o.violation, None, "seed {seed}\n{}", o.history.timeline());
     }
 }
