@@ -632,3 +632,35 @@ fn ms_steps_is_carried_into_the_replay_command() {
     ]);
     assert_eq!(both.status.code(), Some(2), "{}", stderr(&both));
 }
+
+/// `system --seed` tells one system scenario: rollback's written-off dispatch at seed 78 fails
+/// (exit 1) with S3 and the town's story in the timeline; fenced passes the same seed.
+#[test]
+fn system_replays_one_scenario_and_rejects_bad_input() {
+    let args = |policy: &'static str| {
+        [
+            "system", "--policy", policy, "--model", "owned", "--seed", "78", "--faults", "none",
+        ]
+    };
+    let rollback = sim(&args("rollback"));
+    assert_eq!(rollback.status.code(), Some(1), "{}", stdout(&rollback));
+    let out = stdout(&rollback);
+    assert!(out.contains("VIOLATION S3"), "{out}");
+    assert!(
+        out.contains("town: dispatch d2: timed out; rolled back to idle"),
+        "{out}"
+    );
+    assert!(
+        out.contains("network: town and container partitioned"),
+        "{out}"
+    );
+    let fenced = sim(&args("fenced"));
+    assert_eq!(fenced.status.code(), Some(0), "{}", stdout(&fenced));
+
+    let bad = sim(&["system", "--policy", "optimistic"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("the policies are: leave-working, rollback, fenced"));
+    let ambiguous = sim(&["system", "--seed", "1"]);
+    assert_eq!(ambiguous.status.code(), Some(2));
+    assert!(stderr(&ambiguous).contains("name one --policy and one --model"));
+}
