@@ -91,6 +91,9 @@ impl SystemArgs {
     }
 }
 
+/// How often a long sweep says how far it got (on stderr).
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
 /// What one (policy, model) pair found.
 struct Found {
     scenarios: u64,
@@ -104,6 +107,7 @@ fn sweep(args: &SystemArgs, policy: TownPolicy, model: &dyn Subject) -> Found {
     let range = args.seeds.clone().unwrap_or(0..u64::MAX);
     let began = Instant::now();
     let next = Mutex::new(range.start);
+    let shown = Mutex::new(Instant::now());
     let found = Mutex::new(Found {
         scenarios: 0,
         failing: 0,
@@ -129,6 +133,20 @@ fn sweep(args: &SystemArgs, policy: TownPolicy, model: &dyn Subject) -> Found {
                     };
                     let mut f = found.lock().unwrap_or_else(|p| p.into_inner());
                     f.scenarios += 1;
+                    let mut last = shown.lock().unwrap_or_else(|p| p.into_inner());
+                    if last.elapsed() >= PROGRESS_EVERY {
+                        *last = Instant::now();
+                        let secs = began.elapsed().as_secs_f64();
+                        eprintln!(
+                            "{} x {}: {} scenarios, {:.0}/s, {} failing, {secs:.0} s",
+                            policy.name(),
+                            model.name(),
+                            f.scenarios,
+                            f.scenarios as f64 / secs,
+                            f.failing
+                        );
+                    }
+                    drop(last);
                     if outcome.violation.is_some() {
                         f.failing += 1;
                         if f.first.as_ref().is_none_or(|(s, _)| seed < *s) {
