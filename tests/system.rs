@@ -3,7 +3,9 @@
 //! an HTTP request on a simulated TCP connection; partitions cut them.
 
 use agent_lifecycle::AgentManager;
+use lifecycle_sim::Model;
 use lifecycle_sim::scenario::faults::FaultConfig;
+use lifecycle_sim::system::case::{SystemCase, verdict};
 use lifecycle_sim::system::run::{SystemOutcome, run_system};
 use lifecycle_sim::system::spec::SystemSpec;
 use lifecycle_sim::system::town::TownPolicy;
@@ -82,5 +84,32 @@ fn the_shipped_pair_holds_with_every_backend_fault_on() {
         let spec = SystemSpec::from_seed(seed, TownPolicy::Fenced, FaultConfig::all());
         let o = run_system::<Owned>(&spec, seed, false);
         assert_eq!(o.violation, None, "seed {seed}\n{}", o.history.timeline());
+    }
+}
+
+/// The system regression store: each case in `tests/cases/system/` (saved by `system
+/// --shrink --save`) reaches its recorded verdict on every model it names.
+#[test]
+fn every_saved_system_case_reaches_its_recorded_verdict() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cases/system");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty());
+    for path in paths {
+        let case = SystemCase::from_json(&std::fs::read_to_string(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(!case.expect.is_empty(), "{}", path.display());
+        for (name, expected) in &case.expect {
+            let model = Model::ALL
+                .into_iter()
+                .find(|m| m.name() == name)
+                .unwrap_or_else(|| panic!("no model named {name}"));
+            let got = verdict(&model, &case.spec, case.seed).map_or("pass".into(), |i| i.code());
+            assert_eq!(&got, expected, "{} on {name}", path.display());
+        }
     }
 }

@@ -53,7 +53,8 @@ pub enum Invariant {
     /// System, after convergence: every agent the town believes working has exactly one live
     /// session, and no live session belongs to an agent the town believes idle or done.
     S2,
-    /// System: a dispatch the town wrote off as failed never took effect in the container.
+    /// System: no duplicate dispatch: a dispatch the town wrote off as failed, and followed
+    /// with another, never took effect in the container.
     S3,
 }
 
@@ -91,7 +92,7 @@ impl Invariant {
             Self::User(_) => "the subject's own invariant",
             Self::S1 => "one live session per agent, system-wide",
             Self::S2 => "town and container agree",
-            Self::S3 => "a written-off dispatch did nothing",
+            Self::S3 => "no duplicate dispatch",
         }
     }
 

@@ -2,6 +2,7 @@
 //! each container model: a findings table, or one scenario's timeline with `--seed`.
 
 use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use super::args::{default_jobs, parse_seeds};
 use crate::report::program;
 use crate::scenario::faults::FaultConfig;
 use crate::subject::Subject;
+use crate::system::case::{SystemCase, shrink, verdict};
 use crate::system::run::SystemOutcome;
 use crate::system::spec::SystemSpec;
 use crate::system::town::TownPolicy;
@@ -47,6 +49,16 @@ pub(super) struct SystemArgs {
     /// Run this one scenario and print its timeline (needs one policy and one model).
     #[arg(long)]
     seed: Option<u64>,
+    /// With --seed: shrink a failing scenario (fewer agents, partitions and fault families)
+    /// while the same invariant fails, and print the smallest.
+    #[arg(long, requires = "seed")]
+    shrink: bool,
+    /// With --shrink: save the shrunk scenario as a case file, with every model's verdict.
+    #[arg(long, value_name = "FILE", requires = "shrink")]
+    save: Option<PathBuf>,
+    /// Run a saved system case (its policy is in it) on one model and print its timeline.
+    #[arg(long, value_name = "FILE", conflicts_with = "seed")]
+    case: Option<PathBuf>,
 }
 
 fn policies(name: &str) -> Result<Vec<TownPolicy>, UsageError> {
@@ -164,6 +176,18 @@ fn sweep(args: &SystemArgs, policy: TownPolicy, model: &dyn Subject) -> Found {
 
 pub(super) fn system(args: SystemArgs, models: Vec<&dyn Subject>) -> Result<bool, UsageError> {
     let policies = policies(&args.policy)?;
+    if let Some(path) = &args.case {
+        let &[model] = models.as_slice() else {
+            return Err(UsageError(
+                "--case runs on one model: name it with --model".into(),
+            ));
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+        let case = SystemCase::from_json(&text)
+            .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+        return tell(model, &case.spec, case.seed);
+    }
     if let Some(seed) = args.seed {
         let (&[policy], &[model]) = (policies.as_slice(), models.as_slice()) else {
             return Err(UsageError(
@@ -171,22 +195,10 @@ pub(super) fn system(args: SystemArgs, models: Vec<&dyn Subject>) -> Result<bool
             ));
         };
         let spec = SystemSpec::from_seed(seed, policy, args.faults());
-        let outcome = model
-            .run_system(&spec, seed)
-            .ok_or_else(|| UsageError(format!("`{}` cannot run as a container", model.name())))?;
-        println!(
-            "system scenario {seed}: town policy {}, container {}; agents {:?}, partitions {:?}",
-            policy.name(),
-            model.name(),
-            spec.agents,
-            spec.partitions
-        );
-        match &outcome.violation {
-            Some(v) => println!("VIOLATION {}: {}", v.invariant, v.detail),
-            None => println!("no violation"),
+        if args.shrink {
+            return shrink_and_save(&args, model, &spec, seed);
         }
-        print!("{}", outcome.history.timeline());
-        return Ok(outcome.violation.is_none());
+        return tell(model, &spec, seed);
     }
     println!(
         "{:<14} {:<12} {:<8} {:<42} {:>6} {:>9} {:>8}",
@@ -230,4 +242,62 @@ pub(super) fn system(args: SystemArgs, models: Vec<&dyn Subject>) -> Result<bool
         println!("\n{line}");
     }
     Ok(clean)
+}
+
+/// Runs one system scenario and prints its verdict and timeline.
+fn tell(model: &dyn Subject, spec: &SystemSpec, seed: u64) -> Result<bool, UsageError> {
+    let outcome = model
+        .run_system(spec, seed)
+        .ok_or_else(|| UsageError(format!("`{}` cannot run as a container", model.name())))?;
+    println!(
+        "system scenario {seed}: town policy {}, container {}; agents {:?}, partitions {:?}, faults: {}",
+        spec.policy.name(),
+        model.name(),
+        spec.agents,
+        spec.partitions,
+        spec.faults
+    );
+    match &outcome.violation {
+        Some(v) => println!("VIOLATION {}: {}", v.invariant, v.detail),
+        None => println!("no violation"),
+    }
+    print!("{}", outcome.history.timeline());
+    Ok(outcome.violation.is_none())
+}
+
+fn shrink_and_save(
+    args: &SystemArgs,
+    model: &dyn Subject,
+    spec: &SystemSpec,
+    seed: u64,
+) -> Result<bool, UsageError> {
+    let Some(invariant) = verdict(model, spec, seed) else {
+        println!("seed {seed} passes on {}: nothing to shrink", model.name());
+        return Ok(true);
+    };
+    let (small, runs) = shrink(model, spec, seed, invariant);
+    println!(
+        "shrunk in {runs} runs: {} agents, {} partitions, faults: {}",
+        small.agents.len(),
+        small.partitions.len(),
+        small.faults
+    );
+    if let Some(path) = &args.save {
+        let expect = crate::subject::Model::ALL
+            .into_iter()
+            .map(|m| {
+                let verdict = verdict(&m, &small, seed).map_or("pass".to_string(), |i| i.code());
+                (m.name().to_string(), verdict)
+            })
+            .collect();
+        let case = SystemCase {
+            seed,
+            spec: small.clone(),
+            expect,
+        };
+        std::fs::write(path, case.to_json() + "\n")
+            .map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))?;
+        println!("saved {}", path.display());
+    }
+    tell(model, &small, seed)
 }

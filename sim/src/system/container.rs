@@ -49,6 +49,7 @@ pub async fn system_container<M: Lifecycle<FakeBackend>>(
     requests: SharedRequests,
     config: ManagerConfig,
     heartbeat: Duration,
+    heartbeat_phase: Duration,
     boot: String,
     detach: bool,
 ) -> turmoil::Result {
@@ -72,12 +73,11 @@ pub async fn system_container<M: Lifecycle<FakeBackend>>(
         }
     });
     let control = Control::new(manager);
-    tokio::spawn(send_heartbeats(
-        control.clone(),
-        TownClient::new(connect_town),
-        heartbeat,
-        boot,
-    ));
+    let beating = control.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(heartbeat_phase).await;
+        send_heartbeats(beating, TownClient::new(connect_town), heartbeat, boot).await;
+    });
     let attributed = router(control).layer(axum::middleware::from_fn(move |req, next| {
         attribute(world.clone(), requests.clone(), detach, req, next)
     }));

@@ -7,6 +7,7 @@
 //! - [`container`]: the container host, the product's control server over a manager on the
 //!   fake backend, each request a workload operation the checker sees.
 
+pub mod case;
 pub mod container;
 mod listener;
 pub mod run;

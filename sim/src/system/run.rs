@@ -69,6 +69,7 @@ pub fn run_system<M: Lifecycle<FakeBackend>>(
         request_lifetime: Duration::from_millis(spec.call_timeout_ms + 41),
     };
     let heartbeat = Duration::from_millis(spec.town.heartbeat_ms);
+    let heartbeat_phase = Duration::from_millis(spec.heartbeat_phase_ms);
     let (host_world, host_requests) = (world.clone(), requests.clone());
     let boots = Arc::new(Mutex::new(0u32));
     sim.host(CONTAINER_HOST, move || {
@@ -82,6 +83,7 @@ pub fn run_system<M: Lifecycle<FakeBackend>>(
             host_requests.clone(),
             config.clone(),
             heartbeat,
+            heartbeat_phase,
             boot,
             detach,
         )
@@ -302,15 +304,23 @@ fn converged(w: &World, town: &SharedTown, requests: &SharedRequests) -> Result<
             .iter()
             .find(|(_, dispatch, started)| *started && *dispatch == record.dispatch)
         {
+            // A duplicate only if the town sent the agent another dispatch after it.
             let again = t
                 .dispatches
                 .iter()
-                .filter(|d| d.agent == record.agent && d.dispatch != record.dispatch)
+                .filter(|d| {
+                    d.agent == record.agent
+                        && d.dispatch != record.dispatch
+                        && d.sent_ms > record.sent_ms
+                })
                 .count();
+            if again == 0 {
+                continue;
+            }
             return Err(Violation::new(
                 Invariant::S3,
                 format!(
-                    "the town wrote off {}'s dispatch {} ({}), but the container started it (op#{op}); the town dispatched {} {again} more time(s)",
+                    "the town wrote off {}'s dispatch {} ({}), but the container started it (op#{op}); the town dispatched {} again {again} time(s)",
                     record.agent, record.dispatch, record.outcome, record.agent
                 ),
                 Vec::new(),

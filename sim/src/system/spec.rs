@@ -22,6 +22,10 @@ pub struct SystemSpec {
     pub max_latency_ms: u32,
     pub max_message_latency_ms: u64,
     pub call_timeout_ms: u64,
+    /// How long after the container's boot its heartbeat rounds begin: the container booted
+    /// at some moment unrelated to the town's dispatches, so their phases are drawn.
+    #[serde(default)]
+    pub heartbeat_phase_ms: u64,
 }
 
 impl SystemSpec {
@@ -40,16 +44,19 @@ impl SystemSpec {
                 (from, from + 50 + u64::from(d.below(1_450)))
             })
             .collect();
+        let town = TownTiming::default();
+        let heartbeat_phase_ms = u64::from(d.below(town.heartbeat_ms as u32));
         Self {
             agents,
             policy,
-            town: TownTiming::default(),
+            town,
             faults,
             partitions,
             chaos_ms,
             max_latency_ms: 20,
             max_message_latency_ms: 5,
             call_timeout_ms: 100,
+            heartbeat_phase_ms,
         }
     }
 

@@ -1,0 +1,94 @@
+//! A system scenario saved whole (its spec and its seed, which draws the backend's choices),
+//! with the verdicts expected of it, and shrinking: fewer agents, fewer and shorter
+//! partitions, fewer fault families, for as long as the same invariant still fails.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::spec::SystemSpec;
+use crate::check::Invariant;
+use crate::subject::Subject;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemCase {
+    /// Seeds the backend's choices and turmoil's network.
+    pub seed: u64,
+    pub spec: SystemSpec,
+    /// The verdict each container model must reach on it: an invariant's code, or `pass`.
+    #[serde(default)]
+    pub expect: BTreeMap<String, String>,
+}
+
+impl SystemCase {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a case serialises")
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        serde_json::from_str(text).map_err(|e| format!("not a system case: {e}"))
+    }
+}
+
+/// The invariant `subject` violates on `spec`, if any.
+pub fn verdict(subject: &dyn Subject, spec: &SystemSpec, seed: u64) -> Option<Invariant> {
+    subject
+        .run_system(spec, seed)
+        .and_then(|o| o.violation)
+        .map(|v| v.invariant)
+}
+
+/// The smallest spec found on which `subject` still violates `invariant`, and how many runs
+/// the search took.
+pub fn shrink(
+    subject: &dyn Subject,
+    spec: &SystemSpec,
+    seed: u64,
+    invariant: Invariant,
+) -> (SystemSpec, u32) {
+    let mut best = spec.clone();
+    let mut runs = 0;
+    loop {
+        let found = smaller(&best).into_iter().find(|candidate| {
+            runs += 1;
+            verdict(subject, candidate, seed) == Some(invariant)
+        });
+        match found {
+            Some(smaller) => best = smaller,
+            None => return (best, runs),
+        }
+    }
+}
+
+/// Every one-step simplification of `spec`, simplest first.
+fn smaller(spec: &SystemSpec) -> Vec<SystemSpec> {
+    let mut out = Vec::new();
+    for i in 0..spec.partitions.len() {
+        let mut s = spec.clone();
+        s.partitions.remove(i);
+        out.push(s);
+    }
+    if spec.agents.len() > 1 {
+        for i in 0..spec.agents.len() {
+            let mut s = spec.clone();
+            s.agents.remove(i);
+            out.push(s);
+        }
+    }
+    for i in 0..11 {
+        if *spec.faults.clone().rates_mut()[i] > 0 {
+            let mut s = spec.clone();
+            *s.faults.rates_mut()[i] = 0;
+            out.push(s);
+        }
+    }
+    for i in 0..spec.partitions.len() {
+        let (from, until) = spec.partitions[i];
+        if until - from > 50 {
+            let mut s = spec.clone();
+            s.partitions[i].1 = from + (until - from) / 2;
+            out.push(s);
+        }
+    }
+    out
+}
