@@ -113,3 +113,21 @@ fn every_saved_system_case_reaches_its_recorded_verdict() {
         }
     }
 }
+
+/// Heartbeats resume after a partition: the control server's sender once awaited each
+/// heartbeat with no bound, so one request hung by a partition stopped every later round, and
+/// the town re-dispatched the agent every liveness period for ever (S2 names it: working with
+/// no heartbeat). Seed 4 cuts the network from 2,635 ms to 4,004 ms.
+#[test]
+fn heartbeats_resume_after_a_partition() {
+    let spec = SystemSpec::from_seed(4, TownPolicy::Fenced, FaultConfig::none());
+    assert_eq!(spec.partitions, [(2635, 4004)]);
+    let o = run_system::<Owned>(&spec, 4, false);
+    assert_eq!(o.violation, None, "{}", o.history.timeline());
+    let heard_after = o.history.events.iter().any(|e| {
+        e.at_ms > 4004
+            && matches!(&e.what, lifecycle_sim::world::history::What::Town(w) if w.starts_with("heartbeat"))
+    });
+    let redispatched = o.dispatches.iter().filter(|d| d.sent_ms > 4004).count();
+    assert!(heard_after || redispatched <= 1, "{}", o.history.timeline());
+}

@@ -48,9 +48,14 @@ pub async fn send_heartbeats<B, L, C, F, S>(
             })
             .collect();
         for beat in live {
-            // Best effort, as the real sender: a lost heartbeat is the town's to judge.
-            if let Err(e) = town.heartbeat(&beat).await {
-                tracing::debug!("heartbeat of {} not delivered: {e}", beat.agent);
+            // Best effort, as the real sender: a lost heartbeat is the town's to judge. Each
+            // is bounded by the interval: a request that hangs (a partition, a town that does
+            // not answer) must not hold up the rounds after it, as one `setInterval` callback
+            // does not hold up the next.
+            match tokio::time::timeout(every, town.heartbeat(&beat)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!("heartbeat of {} not delivered: {e}", beat.agent),
+                Err(_) => tracing::debug!("heartbeat of {} timed out", beat.agent),
             }
         }
     }

@@ -51,7 +51,8 @@ pub enum Invariant {
     /// at the same instant, anywhere.
     S1,
     /// System, after convergence: every agent the town believes working has exactly one live
-    /// session, and no live session belongs to an agent the town believes idle or done.
+    /// session and was heard from (a heartbeat) within the liveness bound, and no live session
+    /// belongs to an agent the town believes idle or done.
     S2,
     /// System: no duplicate dispatch: a dispatch the town wrote off as failed, and followed
     /// with another, never took effect in the container.

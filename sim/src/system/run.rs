@@ -160,7 +160,7 @@ impl Judge {
             self.observe(world, requests, town, now);
             self.check(world, now)?;
             if now >= end_ms {
-                return converged(&lock(world), town, requests);
+                return converged(&lock(world), town, requests, &spec.town);
             }
         }
     }
@@ -269,7 +269,12 @@ fn one_working_session(w: &World) -> Result<(), Violation> {
 
 /// After convergence: the container settled (I1 at settle), the town and the container agree
 /// (S2), and no dispatch the town wrote off took effect (S3).
-fn converged(w: &World, town: &SharedTown, requests: &SharedRequests) -> Result<(), Violation> {
+fn converged(
+    w: &World,
+    town: &SharedTown,
+    requests: &SharedRequests,
+    timing: &super::town::TownTiming,
+) -> Result<(), Violation> {
     let snapshot = snapshot_of(w);
     check_settled(&w.ledger, &snapshot)?;
     let t = lock_town(town);
@@ -292,6 +297,21 @@ fn converged(w: &World, town: &SharedTown, requests: &SharedRequests) -> Result<
                     "converged, the town believes {name} {:?} and the container runs {} live sessions of it",
                     agent.belief,
                     live.len()
+                ),
+                live,
+            ));
+        }
+        // Working on the evidence of heartbeats, not of the town's own dispatches: a town that
+        // keeps re-dispatching an agent it never hears from has not converged.
+        let heard = agent
+            .last_heartbeat_ms
+            .is_some_and(|at| w.now_ms - at <= timing.liveness_ms);
+        if agent.belief == Belief::Working && !heard {
+            return Err(Violation::new(
+                Invariant::S2,
+                format!(
+                    "converged, the town believes {name} working but has heard no heartbeat of it for {} ms (last: {:?})",
+                    timing.liveness_ms, agent.last_heartbeat_ms
                 ),
                 live,
             ));

@@ -92,6 +92,8 @@ pub struct TownAgent {
     /// The dispatch the agent works for, once one was sent.
     pub dispatch: Option<String>,
     pub dispatches: u32,
+    /// When its last heartbeat arrived: the town's only evidence that it lives.
+    pub last_heartbeat_ms: Option<u64>,
 }
 
 /// One dispatch as the town saw it end.
@@ -137,6 +139,7 @@ impl Town {
                     last_dispatch_ms: None,
                     dispatch: None,
                     dispatches: 0,
+                    last_heartbeat_ms: None,
                 },
             );
         }
@@ -150,6 +153,7 @@ impl Town {
             && agent.belief != Belief::Done
         {
             agent.last_activity_ms = now_ms;
+            agent.last_heartbeat_ms = Some(now_ms);
             if agent.belief == Belief::Idle {
                 agent.belief = Belief::Working;
                 let what = format!("heartbeat from {}: working again", beat.container);
