@@ -3,13 +3,13 @@
 //! an HTTP request on a simulated TCP connection; partitions cut them.
 
 use agent_lifecycle::AgentManager;
-use lifecycle_sim::Model;
 use lifecycle_sim::scenario::faults::FaultConfig;
-use lifecycle_sim::system::case::{SystemCase, verdict};
+use lifecycle_sim::system::case::SystemCase;
 use lifecycle_sim::system::run::{SystemOutcome, run_system};
 use lifecycle_sim::system::spec::SystemSpec;
 use lifecycle_sim::system::town::TownPolicy;
 use lifecycle_sim::{FakeBackend, Invariant};
+use lifecycle_sim::{Model, Subject};
 
 type Owned = AgentManager<FakeBackend>;
 
@@ -108,7 +108,9 @@ fn every_saved_system_case_reaches_its_recorded_verdict() {
                 .into_iter()
                 .find(|m| m.name() == name)
                 .unwrap_or_else(|| panic!("no model named {name}"));
-            let got = verdict(&model, &case.spec, case.seed).map_or("pass".into(), |i| i.code());
+            let got = model
+                .system_verdict(&case.spec, case.seed)
+                .map_or("pass".into(), |i| i.code());
             assert_eq!(&got, expected, "{} on {name}", path.display());
         }
     }

@@ -13,7 +13,7 @@ use super::args::{default_jobs, parse_seeds};
 use crate::report::program;
 use crate::scenario::faults::FaultConfig;
 use crate::subject::Subject;
-use crate::system::case::{SystemCase, shrink, verdict};
+use crate::system::case::{SystemCase, shrink};
 use crate::system::run::SystemOutcome;
 use crate::system::spec::SystemSpec;
 use crate::system::town::TownPolicy;
@@ -271,11 +271,11 @@ fn shrink_and_save(
     spec: &SystemSpec,
     seed: u64,
 ) -> Result<bool, UsageError> {
-    let Some(invariant) = verdict(model, spec, seed) else {
+    let Some(invariant) = model.system_verdict(spec, seed) else {
         println!("seed {seed} passes on {}: nothing to shrink", model.name());
         return Ok(true);
     };
-    let (small, runs) = shrink(model, spec, seed, invariant);
+    let (small, runs) = shrink(spec, invariant, |s| model.system_verdict(s, seed));
     println!(
         "shrunk in {runs} runs: {} agents, {} partitions, faults: {}",
         small.agents.len(),
@@ -286,7 +286,9 @@ fn shrink_and_save(
         let expect = crate::subject::Model::ALL
             .into_iter()
             .map(|m| {
-                let verdict = verdict(&m, &small, seed).map_or("pass".to_string(), |i| i.code());
+                let verdict = m
+                    .system_verdict(&small, seed)
+                    .map_or("pass".to_string(), |i| i.code());
                 (m.name().to_string(), verdict)
             })
             .collect();

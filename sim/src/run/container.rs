@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use agent_lifecycle::{AgentId, Lifecycle, ManagerConfig, Snapshot};
-use tokio::sync::mpsc::unbounded_channel;
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 use crate::check::AtReturn;
 use crate::world::backend::{FakeBackend, lock};
@@ -37,6 +37,21 @@ pub(super) fn at_return(snapshot: Snapshot, ledger: &Ledger, agent: Option<&Agen
     AtReturn { snapshot, live }
 }
 
+/// A fresh manager on the fake backend, wired to the world: its notices arrive on the
+/// returned receiver, and the checker reads its snapshot.
+pub(crate) fn boot<M: Lifecycle<FakeBackend>>(
+    world: &Arc<Mutex<World>>,
+    config: ManagerConfig,
+) -> (Arc<M>, UnboundedReceiver<Vec<Notice>>) {
+    let manager = Arc::new(M::new(FakeBackend::new(world.clone()), config));
+    let (inbox, notices) = unbounded_channel::<Vec<Notice>>();
+    let mut w = lock(world);
+    w.inbox = Some(inbox);
+    let observed = manager.clone();
+    w.snapshot = Some(Arc::new(move || observed.snapshot()));
+    (manager, notices)
+}
+
 /// The container's software: a fresh manager each boot, one task per command.
 pub(super) async fn container<M: Lifecycle<FakeBackend>>(
     world: Arc<Mutex<World>>,
@@ -44,14 +59,7 @@ pub(super) async fn container<M: Lifecycle<FakeBackend>>(
     returns: Returns,
     clockwork: Option<Arc<Clockwork>>,
 ) -> turmoil::Result {
-    let manager = Arc::new(M::new(FakeBackend::new(world.clone()), config));
-    let (inbox, mut notices) = unbounded_channel::<Vec<Notice>>();
-    {
-        let mut w = lock(&world);
-        w.inbox = Some(inbox);
-        let observed = manager.clone();
-        w.snapshot = Some(Arc::new(move || observed.snapshot()));
-    }
+    let (manager, mut notices) = boot::<M>(&world, config);
     if let Some(clockwork) = clockwork {
         tokio::task::spawn_local(run_clockwork(clockwork));
     }

@@ -11,7 +11,7 @@
 
 mod arrivals;
 mod clockwork;
-mod container;
+pub(crate) mod container;
 mod driver;
 pub(crate) mod panics;
 pub mod state_op;

@@ -45,6 +45,13 @@ pub trait Subject: Send + Sync {
         None
     }
 
+    /// The invariant a system scenario violates on this subject, if any.
+    fn system_verdict(&self, spec: &SystemSpec, seed: u64) -> Option<crate::Invariant> {
+        self.run_system(spec, seed)
+            .and_then(|o| o.violation)
+            .map(|v| v.invariant)
+    }
+
     /// A Rust expression for this subject, for the regression tests `shrink` prints.
     fn rust_expr(&self) -> String {
         format!("your_subject() /* the subject named {:?} */", self.name())

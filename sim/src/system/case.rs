@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use super::spec::SystemSpec;
 use crate::check::Invariant;
-use crate::subject::Subject;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SystemCase {
@@ -30,28 +29,19 @@ impl SystemCase {
     }
 }
 
-/// The invariant `subject` violates on `spec`, if any.
-pub fn verdict(subject: &dyn Subject, spec: &SystemSpec, seed: u64) -> Option<Invariant> {
-    subject
-        .run_system(spec, seed)
-        .and_then(|o| o.violation)
-        .map(|v| v.invariant)
-}
-
-/// The smallest spec found on which `subject` still violates `invariant`, and how many runs
-/// the search took.
+/// The smallest spec found on which `judge` (a container model's verdict on a spec) is still
+/// `invariant`, and how many runs the search took.
 pub fn shrink(
-    subject: &dyn Subject,
     spec: &SystemSpec,
-    seed: u64,
     invariant: Invariant,
+    judge: impl Fn(&SystemSpec) -> Option<Invariant>,
 ) -> (SystemSpec, u32) {
     let mut best = spec.clone();
     let mut runs = 0;
     loop {
         let found = smaller(&best).into_iter().find(|candidate| {
             runs += 1;
-            verdict(subject, candidate, seed) == Some(invariant)
+            judge(candidate) == Some(invariant)
         });
         match found {
             Some(smaller) => best = smaller,

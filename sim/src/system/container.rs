@@ -12,7 +12,6 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 use control_server::{Control, StartBody, TownClient, router, send_heartbeats};
-use tokio::sync::mpsc::unbounded_channel;
 
 use super::{connect_town, serve};
 use crate::scenario::workload::OpKind;
@@ -53,14 +52,7 @@ pub async fn system_container<M: Lifecycle<FakeBackend>>(
     boot: String,
     detach: bool,
 ) -> turmoil::Result {
-    let manager = Arc::new(M::new(FakeBackend::new(world.clone()), config));
-    let (inbox, mut notices) = unbounded_channel::<Vec<Notice>>();
-    {
-        let mut w = lock(&world);
-        w.inbox = Some(inbox);
-        let observed = manager.clone();
-        w.snapshot = Some(Arc::new(move || observed.snapshot()));
-    }
+    let (manager, mut notices) = crate::run::container::boot::<M>(&world, config);
     let delivering = world.clone();
     tokio::task::spawn_local(async move {
         while let Some(batch) = notices.recv().await {
