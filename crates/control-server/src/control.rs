@@ -151,11 +151,7 @@ impl<B: SessionBackend, L: Lifecycle<B>> Control<B, L> {
 
     /// Whether a start of the agent runs, or its record has not finished.
     pub(crate) fn is_live(&self, agent: &AgentId) -> bool {
-        let starting = self
-            .starting
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(agent);
+        let starting = self.starting().contains_key(agent);
         starting
             || self
                 .lifecycle

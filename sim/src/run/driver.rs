@@ -125,10 +125,7 @@ impl Driver {
     }
 
     pub(super) fn op_agent(kind: OpKind) -> Option<AgentId> {
-        match kind {
-            OpKind::Start(a) | OpKind::Stop(a) => Some(agent_id(a)),
-            OpKind::Evict => None,
-        }
+        crate::scenario::names::agent_of(kind)
     }
 
     /// Records what returned, bounces the container after an eviction, and judges the

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 
 use agent_lifecycle::AgentId;
 
-use super::workload::AgentIx;
+use super::workload::{AgentIx, OpKind};
 
 pub fn agent_name(ix: AgentIx) -> String {
     format!("a{ix}")
@@ -17,6 +17,11 @@ pub fn workdir_name(ix: u8) -> String {
 /// The agent's id, made once per thread: the driver and the checker compare and clone ids
 /// on every step, and a fresh `format!` each time was a measurable part of a scenario. Per
 /// thread, so that parallel workers never share a reference count.
+/// The agent an operation is about (an eviction is about none in particular).
+pub fn agent_of(kind: OpKind) -> Option<AgentId> {
+    kind.agent().map(agent_id)
+}
+
 pub fn agent_id(ix: AgentIx) -> AgentId {
     thread_local! {
         static IDS: RefCell<Vec<AgentId>> = const { RefCell::new(Vec::new()) };

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agent_lifecycle::{AgentId, Lifecycle, LifecycleError, ManagerConfig, RequestContext};
+use agent_lifecycle::{Lifecycle, LifecycleError, ManagerConfig, RequestContext};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::StatusCode;
@@ -14,10 +14,11 @@ use axum::response::Response;
 use control_server::{Control, StartBody, TownClient, router, send_heartbeats};
 
 use super::{connect_town, serve};
+use crate::scenario::names::agent_of;
 use crate::scenario::workload::OpKind;
 use crate::world::World;
 use crate::world::backend::{FakeBackend, lock};
-use crate::world::history::{OpId, What};
+use crate::world::history::OpId;
 use crate::world::mailbox::Notice;
 
 /// The control operations the container has seen, for the checker and for S3.
@@ -121,7 +122,7 @@ async fn attribute(
         r.arrived.push((op, kind));
         op
     };
-    let agent = kind.agent().map(crate::scenario::names::agent_id);
+    let agent = agent_of(kind);
     let context = RequestContext {
         id: u64::from(op),
         agent,
@@ -223,14 +224,4 @@ fn bad_request() -> Response {
         .status(StatusCode::BAD_REQUEST)
         .body(Body::from("unreadable body"))
         .expect("a response")
-}
-
-/// The agent of an operation, by name.
-pub fn op_agent(kind: OpKind) -> Option<AgentId> {
-    kind.agent().map(crate::scenario::names::agent_id)
-}
-
-/// What the history says when an operation arrives.
-pub fn arrival(op: OpId, kind: OpKind) -> What {
-    What::OpIssued(op, kind)
 }

@@ -10,13 +10,14 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use agent_lifecycle::{AgentId, Lifecycle, ManagerConfig};
 
-use super::container::{SharedRequests, lock_requests, op_agent, system_container};
+use super::container::{SharedRequests, lock_requests, system_container};
 use super::spec::SystemSpec;
 use super::town::{Belief, SharedTown, Town, lock_town, run_town};
 use super::{CONTAINER_HOST, TOWN_HOST, TOWN_PORT, serve_on};
 use crate::check::{Invariant, View, Violation, check_settled, check_step};
 use crate::decisions::Decisions;
 use crate::run::panics::snapshot_of;
+use crate::scenario::names::agent_of;
 use crate::scenario::spec::Strategy;
 use crate::scenario::workload::OpKind;
 use crate::world::backend::{FakeBackend, lock};
@@ -180,7 +181,7 @@ impl Judge {
         }
         for (op, kind) in std::mem::take(&mut r.arrived) {
             w.history
-                .push(now, op_agent(kind), What::OpIssued(op, kind));
+                .push(now, agent_of(kind), What::OpIssued(op, kind));
             self.in_flight.insert(op, kind);
         }
         for (op, kind, result) in std::mem::take(&mut r.ended) {
@@ -189,12 +190,12 @@ impl Judge {
                     .insert(crate::scenario::names::agent_id(a), op);
             }
             w.history
-                .push(now, op_agent(kind), What::OpReturned(op, kind, result));
+                .push(now, agent_of(kind), What::OpReturned(op, kind, result));
             self.in_flight.remove(&op);
         }
         for (op, kind) in std::mem::take(&mut r.dropped) {
             w.history
-                .push(now, op_agent(kind), What::OpDropped(op, kind));
+                .push(now, agent_of(kind), What::OpDropped(op, kind));
             self.in_flight.remove(&op);
         }
     }

@@ -113,7 +113,6 @@ pub struct DispatchRecord {
 pub struct Town {
     pub agents: BTreeMap<String, TownAgent>,
     pub dispatches: Vec<DispatchRecord>,
-    pub heartbeats: u64,
     next_dispatch: u64,
     /// What the town did, for the timeline: (ms, agent, what); the harness drains it.
     pub log: Vec<(u64, String, String)>,
@@ -148,7 +147,6 @@ impl Town {
 
     /// `touchAgent`: a heartbeat is activity, and an idle agent is working again.
     pub fn heard(&mut self, beat: &Heartbeat, now_ms: u64) {
-        self.heartbeats += 1;
         if let Some(agent) = self.agents.get_mut(&beat.agent)
             && agent.belief != Belief::Done
         {
