@@ -2,38 +2,45 @@
 //! container's control server, whose manager runs on the fake backend. Each control call is
 //! an HTTP request on a simulated TCP connection; partitions cut them.
 
-use agent_lifecycle::AgentManager;
+use lifecycle_sim::Invariant;
 use lifecycle_sim::scenario::faults::FaultConfig;
 use lifecycle_sim::system::case::SystemCase;
-use lifecycle_sim::system::run::{SystemOutcome, run_system};
-use lifecycle_sim::system::spec::SystemSpec;
+use lifecycle_sim::system::run::SystemOutcome;
+use lifecycle_sim::system::spec::{Families, SystemSpec};
 use lifecycle_sim::system::town::TownPolicy;
-use lifecycle_sim::{FakeBackend, Invariant};
+use lifecycle_sim::world::history::What;
 use lifecycle_sim::{Model, Subject};
 
-type Owned = AgentManager<FakeBackend>;
-
-fn run<M: agent_lifecycle::Lifecycle<FakeBackend>>(policy: TownPolicy, seed: u64) -> SystemOutcome {
-    run_system::<M>(
-        &SystemSpec::from_seed(seed, policy, FaultConfig::none()),
-        seed,
-        false,
-    )
+/// The scenario of `seed` with partitions as its only faults.
+fn partitions_only(seed: u64, policy: TownPolicy) -> SystemSpec {
+    let all = SystemSpec::from_seed(seed, policy, Families::All);
+    SystemSpec {
+        partitions: all.partitions,
+        ..SystemSpec::from_seed(seed, policy, Families::None)
+    }
 }
 
-fn first_violation<M: agent_lifecycle::Lifecycle<FakeBackend>>(
+fn owned(spec: &SystemSpec, seed: u64) -> SystemOutcome {
+    Model::Owned.run_system(spec, seed).expect("owned runs as a container")
+}
+
+fn run(policy: TownPolicy, seed: u64) -> SystemOutcome {
+    owned(&partitions_only(seed, policy), seed)
+}
+
+fn first_violation(
     policy: TownPolicy,
     seeds: std::ops::Range<u64>,
 ) -> Option<(u64, SystemOutcome)> {
     seeds
-        .map(|seed| (seed, run::<M>(policy, seed)))
+        .map(|seed| (seed, run(policy, seed)))
         .find(|(_, o)| o.violation.is_some())
 }
 
 #[test]
 fn the_shipped_pair_holds_across_partitions() {
     // The production manager with fenced dispatches: no violation, every agent converged.
-    if let Some((seed, o)) = first_violation::<Owned>(TownPolicy::Fenced, 0..100) {
+    if let Some((seed, o)) = first_violation(TownPolicy::Fenced, 0..100) {
         panic!("seed {seed}: {:?}\n{}", o.violation, o.history.timeline());
     }
 }
@@ -44,7 +51,7 @@ fn the_shipped_pair_holds_across_partitions() {
 #[test]
 fn rolling_back_a_timed_out_dispatch_duplicates_one_the_container_started() {
     let (seed, found) =
-        first_violation::<Owned>(TownPolicy::Rollback, 0..300).expect("a duplicate dispatch");
+        first_violation(TownPolicy::Rollback, 0..300).expect("a duplicate dispatch");
     let v = found.violation.as_ref().unwrap();
     assert_eq!(v.invariant, Invariant::S3, "{}", v.detail);
     assert!(
@@ -61,7 +68,7 @@ fn rolling_back_a_timed_out_dispatch_duplicates_one_the_container_started() {
         found.dispatches
     );
     for policy in [TownPolicy::LeaveWorking, TownPolicy::Fenced] {
-        let o = run::<Owned>(policy, seed);
+        let o = run(policy, seed);
         assert_eq!(o.violation, None, "{} seed {seed}", policy.name());
     }
 }
@@ -69,8 +76,8 @@ fn rolling_back_a_timed_out_dispatch_duplicates_one_the_container_started() {
 #[test]
 fn a_system_run_is_determined_by_its_seed() {
     for seed in 0..5 {
-        let a = run::<Owned>(TownPolicy::Rollback, seed);
-        let b = run::<Owned>(TownPolicy::Rollback, seed);
+        let a = run(TownPolicy::Rollback, seed);
+        let b = run(TownPolicy::Rollback, seed);
         assert_eq!(a.history.digest(), b.history.digest(), "seed {seed}");
         assert_eq!(a.dispatches, b.dispatches, "seed {seed}");
     }
@@ -81,8 +88,11 @@ fn a_system_run_is_determined_by_its_seed() {
 #[test]
 fn the_shipped_pair_holds_with_every_backend_fault_on() {
     for seed in 0..60 {
-        let spec = SystemSpec::from_seed(seed, TownPolicy::Fenced, FaultConfig::all());
-        let o = run_system::<Owned>(&spec, seed, false);
+        let spec = SystemSpec {
+            faults: FaultConfig::all(),
+            ..partitions_only(seed, TownPolicy::Fenced)
+        };
+        let o = owned(&spec, seed);
         assert_eq!(o.violation, None, "seed {seed}\n{}", o.history.timeline());
     }
 }
@@ -122,13 +132,13 @@ fn every_saved_system_case_reaches_its_recorded_verdict() {
 /// no heartbeat). Seed 4 cuts the network from 2,635 ms to 4,004 ms.
 #[test]
 fn heartbeats_resume_after_a_partition() {
-    let spec = SystemSpec::from_seed(4, TownPolicy::Fenced, FaultConfig::none());
+    let spec = partitions_only(4, TownPolicy::Fenced);
     assert_eq!(spec.partitions, [(2635, 4004)]);
-    let o = run_system::<Owned>(&spec, 4, false);
+    let o = owned(&spec, 4);
     assert_eq!(o.violation, None, "{}", o.history.timeline());
     let heard_after = o.history.events.iter().any(|e| {
         e.at_ms > 4004
-            && matches!(&e.what, lifecycle_sim::world::history::What::Town(w) if w.starts_with("heartbeat"))
+            && matches!(&e.what, What::Town(w) if w.starts_with("heartbeat"))
     });
     let redispatched = o.dispatches.iter().filter(|d| d.sent_ms > 4004).count();
     assert!(heard_after || redispatched <= 1, "{}", o.history.timeline());

@@ -57,10 +57,13 @@ pub enum Invariant {
     /// System: no duplicate dispatch: a dispatch the town wrote off as failed, and followed
     /// with another, never took effect in the container.
     S3,
+    /// System: no resurrection: boot hydration after an eviction never starts an agent whose
+    /// stop the container acknowledged to the town.
+    S4,
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 14] = [
+    pub const ALL: [Invariant; 15] = [
         Self::I1,
         Self::I2,
         Self::I3,
@@ -75,6 +78,7 @@ impl Invariant {
         Self::S1,
         Self::S2,
         Self::S3,
+        Self::S4,
     ];
 
     pub fn title(self) -> &'static str {
@@ -94,6 +98,7 @@ impl Invariant {
             Self::S1 => "one live session per agent, system-wide",
             Self::S2 => "town and container agree",
             Self::S3 => "no duplicate dispatch",
+            Self::S4 => "no resurrection after a stop",
         }
     }
 

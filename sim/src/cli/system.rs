@@ -11,18 +11,20 @@ use clap::{Args, ValueEnum};
 use super::UsageError;
 use super::args::{default_jobs, parse_seeds};
 use crate::report::program;
-use crate::scenario::faults::FaultConfig;
 use crate::subject::Subject;
 use crate::system::case::{SystemCase, shrink};
 use crate::system::run::SystemOutcome;
-use crate::system::spec::SystemSpec;
+use crate::system::spec::{Families, SystemSpec};
 use crate::system::town::TownPolicy;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub(super) enum SystemFaults {
-    /// Every backend fault family on during the chaos (the network's cuts always are).
+    /// Every fault family on during the chaos: the backend's faults, partitions, holds,
+    /// failed connections, an eviction, and stops by the town.
     All,
-    /// No backend faults: only the network's latency and partitions.
+    /// Each seed turns each family on or off (swarm testing).
+    Swarm,
+    /// No faults: only the network's latency.
     None,
 }
 
@@ -83,16 +85,18 @@ impl SystemArgs {
         &self.model
     }
 
-    fn faults(&self) -> FaultConfig {
+    fn families(&self) -> Families {
         match self.faults {
-            SystemFaults::All => FaultConfig::all(),
-            SystemFaults::None => FaultConfig::none(),
+            SystemFaults::All => Families::All,
+            SystemFaults::Swarm => Families::Swarm,
+            SystemFaults::None => Families::None,
         }
     }
 
     fn replay_command(&self, policy: TownPolicy, model: &str, seed: u64) -> String {
         let faults = match self.faults {
             SystemFaults::All => "",
+            SystemFaults::Swarm => " --faults swarm",
             SystemFaults::None => " --faults none",
         };
         format!(
@@ -115,7 +119,7 @@ struct Found {
 }
 
 fn sweep(args: &SystemArgs, policy: TownPolicy, model: &dyn Subject) -> Found {
-    let faults = args.faults();
+    let families = args.families();
     let range = args.seeds.clone().unwrap_or(0..u64::MAX);
     let began = Instant::now();
     let next = Mutex::new(range.start);
@@ -139,7 +143,7 @@ fn sweep(args: &SystemArgs, policy: TownPolicy, model: &dyn Subject) -> Found {
                         *n += 1;
                         *n - 1
                     };
-                    let spec = SystemSpec::from_seed(seed, policy, faults);
+                    let spec = SystemSpec::from_seed(seed, policy, families);
                     let Some(outcome) = model.run_system(&spec, seed) else {
                         return;
                     };
@@ -194,7 +198,7 @@ pub(super) fn system(args: SystemArgs, models: Vec<&dyn Subject>) -> Result<bool
                 "--seed runs one scenario: name one --policy and one --model".into(),
             ));
         };
-        let spec = SystemSpec::from_seed(seed, policy, args.faults());
+        let spec = SystemSpec::from_seed(seed, policy, args.families());
         if args.shrink {
             return shrink_and_save(&args, model, &spec, seed);
         }
@@ -250,11 +254,11 @@ fn tell(model: &dyn Subject, spec: &SystemSpec, seed: u64) -> Result<bool, Usage
         .run_system(spec, seed)
         .ok_or_else(|| UsageError(format!("`{}` cannot run as a container", model.name())))?;
     println!(
-        "system scenario {seed}: town policy {}, container {}; agents {:?}, partitions {:?}, faults: {}",
+        "system scenario {seed}: town policy {}, container {}; agents {:?}; families: {}; backend faults: {}",
         spec.policy.name(),
         model.name(),
         spec.agents,
-        spec.partitions,
+        spec.families(),
         spec.faults
     );
     match &outcome.violation {
@@ -277,9 +281,9 @@ fn shrink_and_save(
     };
     let (small, runs) = shrink(spec, invariant, |s| model.system_verdict(s, seed));
     println!(
-        "shrunk in {runs} runs: {} agents, {} partitions, faults: {}",
+        "shrunk in {runs} runs: {} agents; families: {}; backend faults: {}",
         small.agents.len(),
-        small.partitions.len(),
+        small.families(),
         small.faults
     );
     if let Some(path) = &args.save {

@@ -10,7 +10,8 @@ use super::Subject;
 use crate::decisions::Decisions;
 use crate::run::{Callers, Outcome, RunConfig, run_scenario};
 use crate::scenario::spec::ScenarioSpec;
-use crate::system::run::{SystemOutcome, run_system};
+use crate::system::registry::RegistryStyle;
+use crate::system::run::{ContainerStyle, SystemOutcome, run_system};
 use crate::system::spec::SystemSpec;
 use crate::world::backend::FakeBackend;
 
@@ -101,13 +102,21 @@ impl Subject for Model {
 
     fn run_system(&self, spec: &SystemSpec, seed: u64) -> Option<SystemOutcome> {
         // The historical containers answer from JS handlers that run to their end whatever
-        // the client does; owned's router is the product's, as shipped.
-        let detach = *self != Self::Owned;
+        // the client does; owned's router is the product's, as shipped. PRE has no registry;
+        // POST and LATEST write theirs fire-and-forget (`../shared/seed-system.md` §2).
+        let style = ContainerStyle {
+            detach: *self != Self::Owned,
+            registry: match self {
+                Self::Legacy => RegistryStyle::None,
+                Self::AbortToken | Self::StartLock => RegistryStyle::FireAndForget,
+                Self::Owned => RegistryStyle::Ordered,
+            },
+        };
         Some(match self {
-            Self::Legacy => run_system::<LegacyManager<FakeBackend>>(spec, seed, detach),
-            Self::AbortToken => run_system::<AbortTokenManager<FakeBackend>>(spec, seed, detach),
-            Self::StartLock => run_system::<StartLockManager<FakeBackend>>(spec, seed, detach),
-            Self::Owned => run_system::<AgentManager<FakeBackend>>(spec, seed, detach),
+            Self::Legacy => run_system::<LegacyManager<FakeBackend>>(spec, seed, style),
+            Self::AbortToken => run_system::<AbortTokenManager<FakeBackend>>(spec, seed, style),
+            Self::StartLock => run_system::<StartLockManager<FakeBackend>>(spec, seed, style),
+            Self::Owned => run_system::<AgentManager<FakeBackend>>(spec, seed, style),
         })
     }
 

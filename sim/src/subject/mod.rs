@@ -14,7 +14,8 @@ use crate::decisions::Decisions;
 use crate::run::{Callers, Outcome, RunConfig, run_scenario};
 use crate::scenario::Scenario;
 use crate::scenario::spec::ScenarioSpec;
-use crate::system::run::{SystemOutcome, run_system};
+use crate::system::registry::RegistryStyle;
+use crate::system::run::{ContainerStyle, SystemOutcome, run_system};
 use crate::system::spec::SystemSpec;
 use crate::world::backend::FakeBackend;
 
@@ -133,8 +134,12 @@ impl<M: Lifecycle<FakeBackend>> Subject for Manager<M> {
     }
 
     fn run_system(&self, spec: &SystemSpec, seed: u64) -> Option<SystemOutcome> {
-        let detach = self.config.callers == Callers::Wait;
-        Some(run_system::<M>(spec, seed, detach))
+        // A user's container writes its registry whole before it answers, as ours does.
+        let style = ContainerStyle {
+            detach: self.config.callers == Callers::Wait,
+            registry: RegistryStyle::Ordered,
+        };
+        Some(run_system::<M>(spec, seed, style))
     }
 }
 

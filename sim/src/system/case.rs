@@ -1,6 +1,7 @@
 //! A system scenario saved whole (its spec and its seed, which draws the backend's choices),
 //! with the verdicts expected of it, and shrinking: fewer agents, fewer and shorter
-//! partitions, fewer fault families, for as long as the same invariant still fails.
+//! partitions and holds, no eviction, stop or failed connection, fewer backend fault families,
+//! for as long as the same invariant still fails.
 
 use std::collections::BTreeMap;
 
@@ -58,10 +59,31 @@ fn smaller(spec: &SystemSpec) -> Vec<SystemSpec> {
         s.partitions.remove(i);
         out.push(s);
     }
+    for i in 0..spec.holds.len() {
+        let mut s = spec.clone();
+        s.holds.remove(i);
+        out.push(s);
+    }
+    for i in 0..spec.evictions.len() {
+        let mut s = spec.clone();
+        s.evictions.remove(i);
+        out.push(s);
+    }
+    for i in 0..spec.town_stops.len() {
+        let mut s = spec.clone();
+        s.town_stops.remove(i);
+        out.push(s);
+    }
+    if spec.connect_failures_per_mille > 0 {
+        let mut s = spec.clone();
+        s.connect_failures_per_mille = 0;
+        out.push(s);
+    }
     if spec.agents.len() > 1 {
         for i in 0..spec.agents.len() {
             let mut s = spec.clone();
-            s.agents.remove(i);
+            let (gone, _) = s.agents.remove(i);
+            s.town_stops.retain(|(_, agent)| *agent != gone);
             out.push(s);
         }
     }
@@ -72,11 +94,17 @@ fn smaller(spec: &SystemSpec) -> Vec<SystemSpec> {
             out.push(s);
         }
     }
-    for i in 0..spec.partitions.len() {
-        let (from, until) = spec.partitions[i];
+    for (i, &(from, until)) in spec.partitions.iter().enumerate() {
         if until - from > 50 {
             let mut s = spec.clone();
             s.partitions[i].1 = from + (until - from) / 2;
+            out.push(s);
+        }
+    }
+    for (i, &(from, until)) in spec.holds.iter().enumerate() {
+        if until - from > 50 {
+            let mut s = spec.clone();
+            s.holds[i].1 = from + (until - from) / 2;
             out.push(s);
         }
     }

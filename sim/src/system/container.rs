@@ -11,11 +11,15 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
-use control_server::{Control, StartBody, TownClient, router, send_heartbeats};
+use control_server::{Control, Registry, StartBody, TownClient, router, send_heartbeats};
+use tokio::sync::Notify;
 
-use super::{connect_town, serve};
+use super::attributed::Attributed;
+use super::dialer::Dialer;
+use super::registry::SimRegistry;
+use super::serve;
 use crate::scenario::names::agent_of;
-use crate::scenario::workload::OpKind;
+use crate::scenario::workload::{AgentIx, OpKind};
 use crate::world::World;
 use crate::world::backend::{FakeBackend, lock};
 use crate::world::history::OpId;
@@ -30,6 +34,20 @@ pub struct Requests {
     pub dropped: Vec<(OpId, OpKind)>,
     /// Each start's dispatch id and whether it answered `started`.
     pub dispatches: Vec<(OpId, String, bool)>,
+    /// The starts of boot hydration.
+    pub hydrated: Vec<(OpId, AgentIx)>,
+    /// The container's drain (on SIGTERM) has returned.
+    pub drained: bool,
+}
+
+impl Requests {
+    /// Numbers a new operation and records its arrival.
+    pub fn begin(&mut self, kind: OpKind) -> OpId {
+        let op = self.next;
+        self.next += 1;
+        self.arrived.push((op, kind));
+        op
+    }
 }
 
 pub type SharedRequests = Arc<Mutex<Requests>>;
@@ -43,17 +61,29 @@ pub fn agent_index(name: &str) -> Option<u8> {
     name.strip_prefix('a')?.parse().ok()
 }
 
-/// The container's software for one boot.
+/// What every boot of the container host is given; it outlives each boot.
+pub struct ContainerSetup {
+    pub world: Arc<Mutex<World>>,
+    pub requests: SharedRequests,
+    pub config: ManagerConfig,
+    pub heartbeat: Duration,
+    pub heartbeat_phase: Duration,
+    /// Each control request runs to its end whatever its client does (a JS handler).
+    pub detach: bool,
+    pub registry: SimRegistry,
+    pub dialer: Dialer,
+    /// SIGTERM: the container drains (its eviction), and says when it is done.
+    pub sigterm: Arc<Notify>,
+}
+
+/// The container's software for one boot: the manager, the control server, heartbeats, boot
+/// hydration from the registry, and the drain on SIGTERM.
 pub async fn system_container<M: Lifecycle<FakeBackend>>(
-    world: Arc<Mutex<World>>,
-    requests: SharedRequests,
-    config: ManagerConfig,
-    heartbeat: Duration,
-    heartbeat_phase: Duration,
+    setup: Arc<ContainerSetup>,
     boot: String,
-    detach: bool,
 ) -> turmoil::Result {
-    let (manager, mut notices) = crate::run::container::boot::<M>(&world, config);
+    let world = setup.world.clone();
+    let (manager, mut notices) = crate::run::container::boot::<M>(&world, setup.config.clone());
     let delivering = world.clone();
     tokio::task::spawn_local(async move {
         while let Some(batch) = notices.recv().await {
@@ -65,26 +95,63 @@ pub async fn system_container<M: Lifecycle<FakeBackend>>(
             }
         }
     });
-    let control = Control::new(manager);
+    let attributed = Attributed::around(manager, world.clone(), setup.requests.clone());
+    let control = Control::with_registry(Arc::new(attributed), Box::new(setup.registry.clone()));
     let beating = control.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(heartbeat_phase).await;
-        send_heartbeats(beating, TownClient::new(connect_town), heartbeat, boot).await;
+    let (phase, every, dialer) = (setup.heartbeat_phase, setup.heartbeat, setup.dialer.clone());
+    let heartbeats = tokio::spawn(async move {
+        tokio::time::sleep(phase).await;
+        let town = TownClient::new(move || dialer.clone().town());
+        send_heartbeats(beating, town, every, boot).await;
     });
-    let attributed = router(control).layer(axum::middleware::from_fn(move |req, next| {
+    // SIGTERM: heartbeats stop, then the drain (`../shared/seed-system.md` §2 control server).
+    let (draining, sigterm, requests) = (
+        control.clone(),
+        setup.sigterm.clone(),
+        setup.requests.clone(),
+    );
+    tokio::spawn(async move {
+        sigterm.notified().await;
+        heartbeats.abort();
+        let _ = draining.evict().await;
+        lock_requests(&requests).drained = true;
+    });
+    if !setup.registry.is_none() {
+        let hydrating = control.clone();
+        tokio::spawn(async move { hydrating.hydrate().await });
+    }
+    let (requests, detach) = (setup.requests.clone(), setup.detach);
+    let served = router(control).layer(axum::middleware::from_fn(move |req, next| {
         attribute(world.clone(), requests.clone(), detach, req, next)
     }));
-    serve(attributed).await?;
+    serve(served).await?;
     Ok(())
 }
 
 /// Ends an operation when the handler is dropped with its connection.
-struct Pending {
+pub(super) struct Pending {
     requests: SharedRequests,
     world: Arc<Mutex<World>>,
     op: OpId,
     kind: OpKind,
-    done: bool,
+    pub(super) done: bool,
+}
+
+impl Pending {
+    pub(super) fn new(
+        requests: SharedRequests,
+        world: Arc<Mutex<World>>,
+        op: OpId,
+        kind: OpKind,
+    ) -> Self {
+        Self {
+            requests,
+            world,
+            op,
+            kind,
+            done: false,
+        }
+    }
 }
 
 impl Drop for Pending {
@@ -115,13 +182,7 @@ async fn attribute(
     let Some(kind) = kind else {
         return next.run(req).await;
     };
-    let op = {
-        let mut r = lock_requests(&requests);
-        let op = r.next;
-        r.next += 1;
-        r.arrived.push((op, kind));
-        op
-    };
+    let op = lock_requests(&requests).begin(kind);
     let agent = agent_of(kind);
     let context = RequestContext {
         id: u64::from(op),
@@ -151,19 +212,13 @@ async fn attribute(
                 .expect("a response"),
         };
     }
-    let mut pending = Pending {
-        requests,
-        world,
-        op,
-        kind,
-        done: false,
-    };
+    let mut pending = Pending::new(requests, world, op, kind);
     let response = handling.await;
     pending.done = true;
     response
 }
 
-/// Records what an operation answered.
+/// Records what a request answered.
 fn ended(
     world: &Arc<Mutex<World>>,
     requests: &SharedRequests,
@@ -180,9 +235,21 @@ fn ended(
             agent_lifecycle::BackendError::Failed(format!("HTTP {other}")),
         )),
     };
+    record_end(world, requests, op, kind, dispatch, result);
+}
+
+/// Records what an operation ended with.
+pub(super) fn record_end(
+    world: &Arc<Mutex<World>>,
+    requests: &SharedRequests,
+    op: OpId,
+    kind: OpKind,
+    dispatch: Option<String>,
+    result: Result<(), LifecycleError>,
+) {
     let mut r = lock_requests(requests);
     if let Some(dispatch) = dispatch {
-        r.dispatches.push((op, dispatch, status == StatusCode::OK));
+        r.dispatches.push((op, dispatch, result.is_ok()));
     }
     r.ended.push((op, kind, result));
     drop(r);

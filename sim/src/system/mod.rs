@@ -7,13 +7,17 @@
 //! - [`container`]: the container host, the product's control server over a manager on the
 //!   fake backend, each request a workload operation the checker sees.
 
+mod attributed;
 pub mod case;
 pub mod container;
+pub mod dialer;
 mod listener;
 pub mod run;
+pub mod registry;
 pub mod spec;
 pub mod town;
 mod town_api;
+mod verdict;
 
 pub use listener::{SimListener, connect, connect_town, serve, serve_on};
 

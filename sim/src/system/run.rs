@@ -1,23 +1,29 @@
 //! One system run: a `town` host running the town's control plane and a `container` host
 //! running the product's control server, on turmoil's network, stepped a millisecond at a
 //! time. Every control call crosses the network; the backend's calls are answered by the
-//! harness as in every run; the invariants are judged after every step, and the system's
-//! agreement once the network healed and the town had time to converge.
+//! harness as in every run; the network holds and cuts messages and fails connections, the
+//! container is evicted and boots again from its registry; the invariants are judged after
+//! every step, and the system's agreement once the network healed and the town had time to
+//! converge.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use agent_lifecycle::{AgentId, Lifecycle, ManagerConfig};
+use tokio::sync::Notify;
 
-use super::container::{SharedRequests, lock_requests, system_container};
+use super::container::{ContainerSetup, SharedRequests, lock_requests, system_container};
+use super::dialer::Dialer;
+use super::registry::{RegistryStyle, SimRegistry};
 use super::spec::SystemSpec;
-use super::town::{Belief, SharedTown, Town, lock_town, run_town};
+use super::town::{SharedTown, Town, lock_town, run_town};
+use super::verdict::{converged, not_resurrected, one_working_session};
 use super::{CONTAINER_HOST, TOWN_HOST, TOWN_PORT, serve_on};
-use crate::check::{Invariant, View, Violation, check_settled, check_step};
+use crate::check::{View, Violation, check_step};
 use crate::decisions::Decisions;
 use crate::run::panics::snapshot_of;
-use crate::scenario::names::agent_of;
+use crate::scenario::names::{agent_name, agent_of};
 use crate::scenario::spec::Strategy;
 use crate::scenario::workload::OpKind;
 use crate::world::backend::{FakeBackend, lock};
@@ -33,13 +39,21 @@ pub struct SystemOutcome {
     pub dispatches: Vec<super::town::DispatchRecord>,
 }
 
-/// Runs the system scenario of `seed` with the container manager `M`. `detach`: each control
-/// request runs to its end whatever its client does (a JS handler), instead of being dropped
-/// with its connection.
+/// How a container model runs in the system: how its handlers outlive their requests, and
+/// how it writes its registry.
+#[derive(Clone, Copy, Debug)]
+pub struct ContainerStyle {
+    /// Each control request runs to its end whatever its client does (a JS handler),
+    /// instead of being dropped with its connection.
+    pub detach: bool,
+    pub registry: RegistryStyle,
+}
+
+/// Runs the system scenario of `seed` with the container manager `M`.
 pub fn run_system<M: Lifecycle<FakeBackend>>(
     spec: &SystemSpec,
     seed: u64,
-    detach: bool,
+    style: ContainerStyle,
 ) -> SystemOutcome {
     let world = Arc::new(Mutex::new(World::new(
         Decisions::from_seed(seed.wrapping_add(0x5157_e111)),
@@ -54,7 +68,7 @@ pub fn run_system<M: Lifecycle<FakeBackend>>(
         0,
     )));
     let requests = SharedRequests::default();
-    let town = Town::new(&spec.agents);
+    let town = Town::new(&spec.agents, &spec.town_stops, spec.policy);
     let mut sim = turmoil::Builder::new()
         .epoch(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
         .rng_seed(seed)
@@ -63,15 +77,25 @@ pub fn run_system<M: Lifecycle<FakeBackend>>(
         .max_message_latency(Duration::from_millis(spec.max_message_latency_ms))
         .simulation_duration(Duration::from_secs(24 * 3600))
         .build();
-    let config = ManagerConfig {
-        call_timeout: Duration::from_millis(spec.call_timeout_ms),
-        idle_timeout: Duration::from_millis(30),
-        retry_pause: Duration::from_millis(10),
-        request_lifetime: Duration::from_millis(spec.call_timeout_ms + 41),
-    };
-    let heartbeat = Duration::from_millis(spec.town.heartbeat_ms);
-    let heartbeat_phase = Duration::from_millis(spec.heartbeat_phase_ms);
-    let (host_world, host_requests) = (world.clone(), requests.clone());
+    let dialer = Dialer::new(seed, spec.connect_failures_per_mille, spec.chaos_ms);
+    let registry = SimRegistry::new(style.registry, seed);
+    let sigterm = Arc::new(Notify::new());
+    let setup = Arc::new(ContainerSetup {
+        world: world.clone(),
+        requests: requests.clone(),
+        config: ManagerConfig {
+            call_timeout: Duration::from_millis(spec.call_timeout_ms),
+            idle_timeout: Duration::from_millis(30),
+            retry_pause: Duration::from_millis(10),
+            request_lifetime: Duration::from_millis(spec.call_timeout_ms + 41),
+        },
+        heartbeat: Duration::from_millis(spec.town.heartbeat_ms),
+        heartbeat_phase: Duration::from_millis(spec.heartbeat_phase_ms),
+        detach: style.detach,
+        registry: registry.clone(),
+        dialer: dialer.clone(),
+        sigterm: sigterm.clone(),
+    });
     let boots = Arc::new(Mutex::new(0u32));
     sim.host(CONTAINER_HOST, move || {
         let boot = {
@@ -79,27 +103,29 @@ pub fn run_system<M: Lifecycle<FakeBackend>>(
             *b += 1;
             format!("boot-{b}")
         };
-        system_container::<M>(
-            host_world.clone(),
-            host_requests.clone(),
-            config.clone(),
-            heartbeat,
-            heartbeat_phase,
-            boot,
-            detach,
-        )
+        system_container::<M>(setup.clone(), boot)
     });
     let (host_town, policy, timing) = (town.clone(), spec.policy, spec.town);
     sim.host(TOWN_HOST, move || {
-        let town = host_town.clone();
+        let (town, dialer) = (host_town.clone(), dialer.clone());
         async move {
             tokio::spawn(serve_on(TOWN_PORT, super::town_api::api(town.clone())));
-            run_town(town, policy, timing).await;
+            run_town(town, policy, timing, dialer).await;
             Ok(())
         }
     });
-    let mut judge = Judge::default();
-    let violation = judge.drive(&mut sim, spec, &world, &requests, &town).err();
+    let mut judge = Judge {
+        world: world.clone(),
+        requests,
+        town: town.clone(),
+        registry,
+        sigterm,
+        in_flight: BTreeMap::new(),
+        stop_barriers: BTreeMap::new(),
+        link: Link::Whole,
+        draining_since: None,
+    };
+    let violation = judge.drive(&mut sim, spec).err();
     let mut w = lock(&world);
     w.snapshot = None;
     w.inbox = None;
@@ -113,73 +139,151 @@ pub fn run_system<M: Lifecycle<FakeBackend>>(
     }
 }
 
-#[derive(Default)]
+/// The state of the link between the town and the container.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Whole,
+    Held,
+    Cut,
+}
+
 struct Judge {
+    world: Arc<Mutex<World>>,
+    requests: SharedRequests,
+    town: SharedTown,
+    registry: SimRegistry,
+    sigterm: Arc<Notify>,
     in_flight: BTreeMap<OpId, OpKind>,
     stop_barriers: BTreeMap<AgentId, OpId>,
-    partitioned: bool,
+    link: Link,
+    /// Since when the container drains (SIGTERM sent, not yet bounced).
+    draining_since: Option<u64>,
 }
 
 impl Judge {
-    fn drive(
-        &mut self,
-        sim: &mut turmoil::Sim<'_>,
-        spec: &SystemSpec,
-        world: &Arc<Mutex<World>>,
-        requests: &SharedRequests,
-        town: &SharedTown,
-    ) -> Result<(), Violation> {
+    fn drive(&mut self, sim: &mut turmoil::Sim<'_>, spec: &SystemSpec) -> Result<(), Violation> {
         let end_ms = spec.chaos_ms + spec.converge_ms();
         loop {
             let now = sim.elapsed().as_millis() as u64;
-            let cut =
-                now < spec.chaos_ms && spec.partitions.iter().any(|&(a, b)| a <= now && now < b);
-            if cut != self.partitioned {
-                if cut {
-                    sim.partition(TOWN_HOST, CONTAINER_HOST);
-                } else {
-                    sim.repair(TOWN_HOST, CONTAINER_HOST);
-                }
-                lock(world).history.push(
-                    now,
-                    None,
-                    if cut {
-                        What::Partitioned
-                    } else {
-                        What::Repaired
-                    },
-                );
-                self.partitioned = cut;
+            self.network(sim, spec, now);
+            if spec.evictions.contains(&now) && self.draining_since.is_none() {
+                self.sigterm.notify_one();
+                self.draining_since = Some(now);
+                self.note(now, "SIGTERM: heartbeats stop, the drain begins".into());
             }
             if now == spec.chaos_ms {
-                let mut w = lock(world);
+                let mut w = lock(&self.world);
                 w.healed = true;
                 w.history.push(now, None, What::FaultsHealed);
             }
-            instant(&mut lock(world), now);
+            self.registry.land(now);
+            instant(&mut lock(&self.world), now);
             sim.step().expect("the hosts run for ever");
-            self.observe(world, requests, town, now);
-            self.check(world, now)?;
+            self.observe(now)?;
+            self.check(now)?;
+            if let Some(since) = self.draining_since {
+                let drained = lock_requests(&self.requests).drained;
+                if drained || now >= since + spec.drain_deadline_ms {
+                    self.bounce(sim, now, drained);
+                }
+            }
             if now >= end_ms {
-                return converged(&lock(world), town, requests, &spec.town);
+                return converged(&lock(&self.world), &self.town, &self.requests, &spec.town);
             }
         }
     }
 
-    fn observe(
-        &mut self,
-        world: &Arc<Mutex<World>>,
-        requests: &SharedRequests,
-        town: &SharedTown,
-        now: u64,
-    ) {
-        let mut r = lock_requests(requests);
-        let mut w = lock(world);
-        for (at, agent, what) in std::mem::take(&mut lock_town(town).log) {
+    /// Cuts, holds, repairs and releases the link as the scenario says for this millisecond.
+    fn network(&mut self, sim: &mut turmoil::Sim<'_>, spec: &SystemSpec, now: u64) {
+        let within = |windows: &[(u64, u64)]| {
+            now < spec.chaos_ms && windows.iter().any(|&(a, b)| a <= now && now < b)
+        };
+        let want = if within(&spec.partitions) {
+            Link::Cut
+        } else if within(&spec.holds) {
+            Link::Held
+        } else {
+            Link::Whole
+        };
+        if want == self.link {
+            return;
+        }
+        let (a, b) = (TOWN_HOST, CONTAINER_HOST);
+        let mut events = Vec::new();
+        match self.link {
+            Link::Held => {
+                sim.release(a, b);
+                events.push(What::Released);
+            }
+            Link::Cut => {
+                sim.repair(a, b);
+                events.push(What::Repaired);
+            }
+            Link::Whole => {}
+        }
+        match want {
+            Link::Held => {
+                sim.hold(a, b);
+                events.push(What::Held);
+            }
+            Link::Cut => {
+                sim.partition(a, b);
+                events.push(What::Partitioned);
+            }
+            Link::Whole => {}
+        }
+        let mut w = lock(&self.world);
+        for what in events {
+            w.history.push(now, None, what);
+        }
+        self.link = want;
+    }
+
+    fn note(&self, now: u64, what: String) {
+        lock(&self.world)
+            .history
+            .push(now, None, What::Container(what));
+    }
+
+    /// The container is killed (its drain returned, or its deadline passed) and boots again:
+    /// every process in it dies, and what was in flight with them.
+    fn bounce(&mut self, sim: &mut turmoil::Sim<'_>, now: u64, drained: bool) {
+        self.note(
+            now,
+            if drained {
+                "the drain returned: the container exits and restarts".into()
+            } else {
+                "the drain ran over its deadline: the container is killed and restarts".into()
+            },
+        );
+        sim.bounce(CONTAINER_HOST);
+        self.draining_since = None;
+        let mut r = lock_requests(&self.requests);
+        r.drained = false;
+        r.ended.clear();
+        r.dropped.clear();
+        drop(r);
+        let mut w = lock(&self.world);
+        w.kill_container();
+        self.stop_barriers.clear();
+        for (op, kind) in std::mem::take(&mut self.in_flight) {
+            w.history.push(now, agent_of(kind), What::OpKilled(op, kind));
+        }
+    }
+
+    fn observe(&mut self, now: u64) -> Result<(), Violation> {
+        let mut r = lock_requests(&self.requests);
+        let mut w = lock(&self.world);
+        for (at, agent, what) in std::mem::take(&mut lock_town(&self.town).log) {
             w.history
                 .push(at, Some(AgentId::new(&agent)), What::Town(what));
         }
+        let hydrated = std::mem::take(&mut r.hydrated);
         for (op, kind) in std::mem::take(&mut r.arrived) {
+            if hydrated.iter().any(|(h, _)| *h == op) {
+                let what = format!("boot hydration starts {} (op#{op})", agent_name(kind_agent(kind)));
+                w.history.push(now, agent_of(kind), What::Container(what));
+            }
             w.history
                 .push(now, agent_of(kind), What::OpIssued(op, kind));
             self.in_flight.insert(op, kind);
@@ -198,10 +302,15 @@ impl Judge {
                 .push(now, agent_of(kind), What::OpDropped(op, kind));
             self.in_flight.remove(&op);
         }
+        drop((r, w));
+        for (op, agent) in hydrated {
+            not_resurrected(&self.town, &agent_name(agent), op)?;
+        }
+        Ok(())
     }
 
-    fn check(&self, world: &Arc<Mutex<World>>, now: u64) -> Result<(), Violation> {
-        let w = lock(world);
+    fn check(&self, now: u64) -> Result<(), Violation> {
+        let w = lock(&self.world);
         let snapshot = snapshot_of(&w);
         let view = View {
             now_ms: now,
@@ -214,6 +323,10 @@ impl Judge {
         check_step(&view)?;
         one_working_session(&w)
     }
+}
+
+fn kind_agent(kind: OpKind) -> u8 {
+    kind.agent().unwrap_or_default()
 }
 
 /// What the world makes happen this millisecond (backend events, answers), in a drawn order.
@@ -242,111 +355,4 @@ fn instant(w: &mut World, now: u64) {
         }
     }
     w.end_batch();
-}
-
-/// S1: at most one live session of an agent doing work at any instant (a session no caller
-/// ever heard of, from a lost reply or a late effect, was never prompted: it does no work).
-fn one_working_session(w: &World) -> Result<(), Violation> {
-    let mut seen: BTreeMap<&AgentId, Vec<agent_lifecycle::SessionId>> = BTreeMap::new();
-    for s in w.ledger.live_sessions().filter(|s| !s.ambiguous) {
-        seen.entry(&s.agent).or_default().push(s.id);
-    }
-    match seen.into_iter().find(|(_, ids)| ids.len() > 1) {
-        None => Ok(()),
-        Some((agent, ids)) => {
-            let list: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
-            Err(Violation::new(
-                Invariant::S1,
-                format!(
-                    "{agent} has {} live sessions at once: {}",
-                    ids.len(),
-                    list.join(", ")
-                ),
-                ids,
-            ))
-        }
-    }
-}
-
-/// After convergence: the container settled (I1 at settle), the town and the container agree
-/// (S2), and no dispatch the town wrote off took effect (S3).
-fn converged(
-    w: &World,
-    town: &SharedTown,
-    requests: &SharedRequests,
-    timing: &super::town::TownTiming,
-) -> Result<(), Violation> {
-    let snapshot = snapshot_of(w);
-    check_settled(&w.ledger, &snapshot)?;
-    let t = lock_town(town);
-    for (name, agent) in &t.agents {
-        let id = AgentId::new(name);
-        let live: Vec<_> = w
-            .ledger
-            .live_sessions()
-            .filter(|s| s.agent == id)
-            .map(|s| s.id)
-            .collect();
-        let agrees = match agent.belief {
-            Belief::Working => live.len() == 1,
-            Belief::Idle | Belief::Done => live.is_empty(),
-        };
-        if !agrees {
-            return Err(Violation::new(
-                Invariant::S2,
-                format!(
-                    "converged, the town believes {name} {:?} and the container runs {} live sessions of it",
-                    agent.belief,
-                    live.len()
-                ),
-                live,
-            ));
-        }
-        // Working on the evidence of heartbeats, not of the town's own dispatches: a town that
-        // keeps re-dispatching an agent it never hears from has not converged.
-        let heard = agent
-            .last_heartbeat_ms
-            .is_some_and(|at| w.now_ms - at <= timing.liveness_ms);
-        if agent.belief == Belief::Working && !heard {
-            return Err(Violation::new(
-                Invariant::S2,
-                format!(
-                    "converged, the town believes {name} working but has heard no heartbeat of it for {} ms (last: {:?})",
-                    timing.liveness_ms, agent.last_heartbeat_ms
-                ),
-                live,
-            ));
-        }
-    }
-    let r = lock_requests(requests);
-    for record in t.dispatches.iter().filter(|d| d.written_off) {
-        if let Some((op, ..)) = r
-            .dispatches
-            .iter()
-            .find(|(_, dispatch, started)| *started && *dispatch == record.dispatch)
-        {
-            // A duplicate only if the town sent the agent another dispatch after it.
-            let again = t
-                .dispatches
-                .iter()
-                .filter(|d| {
-                    d.agent == record.agent
-                        && d.dispatch != record.dispatch
-                        && d.sent_ms > record.sent_ms
-                })
-                .count();
-            if again == 0 {
-                continue;
-            }
-            return Err(Violation::new(
-                Invariant::S3,
-                format!(
-                    "the town wrote off {}'s dispatch {} ({}), but the container started it (op#{op}); the town dispatched {} again {again} time(s)",
-                    record.agent, record.dispatch, record.outcome, record.agent
-                ),
-                Vec::new(),
-            ));
-        }
-    }
-    Ok(())
 }

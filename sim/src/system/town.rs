@@ -6,7 +6,11 @@
 //!   bound goes idle, and its bead is open again (the reconciler's "no heartbeat for 90 s");
 //! - an idle agent with an open bead, past its cooldown, is dispatched: marked working, then
 //!   `POST /agents/start` with the dispatch timeout. What a failed or timed-out dispatch does
-//!   is the [`TownPolicy`].
+//!   is the [`TownPolicy`];
+//! - an agent whose bead the scenario closes is done, and the town stops it: `stop_agent`,
+//!   `POST /agents/:id/stop`, best effort (§2 Phase 1 GUPP and Phase 2). The real fetch has
+//!   no timeout; here it has the dispatch's, so that a cut network cannot hang the alarm for
+//!   ever (assumption: the platform ends a subrequest at some point).
 //!
 //! A heartbeat marks the agent's activity and flips it from idle back to working (`touchAgent`,
 //! [2nd]). Times are scaled by 1/100 and keep the real ratios: tick 5 s, dispatch timeout 60 s,
@@ -19,7 +23,6 @@ use std::time::Duration;
 use control_server::{ClientError, ControlClient, Heartbeat, StartBody};
 use serde::{Deserialize, Serialize};
 
-use super::connect;
 
 /// What the town does when `/agents/start` fails or times out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -94,6 +97,13 @@ pub struct TownAgent {
     pub dispatches: u32,
     /// When its last heartbeat arrived: the town's only evidence that it lives.
     pub last_heartbeat_ms: Option<u64>,
+    /// When the scenario closes its bead, and the town stops it.
+    pub stop_at_ms: Option<u64>,
+    /// A stop is due at the next tick.
+    pub stop_due: bool,
+    /// When the container first answered a stop of it with the agent's state (it had a
+    /// record, and stopped it).
+    pub stop_acked_ms: Option<u64>,
 }
 
 /// One dispatch as the town saw it end.
@@ -109,8 +119,8 @@ pub struct DispatchRecord {
 }
 
 /// The town's state, shared with the harness, which judges it against the container.
-#[derive(Default)]
 pub struct Town {
+    policy: TownPolicy,
     pub agents: BTreeMap<String, TownAgent>,
     pub dispatches: Vec<DispatchRecord>,
     next_dispatch: u64,
@@ -125,9 +135,24 @@ pub fn lock_town(town: &SharedTown) -> std::sync::MutexGuard<'_, Town> {
 }
 
 impl Town {
-    pub fn new(agents: &[(String, String)]) -> SharedTown {
-        let mut town = Town::default();
+    pub fn new(
+        agents: &[(String, String)],
+        stops: &[(u64, String)],
+        policy: TownPolicy,
+    ) -> SharedTown {
+        let mut town = Town {
+            policy,
+            agents: BTreeMap::new(),
+            dispatches: Vec::new(),
+            next_dispatch: 0,
+            log: Vec::new(),
+        };
         for (name, workdir) in agents {
+            let stop_at_ms = stops
+                .iter()
+                .filter(|(_, agent)| agent == name)
+                .map(|(at, _)| *at)
+                .min();
             town.agents.insert(
                 name.clone(),
                 TownAgent {
@@ -139,17 +164,31 @@ impl Town {
                     dispatch: None,
                     dispatches: 0,
                     last_heartbeat_ms: None,
+                    stop_at_ms,
+                    stop_due: false,
+                    stop_acked_ms: None,
                 },
             );
         }
         Arc::new(Mutex::new(town))
     }
 
-    /// `touchAgent`: a heartbeat is activity, and an idle agent is working again.
+    /// `touchAgent`: a heartbeat is activity, and an idle agent is working again. The
+    /// historical towns ignore a done agent's heartbeat (assumption: its bead is closed, and
+    /// the rules that act on it want a hooked agent); ours stops it again.
     pub fn heard(&mut self, beat: &Heartbeat, now_ms: u64) {
+        let fenced = self.policy == TownPolicy::Fenced;
         if let Some(agent) = self.agents.get_mut(&beat.agent)
-            && agent.belief != Belief::Done
+            && agent.belief == Belief::Done
         {
+            if fenced && !agent.stop_due {
+                agent.stop_due = true;
+                let what = format!("heartbeat from {} of a done agent: stop again", beat.container);
+                self.log.push((now_ms, beat.agent.clone(), what));
+            }
+            return;
+        }
+        if let Some(agent) = self.agents.get_mut(&beat.agent) {
             agent.last_activity_ms = now_ms;
             agent.last_heartbeat_ms = Some(now_ms);
             if agent.belief == Belief::Idle {
@@ -165,41 +204,85 @@ fn now_ms() -> u64 {
     turmoil::sim_elapsed().map_or(0, |e| e.as_millis() as u64)
 }
 
-/// The alarm loop: runs on the town host until the harness ends the run.
-pub async fn run_town(town: SharedTown, policy: TownPolicy, timing: TownTiming) {
-    let client = Arc::new(ControlClient::new(connect));
+/// What a tick does once its state changes are made (Phase 2's side effects).
+enum Effect {
+    Dispatch(String, StartBody),
+    Stop(String),
+}
+
+type Answer<T> = Result<Result<T, ClientError>, tokio::time::error::Elapsed>;
+
+enum Settled {
+    Dispatch(String, StartBody, u64, Answer<control_server::StartReply>),
+    Stop(String, Answer<control_server::AgentState>),
+}
+
+/// The alarm loop: runs on the town host until the harness ends the run. `dialer` opens its
+/// connections to the container.
+pub async fn run_town(
+    town: SharedTown,
+    policy: TownPolicy,
+    timing: TownTiming,
+    dialer: super::dialer::Dialer,
+) {
+    let client = Arc::new(ControlClient::new(move || dialer.clone().container()));
+    let timeout = Duration::from_millis(timing.dispatch_timeout_ms);
     loop {
         let due = tick(&town, policy, &timing);
-        // Phase 2: the tick's dispatches, all awaited before the alarm is re-armed.
+        // Phase 2: the tick's side effects, all awaited before the alarm is re-armed.
         let mut sent = Vec::new();
-        for (agent, body) in due {
+        for effect in due {
             let client = client.clone();
-            let timeout = Duration::from_millis(timing.dispatch_timeout_ms);
             let sent_ms = now_ms();
             sent.push(tokio::spawn(async move {
-                let answer = tokio::time::timeout(timeout, client.start(&body)).await;
-                (agent, body, sent_ms, answer)
+                match effect {
+                    Effect::Dispatch(agent, body) => {
+                        let answer = tokio::time::timeout(timeout, client.start(&body)).await;
+                        Settled::Dispatch(agent, body, sent_ms, answer)
+                    }
+                    Effect::Stop(agent) => {
+                        let answer = tokio::time::timeout(timeout, client.stop(&agent)).await;
+                        Settled::Stop(agent, answer)
+                    }
+                }
             }));
         }
         for handle in sent {
-            let Ok((agent, body, sent_ms, answer)) = handle.await else {
-                continue;
-            };
-            settle_dispatch(&town, policy, &agent, &body, sent_ms, answer);
+            match handle.await {
+                Ok(Settled::Dispatch(agent, body, sent_ms, answer)) => {
+                    settle_dispatch(&town, policy, &agent, &body, sent_ms, answer)
+                }
+                Ok(Settled::Stop(agent, answer)) => settle_stop(&town, policy, &agent, answer),
+                Err(_) => {}
+            }
         }
         tokio::time::sleep(Duration::from_millis(timing.tick_ms)).await;
     }
 }
 
-/// Phases 0 and 1: the liveness rule, then the dispatches due. Marks each dispatched agent
-/// working before its request is sent, as `applyAction` does.
-fn tick(town: &SharedTown, policy: TownPolicy, timing: &TownTiming) -> Vec<(String, StartBody)> {
+/// Phases 0 and 1: the scenario's closed beads, the liveness rule, then the dispatches due.
+/// Marks each dispatched agent working before its request is sent, as `applyAction` does.
+fn tick(town: &SharedTown, policy: TownPolicy, timing: &TownTiming) -> Vec<Effect> {
     let now = now_ms();
     let mut t = lock_town(town);
     let t = &mut *t;
     let mut due = Vec::new();
     let mut next = t.next_dispatch;
     for agent in t.agents.values_mut() {
+        if agent.belief != Belief::Done && agent.stop_at_ms.is_some_and(|at| at <= now) {
+            agent.belief = Belief::Done;
+            agent.stop_due = true;
+            t.log
+                .push((now, agent.name.clone(), "bead closed: done".into()));
+        }
+        if agent.belief == Belief::Done {
+            if agent.stop_due {
+                agent.stop_due = false;
+                t.log.push((now, agent.name.clone(), "stop sent".into()));
+                due.push(Effect::Stop(agent.name.clone()));
+            }
+            continue;
+        }
         if agent.belief == Belief::Working && now - agent.last_activity_ms > timing.liveness_ms {
             agent.belief = Belief::Idle;
             let what = format!("no activity for {} ms: idle, bead open", timing.liveness_ms);
@@ -225,7 +308,7 @@ fn tick(town: &SharedTown, policy: TownPolicy, timing: &TownTiming) -> Vec<(Stri
         agent.dispatches += 1;
         t.log
             .push((now, agent.name.clone(), format!("dispatch {dispatch} sent")));
-        due.push((
+        due.push(Effect::Dispatch(
             agent.name.clone(),
             StartBody {
                 agent: agent.name.clone(),
@@ -245,7 +328,7 @@ fn settle_dispatch(
     agent: &str,
     body: &StartBody,
     sent_ms: u64,
-    answer: Result<Result<control_server::StartReply, ClientError>, tokio::time::error::Elapsed>,
+    answer: Answer<control_server::StartReply>,
 ) {
     let outcome = match &answer {
         Ok(Ok(reply)) => reply.outcome.clone(),
@@ -275,4 +358,34 @@ fn settle_dispatch(
         outcome,
         written_off,
     });
+}
+
+/// A stop the container answered with the agent's state was acknowledged. The historical
+/// towns send a stop once; ours sends it again at the next tick until it is acknowledged or
+/// the container has no record of the agent.
+fn settle_stop(
+    town: &SharedTown,
+    policy: TownPolicy,
+    agent: &str,
+    answer: Answer<control_server::AgentState>,
+) {
+    let now = now_ms();
+    let (note, acked, again) = match &answer {
+        Ok(Ok(state)) => (format!("stop answered: {}", state.status), true, false),
+        Ok(Err(ClientError::Refused { status: 404, .. })) => {
+            ("stop answered: no such agent".to_string(), false, false)
+        }
+        Ok(Err(e)) => (format!("stop failed: {e}"), false, true),
+        Err(_) => ("stop timed out".to_string(), false, true),
+    };
+    let mut t = lock_town(town);
+    if let Some(a) = t.agents.get_mut(agent) {
+        if acked && a.stop_acked_ms.is_none() {
+            a.stop_acked_ms = Some(now);
+        }
+        if again && policy == TownPolicy::Fenced {
+            a.stop_due = true;
+        }
+    }
+    t.log.push((now, agent.to_string(), note));
 }

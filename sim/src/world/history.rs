@@ -60,6 +60,10 @@ pub enum What {
     Partitioned,
     /// System runs: the network between the town and the container is whole again.
     Repaired,
+    /// System runs: the network holds every message between the town and the container.
+    Held,
+    /// System runs: the held messages are delivered, and the network is whole again.
+    Released,
     StoppingAll,
     /// Settled after the chaos: every agent is started once more, with the faults healed.
     Recovering,
@@ -77,6 +81,8 @@ pub enum What {
     OpDropped(OpId, OpKind),
     /// System runs: what the town's control plane did or concluded.
     Town(String),
+    /// System runs: what the container host went through (SIGTERM, its drain, hydration).
+    Container(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,6 +151,9 @@ impl fmt::Display for What {
                 write!(f, "op#{op} {kind} dropped: its caller went away")
             }
             Self::Town(what) => write!(f, "town: {what}"),
+            Self::Container(what) => write!(f, "container: {what}"),
+            Self::Held => f.write_str("network: messages between town and container held"),
+            Self::Released => f.write_str("network: held messages released"),
             Self::CallLanded {
                 call,
                 op,

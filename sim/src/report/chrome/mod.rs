@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 
 use crate::run::Outcome;
 use crate::scenario::workload::CallKind;
-use crate::world::history::{Fault, What};
+use crate::check::Violation;
+use crate::world::history::{Fault, History, What};
 
 const PID: u32 = 1;
 /// The shortest span drawn, in µs: simulated time has millisecond steps, so many spans would
@@ -22,6 +23,10 @@ enum Track<'a> {
     Agent(&'a AgentId),
     Session(SessionId),
     Container,
+    /// System runs: the town's host.
+    Town,
+    /// System runs: the link between the town and the container.
+    Network,
 }
 
 impl Track<'_> {
@@ -30,6 +35,8 @@ impl Track<'_> {
             Self::Agent(a) => format!("agent {a}"),
             Self::Session(s) => format!("session {s}"),
             Self::Container => "container".into(),
+            Self::Town => "town".into(),
+            Self::Network => "network".into(),
         }
     }
 }
@@ -103,13 +110,37 @@ impl<'a> Builder<'a> {
 /// {"title": title}}`, with timestamps in simulated microseconds. The same outcome always gives
 /// the same JSON text.
 pub fn chrome_trace(outcome: &Outcome, title: &str) -> Value {
-    let history = &outcome.history.events;
-    let end_us = outcome.elapsed.as_micros() as u64;
+    trace_of(
+        &outcome.history,
+        outcome.elapsed,
+        outcome.violation.as_ref(),
+        title,
+    )
+}
+
+/// The trace of a run's history, of a single container or of the whole system (which adds a
+/// track for the town's host and one for the network).
+pub fn trace_of(
+    history: &History,
+    elapsed: std::time::Duration,
+    violation: Option<&Violation>,
+    title: &str,
+) -> Value {
+    let history = &history.events;
+    let end_us = elapsed.as_micros() as u64;
 
     let mut tracks = BTreeSet::from([Track::Container]);
     for e in history {
         tracks.extend(e.agent.as_ref().map(Track::Agent));
         let text = match &e.what {
+            What::Town(_) => {
+                tracks.insert(Track::Town);
+                continue;
+            }
+            What::Partitioned | What::Repaired | What::Held | What::Released => {
+                tracks.insert(Track::Network);
+                continue;
+            }
             What::SessionIdle(s) | What::SessionError(s) => {
                 tracks.insert(Track::Session(*s));
                 continue;
@@ -120,7 +151,7 @@ pub fn chrome_trace(outcome: &Outcome, title: &str) -> Value {
         };
         tracks.extend(sessions_in(text).map(Track::Session));
     }
-    if let Some(v) = &outcome.violation {
+    if let Some(v) = violation {
         tracks.extend(v.sessions.iter().copied().map(Track::Session));
     }
 
@@ -180,12 +211,17 @@ pub fn chrome_trace(outcome: &Outcome, title: &str) -> Value {
                     b.close(open, ts, "result", "dropped: its caller went away".into());
                 }
             }
-            What::Town(what) => b.instant(
-                agent.map_or(Track::Container, Track::Agent),
-                ts,
-                format!("town: {what}"),
-                json!({}),
-            ),
+            What::Town(what) => {
+                let name = agent.map_or_else(|| what.clone(), |a| format!("{a}: {what}"));
+                b.instant(Track::Town, ts, name, json!({}));
+            }
+            What::Container(what) => {
+                b.instant(Track::Container, ts, what.clone(), json!({}));
+            }
+            What::Partitioned | What::Repaired | What::Held | What::Released => {
+                let args = json!({"event": e.what.to_string()});
+                b.instant(Track::Network, ts, e.what.to_string(), args);
+            }
             What::CallStarted {
                 call,
                 op,
@@ -233,8 +269,6 @@ pub fn chrome_trace(outcome: &Outcome, title: &str) -> Value {
             What::ServerCrashed(_)
             | What::Bounce
             | What::FaultsHealed
-            | What::Partitioned
-            | What::Repaired
             | What::StoppingAll
             | What::Recovering => {
                 let name = match &e.what {
@@ -257,7 +291,7 @@ pub fn chrome_trace(outcome: &Outcome, title: &str) -> Value {
     for open in calls.into_values() {
         b.close(open, end_us, "reply", "still in flight".into());
     }
-    if let Some(v) = &outcome.violation {
+    if let Some(v) = violation {
         let sessions: Vec<String> = v.sessions.iter().map(|s| s.to_string()).collect();
         let args = json!({"detail": v.detail, "sessions": sessions});
         let name = format!("violation {}", v.invariant);
