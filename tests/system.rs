@@ -21,7 +21,9 @@ fn partitions_only(seed: u64, policy: TownPolicy) -> SystemSpec {
 }
 
 fn owned(spec: &SystemSpec, seed: u64) -> SystemOutcome {
-    Model::Owned.run_system(spec, seed).expect("owned runs as a container")
+    Model::Owned
+        .run_system(spec, seed)
+        .expect("owned runs as a container")
 }
 
 fn run(policy: TownPolicy, seed: u64) -> SystemOutcome {
@@ -136,10 +138,10 @@ fn heartbeats_resume_after_a_partition() {
     assert_eq!(spec.partitions, [(2635, 4004)]);
     let o = owned(&spec, 4);
     assert_eq!(o.violation, None, "{}", o.history.timeline());
-    let heard_after = o.history.events.iter().any(|e| {
-        e.at_ms > 4004
-            && matches!(&e.what, What::Town(w) if w.starts_with("heartbeat"))
-    });
+    let heard_after =
+        o.history.events.iter().any(|e| {
+            e.at_ms > 4004 && matches!(&e.what, What::Town(w) if w.starts_with("heartbeat"))
+        });
     let redispatched = o.dispatches.iter().filter(|d| d.sent_ms > 4004).count();
     assert!(heard_after || redispatched <= 1, "{}", o.history.timeline());
 }

@@ -7,5 +7,12 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    // Piped into `head`, the runner ends quietly as other command-line tools do, instead of
+    // panicking when stdout closes.
+    #[cfg(unix)]
+    // SAFETY: restoring the default action of a signal, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     lifecycle_sim::cli::main_with(lifecycle_sim::Model::subjects())
 }

@@ -11,6 +11,19 @@ use tokio::sync::watch;
 use crate::api::{AgentState, StartBody};
 use crate::registry::{NoRegistry, Registry};
 
+/// What `POST /agents/{id}/stop` does first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopRoute {
+    /// Ours: the agent is forgotten in the registry before anything else, so that neither a
+    /// death during the stop nor boot hydration still running starts it again.
+    ForgetsFirst,
+    /// The real route (`../shared/seed-system.md` §2 control server): 404 for an agent with
+    /// no record, touching nothing; so a stop that comes while boot hydration has not yet
+    /// started its agent does not stop hydration from starting it. Kept for the historical
+    /// models.
+    NotFoundFirst,
+}
+
 /// What the router serves: a lifecycle manager, which dispatch each agent serves, and the
 /// registry that lets a restarted container take its agents up again.
 pub struct Control<B, L> {
@@ -24,6 +37,7 @@ pub struct Control<B, L> {
     pub(crate) starting: Mutex<BTreeMap<AgentId, usize>>,
     /// Open once boot hydration has run: starts wait for it (LATEST's hydration gate).
     pub(crate) hydrated: watch::Sender<bool>,
+    pub(crate) stop_route: StopRoute,
     backend: PhantomData<fn() -> B>,
 }
 
@@ -36,6 +50,15 @@ impl<B: SessionBackend, L: Lifecycle<B>> Control<B, L> {
     /// A control server that records its agents in `registry` on every change. Starts wait
     /// until [`Control::hydrate`] has run.
     pub fn with_registry(lifecycle: Arc<L>, registry: Box<dyn Registry>) -> Arc<Self> {
+        Self::with_stop_route(lifecycle, registry, StopRoute::ForgetsFirst)
+    }
+
+    /// As [`Control::with_registry`], with the stop route's order chosen.
+    pub fn with_stop_route(
+        lifecycle: Arc<L>,
+        registry: Box<dyn Registry>,
+        stop_route: StopRoute,
+    ) -> Arc<Self> {
         let (hydrated, _) = watch::channel(false);
         let control = Arc::new(Self {
             lifecycle,
@@ -44,6 +67,7 @@ impl<B: SessionBackend, L: Lifecycle<B>> Control<B, L> {
             registered: Mutex::new(BTreeMap::new()),
             starting: Mutex::new(BTreeMap::new()),
             hydrated,
+            stop_route,
             backend: PhantomData,
         });
         if control.registry.is_none() {
@@ -64,9 +88,19 @@ impl<B: SessionBackend, L: Lifecycle<B>> Control<B, L> {
             }
         };
         let mut failed = Vec::new();
+        {
+            let mut registered = self.registered();
+            for body in &held {
+                registered.insert(AgentId::new(&body.agent), body.clone());
+            }
+        }
         for body in &held {
             let agent = AgentId::new(&body.agent);
-            self.register(&agent, Some(body.clone()));
+            // A stop that came while hydration ran (it answered 404: no record yet) forgot
+            // the agent: it must not be started after all.
+            if self.registered().get(&agent) != Some(body) {
+                continue;
+            }
             if let Err(e) = self.lifecycle.start(request_of(body)).await {
                 self.unregister(&agent, body);
                 failed.push((body.agent.clone(), e.to_string()));
@@ -94,11 +128,13 @@ impl<B: SessionBackend, L: Lifecycle<B>> Control<B, L> {
     /// Records (or, with `None`, forgets) an agent's start, and writes the registry.
     pub(crate) fn register(&self, agent: &AgentId, start: Option<StartBody>) {
         let mut registered = self.registered();
-        match start {
-            Some(body) => registered.insert(agent.clone(), body),
-            None => registered.remove(agent),
+        let changed = match start {
+            Some(body) => registered.insert(agent.clone(), body.clone()) != Some(body),
+            None => registered.remove(agent).is_some(),
         };
-        self.save(&registered);
+        if changed {
+            self.save(&registered);
+        }
     }
 
     /// Forgets the agent's start if the registry still holds this one (a later start of the

@@ -22,7 +22,7 @@ mod router;
 
 pub use api::{AgentState, ErrorBody, Heartbeat, StartBody, StartReply};
 pub use client::{ClientError, ControlClient, TownClient};
-pub use control::Control;
+pub use control::{Control, StopRoute};
 pub use heartbeat::send_heartbeats;
 pub use memory::InMemoryBackend;
 pub use registry::{FileRegistry, MemoryRegistry, NoRegistry, Registry};

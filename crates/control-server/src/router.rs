@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use crate::api::{ErrorBody, StartBody, StartReply};
-use crate::control::{Control, InFlight, request_of};
+use crate::control::{Control, InFlight, StopRoute, request_of};
 
 /// The control API (`../shared/seed-system.md` §2): `POST /agents/start`,
 /// `POST /agents/{id}/stop`, `GET /agents/{id}/status`, `GET /health`.
@@ -113,13 +113,18 @@ async fn stop<B: SessionBackend, L: Lifecycle<B>>(
     Path(id): Path<String>,
 ) -> Response {
     let agent = AgentId::new(&id);
+    // Forgotten before anything else: a container that dies during the stop must not
+    // resurrect the agent at its next boot, and boot hydration must not start it if it has
+    // not yet (found by the system runs: a stop during hydration answered 404, and the agent
+    // was started after it).
+    if control.stop_route == StopRoute::ForgetsFirst {
+        control.register(&agent, None);
+    }
     if control.state_of(&agent).is_none() {
         return error(StatusCode::NOT_FOUND, "not-found", format!("no agent {id}"));
     }
-    control.serving().remove(&agent);
-    // Forgotten before it stops: a container that dies during the stop must not resurrect
-    // the agent at its next boot.
     control.register(&agent, None);
+    control.serving().remove(&agent);
     match control.lifecycle.stop(&agent).await {
         Ok(()) => match control.state_of(&agent) {
             Some(state) => Json(state).into_response(),

@@ -1,6 +1,7 @@
 //! `lifecycle-sim system`: the whole system over turmoil's network, each town policy against
 //! each container model: a findings table, or one scenario's timeline with `--seed`.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -24,6 +25,9 @@ pub(super) enum SystemFaults {
     All,
     /// Each seed turns each family on or off (swarm testing).
     Swarm,
+    /// The system's families only (network, eviction, stops), on a faultless backend: what
+    /// the town and the network do to a container, apart from its own backend's faults.
+    System,
     /// No faults: only the network's latency.
     None,
 }
@@ -89,6 +93,7 @@ impl SystemArgs {
         match self.faults {
             SystemFaults::All => Families::All,
             SystemFaults::Swarm => Families::Swarm,
+            SystemFaults::System => Families::System,
             SystemFaults::None => Families::None,
         }
     }
@@ -97,6 +102,7 @@ impl SystemArgs {
         let faults = match self.faults {
             SystemFaults::All => "",
             SystemFaults::Swarm => " --faults swarm",
+            SystemFaults::System => " --faults system",
             SystemFaults::None => " --faults none",
         };
         format!(
@@ -114,6 +120,8 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 struct Found {
     scenarios: u64,
     failing: u64,
+    /// Each invariant violated: in how many scenarios, and the first seed.
+    by_invariant: BTreeMap<String, (u64, u64)>,
     first: Option<(u64, SystemOutcome)>,
     seconds: f64,
 }
@@ -127,6 +135,7 @@ fn sweep(args: &SystemArgs, policy: TownPolicy, model: &dyn Subject) -> Found {
     let found = Mutex::new(Found {
         scenarios: 0,
         failing: 0,
+        by_invariant: BTreeMap::new(),
         first: None,
         seconds: 0.0,
     });
@@ -163,8 +172,14 @@ fn sweep(args: &SystemArgs, policy: TownPolicy, model: &dyn Subject) -> Found {
                         );
                     }
                     drop(last);
-                    if outcome.violation.is_some() {
+                    if let Some(v) = &outcome.violation {
                         f.failing += 1;
+                        let seen = f
+                            .by_invariant
+                            .entry(v.invariant.code())
+                            .or_insert((0, seed));
+                        seen.0 += 1;
+                        seen.1 = seen.1.min(seed);
                         if f.first.as_ref().is_none_or(|(s, _)| seed < *s) {
                             f.first = Some((seed, outcome));
                         }
@@ -216,13 +231,19 @@ pub(super) fn system(args: SystemArgs, models: Vec<&dyn Subject>) -> Result<bool
             let (verdict, first, seed) = match &f.first {
                 Some((seed, o)) => {
                     let v = o.violation.as_ref().expect("a failing outcome");
+                    let each: Vec<String> = f
+                        .by_invariant
+                        .iter()
+                        .map(|(code, (n, first))| format!("{code} {n} (first seed {first})"))
+                        .collect();
                     replays.push(format!(
-                        "{} x {}: {} at seed {seed}: {}\n  replay: {}",
+                        "{} x {}: {} at seed {seed}: {}\n  replay: {}\n  failing by invariant: {}",
                         policy.name(),
                         model.name(),
                         v.invariant.code(),
                         v.detail,
-                        args.replay_command(policy, model.name(), *seed)
+                        args.replay_command(policy, model.name(), *seed),
+                        each.join(", ")
                     ));
                     ("FAIL", v.invariant.to_string(), seed.to_string())
                 }

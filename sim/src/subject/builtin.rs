@@ -14,6 +14,7 @@ use crate::system::registry::RegistryStyle;
 use crate::system::run::{ContainerStyle, SystemOutcome, run_system};
 use crate::system::spec::SystemSpec;
 use crate::world::backend::FakeBackend;
+use control_server::StopRoute;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Model {
@@ -110,6 +111,11 @@ impl Subject for Model {
                 Self::Legacy => RegistryStyle::None,
                 Self::AbortToken | Self::StartLock => RegistryStyle::FireAndForget,
                 Self::Owned => RegistryStyle::Ordered,
+            },
+            stop_route: if *self == Self::Owned {
+                StopRoute::ForgetsFirst
+            } else {
+                StopRoute::NotFoundFirst
             },
         };
         Some(match self {

@@ -18,6 +18,7 @@ use crate::system::registry::RegistryStyle;
 use crate::system::run::{ContainerStyle, SystemOutcome, run_system};
 use crate::system::spec::SystemSpec;
 use crate::world::backend::FakeBackend;
+use control_server::StopRoute;
 
 pub use builtin::Model;
 
@@ -138,6 +139,7 @@ impl<M: Lifecycle<FakeBackend>> Subject for Manager<M> {
         let style = ContainerStyle {
             detach: self.config.callers == Callers::Wait,
             registry: RegistryStyle::Ordered,
+            stop_route: StopRoute::ForgetsFirst,
         };
         Some(run_system::<M>(spec, seed, style))
     }

@@ -89,7 +89,10 @@ impl<M: Lifecycle<FakeBackend>> Lifecycle<FakeBackend> for Attributed<M> {
     }
 
     fn evict(&self) -> impl Future<Output = Result<(), LifecycleError>> + Send {
-        async move { self.own(Some(OpKind::Evict), false, self.inner.evict()).await }
+        async move {
+            self.own(Some(OpKind::Evict), false, self.inner.evict())
+                .await
+        }
     }
 
     fn snapshot(&self) -> Snapshot {

@@ -11,7 +11,9 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
-use control_server::{Control, Registry, StartBody, TownClient, router, send_heartbeats};
+use control_server::{
+    Control, Registry, StartBody, StopRoute, TownClient, router, send_heartbeats,
+};
 use tokio::sync::Notify;
 
 use super::attributed::Attributed;
@@ -71,6 +73,7 @@ pub struct ContainerSetup {
     /// Each control request runs to its end whatever its client does (a JS handler).
     pub detach: bool,
     pub registry: SimRegistry,
+    pub stop_route: StopRoute,
     pub dialer: Dialer,
     /// SIGTERM: the container drains (its eviction), and says when it is done.
     pub sigterm: Arc<Notify>,
@@ -96,7 +99,8 @@ pub async fn system_container<M: Lifecycle<FakeBackend>>(
         }
     });
     let attributed = Attributed::around(manager, world.clone(), setup.requests.clone());
-    let control = Control::with_registry(Arc::new(attributed), Box::new(setup.registry.clone()));
+    let registry = Box::new(setup.registry.clone());
+    let control = Control::with_stop_route(Arc::new(attributed), registry, setup.stop_route);
     let beating = control.clone();
     let (phase, every, dialer) = (setup.heartbeat_phase, setup.heartbeat, setup.dialer.clone());
     let heartbeats = tokio::spawn(async move {

@@ -36,7 +36,10 @@ impl Dialer {
     }
 
     fn refused() -> io::Error {
-        io::Error::new(io::ErrorKind::ConnectionRefused, "connection failed (drawn)")
+        io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            "connection failed (drawn)",
+        )
     }
 
     /// A connection to the container's control port.

@@ -47,6 +47,7 @@ pub struct ContainerStyle {
     /// instead of being dropped with its connection.
     pub detach: bool,
     pub registry: RegistryStyle,
+    pub stop_route: control_server::StopRoute,
 }
 
 /// Runs the system scenario of `seed` with the container manager `M`.
@@ -93,6 +94,7 @@ pub fn run_system<M: Lifecycle<FakeBackend>>(
         heartbeat_phase: Duration::from_millis(spec.heartbeat_phase_ms),
         detach: style.detach,
         registry: registry.clone(),
+        stop_route: style.stop_route,
         dialer: dialer.clone(),
         sigterm: sigterm.clone(),
     });
@@ -124,6 +126,7 @@ pub fn run_system<M: Lifecycle<FakeBackend>>(
         stop_barriers: BTreeMap::new(),
         link: Link::Whole,
         draining_since: None,
+        down_until: None,
     };
     let violation = judge.drive(&mut sim, spec).err();
     let mut w = lock(&world);
@@ -156,8 +159,10 @@ struct Judge {
     in_flight: BTreeMap<OpId, OpKind>,
     stop_barriers: BTreeMap<AgentId, OpId>,
     link: Link,
-    /// Since when the container drains (SIGTERM sent, not yet bounced).
+    /// Since when the container drains (SIGTERM sent, not yet killed).
     draining_since: Option<u64>,
+    /// Until when the killed container stays down.
+    down_until: Option<u64>,
 }
 
 impl Judge {
@@ -166,6 +171,11 @@ impl Judge {
         loop {
             let now = sim.elapsed().as_millis() as u64;
             self.network(sim, spec, now);
+            if self.down_until.is_some_and(|at| at <= now) {
+                self.down_until = None;
+                sim.bounce(CONTAINER_HOST);
+                self.note(now, "the container boots again".into());
+            }
             if spec.evictions.contains(&now) && self.draining_since.is_none() {
                 self.sigterm.notify_one();
                 self.draining_since = Some(now);
@@ -184,7 +194,8 @@ impl Judge {
             if let Some(since) = self.draining_since {
                 let drained = lock_requests(&self.requests).drained;
                 if drained || now >= since + spec.drain_deadline_ms {
-                    self.bounce(sim, now, drained);
+                    self.kill(sim, now, drained);
+                    self.down_until = Some(now + spec.boot_delay_ms);
                 }
             }
             if now >= end_ms {
@@ -245,18 +256,18 @@ impl Judge {
             .push(now, None, What::Container(what));
     }
 
-    /// The container is killed (its drain returned, or its deadline passed) and boots again:
-    /// every process in it dies, and what was in flight with them.
-    fn bounce(&mut self, sim: &mut turmoil::Sim<'_>, now: u64, drained: bool) {
+    /// The container is killed (its drain returned, or its deadline passed): every process in
+    /// it dies, and what was in flight with them.
+    fn kill(&mut self, sim: &mut turmoil::Sim<'_>, now: u64, drained: bool) {
         self.note(
             now,
             if drained {
-                "the drain returned: the container exits and restarts".into()
+                "the drain returned: the container exits".into()
             } else {
-                "the drain ran over its deadline: the container is killed and restarts".into()
+                "the drain ran over its deadline: the container is killed".into()
             },
         );
-        sim.bounce(CONTAINER_HOST);
+        sim.crash(CONTAINER_HOST);
         self.draining_since = None;
         let mut r = lock_requests(&self.requests);
         r.drained = false;
@@ -267,7 +278,8 @@ impl Judge {
         w.kill_container();
         self.stop_barriers.clear();
         for (op, kind) in std::mem::take(&mut self.in_flight) {
-            w.history.push(now, agent_of(kind), What::OpKilled(op, kind));
+            w.history
+                .push(now, agent_of(kind), What::OpKilled(op, kind));
         }
     }
 
@@ -281,7 +293,10 @@ impl Judge {
         let hydrated = std::mem::take(&mut r.hydrated);
         for (op, kind) in std::mem::take(&mut r.arrived) {
             if hydrated.iter().any(|(h, _)| *h == op) {
-                let what = format!("boot hydration starts {} (op#{op})", agent_name(kind_agent(kind)));
+                let what = format!(
+                    "boot hydration starts {} (op#{op})",
+                    agent_name(kind_agent(kind))
+                );
                 w.history.push(now, agent_of(kind), What::Container(what));
             }
             w.history

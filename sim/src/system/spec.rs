@@ -8,11 +8,13 @@ use super::town::{TownPolicy, TownTiming};
 use crate::decisions::Decisions;
 use crate::scenario::faults::FaultConfig;
 
-/// Which fault families a seed turns on: all of them, none, or a draw per seed (swarm).
+/// Which fault families a seed turns on: all of them, none, a draw per seed (swarm), or
+/// those of the system only (the network, evictions and stops, with a faultless backend).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Families {
     All,
     Swarm,
+    System,
     None,
 }
 
@@ -48,6 +50,10 @@ pub struct SystemSpec {
     pub evictions: Vec<u64>,
     #[serde(default)]
     pub drain_deadline_ms: u64,
+    /// How long the killed container stays down before it boots again: the town's next
+    /// active tick starts it (`ensureContainerReady`), then its cold start.
+    #[serde(default)]
+    pub boot_delay_ms: u64,
     /// When the town closes an agent's bead and stops it (`stop_agent`): ms and agent.
     #[serde(default)]
     pub town_stops: Vec<(u64, String)>,
@@ -69,21 +75,20 @@ impl SystemSpec {
         let heartbeat_phase_ms = u64::from(d.below(town.heartbeat_ms as u32));
         // Drawn whether on or not, so that switching a family off keeps the others in place.
         let on = |d: &mut Decisions| match families {
-            Families::All => true,
+            Families::All | Families::System => true,
             Families::None => false,
             Families::Swarm => d.percent(50),
         };
-        let (partitions_on, holds_on, failures_on, evictions_on, stops_on) = (
-            on(&mut d),
-            on(&mut d),
-            on(&mut d),
-            on(&mut d),
-            on(&mut d),
-        );
+        let (partitions_on, holds_on, failures_on, evictions_on, stops_on) =
+            (on(&mut d), on(&mut d), on(&mut d), on(&mut d), on(&mut d));
         let holds = cuts(&mut d, chaos_ms);
         let connect_failures_per_mille = 20 + d.below(180);
-        let evictions: Vec<u64> = (0..1).map(|_| u64::from(d.below(chaos_ms as u32))).collect();
-        let drain_deadline_ms = 50 + u64::from(d.below(450));
+        let evictions: Vec<u64> = (0..1)
+            .map(|_| u64::from(d.below(chaos_ms as u32)))
+            .collect();
+        // 0: the host dies without a drain; otherwise the drain may or may not finish in time.
+        let drain_deadline_ms = u64::from(d.below(200));
+        let boot_delay_ms = 50 + u64::from(d.below(250));
         let town_stops: Vec<(u64, String)> = agents
             .iter()
             .filter_map(|(agent, _)| {
@@ -93,7 +98,7 @@ impl SystemSpec {
             .collect();
         let faults = match families {
             Families::All => FaultConfig::all(),
-            Families::None => FaultConfig::none(),
+            Families::None | Families::System => FaultConfig::none(),
             Families::Swarm => FaultConfig::swarm(&mut d),
         };
         Self {
@@ -101,7 +106,11 @@ impl SystemSpec {
             policy,
             town,
             faults,
-            partitions: if partitions_on { partitions } else { Vec::new() },
+            partitions: if partitions_on {
+                partitions
+            } else {
+                Vec::new()
+            },
             chaos_ms,
             max_latency_ms: 20,
             max_message_latency_ms: 5,
@@ -115,6 +124,7 @@ impl SystemSpec {
             },
             evictions: if evictions_on { evictions } else { Vec::new() },
             drain_deadline_ms,
+            boot_delay_ms,
             town_stops: if stops_on { town_stops } else { Vec::new() },
         }
     }

@@ -8,9 +8,11 @@
 //!   `POST /agents/start` with the dispatch timeout. What a failed or timed-out dispatch does
 //!   is the [`TownPolicy`];
 //! - an agent whose bead the scenario closes is done, and the town stops it: `stop_agent`,
-//!   `POST /agents/:id/stop`, best effort (§2 Phase 1 GUPP and Phase 2). The real fetch has
-//!   no timeout; here it has the dispatch's, so that a cut network cannot hang the alarm for
-//!   ever (assumption: the platform ends a subrequest at some point).
+//!   `POST /agents/:id/stop`, sent again each tick until the container answers (as GUPP
+//!   re-emits its stop, §2 Phase 1 and 2). Assumption: the notes do not say which rule stops
+//!   an agent whose bead closed; this one is GUPP's. The real fetch has no timeout; here it has
+//!   the dispatch's, so that a cut network cannot hang the alarm for ever (assumption: the
+//!   platform ends a subrequest at some point).
 //!
 //! A heartbeat marks the agent's activity and flips it from idle back to working (`touchAgent`,
 //! [2nd]). Times are scaled by 1/100 and keep the real ratios: tick 5 s, dispatch timeout 60 s,
@@ -22,7 +24,6 @@ use std::time::Duration;
 
 use control_server::{ClientError, ControlClient, Heartbeat, StartBody};
 use serde::{Deserialize, Serialize};
-
 
 /// What the town does when `/agents/start` fails or times out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -183,7 +184,10 @@ impl Town {
         {
             if fenced && !agent.stop_due {
                 agent.stop_due = true;
-                let what = format!("heartbeat from {} of a done agent: stop again", beat.container);
+                let what = format!(
+                    "heartbeat from {} of a done agent: stop again",
+                    beat.container
+                );
                 self.log.push((now_ms, beat.agent.clone(), what));
             }
             return;
@@ -252,7 +256,7 @@ pub async fn run_town(
                 Ok(Settled::Dispatch(agent, body, sent_ms, answer)) => {
                     settle_dispatch(&town, policy, &agent, &body, sent_ms, answer)
                 }
-                Ok(Settled::Stop(agent, answer)) => settle_stop(&town, policy, &agent, answer),
+                Ok(Settled::Stop(agent, answer)) => settle_stop(&town, &agent, answer),
                 Err(_) => {}
             }
         }
@@ -360,18 +364,17 @@ fn settle_dispatch(
     });
 }
 
-/// A stop the container answered with the agent's state was acknowledged. The historical
-/// towns send a stop once; ours sends it again at the next tick until it is acknowledged or
-/// the container has no record of the agent.
-fn settle_stop(
-    town: &SharedTown,
-    policy: TownPolicy,
-    agent: &str,
-    answer: Answer<control_server::AgentState>,
-) {
+/// A stop the container answered with the agent's state was acknowledged. A stop that failed
+/// or timed out is sent again at the next tick by every policy (GUPP re-emits its stop every
+/// tick, §2 Phase 2); one answered 404 (no record) is not.
+fn settle_stop(town: &SharedTown, agent: &str, answer: Answer<control_server::AgentState>) {
     let now = now_ms();
     let (note, acked, again) = match &answer {
-        Ok(Ok(state)) => (format!("stop answered: {}", state.status), true, false),
+        Ok(Ok(state)) => (
+            format!("stop acknowledged (record {})", state.status),
+            true,
+            false,
+        ),
         Ok(Err(ClientError::Refused { status: 404, .. })) => {
             ("stop answered: no such agent".to_string(), false, false)
         }
@@ -383,7 +386,7 @@ fn settle_stop(
         if acked && a.stop_acked_ms.is_none() {
             a.stop_acked_ms = Some(now);
         }
-        if again && policy == TownPolicy::Fenced {
+        if again {
             a.stop_due = true;
         }
     }

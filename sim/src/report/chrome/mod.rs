@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use agent_lifecycle::{AgentId, SessionId};
 use serde_json::{Value, json};
 
+use crate::check::Violation;
 use crate::run::Outcome;
 use crate::scenario::workload::CallKind;
-use crate::check::Violation;
 use crate::world::history::{Fault, History, What};
 
 const PID: u32 = 1;
