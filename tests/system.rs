@@ -78,8 +78,9 @@ fn rolling_back_a_timed_out_dispatch_duplicates_one_the_container_started() {
 #[test]
 fn a_system_run_is_determined_by_its_seed() {
     for seed in 0..5 {
-        let a = run(TownPolicy::Rollback, seed);
-        let b = run(TownPolicy::Rollback, seed);
+        let spec = SystemSpec::from_seed(seed, TownPolicy::Rollback, Families::All);
+        let a = owned(&spec, seed);
+        let b = owned(&spec, seed);
         assert_eq!(a.history.digest(), b.history.digest(), "seed {seed}");
         assert_eq!(a.dispatches, b.dispatches, "seed {seed}");
     }
@@ -97,6 +98,48 @@ fn the_shipped_pair_holds_with_every_backend_fault_on() {
         let o = owned(&spec, seed);
         assert_eq!(o.violation, None, "seed {seed}\n{}", o.history.timeline());
     }
+}
+
+/// Every family on: the backend's faults, partitions, holds, failed connections, an
+/// eviction (drain, kill, boot, hydration) and the town's stops. The shipped pair holds, and
+/// the families did happen: holds were released, containers booted again and hydrated.
+#[test]
+fn the_shipped_pair_holds_with_every_family_on() {
+    let (mut released, mut booted, mut hydrated, mut acked) = (0, 0, 0, 0);
+    for seed in 0..60 {
+        let spec = SystemSpec::from_seed(seed, TownPolicy::Fenced, Families::All);
+        let o = owned(&spec, seed);
+        assert_eq!(o.violation, None, "seed {seed}\n{}", o.history.timeline());
+        for e in &o.history.events {
+            match &e.what {
+                What::Released => released += 1,
+                What::Container(w) if w == "the container boots again" => booted += 1,
+                What::Container(w) if w.starts_with("boot hydration starts") => hydrated += 1,
+                What::Town(w) if w.starts_with("stop acknowledged") => acked += 1,
+                _ => {}
+            }
+        }
+    }
+    assert!(released > 0 && booted > 0 && hydrated > 0 && acked > 0);
+}
+
+/// Swarm: each seed turns each family on or off, so seeds differ in which are on; the same
+/// seed always draws the same.
+#[test]
+fn swarm_draws_the_families_per_seed() {
+    let drawn: std::collections::BTreeSet<String> = (0..64)
+        .map(|seed| SystemSpec::from_seed(seed, TownPolicy::Fenced, Families::Swarm).families())
+        .collect();
+    assert!(drawn.len() > 8, "{drawn:?}");
+    for seed in 0..16 {
+        assert_eq!(
+            SystemSpec::from_seed(seed, TownPolicy::Fenced, Families::Swarm),
+            SystemSpec::from_seed(seed, TownPolicy::Fenced, Families::Swarm)
+        );
+    }
+    let none = SystemSpec::from_seed(3, TownPolicy::Fenced, Families::None);
+    assert_eq!(none.families(), "none");
+    assert_eq!(none.faults, FaultConfig::none());
 }
 
 /// The system regression store: each case in `tests/cases/system/` (saved by `system

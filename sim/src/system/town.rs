@@ -25,6 +25,8 @@ use std::time::Duration;
 use control_server::{ClientError, ControlClient, Heartbeat, StartBody};
 use serde::{Deserialize, Serialize};
 
+use super::dialer::Dialer;
+
 /// What the town does when `/agents/start` fails or times out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -63,6 +65,20 @@ pub struct TownTiming {
     pub heartbeat_ms: u64,
     pub liveness_ms: u64,
     pub cooldown_ms: u64,
+    /// How long a `not_found` status is tolerated after the agent's last activity (#1358).
+    #[serde(default = "default_grace_ms")]
+    pub not_found_grace_ms: u64,
+    /// The bound on each `GET /agents/:id/status`.
+    #[serde(default = "default_status_timeout_ms")]
+    pub status_timeout_ms: u64,
+}
+
+fn default_grace_ms() -> u64 {
+    1_800
+}
+
+fn default_status_timeout_ms() -> u64 {
+    100
 }
 
 impl Default for TownTiming {
@@ -73,6 +89,8 @@ impl Default for TownTiming {
             heartbeat_ms: 300,
             liveness_ms: 900,
             cooldown_ms: 300,
+            not_found_grace_ms: default_grace_ms(),
+            status_timeout_ms: default_status_timeout_ms(),
         }
     }
 }
@@ -227,11 +245,15 @@ pub async fn run_town(
     town: SharedTown,
     policy: TownPolicy,
     timing: TownTiming,
-    dialer: super::dialer::Dialer,
+    dialer: Dialer,
 ) {
-    let client = Arc::new(ControlClient::new(move || dialer.clone().container()));
+    let client = {
+        let dialer = dialer.clone();
+        Arc::new(ControlClient::new(move || dialer.clone().container()))
+    };
     let timeout = Duration::from_millis(timing.dispatch_timeout_ms);
     loop {
+        poll_statuses(&town, &dialer, &timing).await;
         let due = tick(&town, policy, &timing);
         // Phase 2: the tick's side effects, all awaited before the alarm is re-armed.
         let mut sent = Vec::new();
@@ -261,6 +283,55 @@ pub async fn run_town(
             }
         }
         tokio::time::sleep(Duration::from_millis(timing.tick_ms)).await;
+    }
+}
+
+/// The pre-phase and phase 0: the status of every working agent, asked in parallel, each
+/// bounded; `exited` idles the agent, `not_found` idles it once the grace since its last
+/// activity has passed, and anything else (running, failed, stopping, a timeout or an error,
+/// read as `unknown`) changes nothing (§2 DO side, `applyEvent`).
+async fn poll_statuses(town: &SharedTown, dialer: &Dialer, timing: &TownTiming) {
+    let client = {
+        let dialer = dialer.clone();
+        Arc::new(ControlClient::new(move || dialer.clone().container()))
+    };
+    let working: Vec<String> = lock_town(town)
+        .agents
+        .values()
+        .filter(|a| a.belief == Belief::Working)
+        .map(|a| a.name.clone())
+        .collect();
+    let timeout = Duration::from_millis(timing.status_timeout_ms);
+    let mut asked = Vec::new();
+    for agent in working {
+        let client = client.clone();
+        asked.push(tokio::spawn(async move {
+            let answer = tokio::time::timeout(timeout, client.status(&agent)).await;
+            (agent, answer)
+        }));
+    }
+    for handle in asked {
+        let Ok((agent, answer)) = handle.await else {
+            continue;
+        };
+        let now = now_ms();
+        let mut t = lock_town(town);
+        let t = &mut *t;
+        let Some(a) = t.agents.get_mut(&agent) else {
+            continue;
+        };
+        if a.belief != Belief::Working {
+            continue;
+        }
+        let why = match answer {
+            Ok(Ok(Some(state))) if state.status == "exited" => "container status exited",
+            Ok(Ok(None)) if now - a.last_activity_ms > timing.not_found_grace_ms => {
+                "container status not_found past the grace"
+            }
+            _ => continue,
+        };
+        a.belief = Belief::Idle;
+        t.log.push((now, agent, format!("{why}: idle, bead open")));
     }
 }
 
