@@ -633,13 +633,13 @@ fn ms_steps_is_carried_into_the_replay_command() {
     assert_eq!(both.status.code(), Some(2), "{}", stderr(&both));
 }
 
-/// `system --seed` tells one system scenario: rollback's written-off dispatch at seed 78 fails
+/// `system --seed` tells one system scenario: rollback's written-off dispatch at seed 5 fails
 /// (exit 1) with S3 and the town's story in the timeline; fenced passes the same seed.
 #[test]
 fn system_replays_one_scenario_and_rejects_bad_input() {
     let args = |policy: &'static str| {
         [
-            "system", "--policy", policy, "--model", "owned", "--seed", "78", "--faults", "none",
+            "system", "--policy", policy, "--model", "owned", "--seed", "5", "--faults", "system",
         ]
     };
     let rollback = sim(&args("rollback"));
@@ -647,7 +647,7 @@ fn system_replays_one_scenario_and_rejects_bad_input() {
     let out = stdout(&rollback);
     assert!(out.contains("VIOLATION S3"), "{out}");
     assert!(
-        out.contains("town: dispatch d2: timed out; rolled back to idle"),
+        out.contains("town: dispatch d3: timed out; rolled back to idle"),
         "{out}"
     );
     assert!(
@@ -663,4 +663,62 @@ fn system_replays_one_scenario_and_rejects_bad_input() {
     let ambiguous = sim(&["system", "--seed", "1"]);
     assert_eq!(ambiguous.status.code(), Some(2));
     assert!(stderr(&ambiguous).contains("name one --policy and one --model"));
+    let traceless = sim(&["system", "--trace-out", "x.json"]);
+    assert_eq!(traceless.status.code(), Some(2));
+}
+
+/// A saved system case replays with its recorded verdict, and writes a trace with a track
+/// for the town's host and one for the container.
+#[test]
+fn a_system_case_replays_and_writes_a_trace_with_a_track_per_host() {
+    let case = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/cases/system/fenced-S4-registry-out-of-order-seed1173.json"
+    );
+    let dir = temp_dir("system-trace");
+    let trace = dir.join("trace.json");
+    let out = sim(&[
+        "system",
+        "--case",
+        case,
+        "--model",
+        "start-lock",
+        "--trace-out",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains("VIOLATION S4"), "{}", stdout(&out));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    let tracks: Vec<&str> = json["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == "thread_name")
+        .filter_map(|e| e["args"]["name"].as_str())
+        .collect();
+    for track in ["town", "container", "agent a2"] {
+        assert!(tracks.contains(&track), "{tracks:?}");
+    }
+    let owned = sim(&["system", "--case", case, "--model", "owned"]);
+    assert_eq!(owned.status.code(), Some(0), "{}", stdout(&owned));
+}
+
+/// `explore --world system` runs the system sweep; the flags it cannot honour yet are
+/// refused with a one-line error.
+#[test]
+fn explore_world_system_sweeps_the_system() {
+    let out = sim(&[
+        "explore", "--world", "system", "--policy", "fenced", "--model", "owned", "--seeds",
+        "0..20", "--jobs", "1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("fenced         owned        pass"),
+        "{}",
+        stdout(&out)
+    );
+    let refused = sim(&["explore", "--world", "system", "--junit", "x.xml"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("--junit is not available with --world system"));
 }

@@ -39,10 +39,23 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum World {
+    Container,
+    System,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run many scenarios on every model (or one) and report what each violates.
     Explore {
+        /// `container`: the manager alone, its operations delivered by the harness; `system`:
+        /// the town and the container over turmoil's network (the `system` command's sweep).
+        #[arg(long, value_enum, default_value_t = World::Container)]
+        world: World,
+        /// With `--world system`: `all`, or one town policy.
+        #[arg(long, default_value = "all")]
+        policy: String,
         /// `all`, or one model (see `models`).
         #[arg(long, default_value = "all")]
         model: String,
@@ -178,6 +191,42 @@ fn subject<'a>(
 fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
     match cli.command {
         Command::Explore {
+            world: World::System,
+            policy,
+            model,
+            seeds,
+            time,
+            generation,
+            jobs,
+            shard,
+            report,
+            junit,
+            save_failures,
+            fail_fast,
+            ..
+        } => {
+            let unsupported = [
+                ("--shard", shard.is_some()),
+                ("--report", report.is_some()),
+                ("--junit", junit.is_some()),
+                ("--save-failures", save_failures.is_some()),
+                ("--fail-fast", fail_fast),
+            ];
+            if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
+                return Err(UsageError(format!(
+                    "{flag} is not available with --world system yet; `system --seed N --shrink --save FILE` saves a case"
+                )));
+            }
+            let models: Vec<&dyn Subject> = if model == "all" {
+                subjects.iter().map(|s| s.as_ref()).collect()
+            } else {
+                vec![subject(subjects, &model)?]
+            };
+            let args =
+                system::SystemArgs::sweep(policy, model, seeds, time, jobs, generation.faults);
+            system::system(args, models)
+        }
+        Command::Explore {
             model,
             seeds,
             time,
@@ -191,6 +240,7 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             save_failures,
             max_schedules,
             scenario,
+            ..
         } => {
             let models: Vec<&dyn Subject> = if model == "all" {
                 subjects.iter().map(|s| s.as_ref()).collect()

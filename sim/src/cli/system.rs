@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 
 use super::UsageError;
-use super::args::{default_jobs, parse_seeds};
+use super::args::{FaultChoice, default_jobs, parse_seeds};
 use crate::report::program;
 use crate::subject::Subject;
 use crate::system::case::{SystemCase, shrink};
@@ -65,6 +65,11 @@ pub(super) struct SystemArgs {
     /// Run a saved system case (its policy is in it) on one model and print its timeline.
     #[arg(long, value_name = "FILE", conflicts_with = "seed")]
     case: Option<PathBuf>,
+    /// With --seed or --case: also write the run as Chrome trace-event JSON (open it in
+    /// Perfetto): a track for the town's host, the container, the network, each agent and
+    /// each session.
+    #[arg(long, value_name = "FILE")]
+    trace_out: Option<PathBuf>,
 }
 
 fn policies(name: &str) -> Result<Vec<TownPolicy>, UsageError> {
@@ -85,6 +90,34 @@ fn policies(name: &str) -> Result<Vec<TownPolicy>, UsageError> {
 }
 
 impl SystemArgs {
+    /// The sweep `explore --world system` asks for.
+    pub(super) fn sweep(
+        policy: String,
+        model: String,
+        seeds: Option<Range<u64>>,
+        time: Duration,
+        jobs: u64,
+        faults: FaultChoice,
+    ) -> Self {
+        Self {
+            policy,
+            model,
+            seeds,
+            time,
+            faults: match faults {
+                FaultChoice::All => SystemFaults::All,
+                FaultChoice::Swarm => SystemFaults::Swarm,
+                FaultChoice::None => SystemFaults::None,
+            },
+            jobs,
+            seed: None,
+            shrink: false,
+            save: None,
+            case: None,
+            trace_out: None,
+        }
+    }
+
     pub(super) fn model(&self) -> &str {
         &self.model
     }
@@ -205,7 +238,7 @@ pub(super) fn system(args: SystemArgs, models: Vec<&dyn Subject>) -> Result<bool
             .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
         let case = SystemCase::from_json(&text)
             .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
-        return tell(model, &case.spec, case.seed);
+        return tell(model, &case.spec, case.seed, args.trace_out.as_deref());
     }
     if let Some(seed) = args.seed {
         let (&[policy], &[model]) = (policies.as_slice(), models.as_slice()) else {
@@ -217,7 +250,12 @@ pub(super) fn system(args: SystemArgs, models: Vec<&dyn Subject>) -> Result<bool
         if args.shrink {
             return shrink_and_save(&args, model, &spec, seed);
         }
-        return tell(model, &spec, seed);
+        return tell(model, &spec, seed, args.trace_out.as_deref());
+    }
+    if args.trace_out.is_some() {
+        return Err(UsageError(
+            "--trace-out writes one scenario's trace: give --seed or --case".into(),
+        ));
     }
     println!(
         "{:<14} {:<12} {:<8} {:<42} {:>6} {:>9} {:>8}",
@@ -270,7 +308,12 @@ pub(super) fn system(args: SystemArgs, models: Vec<&dyn Subject>) -> Result<bool
 }
 
 /// Runs one system scenario and prints its verdict and timeline.
-fn tell(model: &dyn Subject, spec: &SystemSpec, seed: u64) -> Result<bool, UsageError> {
+fn tell(
+    model: &dyn Subject,
+    spec: &SystemSpec,
+    seed: u64,
+    trace_out: Option<&std::path::Path>,
+) -> Result<bool, UsageError> {
     let outcome = model
         .run_system(spec, seed)
         .ok_or_else(|| UsageError(format!("`{}` cannot run as a container", model.name())))?;
@@ -287,6 +330,25 @@ fn tell(model: &dyn Subject, spec: &SystemSpec, seed: u64) -> Result<bool, Usage
         None => println!("no violation"),
     }
     print!("{}", outcome.history.timeline());
+    if let Some(path) = trace_out {
+        let title = format!(
+            "system seed {seed}: {} x {}",
+            spec.policy.name(),
+            model.name()
+        );
+        let trace = crate::report::chrome::trace_of(
+            &outcome.history,
+            outcome.elapsed,
+            outcome.violation.as_ref(),
+            &title,
+        );
+        std::fs::write(path, trace.to_string())
+            .map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))?;
+        eprintln!(
+            "trace written to {} (open it in https://ui.perfetto.dev)",
+            path.display()
+        );
+    }
     Ok(outcome.violation.is_none())
 }
 
@@ -326,5 +388,5 @@ fn shrink_and_save(
             .map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))?;
         println!("saved {}", path.display());
     }
-    tell(model, &small, seed)
+    tell(model, &small, seed, args.trace_out.as_deref())
 }

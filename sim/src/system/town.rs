@@ -241,12 +241,7 @@ enum Settled {
 
 /// The alarm loop: runs on the town host until the harness ends the run. `dialer` opens its
 /// connections to the container.
-pub async fn run_town(
-    town: SharedTown,
-    policy: TownPolicy,
-    timing: TownTiming,
-    dialer: Dialer,
-) {
+pub async fn run_town(town: SharedTown, policy: TownPolicy, timing: TownTiming, dialer: Dialer) {
     let client = {
         let dialer = dialer.clone();
         Arc::new(ControlClient::new(move || dialer.clone().container()))
