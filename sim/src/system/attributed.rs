@@ -88,11 +88,9 @@ impl<M: Lifecycle<FakeBackend>> Lifecycle<FakeBackend> for Attributed<M> {
         async move { self.own(kind, false, self.inner.stop(agent)).await }
     }
 
-    fn evict(&self) -> impl Future<Output = Result<(), LifecycleError>> + Send {
-        async move {
-            self.own(Some(OpKind::Evict), false, self.inner.evict())
-                .await
-        }
+    async fn evict(&self) -> Result<(), LifecycleError> {
+        self.own(Some(OpKind::Evict), false, self.inner.evict())
+            .await
     }
 
     fn snapshot(&self) -> Snapshot {

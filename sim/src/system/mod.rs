@@ -7,6 +7,7 @@
 //! - [`container`]: the container host, the product's control server over a manager on the
 //!   fake backend, each request a workload operation the checker sees.
 
+mod alarm;
 mod attributed;
 pub mod case;
 pub mod container;

@@ -13,11 +13,12 @@ use std::time::{Duration, UNIX_EPOCH};
 use agent_lifecycle::{AgentId, Lifecycle, ManagerConfig};
 use tokio::sync::Notify;
 
+use super::alarm::run_town;
 use super::container::{ContainerSetup, SharedRequests, lock_requests, system_container};
 use super::dialer::Dialer;
 use super::registry::{RegistryStyle, SimRegistry};
 use super::spec::SystemSpec;
-use super::town::{SharedTown, Town, lock_town, run_town};
+use super::town::{SharedTown, Town, lock_town};
 use super::verdict::{converged, not_resurrected, one_working_session};
 use super::{CONTAINER_HOST, TOWN_HOST, TOWN_PORT, serve_on};
 use crate::check::{View, Violation, check_step};
