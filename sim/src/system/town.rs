@@ -22,9 +22,11 @@
 //! [2nd]). Times are scaled by 1/100 and keep the real ratios: tick 5 s, dispatch timeout 60 s,
 //! heartbeat 30 s, liveness 90 s, cooldown 30 s (its first step), grace 180 s.
 //!
-//! Not modelled: the DO's drain flag (the container's eviction notice; its errors are
-//! swallowed, so the DO may never learn of a drain, [2nd]), the circuit breaker, GUPP's
-//! nudges, sling's out-of-alarm dispatches, the token refresh before each dispatch.
+//! Not modelled: the cooldown's growth with the dispatch attempts (it only delays a
+//! re-dispatch, and the convergence window is sized for its first step), the DO's drain flag
+//! (the container's eviction notice; its errors are swallowed, so the DO may never learn of a
+//! drain, [2nd]), the circuit breaker, GUPP's nudges, sling's out-of-alarm dispatches, the
+//! token refresh before each dispatch.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
