@@ -8,11 +8,15 @@
 //! - [`router`] is the HTTP API over it (`routes.rs`).
 //! - [`serve`] serves the router until a shutdown, then kills and reaps every child.
 //! - [`run_agent`] is the default agent, what `session-server agent` runs (`agent.rs`).
+//! - [`HttpBackend`] is the manager's `SessionBackend` on these servers: it starts one per
+//!   workdir and calls it over HTTP (`backend.rs`, `wire.rs`).
 
 mod agent;
+mod backend;
 mod routes;
 mod sessions;
 mod supervisor;
+mod wire;
 
 use std::future::{Future, IntoFuture};
 use std::io;
@@ -21,6 +25,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 pub use agent::{AgentEnd, FAIL, run_agent};
+pub use backend::{HttpBackend, HttpBackendConfig, kill_group};
 pub use routes::{ApiError, router};
 pub use sessions::{AgentCommand, Server, SessionError, SessionEvent, SessionInfo};
 
