@@ -1,17 +1,27 @@
-//! `control-server`: the container's control API on real TCP, over the production manager.
-//! Until a process-backed session backend exists, sessions live in memory.
+//! `control-server`: the container's control API on real TCP, over the production manager,
+//! with real sessions (`--sessions real`: one `session-server` process per workdir, each
+//! session a child process) or sessions kept in memory (`--sessions memory`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use agent_lifecycle::{AgentManager, Lifecycle, ManagerConfig};
-use clap::Parser;
+use agent_lifecycle::{AgentManager, Lifecycle, ManagerConfig, SessionBackend};
+use clap::{Parser, ValueEnum};
 use control_server::{
     Control, FileRegistry, InMemoryBackend, NoRegistry, Registry, TownClient, router,
     send_heartbeats,
 };
+use session_server::{HttpBackend, HttpBackendConfig};
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Sessions {
+    /// Real session servers and processes (`session-server`).
+    Real,
+    /// Sessions kept in memory: every call succeeds at once.
+    Memory,
+}
 
 #[derive(Parser)]
 #[command(about = "The container's control server (start, stop and status of agents over HTTP)")]
@@ -29,6 +39,19 @@ struct Args {
     /// Seconds between heartbeat rounds.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     heartbeat_secs: u64,
+    #[arg(long, value_enum, default_value_t = Sessions::Memory)]
+    sessions: Sessions,
+    /// With `--sessions real`: the `session-server` binary (default: the one beside this
+    /// binary, as `cargo build --release -p session-server` makes it).
+    #[arg(long, value_name = "FILE")]
+    session_server: Option<PathBuf>,
+    /// With `--sessions real`: where each workdir's directory is made.
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// With `--sessions real`: how long the default agent works on a prompt before it goes
+    /// idle.
+    #[arg(long, default_value_t = 2_000)]
+    work_ms: u64,
 }
 
 #[tokio::main]
@@ -37,10 +60,39 @@ async fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let args = Args::parse();
-    let manager = Arc::new(AgentManager::new(
-        InMemoryBackend::new(),
-        ManagerConfig::default(),
-    ));
+    match args.sessions {
+        Sessions::Memory => run(InMemoryBackend::new(), args).await,
+        Sessions::Real => {
+            let binary = match &args.session_server {
+                Some(path) => path.clone(),
+                None => std::env::current_exe()
+                    .ok()
+                    .and_then(|exe| Some(exe.parent()?.join("session-server")))
+                    .unwrap_or_else(|| PathBuf::from("session-server")),
+            };
+            if !binary.is_file() {
+                eprintln!(
+                    "error: no session server at {} (build it: cargo build --release -p session-server, or give --session-server FILE)",
+                    binary.display()
+                );
+                return ExitCode::from(2);
+            }
+            let root = args.root.clone().unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("control-server-{}", std::process::id()))
+            });
+            let backend = HttpBackend::new(HttpBackendConfig {
+                binary,
+                work_ms: args.work_ms,
+                call_timeout: ManagerConfig::default().call_timeout,
+                root,
+            });
+            run(backend, args).await
+        }
+    }
+}
+
+async fn run<B: SessionBackend>(backend: B, args: Args) -> ExitCode {
+    let manager = Arc::new(AgentManager::new(backend, ManagerConfig::default()));
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
         Err(e) => {
