@@ -14,8 +14,8 @@ use control_server::{Control, ControlClient, StartBody, router};
 use session_server::{HttpBackend, HttpBackendConfig};
 use tokio::net::{TcpListener, TcpStream};
 
-mod common;
-use common::{server_processes, session_processes};
+mod procs;
+use procs::{servers_under as server_processes, sessions_under as session_processes};
 
 type Manager = AgentManager<HttpBackend>;
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 use agent_lifecycle::{AgentId, AgentManager, Lifecycle, ManagerConfig, StartRequest, Workdir};
 use session_server::{HttpBackend, HttpBackendConfig};
 
-mod common;
-use common::{server_processes, session_processes};
+mod procs;
+use procs::{servers_under as server_processes, sessions_under as session_processes};
 
 /// The agents the manager tracks a session for, sorted.
 fn tracked(manager: &AgentManager<HttpBackend>) -> Vec<String> {
