@@ -25,6 +25,7 @@
 pub mod check;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod contract;
 pub mod decisions;
 pub mod explore;
 #[cfg(feature = "fuzzing")]

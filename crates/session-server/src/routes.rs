@@ -2,6 +2,8 @@
 //! Bodies and path ids are parsed here rather than by axum's extractors, whose rejections are
 //! plain text: every refusal has the same JSON shape.
 
+use std::future::Future;
+
 use std::convert::Infallible;
 
 use axum::Router;
@@ -108,12 +110,23 @@ async fn list(State(server): State<Server>) -> Json<Value> {
     Json(json!(server.list()))
 }
 
+/// Runs a call's effect in a task of its own, so that it completes even when its client
+/// went away (as a Node handler does): a caller that timed out may still have created the
+/// session, and a listing finds it (a lost reply).
+async fn to_the_end<T: Send + 'static>(effect: impl Future<Output = T> + Send + 'static) -> T {
+    match tokio::spawn(effect).await {
+        Ok(out) => out,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
 async fn create(
     State(server): State<Server>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let body: CreateBody = parse(body)?;
-    let id = server.create(&body.agent).await?;
+    let agent = body.agent.clone();
+    let id = to_the_end(async move { server.create(&agent).await }).await?;
     tracing::info!(id, agent = body.agent, "session created");
     Ok(Json(json!({ "id": id })))
 }
@@ -125,7 +138,7 @@ async fn prompt(
 ) -> Result<Json<Value>, ApiError> {
     let id = session_id(&id)?;
     let body: PromptBody = parse(body)?;
-    server.prompt(id, &body.text).await?;
+    to_the_end(async move { server.prompt(id, &body.text).await }).await?;
     Ok(Json(json!({})))
 }
 
@@ -134,7 +147,7 @@ async fn abort(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = session_id(&id)?;
-    server.abort(id).await?;
+    to_the_end(async move { server.abort(id).await }).await?;
     tracing::info!(id, "session aborted");
     Ok(Json(json!({})))
 }

@@ -1,5 +1,5 @@
 //! The session server's wire format, and the client side of it: one HTTP/1 connection a
-//! call, each call bounded, errors mapped to `BackendError` (404 is `Gone`: the server no
+//! call, each call's wait bounded (the call itself goes on: a reply can be lost), errors mapped to `BackendError` (404 is `Gone`: the server no
 //! longer has the session; a refused connection is `Gone`: the server is dead).
 
 use std::net::SocketAddr;
@@ -75,9 +75,14 @@ impl Wire {
         path: &str,
         body: Vec<u8>,
     ) -> Result<T, BackendError> {
-        let exchange = async {
-            let response = self
-                .send(method, path, Full::new(Bytes::from(body)))
+        let wire = Wire::new(self.addr, self.timeout);
+        let path = path.to_string();
+        // The exchange runs in a task of its own, and goes on when its caller stops waiting:
+        // the request still reaches the server and takes effect, and only its reply is lost,
+        // as with any real network call that times out.
+        let exchange = tokio::spawn(async move {
+            let response = wire
+                .send(method, &path, Full::new(Bytes::from(body)))
                 .await?;
             let status = response.status();
             let bytes = response
@@ -87,10 +92,12 @@ impl Wire {
                 .map_err(|e| BackendError::Failed(format!("the answer broke off: {e}")))?
                 .to_bytes();
             Ok::<_, BackendError>((status, bytes))
+        });
+        let (status, bytes) = match tokio::time::timeout(self.timeout, exchange).await {
+            Err(_) => return Err(BackendError::Timeout),
+            Ok(Err(e)) => return Err(BackendError::Failed(format!("the call's task died: {e}"))),
+            Ok(Ok(answer)) => answer?,
         };
-        let (status, bytes) = tokio::time::timeout(self.timeout, exchange)
-            .await
-            .map_err(|_| BackendError::Timeout)??;
         if status != StatusCode::OK {
             return Err(refused(status, &bytes));
         }

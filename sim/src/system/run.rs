@@ -346,7 +346,7 @@ fn kind_agent(kind: OpKind) -> u8 {
 }
 
 /// What the world makes happen this millisecond (backend events, answers), in a drawn order.
-fn instant(w: &mut World, now: u64) {
+pub(crate) fn instant(w: &mut World, now: u64) {
     enum Due {
         Backend(Happening),
         Answer(u64),
