@@ -109,7 +109,10 @@ async fn a_failing_session_reports_an_error<B: SessionBackend>(b: &B, knobs: Kno
     // A session that reported an error is dead: it leaves the listing.
     let deadline = tokio::time::Instant::now() + WAIT;
     while !b.list_sessions(server).await.unwrap().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "the failed session is still listed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the failed session is still listed"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
