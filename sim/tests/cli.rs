@@ -722,3 +722,39 @@ fn explore_world_system_sweeps_the_system() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(stderr(&refused).contains("--junit is not available with --world system"));
 }
+
+/// `explore --grid` prints the state × operation map; the JSON report keeps its cells.
+#[test]
+fn explore_grid_prints_the_state_operation_map_and_the_report_keeps_it() {
+    let dir = temp_dir("grid");
+    let report = dir.join("report.json");
+    let out = sim(&[
+        "explore",
+        "--model",
+        "owned",
+        "--seeds",
+        "0..200",
+        "--jobs",
+        "1",
+        "--grid",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("operation on"), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("start Starting"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(row.split_whitespace().skip(2).any(|c| c != "."), "{row}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let cells = json["models"][0]["state_operations"].as_array().unwrap();
+    assert!(
+        cells
+            .iter()
+            .any(|c| c["operation"] == "start" && c["status"] == "Starting"),
+        "{cells:?}"
+    );
+}

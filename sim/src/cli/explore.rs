@@ -30,6 +30,8 @@ pub(super) struct ExploreArgs<'a> {
     pub(super) shrink: bool,
     pub(super) save_failures: Option<PathBuf>,
     pub(super) report: Option<PathBuf>,
+    /// Print the state × operation map of each model.
+    pub(super) grid: bool,
     pub(super) junit: Option<PathBuf>,
     pub(super) max_schedules: u64,
     /// dfs: a case file whose scenario to enumerate.
@@ -189,6 +191,13 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
     }
     for f in &all {
         print_metrics(f, generation.strategy());
+        if a.grid {
+            println!(
+                "\n{}: scenarios in which each operation met its agent's record status (rows) and backend call in flight (columns):",
+                f.model
+            );
+            print!("{}", crate::report::grid::grid(&f.cells));
+        }
     }
     let run_report = RunReport {
         seeds: a.seeds.as_ref().map_or_else(

@@ -83,6 +83,10 @@ enum Command {
         /// Write a JSON report of the run here.
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
+        /// Print each model's state × operation map: in how many scenarios an operation met
+        /// each status of its agent's record and each of its backend calls in flight.
+        #[arg(long)]
+        grid: bool,
         /// Write a JUnit XML report (one test case per model) here.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
@@ -240,6 +244,7 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             save_failures,
             max_schedules,
             scenario,
+            grid,
             ..
         } => {
             let models: Vec<&dyn Subject> = if model == "all" {
@@ -259,6 +264,7 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
                 shrink: !no_shrink,
                 save_failures,
                 report,
+                grid,
                 junit,
                 max_schedules,
                 dfs_scenario: scenario,

@@ -60,8 +60,10 @@ pub struct Findings {
     pub interrupted: bool,
     /// Distinct orders in which backend calls were answered.
     pub interleavings: DistinctCount,
-    /// Distinct (agent state, operation) pairs issued.
-    pub coverage: BTreeSet<StateOp>,
+    /// Each (agent state, operation) pair issued, and in how many scenarios.
+    pub coverage: BTreeMap<StateOp, u64>,
+    /// The state × operation map: each cell, and in how many scenarios it was produced.
+    pub cells: BTreeMap<crate::report::grid::Key, u64>,
     /// For the PCT bound: what the scenarios measured.
     pub pct: PctSummary,
     /// Failing seeds not told apart: met once [`MAX_CLASSES`] classes were known, each is
@@ -234,7 +236,8 @@ pub fn sweep(
         elapsed: Duration::ZERO,
         interrupted: false,
         interleavings: DistinctCount::default(),
-        coverage: BTreeSet::new(),
+        coverage: BTreeMap::new(),
+        cells: BTreeMap::new(),
         pct: PctSummary::default(),
         unclassified: 0,
     };
@@ -282,7 +285,14 @@ pub fn sweep(
                 }
                 f.scenarios += 1;
                 f.interleavings.add(ran.digest);
-                f.coverage.append(&mut ran.coverage);
+                let cells: BTreeSet<_> =
+                    ran.coverage.iter().map(crate::report::grid::key).collect();
+                for cell in cells {
+                    *f.cells.entry(cell).or_default() += 1;
+                }
+                for pair in std::mem::take(&mut ran.coverage) {
+                    *f.coverage.entry(pair).or_default() += 1;
+                }
                 if let Some(m) = ran.pct {
                     f.pct.add(m);
                 }

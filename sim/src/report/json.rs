@@ -30,6 +30,9 @@ pub struct ModelReport {
     pub seconds: f64,
     pub interleavings: usize,
     pub state_operation_pairs: usize,
+    /// The state × operation map: each combination produced, and in how many scenarios.
+    #[serde(default)]
+    pub state_operations: Vec<super::grid::Cell>,
     /// Failing seeds not told apart (past the sweep's cap on failure classes).
     #[serde(default)]
     pub unclassified: u64,
@@ -88,6 +91,7 @@ impl ModelReport {
             seconds: f.elapsed.as_secs_f64(),
             interleavings: f.interleavings.count() as usize,
             state_operation_pairs: f.coverage.len(),
+            state_operations: super::grid::cells(&f.cells),
             unclassified: f.unclassified,
             failures: f
                 .failures

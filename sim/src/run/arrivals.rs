@@ -165,7 +165,7 @@ impl Driver {
         let (kind, _) = self.queue[slot].take().expect("issuing a queued operation");
         // A panic in the snapshot is reported after this step.
         let snapshot = snapshot_of(w);
-        self.coverage.insert(self.state_label(&snapshot, kind));
+        self.coverage.insert(self.state_label(w, &snapshot, kind));
         self.note_issue(w, &snapshot, kind);
         let op = self.next_op;
         self.next_op += 1;
@@ -191,7 +191,7 @@ impl Driver {
     }
 
     /// The abstract state an operation meets (see [`StateOp`]).
-    pub(super) fn state_label(&self, snapshot: &Snapshot, kind: OpKind) -> StateOp {
+    pub(super) fn state_label(&self, w: &World, snapshot: &Snapshot, kind: OpKind) -> StateOp {
         let Some(a) = kind.agent() else {
             return StateOp::Evict {
                 in_flight: self.in_flight.len().min(3) as u8,
@@ -209,9 +209,10 @@ impl Driver {
             .filter(|k| k.agent() == Some(a))
             .count()
             .min(2) as u8;
+        let call = w.call_in_flight_of(&agent);
         match kind {
-            OpKind::Stop(_) => StateOp::Stop { status, busy },
-            _ => StateOp::Start { status, busy },
+            OpKind::Stop(_) => StateOp::Stop { status, busy, call },
+            _ => StateOp::Start { status, busy, call },
         }
     }
 

@@ -5,25 +5,42 @@ use std::fmt;
 
 use agent_lifecycle::Status;
 
-/// The abstract state an operation met: its agent's record status and how many operations on
-/// that agent were already in flight (an eviction: how many operations in all).
+use crate::scenario::workload::CallKind;
+
+/// The abstract state an operation met: its agent's record status, how many operations on
+/// that agent were already in flight, and which backend call of the agent was in flight (an
+/// eviction: how many operations in all).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum StateOp {
-    Start { status: Option<Status>, busy: u8 },
-    Stop { status: Option<Status>, busy: u8 },
-    Evict { in_flight: u8 },
+    Start {
+        status: Option<Status>,
+        busy: u8,
+        call: Option<CallKind>,
+    },
+    Stop {
+        status: Option<Status>,
+        busy: u8,
+        call: Option<CallKind>,
+    },
+    Evict {
+        in_flight: u8,
+    },
 }
 
 impl fmt::Display for StateOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (verb, status, busy) = match *self {
+        let (verb, status, busy, call) = match *self {
             Self::Evict { in_flight } => return write!(f, "evict with {in_flight} in flight"),
-            Self::Start { status, busy } => ("start", status, busy),
-            Self::Stop { status, busy } => ("stop", status, busy),
+            Self::Start { status, busy, call } => ("start", status, busy, call),
+            Self::Stop { status, busy, call } => ("stop", status, busy, call),
         };
         match status {
-            Some(status) => write!(f, "{verb} on {status:?} with {busy} in flight"),
-            None => write!(f, "{verb} on none with {busy} in flight"),
+            Some(status) => write!(f, "{verb} on {status:?} with {busy} in flight")?,
+            None => write!(f, "{verb} on none with {busy} in flight")?,
+        }
+        match call {
+            Some(call) => write!(f, " during {call}"),
+            None => Ok(()),
         }
     }
 }

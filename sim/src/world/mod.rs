@@ -21,12 +21,13 @@ mod server;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use agent_lifecycle::{BackendError, LifecycleError, Snapshot};
+use agent_lifecycle::{AgentId, BackendError, LifecycleError, Snapshot};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::decisions::Decisions;
 use crate::scenario::faults::FaultConfig;
 use crate::scenario::spec::{ScenarioSpec, Strategy};
+use crate::scenario::workload::CallKind;
 use crate::world::call::Parked;
 use crate::world::history::{History, OpId};
 use crate::world::ledger::Ledger;
@@ -174,5 +175,15 @@ impl World {
     /// Whether no backend call is in flight.
     pub fn is_idle(&self) -> bool {
         self.parked.is_empty()
+    }
+
+    /// The kind of the agent's earliest backend call still in flight: its caller waits for
+    /// it, and its effect has not happened yet.
+    pub fn call_in_flight_of(&self, agent: &AgentId) -> Option<CallKind> {
+        self.parked
+            .iter()
+            .filter(|p| p.agent.as_ref() == Some(agent) && !p.spent && !p.abandoned)
+            .min_by_key(|p| p.id)
+            .map(|p| p.call.kind())
     }
 }
