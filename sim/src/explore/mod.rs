@@ -63,7 +63,7 @@ pub struct Findings {
     /// Each (agent state, operation) pair issued, and in how many scenarios.
     pub coverage: BTreeMap<StateOp, u64>,
     /// The state × operation map: each cell, and in how many scenarios it was produced.
-    pub cells: BTreeMap<crate::report::grid::Key, u64>,
+    pub cells: BTreeMap<crate::run::state_op::Key, u64>,
     /// For the PCT bound: what the scenarios measured.
     pub pct: PctSummary,
     /// Failing seeds not told apart: met once [`MAX_CLASSES`] classes were known, each is
@@ -286,7 +286,7 @@ pub fn sweep(
                 f.scenarios += 1;
                 f.interleavings.add(ran.digest);
                 let cells: BTreeSet<_> =
-                    ran.coverage.iter().map(crate::report::grid::key).collect();
+                    ran.coverage.iter().map(crate::run::state_op::key).collect();
                 for cell in cells {
                     *f.cells.entry(cell).or_default() += 1;
                 }

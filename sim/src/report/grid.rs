@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use agent_lifecycle::Status;
 use serde::{Deserialize, Serialize};
 
-use crate::run::state_op::StateOp;
+use crate::run::state_op::Key;
 use crate::scenario::workload::CallKind;
 
 const STATUSES: [Option<Status>; 6] = [
@@ -29,19 +29,6 @@ pub struct Cell {
     /// The agent's backend call in flight, or `none`.
     pub call: String,
     pub scenarios: u64,
-}
-
-/// A cell of the map: an operation, the status it met, the call in flight it met.
-pub type Key = (&'static str, Option<Status>, Option<CallKind>);
-
-/// The cell a pair falls in (the count of operations in flight is not a dimension of the
-/// map; an eviction has neither status nor call).
-pub fn key(pair: &StateOp) -> Key {
-    match *pair {
-        StateOp::Start { status, call, .. } => ("start", status, call),
-        StateOp::Stop { status, call, .. } => ("stop", status, call),
-        StateOp::Evict { .. } => ("evict", None, None),
-    }
 }
 
 fn status_name(status: Option<Status>) -> String {
@@ -106,6 +93,7 @@ pub fn grid(map: &BTreeMap<Key, u64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::state_op::{StateOp, key};
 
     #[test]
     fn the_grid_counts_each_cell_and_dots_the_ones_never_produced() {

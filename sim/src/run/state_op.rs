@@ -27,6 +27,19 @@ pub enum StateOp {
     },
 }
 
+/// A cell of the map: an operation, the status it met, the call in flight it met.
+pub type Key = (&'static str, Option<Status>, Option<CallKind>);
+
+/// The cell a pair falls in (the count of operations in flight is not a dimension of the
+/// map; an eviction has neither status nor call).
+pub fn key(pair: &StateOp) -> Key {
+    match *pair {
+        StateOp::Start { status, call, .. } => ("start", status, call),
+        StateOp::Stop { status, call, .. } => ("stop", status, call),
+        StateOp::Evict { .. } => ("evict", None, None),
+    }
+}
+
 impl fmt::Display for StateOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (verb, status, busy, call) = match *self {
