@@ -187,7 +187,7 @@ impl Drop for HttpBackend {
 }
 
 /// Kills a process group (a server and its sessions) outright.
-pub fn kill_group(group: i32) {
+fn kill_group(group: i32) {
     if group > 0 {
         let _ = nix::sys::signal::killpg(
             nix::unistd::Pid::from_raw(group),

@@ -25,7 +25,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 pub use agent::{AgentEnd, FAIL, run_agent};
-pub use backend::{HttpBackend, HttpBackendConfig, kill_group};
+pub use backend::{HttpBackend, HttpBackendConfig};
 pub use routes::{ApiError, router};
 pub use sessions::{AgentCommand, Server, SessionError, SessionEvent, SessionInfo};
 

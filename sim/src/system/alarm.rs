@@ -2,10 +2,13 @@
 //! status pre-phase, the tick's rules, and the side effects (dispatches and stops) it awaits
 //! before it re-arms. What the town believes is in [`super::town`].
 
+use std::future::Future;
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use control_server::{ClientError, ControlClient, StartBody};
+use turmoil::net::TcpStream;
 
 use super::dialer::Dialer;
 use super::town::{Belief, DispatchRecord, SharedTown, TownPolicy, TownTiming, lock_town};
@@ -36,7 +39,7 @@ pub async fn run_town(town: SharedTown, policy: TownPolicy, timing: TownTiming, 
     };
     let timeout = Duration::from_millis(timing.dispatch_timeout_ms);
     loop {
-        poll_statuses(&town, &dialer, &timing).await;
+        poll_statuses(&town, &client, &timing).await;
         let due = tick(&town, policy, &timing);
         // Phase 2: the tick's side effects, all awaited before the alarm is re-armed.
         let mut sent = Vec::new();
@@ -73,11 +76,11 @@ pub async fn run_town(town: SharedTown, policy: TownPolicy, timing: TownTiming, 
 /// bounded; `exited` idles the agent, `not_found` idles it once the grace since its last
 /// activity has passed, and anything else (running, failed, stopping, a timeout or an error,
 /// read as `unknown`) changes nothing (§2 DO side, `applyEvent`).
-async fn poll_statuses(town: &SharedTown, dialer: &Dialer, timing: &TownTiming) {
-    let client = {
-        let dialer = dialer.clone();
-        Arc::new(ControlClient::new(move || dialer.clone().container()))
-    };
+async fn poll_statuses<C, F>(town: &SharedTown, client: &Arc<ControlClient<C>>, timing: &TownTiming)
+where
+    C: Fn() -> F + Send + Sync + 'static,
+    F: Future<Output = io::Result<TcpStream>> + Send,
+{
     let working: Vec<String> = lock_town(town)
         .agents
         .values()

@@ -62,15 +62,6 @@ impl SimRegistry {
             w.stored = last;
         }
     }
-
-    /// The agents the registry holds now.
-    pub fn contents(&self) -> Vec<String> {
-        self.writes()
-            .stored
-            .iter()
-            .map(|b| b.agent.clone())
-            .collect()
-    }
 }
 
 impl Registry for SimRegistry {

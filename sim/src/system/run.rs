@@ -293,11 +293,8 @@ impl Judge {
         }
         let hydrated = std::mem::take(&mut r.hydrated);
         for (op, kind) in std::mem::take(&mut r.arrived) {
-            if hydrated.iter().any(|(h, _)| *h == op) {
-                let what = format!(
-                    "boot hydration starts {} (op#{op})",
-                    agent_name(kind_agent(kind))
-                );
+            if let Some((_, a)) = hydrated.iter().find(|(h, _)| *h == op) {
+                let what = format!("boot hydration starts {} (op#{op})", agent_name(*a));
                 w.history.push(now, agent_of(kind), What::Container(what));
             }
             w.history
@@ -339,10 +336,6 @@ impl Judge {
         check_step(&view)?;
         one_working_session(&w)
     }
-}
-
-fn kind_agent(kind: OpKind) -> u8 {
-    kind.agent().unwrap_or_default()
 }
 
 /// What the world makes happen this millisecond (backend events, answers), in a drawn order.

@@ -203,11 +203,11 @@ impl Town {
     /// historical towns ignore a done agent's heartbeat (assumption: its bead is closed, and
     /// the rules that act on it want a hooked agent); ours stops it again.
     pub fn heard(&mut self, beat: &Heartbeat, now_ms: u64) {
-        let fenced = self.policy == TownPolicy::Fenced;
-        if let Some(agent) = self.agents.get_mut(&beat.agent)
-            && agent.belief == Belief::Done
-        {
-            if fenced && !agent.stop_due {
+        let Some(agent) = self.agents.get_mut(&beat.agent) else {
+            return;
+        };
+        if agent.belief == Belief::Done {
+            if self.policy == TownPolicy::Fenced && !agent.stop_due {
                 agent.stop_due = true;
                 let what = format!(
                     "heartbeat from {} of a done agent: stop again",
@@ -217,14 +217,12 @@ impl Town {
             }
             return;
         }
-        if let Some(agent) = self.agents.get_mut(&beat.agent) {
-            agent.last_activity_ms = now_ms;
-            agent.last_heartbeat_ms = Some(now_ms);
-            if agent.belief == Belief::Idle {
-                agent.belief = Belief::Working;
-                let what = format!("heartbeat from {}: working again", beat.container);
-                self.log.push((now_ms, beat.agent.clone(), what));
-            }
+        agent.last_activity_ms = now_ms;
+        agent.last_heartbeat_ms = Some(now_ms);
+        if agent.belief == Belief::Idle {
+            agent.belief = Belief::Working;
+            let what = format!("heartbeat from {}: working again", beat.container);
+            self.log.push((now_ms, beat.agent.clone(), what));
         }
     }
 }

@@ -165,19 +165,22 @@ pub async fn call_raw(
     let exchange = async {
         let (response, connection) = connect(addr, method, path, body.unwrap_or_default()).await;
         let status = response.status().as_u16();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("a body")
-            .to_bytes();
+        let body = json_of(response).await;
         connection.abort();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        (status, body)
     };
     timeout(STEP, exchange).await.expect("an answer in time")
+}
+
+/// A whole answer's body as JSON (`null` when it is not JSON).
+async fn json_of(response: hyper::Response<Incoming>) -> Value {
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("a body")
+        .to_bytes();
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
 }
 
 /// One server-sent event.
@@ -209,16 +212,7 @@ pub async fn events(addr: SocketAddr, id: u64) -> Result<Events, (u16, Value)> {
         .expect("an events answer in time");
     let status = response.status().as_u16();
     if status != 200 {
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("a body")
-            .to_bytes();
-        return Err((
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        ));
+        return Err((status, json_of(response).await));
     }
     let content_type = response.headers().get("content-type").cloned();
     assert_eq!(
