@@ -26,6 +26,7 @@ pub mod check;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod contract;
+pub mod coverage;
 pub mod decisions;
 pub mod explore;
 #[cfg(feature = "fuzzing")]

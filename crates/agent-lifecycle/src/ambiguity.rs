@@ -58,7 +58,10 @@ impl Ambiguity {
         loop {
             let until = *self.until.lock().expect("ambiguity poisoned");
             match until {
-                Some(at) if at > Instant::now() => tokio::time::sleep_until(at).await,
+                Some(at) if at > Instant::now() => {
+                    crate::point!("ambiguity.waited_to_settle");
+                    tokio::time::sleep_until(at).await;
+                }
                 _ => return,
             }
         }

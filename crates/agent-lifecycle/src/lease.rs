@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use crate::ambiguity::Ambiguity;
 use crate::backend::{BackendError, ServerId, SessionBackend, Workdir};
 use crate::lifecycle::ServerSnapshot;
+use crate::point;
 
 /// Closes a server; one that is gone already counts as closed.
 async fn close<B: SessionBackend>(
@@ -93,7 +94,16 @@ impl Servers {
         let _gate = gate.lock().await;
         let current = self.workdirs()[workdir].current;
         let server = match current {
-            Some(server) => server,
+            Some(server) => {
+                if self.workdirs()[workdir]
+                    .leases
+                    .get(&server)
+                    .is_some_and(|&n| n > 0)
+                {
+                    point!("lease.shared");
+                }
+                server
+            }
             None => {
                 // A close that failed may land later: never lease such a server again.
                 self.close_unclosed_locked(backend, ask, workdir)
@@ -136,6 +146,7 @@ impl Servers {
                 .expect("a lease's server is counted");
             *count -= 1;
             if *count > 0 {
+                point!("lease.released_shared");
                 return Ok(());
             }
             entry.leases.remove(&server);
@@ -143,7 +154,9 @@ impl Servers {
                 entry.current = None;
             }
         }
+        point!("lease.last_release_closed");
         close(backend, ask, server).await.inspect_err(|_| {
+            point!("lease.close_failed_remembered");
             let mut workdirs = self.workdirs();
             let entry = workdirs
                 .get_mut(&workdir)
@@ -158,6 +171,7 @@ impl Servers {
         if let Some(entry) = self.workdirs().get_mut(workdir)
             && entry.current == Some(server)
         {
+            point!("lease.dead_server_replaced");
             entry.current = None;
         }
     }
@@ -192,7 +206,10 @@ impl Servers {
         let mut outcome = Ok(());
         for server in unclosed {
             match close(backend, ask, server).await {
-                Ok(()) => self.forget_closed(server, workdir),
+                Ok(()) => {
+                    point!("lease.unclosed_closed_before_ensure");
+                    self.forget_closed(server, workdir);
+                }
                 Err(e) => outcome = Err(e),
             }
         }
@@ -226,6 +243,7 @@ impl Servers {
         };
         let mut outcome = Ok(());
         for server in unowned {
+            point!("lease.unowned_server_closed");
             if let Err(e) = close(backend, ask, server).await {
                 if let Some(entry) = self.workdirs().get_mut(workdir) {
                     entry.unclosed.insert(server);
@@ -263,7 +281,13 @@ impl Servers {
             Err((e, _)) => return Err(e),
         };
         let mut all: BTreeMap<ServerId, Workdir> = known.into_iter().collect();
-        all.extend(running);
+        let known_servers = self.snapshot();
+        for (server, workdir) in running {
+            if !known_servers.iter().any(|s| s.server == server) {
+                point!("lease.eviction_closed_unknown");
+            }
+            all.insert(server, workdir);
+        }
         let mut failed = Vec::new();
         let mut outcome = Ok(());
         for (server, workdir) in all {

@@ -19,7 +19,11 @@ mod backend;
 mod lease;
 mod lifecycle;
 mod manager;
+pub mod point;
 mod request;
+
+#[doc(hidden)]
+pub use tracing as __tracing;
 
 pub use backend::{
     AgentId, BackendError, ServerId, SessionBackend, SessionEvent, SessionId, Workdir,

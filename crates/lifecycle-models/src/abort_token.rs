@@ -32,6 +32,7 @@ use std::sync::Arc;
 
 use agent_lifecycle::{
     AgentId, Lifecycle, LifecycleError, ManagerConfig, Snapshot, StartRequest, Status, bounded,
+    point,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -45,6 +46,7 @@ pub struct AbortTokenManager<B> {
 /// The route's draining check (POST and later).
 pub(crate) fn refuse_while_draining<B: KiloSdk>(core: &Core<B>) -> Result<(), LifecycleError> {
     if core.table().draining {
+        point!("startAgentImpl.refused_while_draining");
         Err(LifecycleError::Evicting)
     } else {
         Ok(())
@@ -69,10 +71,16 @@ pub(crate) async fn start_agent_impl<B: KiloSdk>(
             if r.status == Status::Starting
                 && let Some(token) = &r.startup_abort
             {
+                point!("startAgentImpl.aborted_previous_startup");
                 token.cancel();
             }
             r.status
         };
+        match status {
+            Status::Starting => point!("startAgentImpl.stopped_existing_starting"),
+            Status::Running => point!("startAgentImpl.stopped_existing_running"),
+            _ => {}
+        }
         if matches!(status, Status::Running | Status::Starting) {
             core.stop_agent(agent).await;
         }
@@ -86,13 +94,21 @@ pub(crate) async fn start_agent_impl<B: KiloSdk>(
         core.backend.worker("hydrate db").await;
         let server = core.ensure_sdk_server(workdir).await?;
         if signal.is_cancelled() {
+            point!("startAgentImpl.check1_aborted");
             return Err(Thrown::Aborted);
         }
         counted = core.table().count_mapped(workdir);
+        if !counted {
+            point!("startAgentImpl.not_counted");
+        }
         let session = bounded(timeout, core.backend.create_session(server, agent)).await?;
         lock(&record).session = Some(session);
         if signal.is_cancelled() {
+            point!("startAgentImpl.check2_aborted");
             return Err(Thrown::Aborted);
+        }
+        if lock(&record).status != Status::Starting {
+            point!("startAgentImpl.create_returned_to_stopped_record");
         }
         core.subscribe_to_events(agent, server, &record);
         {
@@ -102,12 +118,13 @@ pub(crate) async fn start_agent_impl<B: KiloSdk>(
             }
         }
         let prompted = bounded(timeout, core.backend.prompt(session, prompt)).await;
-        if let Err(e) = prompted
-            && threw(&Err(e.clone()))
-        {
-            return Err(Thrown::Error(e));
+        match prompted {
+            Err(e) if threw(&Err(e.clone())) => return Err(Thrown::Error(e)),
+            Err(_) => point!("startAgentImpl.prompt_error_answer_ignored"),
+            Ok(()) => {}
         }
         if lock(&record).status == Status::Failed {
+            point!("startAgentImpl.stream_failed_during_prompt");
             counted = false;
             return Err(Thrown::Error(agent_lifecycle::BackendError::Failed(
                 "event stream failed during initial prompt".into(),
@@ -124,17 +141,27 @@ pub(crate) async fn start_agent_impl<B: KiloSdk>(
                 if let Some(inst) = inst {
                     let session = lock(&record).session;
                     if session.is_some() {
+                        point!("startAgentImpl.abort_path_aborted_session");
                         let server = lock(&inst).server;
                         let _ = core.abort_on(server, session).await;
                     }
                     let close = core.table().release(&inst, workdir);
+                    if close.is_some() {
+                        point!("startAgentImpl.abort_path_closed_server");
+                    }
                     core.kill(close);
+                } else {
+                    point!("startAgentImpl.abort_path_no_instance");
                 }
             }
-            core.table().remove_record_if(agent, &record);
+            let removed = core.table().remove_record_if(agent, &record);
+            if !removed {
+                point!("startAgentImpl.abort_path_kept_newer_record");
+            }
             Err(LifecycleError::Cancelled)
         }
         Err(Thrown::Error(e)) => {
+            point!("startAgentImpl.failed");
             {
                 let mut r = lock(&record);
                 r.status = Status::Failed;

@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use agent_lifecycle::{
     AgentId, Lifecycle, LifecycleError, ManagerConfig, Snapshot, StartRequest, Status, bounded,
+    point,
 };
 
 use crate::common::{Core, Thrown, Version, lock};
@@ -45,8 +46,13 @@ impl<B: KiloSdk> Lifecycle<B> for LegacyManager<B> {
             workdir,
             prompt,
         } = &request;
-        let existing = core.table().record(agent);
-        if existing.is_some_and(|r| matches!(lock(&r).status, Status::Running | Status::Starting)) {
+        let existing = core.table().record(agent).map(|r| lock(&r).status);
+        match existing {
+            Some(Status::Starting) => point!("startAgent.stopped_existing_starting"),
+            Some(Status::Running) => point!("startAgent.stopped_existing_running"),
+            _ => {}
+        }
+        if matches!(existing, Some(Status::Running | Status::Starting)) {
             core.stop_agent(agent).await;
         }
         let record = core.table().insert_record(agent, workdir, None);
@@ -54,11 +60,17 @@ impl<B: KiloSdk> Lifecycle<B> for LegacyManager<B> {
         let steps = async {
             let server = core.ensure_sdk_server(workdir).await?;
             counted = core.table().count_mapped(workdir);
+            if !counted {
+                point!("startAgent.not_counted");
+            }
             let session = bounded(
                 core.config.call_timeout,
                 core.backend.create_session(server, agent),
             )
             .await?;
+            if lock(&record).status != Status::Starting {
+                point!("startAgent.create_returned_to_stopped_record");
+            }
             lock(&record).session = Some(session);
             core.subscribe_to_events(agent, server, &record);
             let prompted = bounded(
@@ -66,22 +78,26 @@ impl<B: KiloSdk> Lifecycle<B> for LegacyManager<B> {
                 core.backend.prompt(session, prompt),
             )
             .await;
-            if let Err(e) = prompted
-                && crate::common::threw(&Err(e.clone()))
-            {
-                return Err(Thrown::Error(e));
+            match prompted {
+                Err(e) if crate::common::threw(&Err(e.clone())) => return Err(Thrown::Error(e)),
+                Err(_) => point!("startAgent.prompt_error_answer_ignored"),
+                Ok(()) => {}
             }
             let mut r = lock(&record);
             if r.status == Status::Starting {
                 r.status = Status::Running;
+            } else {
+                point!("startAgent.returned_not_running");
             }
             Ok(())
         };
         match steps.await {
             Ok(()) => Ok(()),
             Err(thrown) => {
+                point!("startAgent.failed");
                 lock(&record).status = Status::Failed;
                 if counted {
+                    point!("startAgent.failed_decremented");
                     core.table().decrement_mapped(workdir);
                 }
                 Err(match thrown {

@@ -14,6 +14,7 @@
 mod abort_token;
 mod common;
 mod legacy;
+pub mod points;
 mod sdk;
 mod start_lock;
 

@@ -17,7 +17,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use agent_lifecycle::{AgentId, Lifecycle, LifecycleError, ManagerConfig, Snapshot, StartRequest};
+use agent_lifecycle::{
+    AgentId, Lifecycle, LifecycleError, ManagerConfig, Snapshot, StartRequest, point,
+};
 
 use crate::abort_token::{refuse_while_draining, start_agent_impl};
 use crate::common::{Core, Version, lock};
@@ -42,6 +44,10 @@ impl<B: KiloSdk> Lifecycle<B> for StartLockManager<B> {
             .entry(request.agent.clone())
             .or_default()
             .clone();
+        // The map's handle and ours: any other is a start holding or awaiting the lock.
+        if Arc::strong_count(&start_lock) > 2 {
+            point!("startAgent.waited_for_start_lock");
+        }
         let _serialised = start_lock.lock_owned().await;
         start_agent_impl(&self.core, &request).await
     }

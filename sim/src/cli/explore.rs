@@ -32,6 +32,10 @@ pub(super) struct ExploreArgs<'a> {
     pub(super) report: Option<PathBuf>,
     /// Print the state × operation map of each model.
     pub(super) grid: bool,
+    /// Print every coverage point of each model.
+    pub(super) coverage: bool,
+    /// Fail unless the required points were reached (an empty path: the catalogs').
+    pub(super) require_coverage: Option<PathBuf>,
     pub(super) junit: Option<PathBuf>,
     pub(super) max_schedules: u64,
     /// dfs: a case file whose scenario to enumerate.
@@ -46,7 +50,13 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
     for path in a.report.iter().chain(&a.junit) {
         write_file(path, "")?;
     }
+    let requirement = super::coverage::requirement(a.require_coverage.as_deref(), &a.models)?;
     if generation.strategy == StrategyChoice::Dfs {
+        if a.require_coverage.is_some() {
+            return Err(UsageError(
+                "--require-coverage judges a sweep of seeds, not dfs".into(),
+            ));
+        }
         let (spec, label) = match &a.dfs_scenario {
             Some(path) => {
                 let case = Case::load(path).map_err(UsageError)?;
@@ -189,8 +199,13 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
     } else {
         print_table(&all);
     }
-    for f in &all {
+    let reports: Vec<ModelReport> = all
+        .iter()
+        .map(|f| ModelReport::new(f, requirement.as_ref(), |seed| generation.origin(seed)))
+        .collect();
+    for (f, report) in all.iter().zip(&reports) {
         print_metrics(f, generation.strategy());
+        super::coverage::print(report, a.coverage);
         if a.grid {
             println!(
                 "\n{}: scenarios in which each operation met its agent's record status (rows) and backend call in flight (columns):",
@@ -211,10 +226,7 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
         faults: format!("{:?}", generation.faults).to_lowercase(),
         strategy: generation.strategy().name(),
         interrupted,
-        models: all
-            .iter()
-            .map(|f| ModelReport::new(f, |seed| generation.origin(seed)))
-            .collect(),
+        models: reports,
     };
     if let Some(path) = &a.report {
         write_file(path, &run_report.to_json())?;
@@ -222,7 +234,8 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
     if let Some(path) = &a.junit {
         write_file(path, &run_report.junit())?;
     }
-    Ok(all.iter().all(|f| f.failures.is_empty()))
+    let covered = a.require_coverage.is_none() || super::coverage::check(&run_report.models);
+    Ok(all.iter().all(|f| f.failures.is_empty()) && covered)
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), UsageError> {

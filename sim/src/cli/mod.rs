@@ -9,6 +9,7 @@ mod stress;
 
 mod args;
 mod commands;
+mod coverage;
 mod explore;
 mod progress;
 mod system;
@@ -87,9 +88,19 @@ enum Command {
         /// each status of its agent's record and each of its backend calls in flight.
         #[arg(long)]
         grid: bool,
-        /// Write a JUnit XML report (one test case per model) here.
+        /// Write a JUnit XML report (one test case per model, one per required coverage
+        /// point) here.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+        /// Print every coverage point of each model: required or not, in how many scenarios
+        /// reached, the first seed that reached it.
+        #[arg(long)]
+        coverage: bool,
+        /// Fail (exit 1) unless every required coverage point was reached: the model's
+        /// catalog (the points of its code, the required world points), or with FILE the
+        /// points it lists, one a line (`point` or `model: point`).
+        #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
+        require_coverage: Option<PathBuf>,
         /// Save every failure (shrunk unless --no-shrink) as a case file in this directory.
         #[arg(long, value_name = "DIR")]
         save_failures: Option<PathBuf>,
@@ -245,6 +256,8 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             max_schedules,
             scenario,
             grid,
+            coverage,
+            require_coverage,
             ..
         } => {
             let models: Vec<&dyn Subject> = if model == "all" {
@@ -265,6 +278,8 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
                 save_failures,
                 report,
                 grid,
+                coverage,
+                require_coverage,
                 junit,
                 max_schedules,
                 dfs_scenario: scenario,

@@ -16,6 +16,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::check::Invariant;
+use crate::coverage::{Catalog, Tally};
 use crate::explore::shrink::{SHRINK_BUDGET, Shrunk};
 use crate::run::Outcome;
 use crate::run::state_op::StateOp;
@@ -64,6 +65,10 @@ pub struct Findings {
     pub coverage: BTreeMap<StateOp, u64>,
     /// The state × operation map: each cell, and in how many scenarios it was produced.
     pub cells: BTreeMap<crate::run::state_op::Key, u64>,
+    /// Each coverage point reached, in how many scenarios, and the first seed that did.
+    pub points: Tally,
+    /// The subject's catalog: what the points mean, which are required.
+    pub catalog: Catalog,
     /// For the PCT bound: what the scenarios measured.
     pub pct: PctSummary,
     /// Failing seeds not told apart: met once [`MAX_CLASSES`] classes were known, each is
@@ -199,6 +204,7 @@ struct Ran {
     seed: u64,
     digest: u64,
     coverage: BTreeSet<StateOp>,
+    points: BTreeSet<&'static str>,
     pct: Option<PctMeasure>,
     failed: Option<Box<(ScenarioSpec, Outcome)>>,
 }
@@ -209,6 +215,7 @@ impl Ran {
             seed,
             digest: outcome.history.interleaving_digest(),
             coverage: std::mem::take(&mut outcome.coverage),
+            points: std::mem::take(&mut outcome.points),
             pct: outcome.pct,
             failed: outcome
                 .violation
@@ -238,6 +245,8 @@ pub fn sweep(
         interleavings: DistinctCount::default(),
         coverage: BTreeMap::new(),
         cells: BTreeMap::new(),
+        points: Tally::default(),
+        catalog: model.catalog(),
         pct: PctSummary::default(),
         unclassified: 0,
     };
@@ -293,6 +302,7 @@ pub fn sweep(
                 for pair in std::mem::take(&mut ran.coverage) {
                     *f.coverage.entry(pair).or_default() += 1;
                 }
+                f.points.add(seed, &ran.points);
                 if let Some(m) = ran.pct {
                     f.pct.add(m);
                 }

@@ -37,6 +37,9 @@ pub struct ModelReport {
     #[serde(default)]
     pub unclassified: u64,
     pub failures: Vec<FailureReport>,
+    /// Every coverage point of the model's catalog: required or not, how often reached.
+    #[serde(default)]
+    pub coverage: Vec<super::coverage::PointReport>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -78,7 +81,13 @@ impl FailureReport {
 }
 
 impl ModelReport {
-    pub fn new(f: &Findings, origin: impl Fn(u64) -> Origin) -> Self {
+    /// The report of `f`, its coverage judged under `requirement` (the catalog's own if
+    /// `None`).
+    pub fn new(
+        f: &Findings,
+        requirement: Option<&crate::coverage::catalog::Requirement>,
+        origin: impl Fn(u64) -> Origin,
+    ) -> Self {
         Self {
             model: f.model.clone(),
             verdict: if f.failures.is_empty() {
@@ -98,6 +107,7 @@ impl ModelReport {
                 .iter()
                 .map(|x| FailureReport::new(x, &origin(x.seed), &f.model))
                 .collect(),
+            coverage: super::coverage::points(f, requirement, &origin),
         }
     }
 }

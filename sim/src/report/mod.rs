@@ -1,6 +1,7 @@
 //! How a scenario is told to a person: the failure report and the replay timeline.
 
 pub mod chrome;
+pub mod coverage;
 pub mod grid;
 pub mod json;
 #[cfg(feature = "cli")]

@@ -48,6 +48,8 @@ pub struct Outcome {
     pub draws: Vec<Draw>,
     /// The (agent state, operation) pairs the run issued, for coverage.
     pub coverage: BTreeSet<state_op::StateOp>,
+    /// The coverage points the run reached: the manager's own and the world's.
+    pub points: BTreeSet<&'static str>,
     /// pct: the threads and steps the run had, for the bound.
     pub pct: Option<PctMeasure>,
     /// The workload's operations (by their place in it) that never arrived: each waited
@@ -132,6 +134,20 @@ impl Default for RunConfig {
 /// Runs one scenario on the manager `M`, with the run's decisions from `decisions` and
 /// turmoil's own randomness from `turmoil_seed`.
 pub fn run_scenario<M: Lifecycle<FakeBackend>>(
+    spec: &ScenarioSpec,
+    decisions: Decisions,
+    turmoil_seed: u64,
+    config: &RunConfig,
+) -> Outcome {
+    let (mut outcome, heard) = crate::coverage::collect::recording(|| {
+        run_scenario_unheard::<M>(spec, decisions, turmoil_seed, config)
+    });
+    outcome.points.extend(heard);
+    outcome
+}
+
+/// [`run_scenario`], without hearing the manager's coverage points.
+fn run_scenario_unheard<M: Lifecycle<FakeBackend>>(
     spec: &ScenarioSpec,
     decisions: Decisions,
     turmoil_seed: u64,
@@ -237,9 +253,11 @@ pub fn run_scenario<M: Lifecycle<FakeBackend>>(
     // The snapshot closure holds the manager, which holds the world: break the cycle.
     w.snapshot = None;
     w.inbox = None;
+    let history = std::mem::take(&mut w.history);
     Outcome {
         violation,
-        history: std::mem::take(&mut w.history),
+        points: crate::coverage::world::reached(&left.coverage, &history, w.reordered),
+        history,
         elapsed,
         draws: w.decisions.log()[first_draw..].to_vec(),
         coverage: left.coverage,

@@ -126,6 +126,10 @@ impl Subject for Model {
         })
     }
 
+    fn catalog(&self) -> crate::coverage::Catalog {
+        super::catalogs::of(*self)
+    }
+
     fn rust_expr(&self) -> String {
         let variant = match self {
             Self::Legacy => "Legacy",

@@ -4,12 +4,14 @@
 //! anyone's runs under all of them with no edit to this crate.
 
 mod builtin;
+mod catalogs;
 
 use std::marker::PhantomData;
 
 use agent_lifecycle::Lifecycle;
 
 use crate::check::{UserInvariant, View};
+use crate::coverage::Catalog;
 use crate::decisions::Decisions;
 use crate::run::{Callers, Outcome, RunConfig, run_scenario};
 use crate::scenario::Scenario;
@@ -39,6 +41,11 @@ pub trait Subject: Send + Sync {
     /// The names of its own invariants (what `hunt --invariant` accepts besides I1..L2).
     fn invariants(&self) -> Vec<&'static str> {
         Vec::new()
+    }
+
+    /// Its coverage catalog: the points its manager declares, and those it cannot reach.
+    fn catalog(&self) -> Catalog {
+        Catalog::default()
     }
 
     /// Runs one system scenario (town and container over turmoil's network) on this
@@ -78,6 +85,7 @@ pub struct Manager<M> {
     name: String,
     about: String,
     config: RunConfig,
+    catalog: Catalog,
     manager: PhantomData<fn() -> M>,
 }
 
@@ -89,6 +97,7 @@ impl<M: Lifecycle<FakeBackend>> Manager<M> {
             name: name.into(),
             about: String::new(),
             config: RunConfig::default(),
+            catalog: Catalog::default(),
             manager: PhantomData,
         }
     }
@@ -102,6 +111,19 @@ impl<M: Lifecycle<FakeBackend>> Manager<M> {
     /// JS handler runs to its end whatever its client does.
     pub fn callers_wait(mut self) -> Self {
         self.config.callers = Callers::Wait;
+        self
+    }
+
+    /// The coverage points its manager declares ([`agent_lifecycle::point!`]): a campaign
+    /// reports each, and `--require-coverage` fails while one is never reached.
+    pub fn points(mut self, points: impl IntoIterator<Item = agent_lifecycle::point::Point>) -> Self {
+        self.catalog.declared.extend(points);
+        self
+    }
+
+    /// A point (declared or world) it cannot reach, and why: reported, never required.
+    pub fn unreachable(mut self, point: &'static str, why: &'static str) -> Self {
+        self.catalog = self.catalog.unreachable(point, why);
         self
     }
 
@@ -132,6 +154,13 @@ impl<M: Lifecycle<FakeBackend>> Subject for Manager<M> {
 
     fn invariants(&self) -> Vec<&'static str> {
         self.config.invariants.iter().map(|i| i.name).collect()
+    }
+
+    fn catalog(&self) -> Catalog {
+        match self.config.callers {
+            Callers::MayDrop => self.catalog.clone(),
+            Callers::Wait => catalogs::callers_wait(self.catalog.clone()),
+        }
     }
 
     fn run_system(&self, spec: &SystemSpec, seed: u64) -> Option<SystemOutcome> {

@@ -218,6 +218,7 @@ impl World {
             order.push(rest.remove(next));
         }
         order.extend(rest);
+        self.reordered |= order.iter().enumerate().any(|(i, &at)| i != at);
         order
     }
 

@@ -124,6 +124,8 @@ pub struct World {
     pub dropped: Vec<OpId>,
     /// SSE streams of dead servers that the SDK keeps retrying: open, and silent for ever.
     silent_streams: Vec<UnboundedSender<Result<ServerEvent, BackendError>>>,
+    /// Whether some millisecond's events ran in a drawn order other than the default one.
+    pub reordered: bool,
 }
 
 impl World {
@@ -158,6 +160,7 @@ impl World {
             dropped: Vec::new(),
             batching: false,
             outbox: Vec::new(),
+            reordered: false,
             tasks: Vec::new(),
         }
     }

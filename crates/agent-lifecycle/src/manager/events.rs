@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::Inner;
 use crate::backend::{AgentId, ServerId, SessionBackend, SessionEvent, Workdir};
 use crate::lifecycle::Status;
+use crate::point;
 
 /// Which incarnation a subscription belongs to.
 pub(super) struct Incarnation {
@@ -43,6 +44,7 @@ pub(super) async fn watch_events<B: SessionBackend>(
             _ = token.cancelled() => return,
             event = events.recv() => match event {
                 Some(SessionEvent::Idle) => {
+                    point!("events.idle_armed");
                     idle_deadline = Some(tokio::time::Instant::now() + inner.config.idle_timeout);
                     if let Some(w) = inner.state().watchers.get_mut(&watching.key) {
                         w.idle_armed = true;
@@ -50,11 +52,19 @@ pub(super) async fn watch_events<B: SessionBackend>(
                 }
                 // The session died under us: its own error, or its server went away.
                 Some(SessionEvent::Error) | None => {
+                    if event.is_some() {
+                        point!("events.session_error");
+                    } else {
+                        point!("events.stream_ended");
+                    }
                     inner.servers.suspect(&me.workdir, me.server);
                     break Status::Failed;
                 }
             },
-            _ = idle => break Status::Exited,
+            _ = idle => {
+                point!("events.idle_exit");
+                break Status::Exited;
+            }
         }
     };
     drop(watching);

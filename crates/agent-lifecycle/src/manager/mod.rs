@@ -205,12 +205,4 @@ impl<B: SessionBackend> Inner<B> {
     ) -> Result<T, BackendError> {
         self.ask.ask(call).await.map_err(|(e, _)| e)
     }
-
-    fn cancelled(token: &CancellationToken) -> Result<(), LifecycleError> {
-        if token.is_cancelled() {
-            Err(LifecycleError::Cancelled)
-        } else {
-            Ok(())
-        }
-    }
 }

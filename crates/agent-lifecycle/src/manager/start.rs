@@ -12,6 +12,7 @@ use super::{Agent, Inner, Record, Watcher};
 use crate::ambiguity::ambiguous;
 use crate::backend::SessionBackend;
 use crate::lifecycle::{LifecycleError, StartRequest, Status};
+use crate::point;
 
 /// A start, run in a task of its own ([`detached`]).
 ///
@@ -24,6 +25,7 @@ pub(super) async fn start<B: SessionBackend>(
     let (turn, token, incarnation) = {
         let mut state = inner.state();
         if state.evicting {
+            point!("start.refused_while_evicting");
             return Err(LifecycleError::Evicting);
         }
         state.next_incarnation += 1;
@@ -36,13 +38,21 @@ pub(super) async fn start<B: SessionBackend>(
                 latest: CancellationToken::new(),
                 record: None,
             });
+        match agent.record.as_ref().map(|r| r.status) {
+            Some(Status::Starting) => point!("start.superseded_starting"),
+            Some(Status::Running) => point!("start.superseded_running"),
+            _ => {}
+        }
         agent.latest.cancel();
         agent.latest = CancellationToken::new();
         (agent.turn.clone(), agent.latest.clone(), incarnation)
     };
     let _turn = tokio::select! {
         biased;
-        _ = token.cancelled() => return Err(LifecycleError::Cancelled),
+        _ = token.cancelled() => {
+            point!("start.cancelled_waiting_for_turn");
+            return Err(LifecycleError::Cancelled);
+        }
         turn = turn.lock_owned() => turn,
     };
     // The restart path: the previous incarnation is gone before this one begins.
@@ -50,6 +60,7 @@ pub(super) async fn start<B: SessionBackend>(
         .teardown_or_retry(&request.agent, None, Status::Exited)
         .await?;
     if token.is_cancelled() {
+        point!("start.cancelled_after_restart_teardown");
         return Err(LifecycleError::Cancelled);
     }
     inner.with_agent(&request.agent, |agent| {
@@ -63,6 +74,7 @@ pub(super) async fn start<B: SessionBackend>(
     });
     match Inner::start_up(inner, &request, incarnation, &token).await {
         Ok(()) => {
+            point!("start.running");
             inner.with_record(&request.agent, |record| record.status = Status::Running);
             Ok(())
         }
@@ -96,6 +108,7 @@ impl<B: SessionBackend> Inner<B> {
             Err((e, settles)) => {
                 // The server may start anyway: close it once the request can no longer land.
                 if let Some(settles) = settles.filter(|_| ambiguous(&e)) {
+                    point!("start.ensure_failed_reap_scheduled");
                     tokio::spawn(reap_servers(self.clone(), request.workdir.clone(), settles));
                 }
                 return Err(e.into());
@@ -103,7 +116,10 @@ impl<B: SessionBackend> Inner<B> {
         };
         let server = lease.server();
         self.with_record(agent, |r| r.lease = Some(lease));
-        Self::cancelled(token)?;
+        if token.is_cancelled() {
+            point!("start.cancel_seen_after_lease");
+            return Err(LifecycleError::Cancelled);
+        }
 
         let session = match self
             .ask
@@ -114,15 +130,22 @@ impl<B: SessionBackend> Inner<B> {
             Err((e, settles)) => {
                 // The create may have happened anyway (until `settles`), and the server may
                 // be gone.
+                point!("start.create_failed_suspect");
                 self.servers.suspect(&request.workdir, server);
                 self.with_record(agent, |r| r.suspect_on = Some((server, settles)));
                 return Err(e.into());
             }
         };
         self.with_record(agent, |r| r.session = Some(session));
-        Self::cancelled(token)?;
+        if token.is_cancelled() {
+            point!("start.cancel_seen_after_create");
+            return Err(LifecycleError::Cancelled);
+        }
 
-        let events = self.call(self.backend.subscribe(session)).await?;
+        let events = self
+            .call(self.backend.subscribe(session))
+            .await
+            .inspect_err(|_| point!("start.subscribe_failed"))?;
         self.state().watchers.insert(
             (agent.clone(), incarnation),
             Watcher {
@@ -141,10 +164,18 @@ impl<B: SessionBackend> Inner<B> {
             events,
             token.clone(),
         ));
-        Self::cancelled(token)?;
+        if token.is_cancelled() {
+            point!("start.cancel_seen_after_subscribe");
+            return Err(LifecycleError::Cancelled);
+        }
 
         self.call(self.backend.prompt(session, &request.prompt))
-            .await?;
-        Self::cancelled(token)
+            .await
+            .inspect_err(|_| point!("start.prompt_failed"))?;
+        if token.is_cancelled() {
+            point!("start.cancel_seen_after_prompt");
+            return Err(LifecycleError::Cancelled);
+        }
+        Ok(())
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::{Inner, RECONCILE_TRIES};
 use crate::backend::{AgentId, SessionBackend};
 use crate::lifecycle::{LifecycleError, Status};
+use crate::point;
 
 /// A stop, run in a task of its own ([`detached`]).
 ///
@@ -19,8 +20,12 @@ pub(super) async fn stop<B: SessionBackend>(
     let turn = {
         let state = inner.state();
         let Some(known) = state.agents.get(agent) else {
+            point!("stop.unknown_agent");
             return Ok(());
         };
+        if known.record.as_ref().map(|r| r.status) == Some(Status::Starting) {
+            point!("stop.during_start");
+        }
         known.latest.cancel();
         known.turn.clone()
     };
@@ -37,6 +42,9 @@ pub(super) async fn evict<B: SessionBackend>(inner: Arc<Inner<B>>) -> Result<(),
         let mut state = inner.state();
         state.evicting = true;
         for agent in state.agents.values() {
+            if agent.record.as_ref().map(|r| r.status) == Some(Status::Starting) {
+                point!("evict.during_start");
+            }
             agent.latest.cancel();
         }
         state.agents.keys().cloned().collect()
@@ -52,6 +60,7 @@ pub(super) async fn evict<B: SessionBackend>(inner: Arc<Inner<B>>) -> Result<(),
             if torn.is_ok() {
                 break;
             }
+            point!("evict.teardown_retried");
             tokio::time::sleep(inner.config.retry_pause).await;
             torn = inner.teardown(&agent, None, Status::Exited).await;
         }
@@ -64,6 +73,7 @@ pub(super) async fn evict<B: SessionBackend>(inner: Arc<Inner<B>>) -> Result<(),
     let mut closed = Ok(());
     for attempt in 0..RECONCILE_TRIES {
         if attempt > 0 {
+            point!("evict.close_running_retried");
             tokio::time::sleep(inner.config.retry_pause).await;
         }
         inner.ask.settled().await;

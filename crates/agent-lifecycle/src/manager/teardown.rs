@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::{Inner, RECONCILE_TRIES};
 use crate::backend::{AgentId, BackendError, ServerId, SessionBackend, Workdir};
 use crate::lifecycle::{LifecycleError, Status};
+use crate::point;
 
 impl<B: SessionBackend> Inner<B> {
     /// Ends the agent's record if it is still live (and, with `only`, still that incarnation):
@@ -22,7 +23,11 @@ impl<B: SessionBackend> Inner<B> {
             let Some(record) = state.agents.get_mut(agent).and_then(|a| a.record.as_mut()) else {
                 return Ok(());
             };
-            if record.status.is_terminal() || only.is_some_and(|i| i != record.incarnation) {
+            if record.status.is_terminal() {
+                return Ok(());
+            }
+            if only.is_some_and(|i| i != record.incarnation) {
+                point!("teardown.stale_exit_ignored");
                 return Ok(());
             }
             record.status = Status::Stopping;
@@ -30,13 +35,18 @@ impl<B: SessionBackend> Inner<B> {
         };
         if let Some(session) = session {
             match self.call(self.backend.abort_session(session)).await {
-                Ok(()) | Err(BackendError::Gone(_)) => {}
-                Err(e) => return Err(e.into()),
+                Ok(()) => {}
+                Err(BackendError::Gone(_)) => point!("teardown.abort_gone"),
+                Err(e) => {
+                    point!("teardown.abort_failed_kept_tracked");
+                    return Err(e.into());
+                }
             }
             self.with_record(agent, |r| r.session = None);
         }
         if let Some((server, settles)) = suspect_on {
             // Only once the failed create can no longer land does a listing prove what it did.
+            point!("teardown.reconcile_after_settle");
             tokio::time::sleep_until(settles).await;
             self.reap_orphans(agent, server).await?;
             self.with_record(agent, |r| r.suspect_on = None);
@@ -47,6 +57,7 @@ impl<B: SessionBackend> Inner<B> {
             if let Err(e) = self.servers.release(&self.backend, &self.ask, lease).await {
                 // `Servers` remembers the server; it is closed in the background (and at
                 // eviction), so an unused server never outlives the manager's retries.
+                point!("teardown.close_failed_retry_in_background");
                 tracing::warn!(%agent, error = %e, "closing an unused server failed");
                 tokio::spawn(retry_close(self.clone(), workdir));
             }
@@ -66,8 +77,12 @@ impl<B: SessionBackend> Inner<B> {
             let listed = match self.call(self.backend.list_sessions(server)).await {
                 Ok(listed) => listed,
                 // The server is gone, and every session on it with it.
-                Err(BackendError::Gone(_)) => return Ok(()),
+                Err(BackendError::Gone(_)) => {
+                    point!("teardown.list_gone");
+                    return Ok(());
+                }
                 Err(e) => {
+                    point!("teardown.list_failed");
                     last = Some(e);
                     continue;
                 }
@@ -75,6 +90,7 @@ impl<B: SessionBackend> Inner<B> {
             let mut reaped = Ok(());
             for (session, owner) in listed {
                 if &owner == agent {
+                    point!("teardown.orphan_reaped");
                     match self.call(self.backend.abort_session(session)).await {
                         Ok(()) | Err(BackendError::Gone(_)) => {}
                         Err(e) => reaped = Err(e),
@@ -99,6 +115,7 @@ impl<B: SessionBackend> Inner<B> {
     ) -> Result<(), LifecycleError> {
         let failed = self.teardown(agent, only, end).await.err();
         let Some(e) = failed else { return Ok(()) };
+        point!("teardown.retry_scheduled");
         tracing::warn!(%agent, error = %e, "teardown failed; the session stays tracked and is retried");
         let incarnation = self.with_agent(agent, |a| a.record.as_ref().map(|r| r.incarnation));
         if let Some(incarnation) = incarnation {
@@ -129,7 +146,12 @@ async fn retry_teardown<B: SessionBackend>(
                 .as_ref()
                 .is_some_and(|r| r.incarnation == incarnation && !r.status.is_terminal())
         });
-        if !pending || inner.teardown(&agent, Some(incarnation), end).await.is_ok() {
+        if !pending {
+            point!("teardown.retry_superseded");
+            return;
+        }
+        if inner.teardown(&agent, Some(incarnation), end).await.is_ok() {
+            point!("teardown.retry_succeeded");
             return;
         }
     }
@@ -145,6 +167,7 @@ async fn retry_close<B: SessionBackend>(inner: Arc<Inner<B>>, workdir: Workdir) 
             .await
             .is_ok()
         {
+            point!("teardown.close_retry_succeeded");
             return;
         }
     }
@@ -164,6 +187,7 @@ pub(super) async fn reap_servers<B: SessionBackend>(
         .await
         .is_err()
     {
+        point!("teardown.server_reap_retried");
         tokio::time::sleep(inner.config.retry_pause).await;
     }
 }

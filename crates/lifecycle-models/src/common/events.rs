@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_lifecycle::{AgentId, ServerId, Status, bounded};
+use agent_lifecycle::{AgentId, ServerId, Status, bounded, point};
 use tokio_util::sync::CancellationToken;
 
 use super::{Core, IdleTimer, RecordRef, Table, Version, get, lock, remove, set};
@@ -53,8 +53,15 @@ impl<B: KiloSdk> Core<B> {
             // finally: clearIdleTimer(id); delete the controller (LATEST: only if it is ours).
             let mut table = core.table();
             table.clear_idle_timer(&agent);
-            let ours = get(&table.controllers, &agent)
-                .is_some_and(|(current, _)| core.version < Version::Latest || *current == id);
+            let current = get(&table.controllers, &agent).map(|(current, _)| *current);
+            match current {
+                Some(c) if c != id && core.version >= Version::Latest => {
+                    point!("subscribeToEvents.finally_kept_newer_controller");
+                }
+                Some(c) if c != id => point!("subscribeToEvents.finally_deleted_newer_controller"),
+                _ => {}
+            }
+            let ours = current.is_some_and(|c| core.version < Version::Latest || c == id);
             if ours {
                 remove(&mut table.controllers, &agent);
             }
@@ -72,14 +79,24 @@ impl<B: KiloSdk> Core<B> {
         controller: &CancellationToken,
     ) {
         let thrown = match bounded(self.timeout(), self.backend.subscribe_server(server)).await {
-            Err(e) => Some(e),
+            Err(e) => {
+                point!("subscribeToEvents.subscribe_threw");
+                Some(e)
+            }
             Ok(mut stream) => loop {
                 let event = match stream.recv().await {
-                    None => break None,
-                    Some(Err(e)) => break Some(e),
+                    None => {
+                        point!("subscribeToEvents.stream_ended");
+                        break None;
+                    }
+                    Some(Err(e)) => {
+                        point!("subscribeToEvents.stream_threw");
+                        break Some(e);
+                    }
                     Some(Ok(event)) => event,
                 };
                 if controller.is_cancelled() {
+                    point!("subscribeToEvents.aborted_seen_on_event");
                     break None;
                 }
                 // Filter by session: events with another sessionID are skipped; events without
@@ -89,16 +106,22 @@ impl<B: KiloSdk> Core<B> {
                     ServerEvent::Connected | ServerEvent::Heartbeat => None,
                 };
                 if session.is_some() && session != lock(record).session {
+                    point!("subscribeToEvents.other_session_skipped");
                     continue;
                 }
                 match event {
                     ServerEvent::Idle(_) => {
+                        point!("subscribeToEvents.idle");
                         self.handle_idle_event(agent, record, controller);
                     }
                     // POST ignores connected and heartbeat for the idle timer
                     // (IDLE_TIMER_IGNORE_EVENTS); PRE clears it on every event that passes.
                     ServerEvent::Connected | ServerEvent::Heartbeat
                         if self.version >= Version::Post => {}
+                    ServerEvent::Heartbeat => {
+                        point!("subscribeToEvents.heartbeat_cleared_idle_timer");
+                        self.table().clear_idle_timer(agent);
+                    }
                     _ => self.table().clear_idle_timer(agent),
                 }
                 if controller.is_cancelled() {
@@ -117,8 +140,10 @@ impl<B: KiloSdk> Core<B> {
                 let workdir = {
                     let mut r = lock(record);
                     if r.status != Status::Running {
+                        point!("subscribeToEvents.threw_on_record_not_running");
                         return;
                     }
+                    point!("subscribeToEvents.failed_running_record");
                     r.status = Status::Failed;
                     r.workdir.clone()
                 };
@@ -148,6 +173,7 @@ impl<B: KiloSdk> Core<B> {
             return;
         }
         tokio::spawn(async move {
+            point!("handleIdleEvent.fetched_nudges");
             core.backend.worker("fetch pending nudges").await;
             core.arm_idle_timer(&agent, on_exit, None, core.config.idle_timeout);
         });
@@ -171,9 +197,15 @@ impl<B: KiloSdk> Core<B> {
         let timer = tokio::spawn(async move {
             tokio::time::sleep(after).await;
             remove(&mut core.table().idle_timers, &who);
+            if guard.is_some() {
+                point!("idleTimer.drain_timer_fired");
+            }
             let checked = guard.as_ref().unwrap_or(&record);
             if lock(checked).status == Status::Running {
+                point!("idleTimer.fired_on_running");
                 core.exit_agent(&record, &controller);
+            } else {
+                point!("idleTimer.fired_on_not_running");
             }
         });
         set(
@@ -194,6 +226,7 @@ impl<B: KiloSdk> Core<B> {
             let workdir = {
                 let mut r = lock(record);
                 if r.status != Status::Running {
+                    point!("exitAgent.not_running");
                     return;
                 }
                 r.status = Status::Exited;
@@ -203,6 +236,9 @@ impl<B: KiloSdk> Core<B> {
                 .instance(&workdir)
                 .and_then(|inst| table.release(&inst, &workdir))
         };
+        if close.is_some() {
+            point!("exitAgent.closed_server");
+        }
         self.kill(close);
         controller.cancel();
     }

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use agent_lifecycle::{BackendError, ServerId, Workdir, bounded};
+use agent_lifecycle::{BackendError, ServerId, Workdir, bounded, point};
 
 use super::{Core, Instance, InstanceRef, Table, get, lock, remove, set};
 use crate::sdk::KiloSdk;
@@ -28,7 +28,11 @@ impl Table {
     /// on the instance mapped *now*, without closing it.
     pub fn decrement_mapped(&mut self, workdir: &Workdir) {
         if let Some(inst) = self.instance(workdir) {
-            lock(&inst).count -= 1;
+            let mut i = lock(&inst);
+            i.count -= 1;
+            if i.count < 0 {
+                point!("sdkInstances.count_went_negative");
+            }
         }
     }
 
@@ -39,6 +43,12 @@ impl Table {
     pub fn release(&mut self, inst: &InstanceRef, workdir: &Workdir) -> Option<ServerId> {
         let mut i = lock(inst);
         i.count -= 1;
+        if i.count < 0 {
+            point!("sdkInstances.count_went_negative");
+        }
+        if get(&self.instances, workdir).is_some_and(|mapped| !Arc::ptr_eq(mapped, inst)) {
+            point!("sdkInstances.released_a_replaced_instance");
+        }
         if i.count <= 0 {
             remove(&mut self.instances, workdir);
             Some(i.server)
@@ -61,15 +71,19 @@ impl<B: KiloSdk> Core<B> {
     /// count 0. Returns the server whose client the caller goes on with.
     pub async fn ensure_sdk_server(&self, workdir: &Workdir) -> Result<ServerId, BackendError> {
         if let Some(inst) = self.table().instance(workdir) {
+            point!("ensureSDKServer.reused_mapped");
             return Ok(lock(&inst).server);
         }
         // `await previousLock` yields even when the lock is free (a microtask turn).
         tokio::task::yield_now().await;
         let _serialised = self.server_lock.lock().await;
         if let Some(inst) = self.table().instance(workdir) {
+            point!("ensureSDKServer.mapped_while_waiting");
             return Ok(lock(&inst).server);
         }
-        let server = bounded(self.timeout(), self.backend.spawn_server(workdir)).await?;
+        let server = bounded(self.timeout(), self.backend.spawn_server(workdir))
+            .await
+            .inspect_err(|_| point!("ensureSDKServer.spawn_failed"))?;
         let instance = Arc::new(Mutex::new(Instance { server, count: 0 }));
         set(&mut self.table().instances, workdir.clone(), instance);
         Ok(server)

@@ -32,10 +32,12 @@ impl Table {
         record
     }
 
-    /// `if (agents.get(id) === agent) agents.delete(id)`
-    pub fn remove_record_if(&mut self, agent: &AgentId, record: &RecordRef) {
-        if get(&self.agents, agent).is_some_and(|r| Arc::ptr_eq(r, record)) {
+    /// `if (agents.get(id) === agent) agents.delete(id)`; whether it deleted.
+    pub fn remove_record_if(&mut self, agent: &AgentId, record: &RecordRef) -> bool {
+        let ours = get(&self.agents, agent).is_some_and(|r| Arc::ptr_eq(r, record));
+        if ours {
             remove(&mut self.agents, agent);
         }
+        ours
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_lifecycle::{AgentId, BackendError, ServerId, SessionId, Status, bounded};
+use agent_lifecycle::{AgentId, BackendError, ServerId, SessionId, Status, bounded, point};
 use tokio_util::sync::CancellationToken;
 
 use super::{Core, RecordRef, Version, get, lock, remove, threw};
@@ -37,16 +37,22 @@ impl<B: KiloSdk> Core<B> {
         let (record, inst) = {
             let mut table = self.table();
             let Some(record) = table.record(agent) else {
+                point!("stopAgent.not_found");
                 return; // A7
             };
             {
                 let mut r = lock(&record);
                 if !matches!(r.status, Status::Running | Status::Starting) {
+                    point!("stopAgent.not_active");
                     return;
+                }
+                if r.status == Status::Starting {
+                    point!("stopAgent.stopped_starting");
                 }
                 if self.version >= Version::Post
                     && let Some(token) = r.startup_abort.take()
                 {
+                    point!("stopAgent.aborted_startup_controller");
                     token.cancel();
                 }
                 r.status = Status::Stopping;
@@ -63,11 +69,21 @@ impl<B: KiloSdk> Core<B> {
                 let r = lock(&record);
                 (lock(&inst).server, r.session, r.workdir.clone())
             };
+            if session.is_none() {
+                point!("stopAgent.abort_without_session");
+            }
             let aborted = self.abort_on(server, session).await;
-            if !threw(&aborted) {
+            if threw(&aborted) {
+                point!("stopAgent.abort_threw_no_decrement");
+            } else {
                 let close = self.table().release(&inst, &workdir);
+                if close.is_some() {
+                    point!("stopAgent.closed_server");
+                }
                 self.kill(close);
             }
+        } else {
+            point!("stopAgent.no_instance");
         }
         lock(&record).status = Status::Exited;
     }
@@ -89,6 +105,7 @@ impl<B: KiloSdk> Core<B> {
             !table.agents.is_empty()
         };
         if any {
+            point!("drainAll.notified_town");
             self.backend.worker("eviction notice").await;
         }
         let rearm: Vec<(AgentId, RecordRef, (RecordRef, CancellationToken))> = {
@@ -104,6 +121,7 @@ impl<B: KiloSdk> Core<B> {
         };
         let short = self.config.idle_timeout / 12;
         for (agent, current, on_exit) in rearm {
+            point!("drainAll.rearmed_idle_timer");
             self.arm_idle_timer(&agent, on_exit, Some(current), short);
         }
         let deadline = tokio::time::Instant::now() + self.config.idle_timeout * 5 / 2;
@@ -115,6 +133,7 @@ impl<B: KiloSdk> Core<B> {
         }
         let mut frozen = Vec::new();
         for (agent, record) in self.active() {
+            point!("drainAll.froze_straggler");
             let inst = {
                 let mut table = self.table();
                 table.clear_idle_timer(&agent);
@@ -128,6 +147,7 @@ impl<B: KiloSdk> Core<B> {
                 let server = lock(&inst).server;
                 let session = lock(&record).session;
                 if threw(&self.abort_on(server, session).await) {
+                    point!("drainAll.freeze_abort_threw");
                     continue;
                 }
             }
@@ -181,10 +201,13 @@ impl<B: KiloSdk> Core<B> {
             if !active {
                 continue;
             }
+            point!("stopAll.stopped_active");
             let inst = self.table().instance(&workdir);
             if let Some(inst) = inst {
                 let server = lock(&inst).server;
                 let _ = self.abort_on(server, session).await;
+            } else {
+                point!("stopAll.no_instance");
             }
             lock(&record).status = Status::Exited;
             if self.version >= Version::Post {
@@ -196,6 +219,7 @@ impl<B: KiloSdk> Core<B> {
             .map(|(_, inst)| lock(&inst).server)
             .collect();
         for server in servers {
+            point!("stopAll.closed_server");
             self.kill(Some(server));
         }
     }

@@ -103,6 +103,7 @@ fn session_calls_go_on_the_session_track_and_unfinished_ones_end_at_elapsed() {
         elapsed: Duration::from_millis(40),
         draws: Vec::new(),
         coverage: Default::default(),
+        points: Default::default(),
         pct: None,
         never_issued: Vec::new(),
         views: 0,

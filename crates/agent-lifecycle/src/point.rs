@@ -1,0 +1,208 @@
+//! Coverage points: named markers at the branches that matter ("a restart found a Starting
+//! record", "a cancel seen after the create returned"), so that a test harness can tell which of
+//! them a run reached, and fail a campaign that never reaches one.
+//!
+//! A point is a `tracing` event at TRACE level with the fixed target [`POINT_TARGET`] and the
+//! point's name as the event's name. Outside a harness nothing listens to that target: the
+//! event's callsite is disabled once and each later visit costs one relaxed atomic load, and a
+//! build with `tracing`'s `max_level_debug` (or lower) feature compiles it out. It adds no
+//! dependency to this crate (every crate here logs with `tracing` already). A manager of
+//! anyone's declares points the same way, with [`point!`] and a catalog of [`Point`]s.
+
+/// The `tracing` target of every coverage point.
+pub const POINT_TARGET: &str = "coverage_point";
+
+/// A declared coverage point: its stable name and what reaching it means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Point {
+    pub name: &'static str,
+    pub about: &'static str,
+}
+
+/// Marks a coverage point: `point!("start.cancel_seen_after_create")`. The name is a string
+/// literal, listed in its crate's catalog (a test checks that the two agree).
+#[macro_export]
+macro_rules! point {
+    ($name:literal) => {
+        $crate::__tracing::event!(
+            name: $name,
+            target: "coverage_point",
+            $crate::__tracing::Level::TRACE,
+            {}
+        )
+    };
+}
+
+/// The coverage points of [`AgentManager`](crate::AgentManager), in code order.
+pub const POINTS: &[Point] = &[
+    p(
+        "start.refused_while_evicting",
+        "a start arrived after the eviction began",
+    ),
+    p(
+        "start.superseded_starting",
+        "a start cancelled an incarnation still starting (#1341's moment)",
+    ),
+    p(
+        "start.superseded_running",
+        "a start cancelled a running incarnation (a restart)",
+    ),
+    p(
+        "start.cancelled_waiting_for_turn",
+        "a newer operation cancelled a start before it got its turn",
+    ),
+    p(
+        "start.cancelled_after_restart_teardown",
+        "a start was cancelled while it tore down the incarnation before it",
+    ),
+    p(
+        "start.ensure_failed_reap_scheduled",
+        "ensure_server failed ambiguously: its server is reaped once it can no longer land",
+    ),
+    p(
+        "start.cancel_seen_after_lease",
+        "a cancel seen after the lease was taken",
+    ),
+    p(
+        "start.create_failed_suspect",
+        "a create failed: the record stays suspect until a listing proves what it did",
+    ),
+    p(
+        "start.cancel_seen_after_create",
+        "a cancel seen after the create returned a session",
+    ),
+    p(
+        "start.subscribe_failed",
+        "the subscription failed after the session was created",
+    ),
+    p(
+        "start.cancel_seen_after_subscribe",
+        "a cancel seen after the subscription was made",
+    ),
+    p(
+        "start.prompt_failed",
+        "the prompt failed after the subscription",
+    ),
+    p(
+        "start.cancel_seen_after_prompt",
+        "a cancel seen after the prompt returned",
+    ),
+    p("start.running", "a start ran to its end"),
+    p("stop.unknown_agent", "a stop of an agent never started"),
+    p(
+        "stop.during_start",
+        "a stop cancelled an incarnation still starting",
+    ),
+    p(
+        "evict.during_start",
+        "an eviction cancelled an incarnation still starting",
+    ),
+    p(
+        "evict.teardown_retried",
+        "an eviction retried a teardown that failed",
+    ),
+    p(
+        "evict.close_running_retried",
+        "an eviction retried closing the servers that run",
+    ),
+    p(
+        "teardown.stale_exit_ignored",
+        "a background exit of an older incarnation found a newer one and did nothing",
+    ),
+    p(
+        "teardown.abort_gone",
+        "an abort found the session gone already",
+    ),
+    p(
+        "teardown.abort_failed_kept_tracked",
+        "an abort failed: the session stays tracked for a retry",
+    ),
+    p(
+        "teardown.reconcile_after_settle",
+        "a teardown waited until a failed create could no longer land, then listed",
+    ),
+    p(
+        "teardown.orphan_reaped",
+        "a listing found a session of a failed create, and it was aborted",
+    ),
+    p(
+        "teardown.list_gone",
+        "the listing found the server gone, and its sessions with it",
+    ),
+    p(
+        "teardown.list_failed",
+        "the listing failed, and was tried again",
+    ),
+    p(
+        "teardown.close_failed_retry_in_background",
+        "closing an unused server failed: it is closed in the background",
+    ),
+    p(
+        "teardown.retry_scheduled",
+        "a teardown failed: it is retried in the background",
+    ),
+    p(
+        "teardown.retry_superseded",
+        "a background teardown retry found a newer incarnation, and stopped",
+    ),
+    p(
+        "teardown.retry_succeeded",
+        "a background teardown retry succeeded",
+    ),
+    p(
+        "teardown.close_retry_succeeded",
+        "a background close of an unused server succeeded",
+    ),
+    p(
+        "teardown.server_reap_retried",
+        "reaping a server of an ambiguous ensure_server failed, and was retried",
+    ),
+    p("events.idle_armed", "an idle event armed the idle timer"),
+    p("events.session_error", "the session reported an error"),
+    p(
+        "events.stream_ended",
+        "the session's event stream ended (its server went away)",
+    ),
+    p("events.idle_exit", "the idle timer ended the incarnation"),
+    p(
+        "lease.shared",
+        "a lease was granted on a server another lease holds",
+    ),
+    p(
+        "lease.unclosed_closed_before_ensure",
+        "a server whose close had failed was closed before the workdir got a new one",
+    ),
+    p(
+        "lease.released_shared",
+        "a release left the server open for the other leases on it",
+    ),
+    p(
+        "lease.last_release_closed",
+        "the last release on a server closed it",
+    ),
+    p(
+        "lease.close_failed_remembered",
+        "closing a server failed: it is remembered, never leased again",
+    ),
+    p(
+        "lease.dead_server_replaced",
+        "a suspect server stopped being the one new leases go to",
+    ),
+    p(
+        "lease.unowned_server_closed",
+        "a server started by an ambiguous ensure_server, held by no lease, was closed",
+    ),
+    p(
+        "lease.eviction_closed_unknown",
+        "an eviction closed a running server the manager did not know of",
+    ),
+    p(
+        "ambiguity.waited_to_settle",
+        "an eviction waited until no failed call could land any more",
+    ),
+];
+
+/// A [`Point`], shorter to write in a catalog.
+pub const fn p(name: &'static str, about: &'static str) -> Point {
+    Point { name, about }
+}

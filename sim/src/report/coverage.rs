@@ -1,0 +1,98 @@
+//! A campaign's coverage as reports keep it: every point of the subject's catalog (declared
+//! and world), whether it was required, in how many scenarios it was reached, and the replay
+//! command of the first seed that reached it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::coverage::catalog::Requirement;
+use crate::coverage::{Need, Reach};
+use crate::explore::Findings;
+use crate::report::{Origin, replay_command};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PointReport {
+    pub point: String,
+    /// `declared` (in the manager's code) or `world` (observed by the harness).
+    pub kind: String,
+    /// `required`, `observed` (reported, not required) or `unreachable`.
+    pub need: String,
+    /// Why an unreachable point cannot be reached; what a declared point means.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
+    pub scenarios: u64,
+    pub first_seed: Option<u64>,
+    pub replay: Option<String>,
+}
+
+impl PointReport {
+    pub fn is_unreached_requirement(&self) -> bool {
+        self.need == "required" && self.scenarios == 0
+    }
+
+    /// Adds another shard's count of the same point.
+    pub fn merge(&mut self, other: &PointReport) {
+        self.scenarios += other.scenarios;
+        let earlier = match (self.first_seed, other.first_seed) {
+            (Some(a), Some(b)) => b < a,
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        if earlier {
+            self.first_seed = other.first_seed;
+            self.replay = other.replay.clone();
+        }
+    }
+}
+
+/// Every point of `f`'s catalog, under `requirement` (the catalog's own if `None`).
+pub fn points(
+    f: &Findings,
+    requirement: Option<&Requirement>,
+    origin: impl Fn(u64) -> Origin,
+) -> Vec<PointReport> {
+    let requirement = requirement.map(|r| r.for_model(&f.model));
+    f.catalog
+        .all()
+        .map(|point| {
+            let need = f.catalog.need_under(point, requirement.as_ref());
+            let reach = f.points.get(point);
+            let about = match need {
+                Need::Unreachable(why) => Some(why.to_string()),
+                _ => f.catalog.about(point).map(str::to_string),
+            };
+            PointReport {
+                point: point.to_string(),
+                kind: if point.starts_with("world.") {
+                    "world"
+                } else {
+                    "declared"
+                }
+                .into(),
+                need: match need {
+                    Need::Required => "required",
+                    Need::Observed => "observed",
+                    Need::Unreachable(_) => "unreachable",
+                }
+                .into(),
+                about,
+                scenarios: reach.map_or(0, |r: Reach| r.scenarios),
+                first_seed: reach.map(|r| r.first_seed),
+                replay: reach.map(|r| replay_command(&f.model, &origin(r.first_seed))),
+            }
+        })
+        .collect()
+}
+
+/// The points of a requirement no model's catalog knows (a typo, most likely).
+pub fn unknown_points<'a>(requirement: &'a Requirement, findings: &[Findings]) -> Vec<&'a str> {
+    requirement
+        .points
+        .iter()
+        .filter(|(model, point)| {
+            !findings.iter().any(|f| {
+                model.as_deref().is_none_or(|m| m == f.model) && f.catalog.all().any(|p| p == point)
+            })
+        })
+        .map(|(_, point)| point.as_str())
+        .collect()
+}
