@@ -68,6 +68,12 @@ async fn abort_makes_the_session_gone_and_ends_its_stream<B: SessionBackend>(b: 
         matches!(b.prompt(session, "more").await, Err(BackendError::Gone(_))),
         "a prompt to an aborted session is Gone"
     );
+    // Found by owned's coverage point `teardown.abort_gone`, which the fake never reached:
+    // the fake answered a second abort `Done`, the real server answers 404.
+    assert!(
+        matches!(b.abort_session(session).await, Err(BackendError::Gone(_))),
+        "a second abort of the session is Gone"
+    );
 }
 
 async fn close_ends_every_session_and_stream_on_the_server<B: SessionBackend>(b: &B, _: Knobs) {

@@ -39,6 +39,13 @@ impl Tally {
         }
     }
 
+    /// Adds another campaign's tally (another shard's, or another sweep's).
+    pub fn merge(&mut self, other: &Tally) {
+        for (point, reach) in &other.points {
+            self.count(point, *reach);
+        }
+    }
+
     pub fn get(&self, point: &str) -> Option<Reach> {
         self.points.get(point).copied()
     }

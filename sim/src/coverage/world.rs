@@ -80,7 +80,7 @@ pub const REQUIRED_WORLD: &[&str] = &[
     "world.fault.lie.create_session",
     "world.late_effect.create_session",
     "world.drop.start.during.create_session",
-    "world.drop.stop.during.abort_session",
+    "world.drop.start.during.abort_session",
     "world.order.drawn_not_default",
 ];
 

@@ -17,11 +17,53 @@ pub(super) fn callers_wait(mut catalog: Catalog) -> Catalog {
     catalog
 }
 
+/// What every historical model cannot reach.
+fn historical(catalog: Catalog) -> Catalog {
+    callers_wait(catalog)
+        .unreachable(
+            "world.evict.during_start.subscribe",
+            "the subscription is `void subscribeToEvents(...)`: the stream's own task, not a step of the start",
+        )
+        .unreachable(
+            "subscribeToEvents.stream_ended",
+            "the SDK's SSE client retries a dead or closed server for ever (seed-system.md §2, assumption): a stream goes silent, it never ends",
+        )
+}
+
+const ALWAYS_COUNTED: &str = "ensureSDKServer maps the instance and returns, and the start counts in the same synchronous turn (check 1 has no await): an instance is always mapped";
+
+/// What POST and LATEST cannot reach, besides [`historical`].
+fn post(catalog: Catalog) -> Catalog {
+    historical(catalog)
+        .unreachable("startAgentImpl.not_counted", ALWAYS_COUNTED)
+        .unreachable(
+            "exitAgent.not_running",
+            "exitAgent runs right after its timer found the record Running, in the same turn; only the drain's re-armed timer checks one record and exits another [2nd], and they differ only if a timer of an older record outlived a restart, which stopAgent's clearIdleTimer prevents",
+        )
+        .unreachable(
+            "idleTimer.fired_on_not_running",
+            "POST arms the timer synchronously on session.idle of a Running record, and every path out of Running clears the agent's timer (stopAgent, the stream's catch, the drain's freeze, stopAll)",
+        )
+}
+
 pub(super) fn of(model: Model) -> Catalog {
+    use lifecycle_models::points;
+    const START_LOCK: &str = "the start lock holds each start through its initial prompt [2nd]: a start never meets a record another start left Starting, nor a newer record in the abort path";
     match model {
-        Model::Legacy => callers_wait(Catalog::new(lifecycle_models::points::legacy())),
-        Model::AbortToken => callers_wait(Catalog::new(lifecycle_models::points::abort_token())),
-        Model::StartLock => callers_wait(Catalog::new(lifecycle_models::points::start_lock())),
-        Model::Owned => Catalog::new(agent_lifecycle::point::POINTS.iter().copied()),
+        Model::Legacy => historical(Catalog::new(points::legacy()))
+            .unreachable("startAgent.not_counted", ALWAYS_COUNTED)
+            .unreachable(
+                "exitAgent.not_running",
+                "exitAgent runs right after its timer found the record Running, in the same turn (PRE has no drain to re-arm a timer)",
+            ),
+        Model::AbortToken => post(Catalog::new(points::abort_token())),
+        Model::StartLock => post(Catalog::new(points::start_lock()))
+            .unreachable("startAgentImpl.aborted_previous_startup", START_LOCK)
+            .unreachable("startAgentImpl.stopped_existing_starting", START_LOCK)
+            .unreachable("startAgentImpl.abort_path_kept_newer_record", START_LOCK),
+        Model::Owned => Catalog::new(agent_lifecycle::point::POINTS.iter().copied()).unreachable(
+            "teardown.stale_exit_ignored",
+            "a watcher queues its exit on the agent's turn in the poll it leaves its loop, and a newer start cancels its token first (the select is biased to it): no exit ever waits behind a newer incarnation; the check stays as a guard",
+        ),
     }
 }

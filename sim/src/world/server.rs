@@ -84,10 +84,15 @@ impl World {
                 }
                 _ => not_live(session),
             },
-            Call::AbortSession(session) => {
-                self.ledger.kill_session(*session);
-                Reply::Done
-            }
+            // As the real session server: a session that is not live (aborted, ended, or on a
+            // server that is gone) is not found (the contract's abort case).
+            Call::AbortSession(session) => match self.ledger.session_mut(*session) {
+                Some(s) if s.live => {
+                    self.ledger.kill_session(*session);
+                    Reply::Done
+                }
+                _ => not_live(session),
+            },
             Call::Subscribe(session) => match self.ledger.session_mut(*session) {
                 Some(s) if s.live => {
                     let (tx, rx) = unbounded_channel();

@@ -1,0 +1,89 @@
+//! What a clean run proves: every coverage point of each model's code (and the world points
+//! the harness requires) is reached by the CI sweep, or its catalog says why it cannot be;
+//! and each catalog lists exactly the points its code declares.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use lifecycle_sim::coverage::{coverage_of, points_in_sources};
+use lifecycle_sim::{FaultConfig, FaultMode, Model, Settings, Subject};
+
+fn declared_in(crate_dir: &str) -> BTreeSet<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(crate_dir)
+        .join("src");
+    points_in_sources(&dir).expect("the crate's sources are readable")
+}
+
+fn names(points: impl IntoIterator<Item = agent_lifecycle::point::Point>) -> BTreeSet<String> {
+    points.into_iter().map(|p| p.name.to_string()).collect()
+}
+
+#[test]
+fn owneds_catalog_lists_exactly_the_points_in_its_code() {
+    let catalog = names(agent_lifecycle::point::POINTS.iter().copied());
+    assert_eq!(catalog.len(), agent_lifecycle::point::POINTS.len(), "a point is listed twice");
+    assert_eq!(catalog, declared_in("crates/agent-lifecycle"));
+}
+
+#[test]
+fn the_models_catalogs_list_exactly_the_points_in_their_code() {
+    let all = names(lifecycle_models::points::all());
+    assert_eq!(all, declared_in("crates/lifecycle-models"));
+    // Each model's catalog is its own share of them, and every shared point is some model's.
+    let per_model = [
+        names(lifecycle_models::points::legacy()),
+        names(lifecycle_models::points::abort_token()),
+        names(lifecycle_models::points::start_lock()),
+    ];
+    for catalog in &per_model {
+        assert!(catalog.is_subset(&all));
+    }
+    let union: BTreeSet<String> = per_model.into_iter().flatten().collect();
+    assert_eq!(union, all);
+}
+
+#[test]
+fn every_point_a_catalog_calls_unreachable_is_a_point_it_knows() {
+    for model in Model::ALL {
+        let catalog = model.catalog();
+        let known: BTreeSet<&str> = catalog.all().collect();
+        for (point, why) in &catalog.unreachable {
+            assert!(known.contains(point), "{model}: `{point}` is not a point");
+            assert!(!why.is_empty(), "{model}: `{point}` needs a reason");
+        }
+    }
+}
+
+/// The CI sweep: generated scenarios with every fault family on, and swarm scenarios.
+fn ci_sweep(model: Model) {
+    let settings = [
+        Settings {
+            faults: FaultMode::Fixed(FaultConfig::all()),
+            ..Settings::default()
+        },
+        Settings::default(),
+    ];
+    coverage_of(&model, &settings, 0..3000).assert_reaches_every_required_point();
+}
+
+#[test]
+fn the_ci_sweep_reaches_every_required_point_of_owned() {
+    ci_sweep(Model::Owned);
+}
+
+#[test]
+fn the_ci_sweep_reaches_every_required_point_of_legacy() {
+    ci_sweep(Model::Legacy);
+}
+
+#[test]
+fn the_ci_sweep_reaches_every_required_point_of_abort_token() {
+    ci_sweep(Model::AbortToken);
+}
+
+#[test]
+fn the_ci_sweep_reaches_every_required_point_of_start_lock() {
+    ci_sweep(Model::StartLock);
+}
