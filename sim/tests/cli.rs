@@ -306,7 +306,9 @@ fn the_reports_are_valid_junit_and_round_trip_as_json() {
     let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
     let cases: Vec<_> = doc
         .descendants()
-        .filter(|n| n.has_tag_name("testcase"))
+        .filter(|n| {
+            n.has_tag_name("testcase") && n.attribute("classname") == Some("lifecycle-sim.explore")
+        })
         .collect();
     let names: Vec<&str> = cases.iter().map(|c| c.attribute("name").unwrap()).collect();
     assert_eq!(names, ["legacy", "abort-token", "start-lock", "owned"]);
@@ -757,4 +759,56 @@ fn explore_grid_prints_the_state_operation_map_and_the_report_keeps_it() {
             .any(|c| c["operation"] == "start" && c["status"] == "Starting"),
         "{cells:?}"
     );
+}
+
+#[test]
+fn merged_shard_reports_count_coverage_as_the_unsharded_run() {
+    let dir = temp_dir("merge");
+    let report = |shard: Option<&str>| {
+        let path = dir.join(format!("r-{}.json", shard.unwrap_or("all").replace('/', "of")));
+        let mut args = vec![
+            "explore", "--model", "owned", "--seeds", "0..600", "--faults", "all", "--report",
+            path.to_str().unwrap(),
+        ];
+        if let Some(s) = shard {
+            args.extend(["--shard", s]);
+        }
+        assert_eq!(sim(&args).status.code(), Some(0));
+        path
+    };
+    let all = report(None);
+    let shards = [report(Some("0/2")), report(Some("1/2"))];
+    let merged = dir.join("merged.json");
+    let out = sim(&[
+        "merge",
+        shards[0].to_str().unwrap(),
+        shards[1].to_str().unwrap(),
+        "--report",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let read = |p: &std::path::Path| {
+        lifecycle_sim::report::json::RunReport::from_json(&std::fs::read_to_string(p).unwrap())
+            .unwrap()
+    };
+    let (all, merged) = (read(&all), read(&merged));
+    assert_eq!(merged.models[0].scenarios, all.models[0].scenarios);
+    let counts = |r: &lifecycle_sim::report::json::RunReport| {
+        r.models[0]
+            .coverage
+            .iter()
+            .map(|p| (p.point.clone(), p.scenarios, p.first_seed))
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(counts(&merged), counts(&all));
+    // Merged, the shards reach what the whole run reaches; alone, one shard may not.
+    let required = sim(&["merge", shards[0].to_str().unwrap(), "--require-coverage"]);
+    let both = sim(&[
+        "merge",
+        shards[0].to_str().unwrap(),
+        shards[1].to_str().unwrap(),
+        "--require-coverage",
+    ]);
+    let unreached = |o: &Output| stdout(o).matches("never reached the required point").count();
+    assert!(unreached(&both) <= unreached(&required), "{}", stdout(&both));
 }

@@ -8,6 +8,8 @@
 //! its session lands later and overwrites the restart's record, and the restart's session is
 //! left live with nothing tracking it.
 
+pub mod screened;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 

@@ -4,7 +4,10 @@
 use lifecycle_sim::{Model, Subject};
 
 fn main() -> std::process::ExitCode {
-    let subjects: Vec<Box<dyn Subject>> =
-        vec![Box::new(custom_manager::naive()), Box::new(Model::Owned)];
+    let subjects: Vec<Box<dyn Subject>> = vec![
+        Box::new(custom_manager::naive()),
+        Box::new(custom_manager::screened::screened()),
+        Box::new(Model::Owned),
+    ];
     lifecycle_sim::cli::main_with(subjects)
 }

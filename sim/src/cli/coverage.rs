@@ -15,7 +15,7 @@ pub(super) fn requirement(
     file: Option<&Path>,
     models: &[&dyn Subject],
 ) -> Result<Option<Requirement>, UsageError> {
-    let Some(path) = file.filter(|p| !p.as_os_str().is_empty()) else {
+    let Some(path) = file else {
         return Ok(None);
     };
     let text = std::fs::read_to_string(path)
@@ -55,12 +55,25 @@ pub(super) fn print(report: &ModelReport, full: bool) {
     let observed = report
         .coverage
         .iter()
-        .filter(|p| p.need == "observed" && p.scenarios > 0)
+        .filter(|p| p.kind == "world" && p.need == "observed" && p.scenarios > 0)
         .count();
     println!(
         "{}: coverage: {declared}/{declared_of} required points of its code, {world}/{world_of} required world points, {observed} other world points reached",
         report.model
     );
+    let undeclared: Vec<&str> = report
+        .coverage
+        .iter()
+        .filter(|p| p.kind == "undeclared")
+        .map(|p| p.point.as_str())
+        .collect();
+    if !undeclared.is_empty() {
+        println!(
+            "{}:   heard {} point(s) its catalog does not declare (see --coverage)",
+            report.model,
+            undeclared.len()
+        );
+    }
     let missed: Vec<&str> = report
         .coverage
         .iter()
@@ -106,4 +119,18 @@ pub(super) fn check(reports: &[ModelReport]) -> bool {
         }
     }
     all
+}
+
+/// `points`: every point of a model's catalog, what it means or why it cannot be reached.
+pub(super) fn list(model: &dyn Subject) {
+    use crate::coverage::Need;
+    let catalog = model.catalog();
+    for point in catalog.all() {
+        let (need, text) = match catalog.need(point) {
+            Need::Required => ("required", catalog.about(point).unwrap_or("")),
+            Need::Observed => ("observed", ""),
+            Need::Unreachable(why) => ("unreachable", why),
+        };
+        println!("{point:<58} {need:<11} {text}");
+    }
 }

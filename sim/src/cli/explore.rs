@@ -34,8 +34,9 @@ pub(super) struct ExploreArgs<'a> {
     pub(super) grid: bool,
     /// Print every coverage point of each model.
     pub(super) coverage: bool,
-    /// Fail unless the required points were reached (an empty path: the catalogs').
-    pub(super) require_coverage: Option<PathBuf>,
+    /// Fail unless the required points were reached: the catalogs' (`Some(None)`), or those
+    /// a file lists.
+    pub(super) require_coverage: Option<Option<PathBuf>>,
     pub(super) junit: Option<PathBuf>,
     pub(super) max_schedules: u64,
     /// dfs: a case file whose scenario to enumerate.
@@ -50,7 +51,8 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
     for path in a.report.iter().chain(&a.junit) {
         write_file(path, "")?;
     }
-    let requirement = super::coverage::requirement(a.require_coverage.as_deref(), &a.models)?;
+    let requirement =
+        super::coverage::requirement(a.require_coverage.clone().flatten().as_deref(), &a.models)?;
     if generation.strategy == StrategyChoice::Dfs {
         if a.require_coverage.is_some() {
             return Err(UsageError(
@@ -238,7 +240,7 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
     Ok(all.iter().all(|f| f.failures.is_empty()) && covered)
 }
 
-fn write_file(path: &Path, text: &str) -> Result<(), UsageError> {
+pub(super) fn write_file(path: &Path, text: &str) -> Result<(), UsageError> {
     std::fs::write(path, text)
         .map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))
 }

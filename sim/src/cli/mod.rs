@@ -11,6 +11,7 @@ mod args;
 mod commands;
 mod coverage;
 mod explore;
+mod merge;
 mod progress;
 mod system;
 
@@ -99,8 +100,8 @@ enum Command {
         /// Fail (exit 1) unless every required coverage point was reached: the model's
         /// catalog (the points of its code, the required world points), or with FILE the
         /// points it lists, one a line (`point` or `model: point`).
-        #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
-        require_coverage: Option<PathBuf>,
+        #[arg(long, value_name = "FILE", num_args = 0..=1)]
+        require_coverage: Option<Option<PathBuf>>,
         /// Save every failure (shrunk unless --no-shrink) as a case file in this directory.
         #[arg(long, value_name = "DIR")]
         save_failures: Option<PathBuf>,
@@ -160,6 +161,28 @@ enum Command {
         /// (a0, a1, a2 start together, a0 restarts at 35 ms) under many seeds.
         #[arg(long, value_enum, default_value_t = HuntScenario::Generated)]
         scenario: HuntScenario,
+    },
+    /// Merge the JSON reports of a sweep split over machines (`explore --shard K/N --report
+    /// F`) into one: failures and coverage as if one machine had run every seed.
+    Merge {
+        /// The shards' reports.
+        #[arg(required = true, value_name = "REPORT")]
+        reports: Vec<PathBuf>,
+        /// Write the merged JSON report here.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// Write the merged JUnit XML report here.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Fail (exit 1) unless every point the shards required was reached by one of them.
+        #[arg(long)]
+        require_coverage: bool,
+    },
+    /// List a model's coverage points: what each means, and whether a campaign must reach it.
+    Points {
+        /// The model (see `models`).
+        #[arg(long)]
+        model: String,
     },
     /// Measure the harness: throughput against bare turmoil, and time to find #1341 per
     /// strategy and with a real-time stress test. Prints a markdown table.
@@ -342,6 +365,21 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
                 vec![subject(subjects, args.model())?]
             };
             system::system(args, models)
+        }
+        Command::Merge {
+            reports,
+            report,
+            junit,
+            require_coverage,
+        } => merge::merge(merge::MergeArgs {
+            reports,
+            report,
+            junit,
+            require_coverage,
+        }),
+        Command::Points { model } => {
+            coverage::list(subject(subjects, &model)?);
+            Ok(true)
         }
         Command::Models => {
             for model in subjects {

@@ -44,13 +44,29 @@ impl PointReport {
     }
 }
 
-/// Every point of `f`'s catalog, under `requirement` (the catalog's own if `None`).
+/// Every point of `f`'s catalog, under `requirement` (the catalog's own if `None`), then
+/// every point heard that the catalog does not declare (`undeclared`: a catalog to update).
 pub fn points(
     f: &Findings,
     requirement: Option<&Requirement>,
     origin: impl Fn(u64) -> Origin,
 ) -> Vec<PointReport> {
     let requirement = requirement.map(|r| r.for_model(&f.model));
+    let known: std::collections::BTreeSet<&str> = f.catalog.all().collect();
+    let undeclared = f
+        .points
+        .points
+        .iter()
+        .filter(|(point, _)| !known.contains(point.as_str()))
+        .map(|(point, reach)| PointReport {
+            point: point.clone(),
+            kind: "undeclared".into(),
+            need: "observed".into(),
+            about: None,
+            scenarios: reach.scenarios,
+            first_seed: Some(reach.first_seed),
+            replay: Some(replay_command(&f.model, &origin(reach.first_seed))),
+        });
     f.catalog
         .all()
         .map(|point| {
@@ -80,6 +96,7 @@ pub fn points(
                 replay: reach.map(|r| replay_command(&f.model, &origin(r.first_seed))),
             }
         })
+        .chain(undeclared)
         .collect()
 }
 

@@ -6,6 +6,7 @@ pub mod grid;
 pub mod json;
 #[cfg(feature = "cli")]
 pub mod junit;
+pub mod merge;
 
 use std::fmt::Write as _;
 
