@@ -23,7 +23,11 @@ fn names(points: impl IntoIterator<Item = agent_lifecycle::point::Point>) -> BTr
 #[test]
 fn owneds_catalog_lists_exactly_the_points_in_its_code() {
     let catalog = names(agent_lifecycle::point::POINTS.iter().copied());
-    assert_eq!(catalog.len(), agent_lifecycle::point::POINTS.len(), "a point is listed twice");
+    assert_eq!(
+        catalog.len(),
+        agent_lifecycle::point::POINTS.len(),
+        "a point is listed twice"
+    );
     assert_eq!(catalog, declared_in("crates/agent-lifecycle"));
 }
 

@@ -43,6 +43,17 @@ fn every_saved_case_reaches_its_recorded_verdict_on_every_model_it_names() {
             "{} expects nothing",
             path.display()
         );
+        for (name, points) in &case.reaches {
+            let m = model(name);
+            let outcome = replay(&m, case);
+            for point in points {
+                assert!(
+                    outcome.points.contains(point.as_str()),
+                    "{}: {name} no longer reaches {point}",
+                    path.display()
+                );
+            }
+        }
         for (name, verdict) in &case.expect {
             let m = model(name);
             let outcome = replay(&m, case);

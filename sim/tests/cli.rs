@@ -501,7 +501,12 @@ fn the_nightly_workflow_runs_the_commands_the_readme_shows() {
         .filter(|c| c.contains("lifecycle-sim -- explore") || c.contains("fuzz run"))
         .collect();
     assert_eq!(explore.len(), 2, "{commands:?}");
-    for command in &explore {
+    let merge = commands
+        .iter()
+        .find(|c| c.contains("lifecycle-sim -- merge"))
+        .expect("the workflow merges the shards");
+    assert!(merge.contains("--require-coverage"), "{merge}");
+    for command in explore.iter().copied().chain([merge]) {
         assert!(
             readme.contains(command.as_str()),
             "the README lacks `{command}`"
@@ -765,9 +770,19 @@ fn explore_grid_prints_the_state_operation_map_and_the_report_keeps_it() {
 fn merged_shard_reports_count_coverage_as_the_unsharded_run() {
     let dir = temp_dir("merge");
     let report = |shard: Option<&str>| {
-        let path = dir.join(format!("r-{}.json", shard.unwrap_or("all").replace('/', "of")));
+        let path = dir.join(format!(
+            "r-{}.json",
+            shard.unwrap_or("all").replace('/', "of")
+        ));
         let mut args = vec![
-            "explore", "--model", "owned", "--seeds", "0..600", "--faults", "all", "--report",
+            "explore",
+            "--model",
+            "owned",
+            "--seeds",
+            "0..600",
+            "--faults",
+            "all",
+            "--report",
             path.to_str().unwrap(),
         ];
         if let Some(s) = shard {
@@ -809,6 +824,14 @@ fn merged_shard_reports_count_coverage_as_the_unsharded_run() {
         shards[1].to_str().unwrap(),
         "--require-coverage",
     ]);
-    let unreached = |o: &Output| stdout(o).matches("never reached the required point").count();
-    assert!(unreached(&both) <= unreached(&required), "{}", stdout(&both));
+    let unreached = |o: &Output| {
+        stdout(o)
+            .matches("never reached the required point")
+            .count()
+    };
+    assert!(
+        unreached(&both) <= unreached(&required),
+        "{}",
+        stdout(&both)
+    );
 }

@@ -5,15 +5,18 @@
 
 use agent_lifecycle::point::{Point, p};
 use agent_lifecycle::{
-    AgentId, AgentManager, BackendError, Lifecycle, LifecycleError, ManagerConfig, SessionBackend, Snapshot,
-    StartRequest, point,
+    AgentId, AgentManager, BackendError, Lifecycle, LifecycleError, ManagerConfig, SessionBackend,
+    Snapshot, StartRequest, point,
 };
 use lifecycle_sim::{FakeBackend, Manager};
 
 /// The screen's coverage points (its catalog; `point!` marks them in the code below).
 pub const SCREEN_POINTS: &[Point] = &[
     p("screen.passed", "a start passed the screen"),
-    p("screen.empty_prompt_refused", "a start with an empty prompt was turned away"),
+    p(
+        "screen.empty_prompt_refused",
+        "a start with an empty prompt was turned away",
+    ),
 ];
 
 pub struct Screened<B> {

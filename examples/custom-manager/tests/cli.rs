@@ -102,7 +102,9 @@ fn require_coverage_fails_naming_a_point_that_can_no_longer_be_reached() {
         .collect();
     assert_eq!(
         named,
-        ["coverage: screened never reached the required point screen.empty_prompt_refused (a start with an empty prompt was turned away)"],
+        [
+            "coverage: screened never reached the required point screen.empty_prompt_refused (a start with an empty prompt was turned away)"
+        ],
         "{text}"
     );
 
@@ -125,7 +127,11 @@ fn require_coverage_fails_naming_a_point_that_can_no_longer_be_reached() {
 
     // Required by a file that lists only what the run reaches, the same run passes.
     let required = dir.join("required.txt");
-    std::fs::write(&required, "# the screen lets starts through\nscreened: screen.passed\n").unwrap();
+    std::fs::write(
+        &required,
+        "# the screen lets starts through\nscreened: screen.passed\n",
+    )
+    .unwrap();
     let out = run(&[
         "explore",
         "--model",
@@ -138,7 +144,13 @@ fn require_coverage_fails_naming_a_point_that_can_no_longer_be_reached() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     // A misspelt point is an error before anything runs.
     std::fs::write(&required, "screen.pased\n").unwrap();
-    let out = run(&["explore", "--model", "screened", "--require-coverage", required.to_str().unwrap()]);
+    let out = run(&[
+        "explore",
+        "--model",
+        "screened",
+        "--require-coverage",
+        required.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("screen.pased"));
     let _ = std::fs::remove_dir_all(&dir);

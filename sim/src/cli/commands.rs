@@ -164,9 +164,28 @@ pub(super) fn hunt(
         HuntScenario::LateRestart => Hunted::Fixed(&late),
     };
     let began = std::time::Instant::now();
+    let (found, median) = campaigns_of(campaigns, max, |first| {
+        hunt_invariant(model, &hunted, first, max, invariant)
+    });
+    println!(
+        "{model} {invariant} with {}: found in {found} of {campaigns} campaigns; median {median} scenarios; {:.2} s",
+        generation.strategy().name(),
+        began.elapsed().as_secs_f64()
+    );
+    Ok(found == 0)
+}
+
+/// Runs `campaigns` hunts (campaign i from seed i * 1_000_000), printing each; how many found
+/// their target, and the median scenarios taken (a campaign that never found it counts as
+/// `max`).
+pub(super) fn campaigns_of(
+    campaigns: u64,
+    max: u64,
+    hunt: impl Fn(u64) -> Option<u64>,
+) -> (usize, f64) {
     let mut taken: Vec<Option<u64>> = Vec::new();
     for campaign in 0..campaigns {
-        let found = hunt_invariant(model, &hunted, campaign * 1_000_000, max, invariant);
+        let found = hunt(campaign * 1_000_000);
         let shown = found.map_or_else(|| format!("not within {max}"), |n| n.to_string());
         println!(
             "campaign {campaign:>3} (seeds from {:>10}): {shown}",
@@ -174,7 +193,6 @@ pub(super) fn hunt(
         );
         taken.push(found);
     }
-    // Campaigns that never found it count as the most scenarios allowed.
     let mut counts: Vec<u64> = taken.iter().map(|t| t.unwrap_or(max)).collect();
     counts.sort_unstable();
     let median = if counts.len() % 2 == 1 {
@@ -182,11 +200,5 @@ pub(super) fn hunt(
     } else {
         (counts[counts.len() / 2 - 1] + counts[counts.len() / 2]) as f64 / 2.0
     };
-    let found = taken.iter().filter(|t| t.is_some()).count();
-    println!(
-        "{model} {invariant} with {}: found in {found} of {campaigns} campaigns; median {median} scenarios; {:.2} s",
-        generation.strategy().name(),
-        began.elapsed().as_secs_f64()
-    );
-    Ok(found == 0)
+    (taken.iter().filter(|t| t.is_some()).count(), median)
 }

@@ -31,7 +31,10 @@ pub(super) fn requirement(
             return Err(UsageError(format!(
                 "{}: no model run here knows the point `{point}`{}; `points --model M` lists a model's points",
                 path.display(),
-                model.as_deref().map(|m| format!(" (for {m})")).unwrap_or_default()
+                model
+                    .as_deref()
+                    .map(|m| format!(" (for {m})"))
+                    .unwrap_or_default()
             )));
         }
     }
@@ -105,7 +108,11 @@ pub(super) fn print(report: &ModelReport, full: bool) {
 pub(super) fn check(reports: &[ModelReport]) -> bool {
     let mut all = true;
     for report in reports {
-        for p in report.coverage.iter().filter(|p| p.is_unreached_requirement()) {
+        for p in report
+            .coverage
+            .iter()
+            .filter(|p| p.is_unreached_requirement())
+        {
             all = false;
             println!(
                 "coverage: {} never reached the required point {}{}",

@@ -32,7 +32,10 @@ pub(super) fn merge(a: MergeArgs) -> Result<bool, UsageError> {
     for m in &merged.models {
         println!(
             "{}: {} in {} scenarios, {} distinct failure(s)",
-            m.model, m.verdict, m.scenarios, m.failures.len()
+            m.model,
+            m.verdict,
+            m.scenarios,
+            m.failures.len()
         );
         for f in &m.failures {
             println!("  {} (seed {}): {}", f.invariant, f.seed, f.replay);

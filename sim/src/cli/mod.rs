@@ -12,6 +12,7 @@ mod commands;
 mod coverage;
 mod explore;
 mod merge;
+mod point_hunt;
 mod progress;
 mod system;
 
@@ -140,15 +141,23 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         save: Option<PathBuf>,
     },
-    /// Hunt one invariant on one model in independent campaigns (different base seeds), and
-    /// report how many scenarios each took to find it: a strategy's bug-finding power.
+    /// Hunt one invariant (or one coverage point) on one model in independent campaigns
+    /// (different base seeds), and report how many scenarios each took to find it: a
+    /// strategy's bug-finding power.
     Hunt {
         /// The model (see `models`).
         #[arg(long)]
         model: String,
         /// The invariant to find, such as I1 (or one of the model's own, by its name).
+        #[arg(long, required_unless_present = "point", conflicts_with = "point")]
+        invariant: Option<String>,
+        /// A coverage point to reach instead (see `points --model M`).
         #[arg(long)]
-        invariant: String,
+        point: Option<String>,
+        /// With --point: save the first scenario that reached it (from seed 0), shrunk, as a
+        /// case that must keep reaching it with the same verdict.
+        #[arg(long, value_name = "FILE", requires = "point")]
+        save: Option<PathBuf>,
         #[command(flatten)]
         generation: Generation,
         /// How many campaigns; campaign i starts at seed i * 1_000_000.
@@ -330,14 +339,32 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
         Command::Hunt {
             model,
             invariant,
+            point,
+            save,
             generation,
             campaigns,
             max,
             scenario,
         } => {
             let model = subject(subjects, &model)?;
-            let invariant = parse_invariant(model, &invariant)?;
-            commands::hunt(model, invariant, &generation, campaigns, max, scenario)
+            match (invariant, point) {
+                (Some(invariant), _) => {
+                    let invariant = parse_invariant(model, &invariant)?;
+                    commands::hunt(model, invariant, &generation, campaigns, max, scenario)
+                }
+                (None, point) => {
+                    let hunt = point_hunt::PointHunt {
+                        model,
+                        subjects,
+                        point: point.unwrap_or_default(),
+                        campaigns,
+                        max,
+                        scenario,
+                        save,
+                    };
+                    point_hunt::hunt_point(hunt, &generation)
+                }
+            }
         }
         Command::Bench {
             time,

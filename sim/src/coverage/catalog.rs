@@ -97,8 +97,7 @@ impl Catalog {
     pub fn need(&self, point: &str) -> Need {
         if let Some((_, why)) = self.unreachable.iter().find(|(p, _)| *p == point) {
             Need::Unreachable(why)
-        } else if self.declared.iter().any(|p| p.name == point) || REQUIRED_WORLD.contains(&point)
-        {
+        } else if self.declared.iter().any(|p| p.name == point) || REQUIRED_WORLD.contains(&point) {
             Need::Required
         } else {
             Need::Observed

@@ -15,7 +15,9 @@ pub use tally::{Reach, Tally};
 
 /// Every `point!("...")` in the Rust sources under `dir`, for a test that a subject's catalog
 /// and its code agree.
-pub fn points_in_sources(dir: &std::path::Path) -> std::io::Result<std::collections::BTreeSet<String>> {
+pub fn points_in_sources(
+    dir: &std::path::Path,
+) -> std::io::Result<std::collections::BTreeSet<String>> {
     let mut found = std::collections::BTreeSet::new();
     let mut dirs = vec![dir.to_path_buf()];
     while let Some(dir) = dirs.pop() {

@@ -19,10 +19,13 @@ impl Tally {
     /// Counts the points one scenario (of `seed`) reached.
     pub fn add(&mut self, seed: u64, reached: &BTreeSet<&'static str>) {
         for &point in reached {
-            self.count(point, Reach {
-                scenarios: 1,
-                first_seed: seed,
-            });
+            self.count(
+                point,
+                Reach {
+                    scenarios: 1,
+                    first_seed: seed,
+                },
+            );
         }
     }
 

@@ -94,14 +94,22 @@ fn intern(name: String) -> &'static str {
 
 /// The world points a run reached: from its arrivals (`pairs`), its history, and whether
 /// some millisecond ran in a drawn order other than the default.
-pub fn reached(pairs: &BTreeSet<StateOp>, history: &History, reordered: bool) -> BTreeSet<&'static str> {
+pub fn reached(
+    pairs: &BTreeSet<StateOp>,
+    history: &History,
+    reordered: bool,
+) -> BTreeSet<&'static str> {
     let mut points = BTreeSet::new();
     for pair in pairs {
         match *pair {
-            StateOp::Start { call: Some(call), .. } => {
+            StateOp::Start {
+                call: Some(call), ..
+            } => {
                 points.insert(intern(format!("world.arrive.start.during.{call}")));
             }
-            StateOp::Stop { call: Some(call), .. } => {
+            StateOp::Stop {
+                call: Some(call), ..
+            } => {
                 points.insert(intern(format!("world.arrive.stop.during.{call}")));
             }
             _ => {}
@@ -125,7 +133,13 @@ pub fn reached(pairs: &BTreeSet<StateOp>, history: &History, reordered: bool) ->
                     }
                 }
             }
-            What::CallStarted { call, op, kind, fault, .. } => {
+            What::CallStarted {
+                call,
+                op,
+                kind,
+                fault,
+                ..
+            } => {
                 in_flight.insert(*call, (*op, *kind, *fault));
             }
             What::CallReturned { call, .. } => {
@@ -138,13 +152,20 @@ pub fn reached(pairs: &BTreeSet<StateOp>, history: &History, reordered: bool) ->
             }
             What::CallAbandoned { call, .. } => {
                 // No answer came: the caller's timeout saw the hang, the lost reply, the late one.
-                if let Some((_, kind, Some(fault @ (Fault::Hang | Fault::LostReply | Fault::Late)))) =
-                    in_flight.remove(call)
+                if let Some((
+                    _,
+                    kind,
+                    Some(fault @ (Fault::Hang | Fault::LostReply | Fault::Late)),
+                )) = in_flight.remove(call)
                 {
                     points.insert(intern(format!("world.fault.{}.{kind}", fault_name(fault))));
                 }
             }
-            What::CallLanded { kind, unawaited: true, .. } => {
+            What::CallLanded {
+                kind,
+                unawaited: true,
+                ..
+            } => {
                 points.insert(intern(format!("world.late_effect.{kind}")));
             }
             What::OpDropped(op, kind) => {

@@ -36,6 +36,7 @@ pub fn dfs(model: &dyn Subject, spec: &ScenarioSpec, max_schedules: u64) -> DfsR
             spec: spec.clone(),
             decisions: prefix.clone(),
             expect: BTreeMap::new(),
+            reaches: BTreeMap::new(),
         };
         let outcome = Scenario::from_case(&case).run(model);
         schedules += 1;

@@ -2,6 +2,7 @@
 //! bug-finding power.
 
 use crate::check::Invariant;
+use crate::run::Outcome;
 use crate::scenario::spec::ScenarioSpec;
 use crate::scenario::{Scenario, Settings};
 use crate::subject::Subject;
@@ -21,16 +22,35 @@ pub fn hunt(
     max: u64,
     target: Invariant,
 ) -> Option<u64> {
-    (0..max).find_map(|i| {
-        let seed = first_seed + i;
-        let scenario = match hunted {
-            Hunted::Generated(settings) => Scenario::from_seed(settings, seed),
-            Hunted::Fixed(spec) => Scenario::with_spec(seed, (*spec).clone()),
-        };
-        let outcome = scenario.run(model);
+    hunt_for(model, hunted, first_seed, max, |outcome| {
         outcome
             .violation
+            .as_ref()
             .is_some_and(|v| v.invariant == target)
-            .then_some(i + 1)
     })
+}
+
+/// Runs seeds from `first_seed` until a run of `model` passes `found`; the number of
+/// scenarios that took (the seed is `first_seed` + it - 1), or `None` within `max`.
+pub fn hunt_for(
+    model: &dyn Subject,
+    hunted: &Hunted,
+    first_seed: u64,
+    max: u64,
+    found: impl Fn(&Outcome) -> bool,
+) -> Option<u64> {
+    (0..max).find_map(|i| {
+        let outcome = hunted.scenario(first_seed + i).run(model);
+        found(&outcome).then_some(i + 1)
+    })
+}
+
+impl Hunted<'_> {
+    /// The scenario of `seed`.
+    pub fn scenario(&self, seed: u64) -> Scenario {
+        match self {
+            Hunted::Generated(settings) => Scenario::from_seed(settings, seed),
+            Hunted::Fixed(spec) => Scenario::with_spec(seed, (*spec).clone()),
+        }
+    }
 }

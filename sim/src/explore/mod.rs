@@ -7,7 +7,7 @@ mod hunt;
 pub mod shrink;
 
 pub use dfs::{DfsReport, dfs};
-pub use hunt::{Hunted, hunt};
+pub use hunt::{Hunted, hunt, hunt_for};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;

@@ -1,4 +1,5 @@
-//! Shrinking: reduce a failing case while the same invariant still fails: fewer operations,
+//! Shrinking: reduce a case while it still does what it was kept for (the same invariant
+//! fails, or a coverage point is still reached with the same verdict): fewer operations,
 //! fewer agents and fault families, earlier operations, and smaller, fewer choices (choice 0 is
 //! always the simplest: no fault, the shortest delay, the first call in order).
 
@@ -20,27 +21,42 @@ pub struct Shrunk {
     pub runs: u32,
 }
 
+/// What a shrunk case must still do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Goal {
+    /// Violate this invariant.
+    Violates(Invariant),
+    /// Reach this coverage point, with the same verdict (`None`: no violation).
+    Reaches(&'static str, Option<Invariant>),
+}
+
+impl Goal {
+    pub fn met(self, outcome: &Outcome) -> bool {
+        let violated = outcome.violation.as_ref().map(|v| v.invariant);
+        match self {
+            Self::Violates(invariant) => violated == Some(invariant),
+            Self::Reaches(point, verdict) => outcome.points.contains(point) && violated == verdict,
+        }
+    }
+}
+
 struct Shrinker<'s> {
     model: &'s dyn Subject,
-    invariant: Invariant,
+    goal: Goal,
     best: Case,
     runs: u32,
     budget: u32,
 }
 
 impl Shrinker<'_> {
-    /// Keeps `candidate` if it still fails the same way.
+    /// Keeps `candidate` if it still meets the goal.
     fn try_keep(&mut self, candidate: Case) -> bool {
         if self.runs >= self.budget || candidate == self.best {
             return false;
         }
         self.runs += 1;
         let outcome = Scenario::from_case(&candidate).run(self.model);
-        if outcome
-            .violation
-            .as_ref()
-            .is_some_and(|v| v.invariant == self.invariant)
-        {
+        if self.goal.met(&outcome) {
             // Keep only the choices the run used.
             self.best = Case {
                 decisions: trimmed(outcome.choices()),
@@ -197,9 +213,14 @@ fn trimmed(mut choices: Vec<u32>) -> Vec<u32> {
 
 /// Shrinks `case`, which must fail `invariant` on `model`.
 pub fn shrink(model: &dyn Subject, case: Case, invariant: Invariant, budget: u32) -> Shrunk {
+    shrink_to(model, case, Goal::Violates(invariant), budget)
+}
+
+/// Shrinks `case`, which must meet `goal` on `model`.
+pub fn shrink_to(model: &dyn Subject, case: Case, goal: Goal, budget: u32) -> Shrunk {
     let mut s = Shrinker {
         model,
-        invariant,
+        goal,
         best: case,
         runs: 0,
         budget,

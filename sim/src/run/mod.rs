@@ -70,6 +70,7 @@ impl Case {
             spec: spec.clone(),
             decisions: outcome.choices(),
             expect: BTreeMap::new(),
+            reaches: BTreeMap::new(),
         }
     }
 

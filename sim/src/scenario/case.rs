@@ -21,6 +21,10 @@ pub struct Case {
     /// The verdict each named model must reach on it: an invariant code (`I1`) or `pass`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub expect: BTreeMap<String, String>,
+    /// The coverage points each named model must reach on it (`hunt --point`): this
+    /// interleaving keeps happening, and the verdict says nothing breaks.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reaches: BTreeMap<String, Vec<String>>,
 }
 
 impl Case {

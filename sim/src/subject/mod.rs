@@ -116,7 +116,10 @@ impl<M: Lifecycle<FakeBackend>> Manager<M> {
 
     /// The coverage points its manager declares ([`agent_lifecycle::point!`]): a campaign
     /// reports each, and `--require-coverage` fails while one is never reached.
-    pub fn points(mut self, points: impl IntoIterator<Item = agent_lifecycle::point::Point>) -> Self {
+    pub fn points(
+        mut self,
+        points: impl IntoIterator<Item = agent_lifecycle::point::Point>,
+    ) -> Self {
         self.catalog.declared.extend(points);
         self
     }
