@@ -79,10 +79,14 @@ pub fn structured_scenario(bytes: &[u8]) -> Scenario {
     Scenario::with_decisions(spec, Decisions::from_bytes(u.take_rest()))
 }
 
-/// Runs a fuzz input's scenario and panics with the full report if an invariant breaks.
+/// Runs a fuzz input's scenario and panics with the full report if an invariant breaks. Under
+/// cargo-fuzz, every coverage point the run reached is a libFuzzer counter bumped.
 pub fn check(model: &dyn Subject, scenario: Scenario) -> Outcome {
     let spec = scenario.spec.clone();
     let outcome = scenario.run(model);
+    for point in &outcome.points {
+        point_counters::bump(point);
+    }
     if outcome.violation.is_some() {
         let origin = Origin::Unsaved("this fuzz input".into());
         panic!(
@@ -100,4 +104,36 @@ fn fuzz_settings() -> Settings {
         version: crate::scenario::spec::CLOCKWORK_VERSION,
         ..Settings::default()
     }
+}
+
+/// A coverage point's slot among libFuzzer's extra counters: FNV-1a of its name.
+pub fn counter_slot(point: &str) -> usize {
+    let hash = point.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % point_counters::SLOTS as u64) as usize
+}
+
+/// Coverage points as libFuzzer coverage: under cargo-fuzz (`cfg(fuzzing)`), a section of
+/// counters libFuzzer reads beside the code's own edge counters and clears before each input,
+/// so an input that reaches a point no earlier input reached is new coverage, kept in the
+/// corpus. Elsewhere it does nothing.
+mod point_counters {
+    pub const SLOTS: usize = 4096;
+
+    #[cfg(fuzzing)]
+    #[used]
+    #[unsafe(link_section = "__libfuzzer_extra_counters")]
+    static COUNTERS: [std::sync::atomic::AtomicU8; SLOTS] =
+        [const { std::sync::atomic::AtomicU8::new(0) }; SLOTS];
+
+    #[cfg(fuzzing)]
+    pub fn bump(point: &str) {
+        let slot = &COUNTERS[super::counter_slot(point)];
+        let n = slot.load(std::sync::atomic::Ordering::Relaxed);
+        slot.store(n.saturating_add(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    #[cfg(not(fuzzing))]
+    pub fn bump(_point: &str) {}
 }

@@ -22,6 +22,8 @@ fn explore_finds_the_naive_managers_leak_and_not_the_production_ones() {
         fail_fast: false,
         shrink: false,
         stop: &stop,
+        steer: false,
+        until_covered: false,
     };
     let found = sweep(&naive(), &Settings::default(), &config, |_| {}, |_| {});
     assert_eq!(found.model, "naive");

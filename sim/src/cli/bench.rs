@@ -57,6 +57,8 @@ fn parallel_throughput(model: Model, version: u32, seconds: f64, jobs: usize) ->
         fail_fast: false,
         shrink: false,
         stop: &stop,
+        steer: false,
+        until_covered: false,
     };
     let f = sweep(&model, &bench_settings(version), &config, |_| {}, |_| {});
     f.rate()

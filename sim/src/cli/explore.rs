@@ -37,6 +37,7 @@ pub(super) struct ExploreArgs<'a> {
     /// Fail unless the required points were reached: the catalogs' (`Some(None)`), or those
     /// a file lists.
     pub(super) require_coverage: Option<Option<PathBuf>>,
+    pub(super) steer: bool,
     pub(super) junit: Option<PathBuf>,
     pub(super) max_schedules: u64,
     /// dfs: a case file whose scenario to enumerate.
@@ -88,6 +89,16 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
     }
     let single = a.models.len() == 1;
     let settings = generation.settings();
+    // A steered seed's scenario depends on the rounds before it: it replays from its case.
+    let origin = |seed: u64| {
+        if a.steer {
+            Origin::Unsaved(format!(
+                "CASE (steered seed {seed}: --save-failures DIR writes its case)"
+            ))
+        } else {
+            generation.origin(seed)
+        }
+    };
     let seeds = SeedSet {
         range: a.seeds.clone(),
         shard: a.shard.unwrap_or((0, 1)),
@@ -99,6 +110,8 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
         fail_fast: a.fail_fast,
         shrink: a.shrink,
         stop: &INTERRUPTED,
+        steer: a.steer,
+        until_covered: false,
     };
     let mut all = Vec::new();
     for &model in &a.models {
@@ -114,7 +127,7 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
             &settings,
             &config,
             |failure| {
-                let origin = generation.origin(failure.seed);
+                let origin = origin(failure.seed);
                 let mut text = String::new();
                 if single && reported == 0 {
                     text.push_str(&scenario_report(
@@ -203,7 +216,7 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
     }
     let reports: Vec<ModelReport> = all
         .iter()
-        .map(|f| ModelReport::new(f, requirement.as_ref(), |seed| generation.origin(seed)))
+        .map(|f| ModelReport::new(f, requirement.as_ref(), origin))
         .collect();
     for (f, report) in all.iter().zip(&reports) {
         print_metrics(f, generation.strategy());

@@ -38,6 +38,8 @@ pub fn memory_report(scenarios: u64, jobs: usize) -> String {
         fail_fast: false,
         shrink: false,
         stop: &stop,
+        steer: false,
+        until_covered: false,
     };
     let settings = Settings {
         faults: FaultMode::Fixed(FaultConfig::all()),

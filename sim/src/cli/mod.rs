@@ -10,6 +10,7 @@ mod stress;
 mod args;
 mod commands;
 mod coverage;
+mod coverage_bench;
 mod explore;
 mod merge;
 mod point_hunt;
@@ -103,6 +104,11 @@ enum Command {
         /// points it lists, one a line (`point` or `model: point`).
         #[arg(long, value_name = "FILE", num_args = 0..=1)]
         require_coverage: Option<Option<PathBuf>>,
+        /// Steer each round of 256 scenarios toward the swarm configurations (fault families,
+        /// operation kinds) whose scenarios reached rare coverage points. A steered seed
+        /// replays from its case (`--save-failures`), not from `--seed`.
+        #[arg(long)]
+        steer: bool,
         /// Save every failure (shrunk unless --no-shrink) as a case file in this directory.
         #[arg(long, value_name = "DIR")]
         save_failures: Option<PathBuf>,
@@ -209,6 +215,10 @@ enum Command {
         /// and at the end (1000000 takes about 12 minutes on 2 cores).
         #[arg(long, value_name = "SCENARIOS")]
         memory: Option<u64>,
+        /// Only the coverage table: scenarios until every required point is reached, per
+        /// model, random vs pct vs steered, over this many campaigns.
+        #[arg(long, value_name = "CAMPAIGNS", value_parser = clap::value_parser!(u64).range(1..=1000))]
+        coverage: Option<u64>,
     },
     /// The whole system over turmoil's network: the town's control plane (each dispatch
     /// policy) against the container's control server (each model); a findings table, or one
@@ -290,6 +300,7 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             grid,
             coverage,
             require_coverage,
+            steer,
             ..
         } => {
             let models: Vec<&dyn Subject> = if model == "all" {
@@ -312,6 +323,7 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
                 grid,
                 coverage,
                 require_coverage,
+                steer,
                 junit,
                 max_schedules,
                 dfs_scenario: scenario,
@@ -367,10 +379,23 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             }
         }
         Command::Bench {
+            coverage: Some(campaigns),
+            jobs,
+            ..
+        } => {
+            println!("lifecycle-sim bench --coverage {campaigns} (jobs {jobs})");
+            print!(
+                "{}",
+                coverage_bench::coverage_table(campaigns, 200_000, jobs as usize)
+            );
+            Ok(true)
+        }
+        Command::Bench {
             time,
             jobs,
             stress_cap,
             memory,
+            ..
         } => {
             println!(
                 "lifecycle-sim bench (time {}, jobs {jobs})",

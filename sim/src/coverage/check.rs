@@ -29,6 +29,8 @@ pub fn coverage_of(subject: &dyn Subject, settings: &[Settings], seeds: Range<u6
         fail_fast: false,
         shrink: false,
         stop: &stop,
+        steer: false,
+        until_covered: false,
     };
     let mut coverage = Coverage {
         subject: subject.name().to_string(),

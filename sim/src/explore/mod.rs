@@ -5,6 +5,7 @@ mod dfs;
 pub mod distinct;
 mod hunt;
 pub mod shrink;
+pub mod steer;
 
 pub use dfs::{DfsReport, dfs};
 pub use hunt::{Hunted, hunt, hunt_for};
@@ -150,6 +151,11 @@ pub struct SweepConfig<'a> {
     pub shrink: bool,
     /// Set (by Ctrl-C) to stop taking seeds; what ran is still reported.
     pub stop: &'a AtomicBool,
+    /// Steer swarm configurations toward rare coverage points ([`steer`]).
+    pub steer: bool,
+    /// Stop once every required point of the subject's catalog was reached (seeds to full
+    /// coverage).
+    pub until_covered: bool,
 }
 
 /// Progress of a sweep, for a progress bar or periodic lines.
@@ -205,6 +211,7 @@ struct Ran {
     digest: u64,
     coverage: BTreeSet<StateOp>,
     points: BTreeSet<&'static str>,
+    swarm: steer::Swarm,
     pct: Option<PctMeasure>,
     failed: Option<Box<(ScenarioSpec, Outcome)>>,
 }
@@ -216,6 +223,10 @@ impl Ran {
             digest: outcome.history.interleaving_digest(),
             coverage: std::mem::take(&mut outcome.coverage),
             points: std::mem::take(&mut outcome.points),
+            swarm: steer::Swarm {
+                faults: spec.faults,
+                mix: spec.workload.mix,
+            },
             pct: outcome.pct,
             failed: outcome
                 .violation
@@ -252,11 +263,13 @@ pub fn sweep(
     };
     let next = AtomicU64::new(0);
     let done = AtomicBool::new(false);
+    let steering = config.steer.then(steer::Steering::default);
+    let required = f.catalog.required();
     let (tx, rx) = mpsc::channel::<(u64, Ran)>();
     std::thread::scope(|scope| {
         for _ in 0..config.jobs.max(1) {
             let tx = tx.clone();
-            let (next, done) = (&next, &done);
+            let (next, done, steering) = (&next, &done, &steering);
             scope.spawn(move || {
                 loop {
                     if done.load(Ordering::Relaxed)
@@ -269,7 +282,13 @@ pub fn sweep(
                     let Some(seed) = config.seeds.nth(i) else {
                         return;
                     };
-                    let scenario = Scenario::from_seed(settings, seed);
+                    let scenario = match steering {
+                        Some(steering) => match steering.scenario(settings, i, seed) {
+                            Some(scenario) => scenario,
+                            None => return,
+                        },
+                        None => Scenario::from_seed(settings, seed),
+                    };
                     let spec = scenario.spec.clone();
                     let outcome = scenario.run(model);
                     if tx.send((i, Ran::of(seed, spec, outcome))).is_err() {
@@ -285,6 +304,12 @@ pub fn sweep(
         let mut classes: BTreeMap<String, usize> = BTreeMap::new();
         let mut last_progress = Instant::now();
         for (i, ran) in rx {
+            if let Some(steering) = &steering
+                && (done.load(Ordering::Relaxed) || config.stop.load(Ordering::Relaxed))
+            {
+                // Workers waiting for a round that will not be weighed go home.
+                steering.close();
+            }
             pending.insert(i, ran);
             while let Some(mut ran) = pending.remove(&expected) {
                 let seed = ran.seed;
@@ -303,6 +328,12 @@ pub fn sweep(
                     *f.coverage.entry(pair).or_default() += 1;
                 }
                 f.points.add(seed, &ran.points);
+                if let Some(steering) = &steering {
+                    steering.record(expected - 1, ran.swarm, &ran.points);
+                }
+                if config.until_covered && f.points.unreached(required.iter().copied()).is_empty() {
+                    done.store(true, Ordering::Relaxed);
+                }
                 if let Some(m) = ran.pct {
                     f.pct.add(m);
                 }

@@ -101,6 +101,16 @@ impl Scenario {
         }
     }
 
+    /// The scenario `settings` generate from `decisions` (some already drawn), as `seed`'s.
+    pub(crate) fn from_decisions(settings: &Settings, mut decisions: Decisions, seed: u64) -> Self {
+        let spec = settings.generate(&mut decisions);
+        Self {
+            seed: Some(seed),
+            spec,
+            decisions,
+        }
+    }
+
     /// A hand-written spec, with the run's decisions drawn from `seed`.
     pub fn with_spec(seed: u64, spec: ScenarioSpec) -> Self {
         Self {

@@ -1,0 +1,175 @@
+//! Steering: swarm configurations (which fault families and operation kinds a scenario uses)
+//! weighted toward those whose scenarios reached rare coverage points. A sweep runs in rounds;
+//! each round draws from what the rounds before it reached, so what a seed range does depends
+//! on neither `--jobs` nor timing. Half of each round stays plain swarm, so nothing the plain
+//! sweep would reach is given up.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use crate::decisions::Decisions;
+use crate::scenario::faults::FaultConfig;
+use crate::scenario::workload::OpMix;
+use crate::scenario::{FaultMode, Scenario, Settings};
+
+/// Scenarios a round runs before the weights are drawn again.
+pub const ROUND: u64 = 256;
+/// The most configurations steering keeps to draw from.
+const PARENTS: usize = 32;
+
+/// A scenario's swarm configuration: its fault families and operation kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Swarm {
+    pub faults: FaultConfig,
+    pub mix: OpMix,
+}
+
+impl Swarm {
+    /// The configuration with one family or operation kind switched (`bit` of
+    /// FAMILIES + 3), each family at its full rate when on.
+    fn flipped(mut self, bit: usize) -> Self {
+        let families = FaultConfig::FAMILIES;
+        if bit < families {
+            let mut all = FaultConfig::all();
+            let full = all.rates_mut().into_iter().nth(bit).map_or(0, |r| *r);
+            if let Some(rate) = self.faults.rates_mut().into_iter().nth(bit) {
+                *rate = if *rate == 0 { full } else { 0 };
+            }
+        } else {
+            match bit - families {
+                0 => self.mix.restarts = !self.mix.restarts,
+                1 => self.mix.stops = !self.mix.stops,
+                _ => self.mix.evicts = !self.mix.evicts,
+            }
+        }
+        self
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Rounds whose results are all in: round r may draw once `ready >= r`.
+    ready: u64,
+    /// The configurations to draw from, with their weights (rounded rarity, at least 1).
+    parents: Vec<(Swarm, u32)>,
+    /// How many scenarios reached each point so far.
+    counts: BTreeMap<&'static str, u64>,
+    /// This round's scenarios so far: what each used and reached.
+    round: Vec<(Swarm, BTreeSet<&'static str>)>,
+    /// The kept configurations, with the points their scenario reached.
+    kept: Vec<(Swarm, BTreeSet<&'static str>)>,
+    /// No more rounds will be made ready (the sweep stops).
+    closed: bool,
+}
+
+pub struct Steering {
+    state: Mutex<State>,
+    ready: Condvar,
+}
+
+impl Default for Steering {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(State {
+                ready: 0,
+                ..State::default()
+            }),
+            ready: Condvar::new(),
+        }
+    }
+}
+
+impl Steering {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The scenario of the `index`th seed of the sweep (`seed`), once the rounds before its
+    /// own are in; `None` if the sweep stopped meanwhile.
+    pub fn scenario(&self, settings: &Settings, index: u64, seed: u64) -> Option<Scenario> {
+        let round = index / ROUND;
+        let mut state = self.state();
+        while state.ready < round {
+            if state.closed {
+                return None;
+            }
+            state = self
+                .ready
+                .wait_timeout(state, Duration::from_millis(50))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        let parents = state.parents.clone();
+        drop(state);
+        let mut d = Decisions::from_seed(seed);
+        let total: u32 = parents.iter().map(|(_, w)| w).sum();
+        if total == 0 || d.percent(50) {
+            return Some(Scenario::from_decisions(settings, d, seed));
+        }
+        let mut pick = d.below(total);
+        let mut swarm = parents[0].0;
+        for (parent, weight) in &parents {
+            if pick < *weight {
+                swarm = *parent;
+                break;
+            }
+            pick -= weight;
+        }
+        if d.percent(50) {
+            swarm = swarm.flipped(d.below(FaultConfig::FAMILIES as u32 + 3) as usize);
+        }
+        let steered = Settings {
+            faults: FaultMode::Fixed(swarm.faults),
+            ops: Some(swarm.mix),
+            ..settings.clone()
+        };
+        Some(Scenario::from_decisions(&steered, d, seed))
+    }
+
+    /// Takes the `index`th result (in order): its configuration and the points it reached.
+    /// The last of a round weighs the configurations again and lets the next round draw.
+    pub fn record(&self, index: u64, swarm: Swarm, points: &BTreeSet<&'static str>) {
+        let mut state = self.state();
+        for &point in points {
+            *state.counts.entry(point).or_default() += 1;
+        }
+        state.round.push((swarm, points.clone()));
+        if (index + 1) % ROUND != 0 {
+            return;
+        }
+        let mut pool = std::mem::take(&mut state.kept);
+        pool.append(&mut state.round);
+        let rarity = |points: &BTreeSet<&'static str>| -> f64 {
+            points
+                .iter()
+                .map(|p| 1.0 / state.counts.get(p).copied().unwrap_or(1) as f64)
+                .sum()
+        };
+        let mut scored: Vec<(f64, Swarm, BTreeSet<&'static str>)> = pool
+            .into_iter()
+            .map(|(swarm, points)| (rarity(&points), swarm, points))
+            .collect();
+        // Highest rarity first; ties keep the earlier scenario (a stable sort).
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        scored.dedup_by(|a, b| a.1 == b.1);
+        scored.truncate(PARENTS);
+        let best = scored.first().map_or(1.0, |s| s.0).max(f64::MIN_POSITIVE);
+        state.parents = scored
+            .iter()
+            .map(|(score, swarm, _)| (*swarm, ((score / best) * 1000.0).ceil().max(1.0) as u32))
+            .collect();
+        state.kept = scored
+            .into_iter()
+            .map(|(_, swarm, points)| (swarm, points))
+            .collect();
+        state.ready = (index + 1) / ROUND;
+        self.ready.notify_all();
+    }
+
+    /// No more results will come: wake every worker still waiting.
+    pub fn close(&self) {
+        self.state().closed = true;
+        self.ready.notify_all();
+    }
+}
