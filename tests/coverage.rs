@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use lifecycle_sim::coverage::{coverage_of, points_in_sources};
+use lifecycle_sim::coverage::points_in_sources;
+use lifecycle_sim::testing::coverage_of;
 use lifecycle_sim::{FaultConfig, FaultMode, Model, Settings, Subject};
 
 fn declared_in(crate_dir: &str) -> BTreeSet<String> {

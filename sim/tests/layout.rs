@@ -83,7 +83,7 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
 fn the_harness_modules_import_each_other_in_layers() {
     let graph = imports();
     for module in [
-        "world", "check", "scenario", "run", "subject", "explore", "report", "cli",
+        "world", "check", "coverage", "scenario", "run", "subject", "explore", "report", "cli",
     ] {
         assert!(graph.contains_key(module), "no module {module}: {graph:?}");
     }

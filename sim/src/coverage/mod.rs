@@ -4,13 +4,11 @@
 //! a campaign's [`Tally`].
 
 pub mod catalog;
-mod check;
 pub mod collect;
 pub mod tally;
 pub mod world;
 
 pub use catalog::{Catalog, Need};
-pub use check::{Coverage, coverage_of};
 pub use tally::{Reach, Tally};
 
 /// Every `point!("...")` in the Rust sources under `dir`, for a test that a subject's catalog

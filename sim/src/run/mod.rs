@@ -14,6 +14,7 @@ mod clockwork;
 pub(crate) mod container;
 mod driver;
 pub(crate) mod panics;
+mod points;
 pub mod state_op;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -257,7 +258,7 @@ fn run_scenario_unheard<M: Lifecycle<FakeBackend>>(
     let history = std::mem::take(&mut w.history);
     Outcome {
         violation,
-        points: crate::coverage::world::reached(&left.coverage, &history, w.reordered),
+        points: points::reached(&left.coverage, &history, w.reordered),
         history,
         elapsed,
         draws: w.decisions.log()[first_draw..].to_vec(),

@@ -2,6 +2,10 @@
 //! strategy, and assert what it must hold or must be caught violating. A failure prints its
 //! timeline, shrunk, with the case file that replays it.
 
+mod coverage;
+
+pub use coverage::{Coverage, coverage_of};
+
 use std::fmt::Write as _;
 use std::ops::Range;
 

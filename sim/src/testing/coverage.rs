@@ -5,7 +5,7 @@ use std::ops::Range;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use super::{Catalog, Tally};
+use crate::coverage::{Catalog, Tally};
 use crate::explore::{SeedSet, SweepConfig, sweep};
 use crate::scenario::Settings;
 use crate::subject::Subject;
