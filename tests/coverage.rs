@@ -92,3 +92,18 @@ fn the_ci_sweep_reaches_every_required_point_of_abort_token() {
 fn the_ci_sweep_reaches_every_required_point_of_start_lock() {
     ci_sweep(Model::StartLock);
 }
+
+#[test]
+fn every_built_in_point_has_a_libfuzzer_counter_of_its_own() {
+    let mut names: BTreeSet<&str> = lifecycle_sim::coverage::world::WORLD_POINTS
+        .iter()
+        .copied()
+        .collect();
+    names.extend(agent_lifecycle::point::POINTS.iter().map(|p| p.name));
+    names.extend(lifecycle_models::points::all().iter().map(|p| p.name));
+    let slots: BTreeSet<usize> = names
+        .iter()
+        .map(|n| lifecycle_sim::fuzzing::counter_slot(n))
+        .collect();
+    assert_eq!(slots.len(), names.len(), "two points share a counter");
+}

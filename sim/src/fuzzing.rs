@@ -119,7 +119,7 @@ pub fn counter_slot(point: &str) -> usize {
 /// so an input that reaches a point no earlier input reached is new coverage, kept in the
 /// corpus. Elsewhere it does nothing.
 mod point_counters {
-    pub const SLOTS: usize = 4096;
+    pub const SLOTS: usize = 1 << 16;
 
     #[cfg(fuzzing)]
     #[used]
