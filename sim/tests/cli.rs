@@ -52,7 +52,11 @@ fn explore_on_owned_passes_with_a_one_line_summary_and_metrics() {
     assert_eq!(passed.status.code(), Some(0));
     let out = stdout(&passed);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 2, "{out}");
+    // The summary, the metrics, the coverage line, and the required points never reached in
+    // so few seeds.
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[2].starts_with("owned: coverage: "), "{out}");
+    assert!(lines[3].starts_with("owned:   never reached: "), "{out}");
     assert!(
         lines[0].starts_with("owned: no violation in 300 scenarios, "),
         "{out}"
