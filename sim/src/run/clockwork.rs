@@ -142,6 +142,18 @@ fn next_wake(driver: &Driver, now: u64, acted: bool) -> u64 {
     }) {
         at(t);
     }
+    // Only operations waiting for a call were left, with nothing in flight to make one: the
+    // look that found them never issued ends the chaos at the next one (without it, the clock
+    // would run to its 24 h cap). A normal chaos ends in the look its last return is seen.
+    if matches!(driver.phase, Phase::Chaos)
+        && driver.in_flight.is_empty()
+        && !driver
+            .queue
+            .iter()
+            .any(|q| matches!(q, Some((_, Trigger::At(_)))))
+    {
+        at(now + 1);
+    }
     let bound = driver.spec.timing.liveness_bound_ms;
     match driver.phase {
         Phase::Settle { since_ms, .. } => {
