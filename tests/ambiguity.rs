@@ -87,3 +87,74 @@ mod dropped_halfway {
         check_random(&Model::Owned, &one_start(100), 200).assert_holds();
     }
 }
+
+/// Only a call that may still land is worth waiting out: an answer of `Gone` (the session or
+/// server is not there) settles at once, so an eviction after one does not wait for the
+/// request lifetime.
+mod settled {
+    use lifecycle_sim::world::history::What;
+    use lifecycle_sim::{FaultConfig, Model, Story, run_once};
+
+    #[test]
+    fn an_eviction_does_not_wait_out_calls_that_answered_gone() {
+        let story = || {
+            Story::new()
+                .agents(["a0"])
+                .start("a0")
+                .at_ms(0)
+                .evict()
+                .at_ms(150)
+                .faults(FaultConfig {
+                    server_crashes: 1,
+                    ..FaultConfig::none()
+                })
+        };
+        let lifetime = story().spec().manager_config().request_lifetime.as_millis() as u64;
+        let mut judged = 0;
+        for seed in 0..200 {
+            let outcome = run_once(&Model::Owned, &story(), seed);
+            let events = &outcome.history.events;
+            let issued = events.iter().find(|e| {
+                matches!(
+                    e.what,
+                    What::OpIssued(_, lifecycle_sim::scenario::workload::OpKind::Evict)
+                )
+            });
+            let Some(issued) = issued else { continue };
+            let errors: Vec<&str> = events
+                .iter()
+                .filter(|e| e.at_ms <= issued.at_ms)
+                .filter_map(|e| match &e.what {
+                    What::CallReturned { reply, .. } if reply.starts_with("error") => {
+                        Some(reply.as_str())
+                    }
+                    _ => None,
+                })
+                .collect();
+            // Only runs whose failed answers before the eviction were all `Gone`.
+            if errors.is_empty() || !errors.iter().all(|r| r.starts_with("error (gone")) {
+                continue;
+            }
+            let returned = events
+                .iter()
+                .find(|e| {
+                    matches!(
+                        e.what,
+                        What::OpReturned(_, lifecycle_sim::scenario::workload::OpKind::Evict, _)
+                    )
+                })
+                .expect("the eviction returns");
+            judged += 1;
+            assert!(
+                returned.at_ms - issued.at_ms < lifetime,
+                "seed {seed}: the eviction waited {} ms after only Gone answers (the request lifetime is {lifetime} ms)\n{}",
+                returned.at_ms - issued.at_ms,
+                outcome.history.timeline()
+            );
+        }
+        assert!(
+            judged >= 10,
+            "only {judged} runs had a Gone answer before the eviction"
+        );
+    }
+}

@@ -11,6 +11,7 @@ mod interleavings;
 mod owned_sweep;
 mod properties;
 mod race_1341;
+mod readable;
 mod regression_store;
 mod shrunk_regressions;
 mod system;

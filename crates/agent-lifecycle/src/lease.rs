@@ -94,14 +94,9 @@ impl Servers {
         let _gate = gate.lock().await;
         let current = self.workdirs()[workdir].current;
         let server = match current {
+            // The current server is held by a lease (the last release forgets it).
             Some(server) => {
-                if self.workdirs()[workdir]
-                    .leases
-                    .get(&server)
-                    .is_some_and(|&n| n > 0)
-                {
-                    point!("lease.shared");
-                }
+                point!("lease.shared");
                 server
             }
             None => {
