@@ -55,9 +55,10 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
     let requirement =
         super::coverage::requirement(a.require_coverage.clone().flatten().as_deref(), &a.models)?;
     if generation.strategy == StrategyChoice::Dfs {
-        if a.require_coverage.is_some() {
+        if a.require_coverage.is_some() || a.coverage || a.steer {
             return Err(UsageError(
-                "--require-coverage judges a sweep of seeds, not dfs".into(),
+                "--coverage, --require-coverage and --steer are for a sweep of seeds, not dfs"
+                    .into(),
             ));
         }
         let (spec, label) = match &a.dfs_scenario {

@@ -61,6 +61,10 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             junit,
             save_failures,
             fail_fast,
+            coverage,
+            require_coverage,
+            steer,
+            grid,
             ..
         } => {
             let unsupported = [
@@ -69,6 +73,10 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
                 ("--junit", junit.is_some()),
                 ("--save-failures", save_failures.is_some()),
                 ("--fail-fast", fail_fast),
+                ("--coverage", coverage),
+                ("--require-coverage", require_coverage.is_some()),
+                ("--steer", steer),
+                ("--grid", grid),
             ];
             if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
                 return Err(UsageError(format!(
