@@ -9,6 +9,7 @@ mod determinism;
 mod historical_truth;
 mod interleavings;
 mod owned_sweep;
+mod points;
 mod properties;
 mod race_1341;
 mod readable;
