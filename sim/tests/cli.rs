@@ -233,28 +233,41 @@ fn jobs_do_not_change_what_a_seed_range_finds() {
     assert_eq!(report("1"), report("2"));
 }
 
+/// Runs `args` (of one shard, or unsharded) with a JSON report in `dir`; the report's path.
+fn sharded_report(
+    dir: &std::path::Path,
+    args: &[&str],
+    shard: Option<&str>,
+) -> (std::path::PathBuf, Output) {
+    let path = dir.join(format!(
+        "r-{}.json",
+        shard.unwrap_or("all").replace('/', "of")
+    ));
+    let mut args = args.to_vec();
+    args.extend(["--report", path.to_str().unwrap()]);
+    if let Some(s) = shard {
+        args.extend(["--shard", s]);
+    }
+    let out = sim(&args);
+    (path, out)
+}
+
 #[test]
 fn two_shards_cover_exactly_the_unsharded_run() {
     let dir = temp_dir("shards");
     let run = |shard: Option<&str>| {
-        let path = dir.join(format!(
-            "r-{}.json",
-            shard.unwrap_or("all").replace('/', "of")
-        ));
-        let mut args = vec![
-            "explore",
-            "--model",
-            "legacy",
-            "--seeds",
-            "0..400",
-            "--no-shrink",
-            "--report",
-            path.to_str().unwrap(),
-        ];
-        if let Some(s) = shard {
-            args.extend(["--shard", s]);
-        }
-        sim(&args);
+        let (path, _) = sharded_report(
+            &dir,
+            &[
+                "explore",
+                "--model",
+                "legacy",
+                "--seeds",
+                "0..400",
+                "--no-shrink",
+            ],
+            shard,
+        );
         let r = lifecycle_sim::report::json::RunReport::from_json(
             &std::fs::read_to_string(&path).unwrap(),
         )
@@ -774,25 +787,11 @@ fn explore_grid_prints_the_state_operation_map_and_the_report_keeps_it() {
 fn merged_shard_reports_count_coverage_as_the_unsharded_run() {
     let dir = temp_dir("merge");
     let report = |shard: Option<&str>| {
-        let path = dir.join(format!(
-            "r-{}.json",
-            shard.unwrap_or("all").replace('/', "of")
-        ));
-        let mut args = vec![
-            "explore",
-            "--model",
-            "owned",
-            "--seeds",
-            "0..600",
-            "--faults",
-            "all",
-            "--report",
-            path.to_str().unwrap(),
+        let args = [
+            "explore", "--model", "owned", "--seeds", "0..600", "--faults", "all",
         ];
-        if let Some(s) = shard {
-            args.extend(["--shard", s]);
-        }
-        assert_eq!(sim(&args).status.code(), Some(0));
+        let (path, out) = sharded_report(&dir, &args, shard);
+        assert_eq!(out.status.code(), Some(0));
         path
     };
     let all = report(None);
