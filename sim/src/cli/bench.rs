@@ -108,7 +108,7 @@ fn bare_turmoil(steps: u64, seconds: f64) -> f64 {
     runs as f64 / began.elapsed().as_secs_f64()
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+pub(super) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     if n % 2 == 1 {

@@ -193,12 +193,9 @@ pub(super) fn campaigns_of(
         );
         taken.push(found);
     }
-    let mut counts: Vec<u64> = taken.iter().map(|t| t.unwrap_or(max)).collect();
-    counts.sort_unstable();
-    let median = if counts.len() % 2 == 1 {
-        counts[counts.len() / 2] as f64
-    } else {
-        (counts[counts.len() / 2 - 1] + counts[counts.len() / 2]) as f64 / 2.0
-    };
-    (taken.iter().filter(|t| t.is_some()).count(), median)
+    let counts: Vec<f64> = taken.iter().map(|t| t.unwrap_or(max) as f64).collect();
+    (
+        taken.iter().filter(|t| t.is_some()).count(),
+        super::bench::median(counts),
+    )
 }

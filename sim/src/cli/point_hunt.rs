@@ -40,8 +40,14 @@ pub(super) fn hunt_point(h: PointHunt, generation: &Generation) -> Result<bool, 
     };
     let reaches = |o: &crate::Outcome| o.points.contains(point);
     let began = std::time::Instant::now();
+    // Campaign 0 runs from seed 0: what it found is what `--save` keeps.
+    let from_zero = std::cell::Cell::new(None);
     let (found, median) = campaigns_of(h.campaigns, h.max, |first| {
-        hunt_for(model, &hunted, first, h.max, reaches)
+        let taken = hunt_for(model, &hunted, first, h.max, reaches);
+        if first == 0 {
+            from_zero.set(taken);
+        }
+        taken
     });
     println!(
         "{model} reaches {point} with {}: in {found} of {} campaigns; median {median} scenarios; {:.2} s",
@@ -50,15 +56,16 @@ pub(super) fn hunt_point(h: PointHunt, generation: &Generation) -> Result<bool, 
         began.elapsed().as_secs_f64()
     );
     if let Some(path) = &h.save {
-        let Some(taken) = hunt_for(model, &hunted, 0, h.max, reaches) else {
+        let Some(taken) = from_zero.get() else {
             return Err(UsageError(format!(
                 "no scenario from seed 0 reached {point} within {}: nothing to save",
                 h.max
             )));
         };
         let seed = taken - 1;
-        let outcome = hunted.scenario(seed).run(model);
-        let spec = hunted.scenario(seed).spec;
+        let scenario = hunted.scenario(seed);
+        let spec = scenario.spec.clone();
+        let outcome = scenario.run(model);
         let verdict = outcome.violation.as_ref().map(|v| v.invariant);
         let case = Case::of_run(Some(seed), &spec, &outcome);
         let shrunk = shrink_to(model, case, Goal::Reaches(point, verdict), SHRINK_BUDGET);

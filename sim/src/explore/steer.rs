@@ -63,21 +63,10 @@ struct State {
     closed: bool,
 }
 
+#[derive(Default)]
 pub struct Steering {
     state: Mutex<State>,
     ready: Condvar,
-}
-
-impl Default for Steering {
-    fn default() -> Self {
-        Self {
-            state: Mutex::new(State {
-                ready: 0,
-                ..State::default()
-            }),
-            ready: Condvar::new(),
-        }
-    }
 }
 
 impl Steering {

@@ -99,17 +99,3 @@ pub fn points(
         .chain(undeclared)
         .collect()
 }
-
-/// The points of a requirement no model's catalog knows (a typo, most likely).
-pub fn unknown_points<'a>(requirement: &'a Requirement, findings: &[Findings]) -> Vec<&'a str> {
-    requirement
-        .points
-        .iter()
-        .filter(|(model, point)| {
-            !findings.iter().any(|f| {
-                model.as_deref().is_none_or(|m| m == f.model) && f.catalog.all().any(|p| p == point)
-            })
-        })
-        .map(|(_, point)| point.as_str())
-        .collect()
-}
