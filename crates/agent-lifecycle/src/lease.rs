@@ -224,8 +224,20 @@ impl Servers {
         let _gate = gate.lock().await;
         let running = ask.ask(backend.list_servers()).await.map_err(|(e, _)| e)?;
         let unowned: Vec<ServerId> = {
-            let workdirs = self.workdirs();
-            let entry = &workdirs[workdir];
+            let mut workdirs = self.workdirs();
+            let entry = workdirs.get_mut(workdir).expect("entry made by gate()");
+            // A close the manager gave up on (a lost reply) may have landed: a server it
+            // failed to close that no longer runs is closed, and no longer the manager's.
+            let closed: Vec<ServerId> = entry
+                .unclosed
+                .iter()
+                .filter(|server| !running.iter().any(|(r, _)| r == *server))
+                .copied()
+                .collect();
+            for server in closed {
+                point!("lease.unclosed_found_closed");
+                entry.unclosed.remove(&server);
+            }
             running
                 .into_iter()
                 .filter(|(server, w)| {
@@ -239,11 +251,15 @@ impl Servers {
         let mut outcome = Ok(());
         for server in unowned {
             point!("lease.unowned_server_closed");
-            if let Err(e) = close(backend, ask, server).await {
-                if let Some(entry) = self.workdirs().get_mut(workdir) {
-                    entry.unclosed.insert(server);
+            match close(backend, ask, server).await {
+                // An earlier round may have remembered it as unclosed.
+                Ok(()) => self.forget_closed(server, workdir),
+                Err(e) => {
+                    if let Some(entry) = self.workdirs().get_mut(workdir) {
+                        entry.unclosed.insert(server);
+                    }
+                    outcome = Err(e);
                 }
-                outcome = Err(e);
             }
         }
         outcome

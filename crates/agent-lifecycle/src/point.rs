@@ -193,6 +193,10 @@ pub const POINTS: &[Point] = &[
         "a server started by an ambiguous ensure_server, held by no lease, was closed",
     ),
     p(
+        "lease.unclosed_found_closed",
+        "a server whose close seemed to fail was found closed after all, and forgotten",
+    ),
+    p(
         "lease.eviction_closed_unknown",
         "an eviction closed a running server the manager did not know of",
     ),

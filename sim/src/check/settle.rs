@@ -108,6 +108,21 @@ pub fn check_settled(ledger: &Ledger, snapshot: &Snapshot) -> Result<(), Violati
             Vec::new(),
         ));
     }
+    // Known -> running: a server the manager still lists must not be one that a close (its
+    // own, or one it gave up on that landed) ended. A crashed server it holds no session on
+    // is not judged here: nothing tells a manager of it, and reusing it shows as L2.
+    if let Some((server, (count, workdir))) = counts
+        .iter()
+        .find(|(id, _)| ledger.server(**id).is_some_and(|s| !s.open && !s.crashed))
+    {
+        return Err(Violation::new(
+            Invariant::I3,
+            format!(
+                "settled, the manager still lists {server} (workdir {workdir}, count {count}), but it was closed"
+            ),
+            Vec::new(),
+        ));
+    }
     for (server, tracked) in &tracked_on {
         if !counts.contains_key(server) {
             return Err(Violation::new(

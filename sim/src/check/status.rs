@@ -63,6 +63,13 @@ impl StatusWatch {
 ///   (an earlier incarnation's timer in its slot displaced or will fire instead of its own);
 /// - while an agent's record is live and its event subscription runs, the stream a stop of the
 ///   agent reaches is that subscription's (otherwise a stop leaves it running);
+/// - once a record has ended, its own subscription no longer runs: a stream left running acts
+///   on the agent by agentId (seed-system.md, subscribeToEvents: every passing event clears the
+///   agent's idle timer, and its `finally` clears it again and, PRE/POST, deletes the agent's
+///   controller), so it disturbs a later incarnation. The real code leaves one running when
+///   startAgent's generic catch marks a subscribed record `failed` without aborting
+///   `eventAbortControllers[id]` (POST/LATEST, a prompt failure), and when PRE spawns
+///   subscribeToEvents after a stop landed during create (#1341);
 /// - once stop(a) has returned, no timer of the incarnation it stopped (or an earlier one) is
 ///   armed again.
 pub fn check_side_state(
@@ -105,6 +112,19 @@ pub fn check_side_state(
                 format!(
                     "agent {}'s {:?} record #{} has a running event stream that a stop can no longer reach (the agent's stream slot holds {slot})",
                     r.agent, r.status, r.incarnation
+                ),
+                r.session.into_iter().collect(),
+            ));
+        }
+    }
+    // An incarnation that ended (stopped, exited, failed) has no subscription left to act.
+    for r in snapshot.agents.iter().filter(|r| r.status.is_terminal()) {
+        if side(snapshot, &r.agent, SideKind::Subscription).any(|i| i == r.incarnation) {
+            return Err(Violation::new(
+                Invariant::I5,
+                format!(
+                    "agent {}'s record #{} is {:?}, yet its event subscription still runs",
+                    r.agent, r.incarnation, r.status
                 ),
                 r.session.into_iter().collect(),
             ));

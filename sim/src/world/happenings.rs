@@ -133,6 +133,9 @@ impl World {
                 }
                 let server = open[self.decisions.below(open.len() as u32) as usize];
                 self.server_died(server);
+                if let Some(s) = self.ledger.server_mut(server) {
+                    s.crashed = true;
+                }
                 self.history.push(now, None, What::ServerCrashed(server));
             }
         }

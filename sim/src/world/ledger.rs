@@ -15,6 +15,8 @@ pub struct ServerRecord {
     pub streams: Vec<UnboundedSender<Result<ServerEvent, BackendError>>>,
     /// Started by a call whose caller never heard of it (a lost reply or a late effect).
     pub ambiguous: bool,
+    /// It died by crashing, not by a close.
+    pub crashed: bool,
 }
 
 pub struct SessionRecord {
@@ -54,6 +56,7 @@ impl Ledger {
             open: true,
             streams: Vec::new(),
             ambiguous: false,
+            crashed: false,
         });
         id
     }
