@@ -6,6 +6,7 @@ mod check_api;
 mod control_plane_network;
 mod coverage;
 mod determinism;
+mod eviction;
 mod historical_truth;
 mod interleavings;
 mod owned_sweep;

@@ -148,16 +148,21 @@ impl Servers {
             if entry.current == Some(server) {
                 entry.current = None;
             }
+            // The manager's until closed, as in `close_unclosed`: an eviction that gives up
+            // while the close is in flight still reports it.
+            entry.unclosed.insert(server);
         }
         point!("lease.last_release_closed");
-        close(backend, ask, server).await.inspect_err(|_| {
-            point!("lease.close_failed_remembered");
-            let mut workdirs = self.workdirs();
-            let entry = workdirs
-                .get_mut(&workdir)
-                .expect("a lease's workdir is known");
-            entry.unclosed.insert(server);
-        })
+        match close(backend, ask, server).await {
+            Ok(()) => {
+                self.forget_closed(server, &workdir);
+                Ok(())
+            }
+            Err(e) => {
+                point!("lease.close_failed_remembered");
+                Err(e)
+            }
+        }
     }
 
     /// The workdir's current server may be dead: the next lease asks the backend again
@@ -211,54 +216,74 @@ impl Servers {
         outcome
     }
 
-    /// Once an ambiguous `ensure_server` for `workdir` can no longer land (the caller waits
-    /// for that), closes every running server of the workdir that no lease holds and that is
-    /// not the one new leases go to: one it started without the manager hearing of it.
+    /// Once an ambiguous `ensure_server` can no longer land (the caller waits for that),
+    /// closes every running server that no lease holds and that is not the one new leases go
+    /// to: one it started without the manager hearing of it. A listing names every workdir's
+    /// servers, and each workdir's are judged under its own gate, one gate at a time.
     pub(crate) async fn reap_unowned<B: SessionBackend>(
         &self,
         backend: &B,
         ask: &Ambiguity,
-        workdir: &Workdir,
     ) -> Result<(), BackendError> {
-        let gate = self.gate(workdir);
-        let _gate = gate.lock().await;
+        // What the manager held before the listing was asked for: a server it failed to close
+        // then and that the listing does not name is closed (ids are never reused), and one it
+        // leased then is its own, whatever happened to it since.
+        let before: BTreeMap<Workdir, (BTreeSet<ServerId>, BTreeSet<ServerId>)> = self
+            .workdirs()
+            .iter()
+            .map(|(w, e)| {
+                let held = e.leases.keys().copied().chain(e.current).collect();
+                (w.clone(), (e.unclosed.clone(), held))
+            })
+            .collect();
         let running = ask.ask(backend.list_servers()).await.map_err(|(e, _)| e)?;
-        let unowned: Vec<ServerId> = {
-            let mut workdirs = self.workdirs();
-            let entry = workdirs.get_mut(workdir).expect("entry made by gate()");
-            // A close the manager gave up on (a lost reply) may have landed: a server it
-            // failed to close that no longer runs is closed, and no longer the manager's.
-            let closed: Vec<ServerId> = entry
-                .unclosed
-                .iter()
-                .filter(|server| !running.iter().any(|(r, _)| r == *server))
-                .copied()
-                .collect();
-            for server in closed {
-                point!("lease.unclosed_found_closed");
-                entry.unclosed.remove(&server);
-            }
-            running
-                .into_iter()
-                .filter(|(server, w)| {
-                    w == workdir
-                        && entry.current != Some(*server)
-                        && !entry.leases.contains_key(server)
-                })
-                .map(|(server, _)| server)
-                .collect()
-        };
+        let workdirs: BTreeSet<&Workdir> = running
+            .iter()
+            .map(|(_, w)| w)
+            .chain(
+                before
+                    .iter()
+                    .filter(|(_, (u, _))| !u.is_empty())
+                    .map(|(w, _)| w),
+            )
+            .collect();
         let mut outcome = Ok(());
-        for server in unowned {
-            point!("lease.unowned_server_closed");
-            match close(backend, ask, server).await {
-                // An earlier round may have remembered it as unclosed.
-                Ok(()) => self.forget_closed(server, workdir),
-                Err(e) => {
-                    if let Some(entry) = self.workdirs().get_mut(workdir) {
-                        entry.unclosed.insert(server);
+        for w in workdirs {
+            let gate = self.gate(w);
+            let _gate = gate.lock().await;
+            let (unclosed_before, held_before) = before.get(w).cloned().unwrap_or_default();
+            let unowned: Vec<ServerId> = {
+                let mut all = self.workdirs();
+                let entry = all.get_mut(w).expect("entry made by gate()");
+                // A close the manager gave up on (a lost reply) may have landed.
+                for server in unclosed_before
+                    .iter()
+                    .filter(|s| !running.iter().any(|(r, _)| r == *s))
+                {
+                    if entry.unclosed.remove(server) {
+                        point!("lease.unclosed_found_closed");
                     }
-                    outcome = Err(e);
+                }
+                let unowned: Vec<ServerId> = running
+                    .iter()
+                    .filter(|(server, sw)| {
+                        sw == w
+                            && !held_before.contains(server)
+                            && entry.current != Some(*server)
+                            && !entry.leases.contains_key(server)
+                    })
+                    .map(|(server, _)| *server)
+                    .collect();
+                // The manager's until closed, as in `close_unclosed`: an eviction that gives
+                // up while the close is in flight still reports it.
+                entry.unclosed.extend(unowned.iter().copied());
+                unowned
+            };
+            for server in unowned {
+                point!("lease.unowned_server_closed");
+                match close(backend, ask, server).await {
+                    Ok(()) => self.forget_closed(server, w),
+                    Err(e) => outcome = Err(e),
                 }
             }
         }

@@ -126,6 +126,10 @@ pub const POINTS: &[Point] = &[
         "a listing found a session of a failed create, and it was aborted",
     ),
     p(
+        "teardown.orphan_adopted",
+        "an orphan whose abort failed became the record's session, tracked until aborted",
+    ),
+    p(
         "teardown.list_gone",
         "the listing found the server gone, and its sessions with it",
     ),

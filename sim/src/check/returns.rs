@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use agent_lifecycle::{LifecycleError, ServerId, Snapshot};
+use agent_lifecycle::{LifecycleError, Snapshot};
 
 use super::{Invariant, Violation, describe_all};
 use crate::scenario::workload::OpKind;
 use crate::world::history::OpId;
-use crate::world::ledger::{Ledger, SessionRecord};
+use crate::world::ledger::{Ledger, ServerRecord, SessionRecord};
 
 /// I6: a start that reports it was cancelled leaves no session behind.
 pub fn check_cancelled_start(ledger: &Ledger, op: OpId) -> Result<(), Violation> {
@@ -33,7 +33,8 @@ pub fn check_cancelled_start(ledger: &Ledger, op: OpId) -> Result<(), Violation>
 /// issued before it is still in flight. When it returns Err it said it could not clean up
 /// everything, but it must still leave nothing *untracked*: every live session is a live
 /// record's own session (no suspicion excuses it), every running server is one the manager
-/// reports, and no earlier start is still in flight.
+/// reports (unless nothing ever told it of the server: started by a call whose reply it never
+/// had, and named by no listing it received), and no earlier start is still in flight.
 pub fn check_evicted(
     ledger: &Ledger,
     snapshot: &Snapshot,
@@ -68,9 +69,14 @@ pub fn check_evicted(
             live.iter().map(|s| s.id).collect(),
         ));
     }
-    let known =
-        |server: ServerId| outcome.is_err() && snapshot.servers.iter().any(|e| e.server == server);
-    if let Some(server) = ledger.servers.iter().find(|s| s.open && !known(s.id)) {
+    // A server started by a call whose caller never heard of it, and that no listing the
+    // manager received named, is one nothing told the manager of: it cannot report it.
+    let known = |server: &ServerRecord| {
+        outcome.is_err()
+            && (snapshot.servers.iter().any(|e| e.server == server.id)
+                || (server.ambiguous && !server.revealed))
+    };
+    if let Some(server) = ledger.servers.iter().find(|s| s.open && !known(s)) {
         let unknown = if outcome.is_err() {
             " and the manager does not report it"
         } else {

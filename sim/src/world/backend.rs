@@ -113,7 +113,15 @@ impl SessionBackend for FakeBackend {
 
     async fn list_servers(&self) -> Result<Vec<(ServerId, Workdir)>, BackendError> {
         match self.call(Call::ListServers).await {
-            Reply::Servers(list) => Ok(list),
+            Reply::Servers(list) => {
+                let mut world = lock(&self.world);
+                for (server, _) in &list {
+                    if let Some(s) = world.ledger.server_mut(*server) {
+                        s.revealed = true;
+                    }
+                }
+                Ok(list)
+            }
             other => Err(unexpected(other)),
         }
     }

@@ -17,6 +17,9 @@ pub struct ServerRecord {
     pub ambiguous: bool,
     /// It died by crashing, not by a close.
     pub crashed: bool,
+    /// A `list_servers` reply that reached the manager named it: from then on the manager
+    /// has been told it runs.
+    pub revealed: bool,
 }
 
 pub struct SessionRecord {
@@ -57,6 +60,7 @@ impl Ledger {
             streams: Vec::new(),
             ambiguous: false,
             crashed: false,
+            revealed: false,
         });
         id
     }

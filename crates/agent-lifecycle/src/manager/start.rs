@@ -109,7 +109,7 @@ impl<B: SessionBackend> Inner<B> {
                 // The server may start anyway: close it once the request can no longer land.
                 if let Some(settles) = settles.filter(|_| ambiguous(&e)) {
                     point!("start.ensure_failed_reap_scheduled");
-                    tokio::spawn(reap_servers(self.clone(), request.workdir.clone(), settles));
+                    tokio::spawn(reap_servers(self.clone(), settles));
                 }
                 return Err(e.into());
             }

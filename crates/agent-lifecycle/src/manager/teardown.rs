@@ -87,22 +87,28 @@ impl<B: SessionBackend> Inner<B> {
                     continue;
                 }
             };
-            let mut reaped = Ok(());
             for (session, owner) in listed {
                 if &owner == agent {
                     point!("teardown.orphan_reaped");
                     match self.call(self.backend.abort_session(session)).await {
                         Ok(()) | Err(BackendError::Gone(_)) => {}
-                        Err(e) => reaped = Err(e),
+                        Err(e) => {
+                            // Found, so known: the doubt is over, and the record tracks the
+                            // orphan as its session until an abort of it succeeds (the next
+                            // teardown's). A record makes one create, so it has one orphan.
+                            point!("teardown.orphan_adopted");
+                            self.with_record(agent, |r| {
+                                r.session = Some(session);
+                                r.suspect_on = None;
+                            });
+                            return Err(e.into());
+                        }
                     }
                 }
             }
-            match reaped {
-                Ok(()) => return Ok(()),
-                Err(e) => last = Some(e),
-            }
+            return Ok(());
         }
-        Err(last.expect("at least one try failed").into())
+        Err(last.expect("every try's listing failed").into())
     }
 
     /// A teardown; if it fails, it is retried in the background until it succeeds or a newer
@@ -173,17 +179,16 @@ async fn retry_close<B: SessionBackend>(inner: Arc<Inner<B>>, workdir: Workdir) 
     }
 }
 
-/// After an `ensure_server` for `workdir` failed ambiguously: once it can no longer land,
-/// closes any server it started that nobody holds, retrying until that succeeds.
+/// After an `ensure_server` failed ambiguously: once it can no longer land, closes any
+/// server nobody holds (the one it may have started among them), until that succeeds.
 pub(super) async fn reap_servers<B: SessionBackend>(
     inner: Arc<Inner<B>>,
-    workdir: Workdir,
     settles: tokio::time::Instant,
 ) {
     tokio::time::sleep_until(settles).await;
     while inner
         .servers
-        .reap_unowned(&inner.backend, &inner.ask, &workdir)
+        .reap_unowned(&inner.backend, &inner.ask)
         .await
         .is_err()
     {
