@@ -819,6 +819,7 @@ mod side_state {
     use agent_lifecycle::{AgentId, AgentSnapshot, SideKind, SideSnapshot, Snapshot, Status};
     use lifecycle_sim::Invariant;
     use lifecycle_sim::check::check_side_state;
+    use lifecycle_sim::world::ledger::Ledger;
 
     fn a0() -> AgentId {
         AgentId::new("a0")
@@ -846,7 +847,26 @@ mod side_state {
     }
 
     fn verdict(s: &Snapshot, stopped: &BTreeMap<AgentId, u64>) -> Option<Invariant> {
-        check_side_state(s, stopped).err().map(|v| v.invariant)
+        check_side_state(s, stopped, &Ledger::default())
+            .err()
+            .map(|v| v.invariant)
+    }
+
+    #[test]
+    fn an_ended_records_subscription_still_running_is_i5() {
+        let none = BTreeMap::new();
+        for end in [Status::Exited, Status::Failed] {
+            let left = snapshot((2, end), &[(SideKind::Subscription, 2)]);
+            assert_eq!(verdict(&left, &none), Some(Invariant::I5), "{end:?}");
+            // An earlier incarnation's stream is judged by the stream-slot rule, not this one.
+            let earlier = snapshot((2, end), &[(SideKind::Subscription, 1)]);
+            assert_eq!(verdict(&earlier, &none), None, "{end:?}");
+        }
+        let live = snapshot(
+            (2, Status::Running),
+            &[(SideKind::Subscription, 2), (SideKind::StreamSlot, 2)],
+        );
+        assert_eq!(verdict(&live, &none), None);
     }
 
     #[test]

@@ -59,7 +59,8 @@ struct WorkdirServers {
     /// The server new leases go to; `None` until one is ensured, or after it was suspected dead.
     current: Option<ServerId>,
     leases: BTreeMap<ServerId, u32>,
-    /// Servers without leases whose close failed; eviction tries again.
+    /// Servers the manager must close, each kept until a close of it succeeds (one whose close
+    /// failed, or is in flight): the next lease on the workdir and eviction try again.
     unclosed: BTreeSet<ServerId>,
 }
 
@@ -291,7 +292,7 @@ impl Servers {
     }
 
     /// Eviction: closes every server running now, known or not (every agent is torn down by
-    /// then). A server whose close fails is remembered, so the snapshot reports it.
+    /// then). Each is the manager's until closed, so the snapshot reports what it could not close.
     pub(crate) async fn close_running<B: SessionBackend>(
         &self,
         backend: &B,
@@ -324,18 +325,25 @@ impl Servers {
             }
             all.insert(server, workdir);
         }
-        let mut failed = Vec::new();
+        // The manager's until closed, as in `close_unclosed`: an eviction that gives up, or is
+        // given up on, still reports what it could not close.
+        {
+            let mut workdirs = self.workdirs();
+            for (server, workdir) in &all {
+                workdirs
+                    .entry(workdir.clone())
+                    .or_default()
+                    .unclosed
+                    .insert(*server);
+            }
+        }
         let mut outcome = Ok(());
         for (server, workdir) in all {
             match close(backend, ask, server).await {
                 Ok(()) => self.forget_closed(server, &workdir),
-                Err(e) => {
-                    failed.push((server, workdir));
-                    outcome = Err(e);
-                }
+                Err(e) => outcome = Err(e),
             }
         }
-        self.remember_unclosed(failed);
         outcome
     }
 
@@ -343,13 +351,6 @@ impl Servers {
     fn forget_closed(&self, server: ServerId, workdir: &Workdir) {
         if let Some(entry) = self.workdirs().get_mut(workdir) {
             entry.unclosed.remove(&server);
-        }
-    }
-
-    fn remember_unclosed(&self, servers: Vec<(ServerId, Workdir)>) {
-        let mut workdirs = self.workdirs();
-        for (server, workdir) in servers {
-            workdirs.entry(workdir).or_default().unclosed.insert(server);
         }
     }
 

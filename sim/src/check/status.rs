@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use agent_lifecycle::{AgentId, Snapshot, Status};
+use agent_lifecycle::{AgentId, SessionId, Snapshot, Status};
 
 use super::{Invariant, Violation};
+use crate::world::ledger::Ledger;
 
 /// I8: each record's status only moves forward.
 #[derive(Default)]
@@ -69,12 +70,14 @@ impl StatusWatch {
 ///   controller), so it disturbs a later incarnation. The real code leaves one running when
 ///   startAgent's generic catch marks a subscribed record `failed` without aborting
 ///   `eventAbortControllers[id]` (POST/LATEST, a prompt failure), and when PRE spawns
-///   subscribeToEvents after a stop landed during create (#1341);
+///   subscribeToEvents after a stop landed during create (#1341). A stream on a server that is
+///   gone is not judged: it receives nothing (the SDK retries in silence, 7.2.14);
 /// - once stop(a) has returned, no timer of the incarnation it stopped (or an earlier one) is
 ///   armed again.
 pub fn check_side_state(
     snapshot: &Snapshot,
     stopped: &BTreeMap<AgentId, u64>,
+    ledger: &Ledger,
 ) -> Result<(), Violation> {
     use agent_lifecycle::SideKind;
     fn side<'s>(
@@ -117,8 +120,19 @@ pub fn check_side_state(
             ));
         }
     }
-    // An incarnation that ended (stopped, exited, failed) has no subscription left to act.
-    for r in snapshot.agents.iter().filter(|r| r.status.is_terminal()) {
+    // An incarnation that ended (stopped, exited, failed) has no subscription left to act. One
+    // on a server that is gone receives nothing and cannot act (the SDK retries in silence).
+    let on_running_server = |session: Option<SessionId>| {
+        session
+            .and_then(|s| ledger.session(s))
+            .and_then(|s| ledger.server(s.server))
+            .is_none_or(|server| server.open)
+    };
+    for r in snapshot
+        .agents
+        .iter()
+        .filter(|r| r.status.is_terminal() && on_running_server(r.session))
+    {
         if side(snapshot, &r.agent, SideKind::Subscription).any(|i| i == r.incarnation) {
             return Err(Violation::new(
                 Invariant::I5,

@@ -265,7 +265,7 @@ impl Driver {
             invariant.check(&view)?;
         }
         self.statuses.observe(&snapshot)?;
-        check_side_state(&snapshot, &self.stopped_incarnations)?;
+        check_side_state(&snapshot, &self.stopped_incarnations, &w.ledger)?;
         if let Some(v) = stalled {
             return Err(v);
         }
