@@ -13,7 +13,11 @@ async fn three_sessions(server: &Running) {
     for agent in ["a0", "a1", "a2"] {
         create(server.addr, agent).await;
     }
-    assert_eq!(session_processes(server.pid).len(), 3);
+    // A child forked but not yet exec'd does not carry the marker yet: wait for all three.
+    eventually("three session children run", || {
+        session_processes(server.pid).len() == 3
+    })
+    .await;
 }
 
 #[tokio::test]
