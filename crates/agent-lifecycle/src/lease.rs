@@ -154,16 +154,9 @@ impl Servers {
             entry.unclosed.insert(server);
         }
         point!("lease.last_release_closed");
-        match close(backend, ask, server).await {
-            Ok(()) => {
-                self.forget_closed(server, &workdir);
-                Ok(())
-            }
-            Err(e) => {
-                point!("lease.close_failed_remembered");
-                Err(e)
-            }
-        }
+        self.close_kept(backend, ask, server, &workdir)
+            .await
+            .inspect_err(|_| point!("lease.close_failed_remembered"))
     }
 
     /// The workdir's current server may be dead: the next lease asks the backend again
@@ -206,11 +199,8 @@ impl Servers {
             .unwrap_or_default();
         let mut outcome = Ok(());
         for server in unclosed {
-            match close(backend, ask, server).await {
-                Ok(()) => {
-                    point!("lease.unclosed_closed_before_ensure");
-                    self.forget_closed(server, workdir);
-                }
+            match self.close_kept(backend, ask, server, workdir).await {
+                Ok(()) => point!("lease.unclosed_closed_before_ensure"),
                 Err(e) => outcome = Err(e),
             }
         }
@@ -252,7 +242,8 @@ impl Servers {
         for w in workdirs {
             let gate = self.gate(w);
             let _gate = gate.lock().await;
-            let (unclosed_before, held_before) = before.get(w).cloned().unwrap_or_default();
+            let none = Default::default();
+            let (unclosed_before, held_before) = before.get(w).unwrap_or(&none);
             let unowned: Vec<ServerId> = {
                 let mut all = self.workdirs();
                 let entry = all.get_mut(w).expect("entry made by gate()");
@@ -282,9 +273,8 @@ impl Servers {
             };
             for server in unowned {
                 point!("lease.unowned_server_closed");
-                match close(backend, ask, server).await {
-                    Ok(()) => self.forget_closed(server, w),
-                    Err(e) => outcome = Err(e),
+                if let Err(e) = self.close_kept(backend, ask, server, w).await {
+                    outcome = Err(e);
                 }
             }
         }
@@ -339,12 +329,25 @@ impl Servers {
         }
         let mut outcome = Ok(());
         for (server, workdir) in all {
-            match close(backend, ask, server).await {
-                Ok(()) => self.forget_closed(server, &workdir),
-                Err(e) => outcome = Err(e),
+            if let Err(e) = self.close_kept(backend, ask, server, &workdir).await {
+                outcome = Err(e);
             }
         }
         outcome
+    }
+
+    /// Closes a server the manager keeps in `unclosed`; once that succeeds, it is no longer
+    /// the manager's.
+    async fn close_kept<B: SessionBackend>(
+        &self,
+        backend: &B,
+        ask: &Ambiguity,
+        server: ServerId,
+        workdir: &Workdir,
+    ) -> Result<(), BackendError> {
+        close(backend, ask, server).await?;
+        self.forget_closed(server, workdir);
+        Ok(())
     }
 
     /// A server whose close succeeded is no longer the manager's.
