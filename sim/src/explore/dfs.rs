@@ -21,10 +21,30 @@ pub struct DfsReport {
 /// Enumerates the decision tree of `spec` (which should use the dfs strategy, so that every
 /// decision is a scheduling choice) depth first, up to `max_schedules` runs.
 pub fn dfs(model: &dyn Subject, spec: &ScenarioSpec, max_schedules: u64) -> DfsReport {
+    let mut ran = 0;
+    dfs_for(
+        model,
+        spec,
+        |outcome| outcome.violation.is_some(),
+        || {
+            ran += 1;
+            ran <= max_schedules
+        },
+    )
+}
+
+/// The same search, stopping at the first schedule `found` accepts, or before any schedule
+/// `more` refuses (a budget).
+pub fn dfs_for(
+    model: &dyn Subject,
+    spec: &ScenarioSpec,
+    found: impl Fn(&Outcome) -> bool,
+    mut more: impl FnMut() -> bool,
+) -> DfsReport {
     let mut prefix: Vec<u32> = Vec::new();
     let mut schedules = 0;
     loop {
-        if schedules >= max_schedules {
+        if !more() {
             return DfsReport {
                 schedules,
                 exhausted: false,
@@ -40,7 +60,7 @@ pub fn dfs(model: &dyn Subject, spec: &ScenarioSpec, max_schedules: u64) -> DfsR
         };
         let outcome = Scenario::from_case(&case).run(model);
         schedules += 1;
-        if outcome.violation.is_some() {
+        if found(&outcome) {
             let case = Case {
                 decisions: outcome.choices(),
                 ..case

@@ -8,7 +8,7 @@ mod seeds;
 pub mod shrink;
 pub mod steer;
 
-pub use dfs::{DfsReport, dfs};
+pub use dfs::{DfsReport, dfs, dfs_for};
 pub use hunt::{Hunted, hunt, hunt_for};
 pub use seeds::SeedSet;
 

@@ -105,7 +105,7 @@ pub fn settle_window_ms(config: &ManagerConfig) -> u64 {
 }
 
 /// Crashes happen within this many milliseconds after the workload's window opens.
-const CRASH_WINDOW_MS: u32 = 100;
+pub const CRASH_WINDOW_MS: u32 = 100;
 
 /// Whether the harness may drop an operation's future when its caller goes away (the
 /// `drops` family). A JS handler runs to its end whatever its client does, so the historical

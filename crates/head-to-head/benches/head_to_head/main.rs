@@ -1,0 +1,167 @@
+//! `cargo bench -p head-to-head`: every race of the panel hunted by every contender, K
+//! campaigns each within a budget, printed as one table (and written into BENCHMARKS.md with
+//! `--update`).
+
+mod proptest_machine;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use head_to_head::contenders::harness::Harness;
+use head_to_head::contenders::stress::Stress;
+use head_to_head::contenders::turmoil_alone::TurmoilAlone;
+use head_to_head::contenders::{Contender, first_seed};
+use head_to_head::panel::workspace_root;
+use head_to_head::table::{Tally, render};
+use head_to_head::{Race, load_panel};
+
+#[derive(Parser)]
+#[command(
+    about = "The race panel, hunted by this harness and by the tools a team would pick instead"
+)]
+struct Args {
+    /// Independent campaigns per race and contender.
+    #[arg(long, default_value_t = 5)]
+    campaigns: u64,
+    /// A campaign's budget in seconds: CPU time on one thread (wall time on every core for
+    /// the real-time stress test).
+    #[arg(long, default_value_t = 10.0)]
+    budget: f64,
+    /// Only the races whose name contains this.
+    #[arg(long)]
+    race: Option<String>,
+    /// Only the contenders whose name contains this.
+    #[arg(long)]
+    contender: Option<String>,
+    /// The panel file.
+    #[arg(long)]
+    panel: Option<PathBuf>,
+    /// Write the table into this markdown file, between its head-to-head markers.
+    #[arg(long)]
+    update: Option<PathBuf>,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+fn contenders() -> Vec<Box<dyn Contender>> {
+    let mut all: Vec<Box<dyn Contender>> = Harness::ALL
+        .into_iter()
+        .map(|s| Box::new(Harness(s)) as Box<dyn Contender>)
+        .collect();
+    all.push(Box::new(TurmoilAlone));
+    all.push(Box::new(proptest_machine::ProptestMachine));
+    all.push(Box::new(Stress::on_every_core()));
+    all
+}
+
+fn hunt(contender: &dyn Contender, race: &Race, campaigns: u64, budget: Duration) -> Tally {
+    if let Some(why) = contender.cannot(race) {
+        return Tally::Cannot(why);
+    }
+    let runs = if contender.deterministic() {
+        1
+    } else {
+        campaigns
+    };
+    let attempts = (0..runs)
+        .map(|k| contender.campaign(race, k, budget))
+        .collect();
+    Tally::Ran {
+        attempts,
+        clock: contender.clock(),
+        harness: contender.name().starts_with("lifecycle-sim"),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if !(args.budget > 0.0 && args.budget.is_finite()) || args.campaigns == 0 {
+        eprintln!(
+            "error: --budget must be a positive number of seconds and --campaigns at least 1"
+        );
+        return ExitCode::from(2);
+    }
+    let budget = Duration::from_secs_f64(args.budget);
+    let panel = args
+        .panel
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("panel.json"));
+    let races: Vec<Race> = match load_panel(&panel) {
+        Ok(races) => races
+            .into_iter()
+            .filter(|r| {
+                args.race
+                    .as_ref()
+                    .is_none_or(|s| r.name.contains(s.as_str()))
+            })
+            .collect(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let contenders: Vec<Box<dyn Contender>> = contenders()
+        .into_iter()
+        .filter(|c| {
+            args.contender
+                .as_ref()
+                .is_none_or(|s| c.name().contains(s.as_str()))
+        })
+        .collect();
+    if races.is_empty() || contenders.is_empty() {
+        eprintln!("error: no race or no contender matches");
+        return ExitCode::from(2);
+    }
+    let names: Vec<String> = contenders.iter().map(|c| c.name()).collect();
+    let mut results = Vec::new();
+    for race in &races {
+        let mut row = Vec::new();
+        for contender in &contenders {
+            eprintln!("{} <- {} ...", race.name, contender.name());
+            let tally = hunt(contender.as_ref(), race, args.campaigns, budget);
+            eprintln!("  {tally:?}");
+            row.push(tally);
+        }
+        results.push(row);
+    }
+    let table = render(&races, &names, &results, args.campaigns, budget);
+    let header = format!(
+        "{} campaigns a race and contender, each within {:.0} s (campaign k of a seeded contender starts at seed {}·k); panel: `{}`.\n\n",
+        args.campaigns,
+        args.budget,
+        first_seed(1),
+        panel
+            .strip_prefix(workspace_root())
+            .unwrap_or(&panel)
+            .display()
+    );
+    println!("{header}{table}");
+    if let Some(path) = args.update {
+        if let Err(e) = update(&path, &format!("{header}{table}")) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+        eprintln!("wrote the table into {}", path.display());
+    }
+    ExitCode::SUCCESS
+}
+
+const BEGIN: &str = "<!-- head-to-head:begin -->";
+const END: &str = "<!-- head-to-head:end -->";
+
+/// Replaces what lies between the markers in `path` with `section`.
+fn update(path: &PathBuf, section: &str) -> Result<(), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let (Some(b), Some(e)) = (text.find(BEGIN), text.find(END)) else {
+        return Err(format!(
+            "{} has no {BEGIN} ... {END} markers",
+            path.display()
+        ));
+    };
+    let new = format!("{}{BEGIN}\n{section}{}", &text[..b], &text[e..]);
+    std::fs::write(path, new).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}

@@ -1,0 +1,567 @@
+//! The fake backend the other tools' tests run against, written as a user of those tools would
+//! write one: an in-memory server with the harness's fault families, whose calls take effect
+//! after a real `tokio::time::sleep` (real time in the stress test, turmoil's or tokio's
+//! paused clock elsewhere) and whose randomness is one seeded rng.
+//!
+//! Its semantics follow the harness's world (`sim/src/world/server.rs` and `calls.rs`) call by
+//! call, so that a contender hunts the same bug the harness does: a call's effect runs in its
+//! own task and lands even when the caller gave up (a late effect, a dropped future); a lost
+//! reply lands and answers an error or nothing; idle and error events follow a prompt; a
+//! dead server's streams throw or go silent. It keeps the harness's [`Ledger`], so each
+//! contender is judged by the harness's own checks (at every close, at an eviction's return,
+//! once settled). What it lacks is the harness's control: no decision stream, no scheduler
+//! choosing which ready call answers first, no same-instant order.
+
+use std::future::pending;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use agent_lifecycle::{
+    AgentId, BackendError, ServerId, SessionBackend, SessionEvent, SessionId, Snapshot, Workdir,
+};
+use lifecycle_models::{EventStream, KiloSdk, ServerEvent};
+use lifecycle_sim::check::check_close;
+use lifecycle_sim::scenario::workload::CallKind;
+use lifecycle_sim::world::ledger::Ledger;
+use lifecycle_sim::world::{Closing, HEARTBEAT_MS, LATE_EFFECT_MS};
+use lifecycle_sim::{FaultConfig, Violation};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+/// How a call goes wrong (the harness's `Fault`, drawn in the same order).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    Hang,
+    Fail,
+    Late(u64),
+    /// Takes effect; the reply is lost and the caller hears nothing.
+    LostSilently,
+    /// Takes effect; the caller hears an error.
+    Lie,
+}
+
+type SnapshotFn = Box<dyn Fn() -> Option<Snapshot> + Send + Sync>;
+
+struct State {
+    ledger: Ledger,
+    faults: FaultConfig,
+    healed: bool,
+    ended: bool,
+    rng: ChaCha8Rng,
+    max_latency_ms: u32,
+    call_timeout: Duration,
+    /// Streams of dead servers that retry for ever in silence (SDK 7.2.14).
+    silent: Vec<UnboundedSender<Result<ServerEvent, BackendError>>>,
+    /// The first I3 a close broke.
+    violation: Option<Violation>,
+}
+
+#[derive(Clone)]
+pub struct PlainBackend {
+    state: Arc<Mutex<State>>,
+    snapshot: Arc<OnceLock<SnapshotFn>>,
+}
+
+/// What a call's effect made, for a reply that never reached its caller.
+trait Made {
+    fn mark_ambiguous(&self, _ledger: &mut Ledger) {}
+}
+
+impl Made for ServerId {
+    fn mark_ambiguous(&self, ledger: &mut Ledger) {
+        if let Some(s) = ledger.server_mut(*self) {
+            s.ambiguous = true;
+        }
+    }
+}
+
+impl Made for SessionId {
+    fn mark_ambiguous(&self, ledger: &mut Ledger) {
+        if let Some(s) = ledger.session_mut(*self) {
+            s.ambiguous = true;
+        }
+    }
+}
+
+impl Made for () {}
+impl<T> Made for Vec<T> {}
+impl<T> Made for UnboundedReceiver<T> {}
+
+fn gone(what: String) -> BackendError {
+    BackendError::Gone(what)
+}
+
+impl PlainBackend {
+    pub fn new(
+        faults: FaultConfig,
+        max_latency_ms: u32,
+        call_timeout: Duration,
+        seed: u64,
+    ) -> Self {
+        Self {
+            state: Arc::new(Mutex::new(State {
+                ledger: Ledger::default(),
+                faults,
+                healed: false,
+                ended: false,
+                rng: ChaCha8Rng::seed_from_u64(seed),
+                max_latency_ms,
+                call_timeout,
+                silent: Vec::new(),
+                violation: None,
+            })),
+            snapshot: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// How the backend sees what the manager tracks when a server closes (I3 at close).
+    pub fn watch(&self, snapshot: impl Fn() -> Option<Snapshot> + Send + Sync + 'static) {
+        let _ = self.snapshot.set(Box::new(snapshot));
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// Reads the ledger (and the first close that broke I3).
+    pub fn judge<T>(&self, f: impl FnOnce(&Ledger, Option<&Violation>) -> T) -> T {
+        let state = self.lock();
+        f(&state.ledger, state.violation.as_ref())
+    }
+
+    /// Faults stop: what follows is the manager cleaning up after them.
+    pub fn heal(&self) {
+        self.lock().healed = true;
+    }
+
+    /// The scenario is over: every server dies, so the manager's watchers and heartbeats end.
+    pub fn end(&self) {
+        let mut state = self.lock();
+        state.ended = true;
+        state.ledger.kill_all();
+        state.silent.clear();
+    }
+
+    /// Schedules the faults' server crashes within the first `window` of the scenario.
+    pub fn schedule_crashes(&self, window_ms: u32) {
+        let crashes = self.lock().faults.server_crashes;
+        for _ in 0..crashes {
+            let at = self.lock().rng.random_range(1..=window_ms);
+            let me = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(u64::from(at))).await;
+                let mut state = me.lock();
+                if state.healed || state.ended {
+                    return;
+                }
+                let open: Vec<ServerId> = state
+                    .ledger
+                    .servers
+                    .iter()
+                    .filter(|s| s.open)
+                    .map(|s| s.id)
+                    .collect();
+                if open.is_empty() {
+                    return;
+                }
+                let server = open[state.rng.random_range(0..open.len())];
+                state.server_died(server);
+                if let Some(s) = state.ledger.server_mut(server) {
+                    s.crashed = true;
+                }
+            });
+        }
+    }
+
+    async fn call<T: Made + Send + 'static>(
+        &self,
+        kind: CallKind,
+        effect: impl FnOnce(&mut State, &PlainBackend) -> Result<T, BackendError> + Send + 'static,
+    ) -> Result<T, BackendError> {
+        let (fault, latency) = self.lock().draw(kind);
+        let me = self.clone();
+        // What a call nobody heard the answer of made is ambiguous (the checks excuse it
+        // until the manager has had its chance to find it).
+        let land = move |state: &mut State, unanswered: bool| {
+            let outcome = effect(state, &me);
+            if unanswered && let Ok(made) = &outcome {
+                made.mark_ambiguous(&mut state.ledger);
+            }
+            outcome
+        };
+        match fault {
+            Some(Fault::Hang) => pending().await,
+            Some(Fault::Late(by)) => {
+                let (state, wait) = (self.state.clone(), self.lock().call_timeout);
+                tokio::spawn(async move {
+                    tokio::time::sleep(wait + Duration::from_millis(by)).await;
+                    let _ = land(&mut lock(&state), true);
+                });
+                pending().await
+            }
+            _ => {
+                // Its own task: the effect lands even if the caller's future is dropped (and
+                // then nobody hears of what it made).
+                let state = self.state.clone();
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(latency)).await;
+                    let mut state = lock(&state);
+                    let abandoned = reply.is_closed();
+                    let answer = match fault {
+                        Some(Fault::Fail) => {
+                            Some(Err(BackendError::Failed("injected fault".into())))
+                        }
+                        Some(Fault::LostSilently) => {
+                            let _ = land(&mut state, true);
+                            None
+                        }
+                        Some(Fault::Lie) => {
+                            let _ = land(&mut state, true);
+                            Some(Err(BackendError::Failed("reply lost".into())))
+                        }
+                        _ => Some(land(&mut state, abandoned)),
+                    };
+                    let _ = reply.send(answer);
+                });
+                match answer.await {
+                    Ok(Some(reply)) => reply,
+                    Ok(None) => pending().await,
+                    Err(_) => Err(BackendError::Failed("container gone".into())),
+                }
+            }
+        }
+    }
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl State {
+    /// The harness's draw (`World::draw_fault`): hang, error, late effect, lost reply, then the
+    /// call's own family (a create that lies, an abort that fails).
+    fn draw(&mut self, kind: CallKind) -> (Option<Fault>, u64) {
+        let f = if self.healed {
+            FaultConfig::none()
+        } else {
+            self.faults
+        };
+        let latency = u64::from(self.rng.random_range(1..=self.max_latency_ms));
+        if kind == CallKind::Worker {
+            return (None, latency);
+        }
+        let mut percent = |p: u32| p > 0 && self.rng.random_range(0..100) < p;
+        let fault = if percent(f.hangs) {
+            Some(Fault::Hang)
+        } else if percent(f.call_errors) {
+            Some(Fault::Fail)
+        } else if percent(f.late_effects) {
+            let by = self.rng.random_range(1..=u64::from(LATE_EFFECT_MS));
+            Some(Fault::Late(by))
+        } else if percent(f.lost_replies) {
+            Some(if self.rng.random_bool(0.5) {
+                Fault::LostSilently
+            } else {
+                Fault::Lie
+            })
+        } else {
+            match kind {
+                CallKind::CreateSession if percent(f.create_lies) => Some(Fault::Lie),
+                CallKind::AbortSession if percent(f.abort_fails) => Some(Fault::Fail),
+                _ => None,
+            }
+        };
+        (fault, latency)
+    }
+
+    fn start_server(&mut self, workdir: &Workdir, me: &PlainBackend) -> ServerId {
+        let server = self.ledger.start_server(workdir);
+        let me = me.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(HEARTBEAT_MS)).await;
+                let mut state = me.lock();
+                if state.ended || !state.ledger.server(server).is_some_and(|s| s.open) {
+                    return;
+                }
+                state.broadcast(server, ServerEvent::Heartbeat);
+            }
+        });
+        server
+    }
+
+    fn broadcast(&mut self, server: ServerId, event: ServerEvent) {
+        if let Some(s) = self.ledger.server_mut(server) {
+            s.streams.retain(|tx| tx.send(Ok(event)).is_ok());
+        }
+    }
+
+    /// A server died: its sessions die; each stream throws or goes silent (stream-errors).
+    fn server_died(&mut self, server: ServerId) {
+        let errors = if self.healed {
+            0
+        } else {
+            self.faults.stream_errors
+        };
+        let streams = self
+            .ledger
+            .server_mut(server)
+            .map(|s| std::mem::take(&mut s.streams))
+            .unwrap_or_default();
+        for stream in streams {
+            if errors > 0 && self.rng.random_range(0..100) < errors {
+                let _ = stream.send(Err(gone(format!("{server}: event stream lost"))));
+            } else {
+                self.silent.push(stream);
+            }
+        }
+        self.ledger.close_server(server);
+    }
+
+    /// A server closes: I3 is judged on what the manager tracks at that moment.
+    fn close(&mut self, server: ServerId, me: &PlainBackend) {
+        if let Some(snapshot) = me.snapshot.get().and_then(|f| f()) {
+            let live_on_server = self
+                .ledger
+                .live_sessions()
+                .filter(|s| s.server == server)
+                .map(|s| s.id)
+                .collect();
+            let closing = Closing {
+                server,
+                snapshot,
+                live_on_server,
+            };
+            if let Err(v) = check_close(&closing)
+                && self.violation.is_none()
+            {
+                self.violation = Some(v);
+            }
+        }
+        self.server_died(server);
+    }
+
+    /// A prompted session may go idle, or fail, a little later.
+    fn plan_events(&mut self, session: SessionId, me: &PlainBackend) {
+        let f = if self.healed {
+            FaultConfig::none()
+        } else {
+            self.faults
+        };
+        for (rate, error) in [(f.idle_events, false), (f.error_events, true)] {
+            if rate == 0 || self.rng.random_range(0..100) >= rate {
+                continue;
+            }
+            let after = Duration::from_millis(self.rng.random_range(1..=40));
+            let me = me.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                me.lock().session_event(session, error);
+            });
+        }
+    }
+
+    fn session_event(&mut self, id: SessionId, error: bool) {
+        let Some(s) = self.ledger.session(id).filter(|s| s.live) else {
+            return;
+        };
+        let server = s.server;
+        let event = if error {
+            SessionEvent::Error
+        } else {
+            SessionEvent::Idle
+        };
+        for events in s.events.clone() {
+            let _ = events.send(event);
+        }
+        let event = if error {
+            ServerEvent::Error(id)
+        } else {
+            ServerEvent::Idle(id)
+        };
+        self.broadcast(server, event);
+        if error {
+            self.ledger.kill_session(id);
+        }
+    }
+}
+
+impl SessionBackend for PlainBackend {
+    async fn ensure_server(&self, workdir: &Workdir) -> Result<ServerId, BackendError> {
+        let workdir = workdir.clone();
+        self.call(CallKind::EnsureServer, move |s, me| {
+            Ok(match s.ledger.open_server_for(&workdir) {
+                Some(server) => server,
+                None => s.start_server(&workdir, me),
+            })
+        })
+        .await
+    }
+
+    async fn close_server(&self, server: ServerId) -> Result<(), BackendError> {
+        self.call(CallKind::CloseServer, move |s, me| {
+            s.close(server, me);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_session(
+        &self,
+        server: ServerId,
+        agent: &AgentId,
+    ) -> Result<SessionId, BackendError> {
+        let agent = agent.clone();
+        self.call(CallKind::CreateSession, move |s, _| {
+            match s.ledger.server(server) {
+                Some(r) if r.open => Ok(s.ledger.create_session(server, &agent, None)),
+                _ => Err(gone(format!("{server} is not running"))),
+            }
+        })
+        .await
+    }
+
+    async fn prompt(&self, session: SessionId, _text: &str) -> Result<(), BackendError> {
+        self.call(CallKind::Prompt, move |s, me| {
+            match s.ledger.session(session) {
+                Some(r) if r.live => {
+                    s.plan_events(session, me);
+                    Ok(())
+                }
+                _ => Err(gone(format!("{session} is not live"))),
+            }
+        })
+        .await
+    }
+
+    async fn abort_session(&self, session: SessionId) -> Result<(), BackendError> {
+        self.call(CallKind::AbortSession, move |s, _| {
+            match s.ledger.session(session) {
+                Some(r) if r.live => {
+                    s.ledger.kill_session(session);
+                    Ok(())
+                }
+                _ => Err(gone(format!("{session} is not live"))),
+            }
+        })
+        .await
+    }
+
+    async fn list_sessions(
+        &self,
+        server: ServerId,
+    ) -> Result<Vec<(SessionId, AgentId)>, BackendError> {
+        self.call(CallKind::ListSessions, move |s, _| {
+            match s.ledger.server(server) {
+                Some(r) if r.open => Ok(s
+                    .ledger
+                    .live_sessions()
+                    .filter(|r| r.server == server)
+                    .map(|r| (r.id, r.agent.clone()))
+                    .collect()),
+                _ => Err(gone(format!("{server} is not running"))),
+            }
+        })
+        .await
+    }
+
+    async fn list_servers(&self) -> Result<Vec<(ServerId, Workdir)>, BackendError> {
+        let list: Vec<(ServerId, Workdir)> = self
+            .call(CallKind::ListSessions, |s, _| {
+                Ok(s.ledger
+                    .servers
+                    .iter()
+                    .filter(|r| r.open)
+                    .map(|r| (r.id, r.workdir.clone()))
+                    .collect())
+            })
+            .await?;
+        // The reply reached the manager: it has been told these servers run (I7).
+        let mut state = self.lock();
+        for (server, _) in &list {
+            if let Some(s) = state.ledger.server_mut(*server) {
+                s.revealed = true;
+            }
+        }
+        Ok(list)
+    }
+
+    async fn subscribe(
+        &self,
+        session: SessionId,
+    ) -> Result<UnboundedReceiver<SessionEvent>, BackendError> {
+        self.call(CallKind::Subscribe, move |s, _| {
+            match s.ledger.session_mut(session) {
+                Some(r) if r.live => {
+                    let (tx, rx) = unbounded_channel();
+                    r.events.push(tx);
+                    Ok(rx)
+                }
+                _ => Err(gone(format!("{session} is not live"))),
+            }
+        })
+        .await
+    }
+}
+
+impl KiloSdk for PlainBackend {
+    async fn spawn_server(&self, workdir: &Workdir) -> Result<ServerId, BackendError> {
+        let workdir = workdir.clone();
+        self.call(CallKind::EnsureServer, move |s, me| {
+            Ok(s.start_server(&workdir, me))
+        })
+        .await
+    }
+
+    /// `server.close()` kills the child synchronously: no fault, no await.
+    fn kill_server(&self, server: ServerId) {
+        let me = self.clone();
+        self.lock().close(server, &me);
+    }
+
+    async fn abort_on(
+        &self,
+        server: ServerId,
+        session: Option<SessionId>,
+    ) -> Result<(), BackendError> {
+        self.call(CallKind::AbortSession, move |s, _| {
+            if !s.ledger.server(server).is_some_and(|r| r.open) {
+                return Err(gone(format!("{server} is not running")));
+            }
+            let Some(session) = session else {
+                return Err(BackendError::Failed("session '' not found".into()));
+            };
+            match s.ledger.session(session) {
+                Some(r) if r.server == server => {
+                    s.ledger.kill_session(session);
+                    Ok(())
+                }
+                _ => Err(BackendError::Failed(format!(
+                    "{session} not found on {server}"
+                ))),
+            }
+        })
+        .await
+    }
+
+    async fn subscribe_server(&self, server: ServerId) -> Result<EventStream, BackendError> {
+        self.call(CallKind::Subscribe, move |s, _| {
+            let (tx, rx) = unbounded_channel();
+            let _ = tx.send(Ok(ServerEvent::Connected));
+            match s.ledger.server_mut(server) {
+                Some(r) if r.open => r.streams.push(tx),
+                _ => s.silent.push(tx),
+            }
+            Ok(rx)
+        })
+        .await
+    }
+
+    async fn worker(&self, _what: &'static str) {
+        let _ = self.call(CallKind::Worker, |_, _| Ok(())).await;
+    }
+}

@@ -1,0 +1,171 @@
+//! Campaign results and the race × contender table.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::Race;
+use crate::contenders::Clock;
+
+/// One campaign of one contender on one race.
+#[derive(Clone, Copy, Debug)]
+pub struct Attempt {
+    pub found: bool,
+    /// Scenarios (or schedules, or test cases) run.
+    pub tries: u64,
+    pub cpu: Duration,
+    pub wall: Duration,
+}
+
+impl Attempt {
+    /// A campaign on one thread that never waits: its wall time is its CPU time.
+    pub fn new(found: bool, tries: u64, cpu: Duration) -> Self {
+        Self {
+            found,
+            tries,
+            cpu,
+            wall: cpu,
+        }
+    }
+}
+
+/// A contender's campaigns on one race.
+#[derive(Clone, Debug)]
+pub enum Tally {
+    /// It cannot express the race, and why.
+    Cannot(String),
+    Ran {
+        attempts: Vec<Attempt>,
+        clock: Clock,
+        harness: bool,
+    },
+}
+
+impl Tally {
+    /// The median campaign's time to find (CPU, or wall for a real-time contender), counting
+    /// a campaign that did not find it as never: `None` when most did not.
+    pub fn median(&self) -> Option<Duration> {
+        let Tally::Ran {
+            attempts, clock, ..
+        } = self
+        else {
+            return None;
+        };
+        let mut times: Vec<Option<Duration>> = attempts
+            .iter()
+            .map(|a| {
+                a.found.then_some(match clock {
+                    Clock::Cpu => a.cpu,
+                    Clock::Wall { .. } => a.wall,
+                })
+            })
+            .collect();
+        // Found before not found, quickest first.
+        times.sort_by_key(|t| (t.is_none(), *t));
+        // The upper median: with an even count, the slower of the middle two.
+        times.get(times.len() / 2).copied().flatten()
+    }
+
+    fn median_tries(&self) -> Option<u64> {
+        let Tally::Ran { attempts, .. } = self else {
+            return None;
+        };
+        let mut tries: Vec<Option<u64>> = attempts
+            .iter()
+            .map(|a| a.found.then_some(a.tries))
+            .collect();
+        tries.sort_by_key(|t| (t.is_none(), *t));
+        tries.get(tries.len() / 2).copied().flatten()
+    }
+
+    fn found(&self) -> (usize, usize) {
+        match self {
+            Tally::Cannot(_) => (0, 0),
+            Tally::Ran { attempts, .. } => {
+                (attempts.iter().filter(|a| a.found).count(), attempts.len())
+            }
+        }
+    }
+}
+
+fn millis(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.2} ms")
+    } else if ms < 10_000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{:.1} s", ms / 1000.0)
+    }
+}
+
+/// The table: a row per race and contender, with the ratio of each contender's median time
+/// to find to the best of this harness's strategies on that race.
+pub fn render(
+    races: &[Race],
+    names: &[String],
+    results: &[Vec<Tally>],
+    campaigns: u64,
+    budget: Duration,
+) -> String {
+    let mut out = String::new();
+    writeln!(
+        out,
+        "| race | contender | found | median time to find | median tries | vs lifecycle-sim's best |"
+    )
+    .unwrap();
+    writeln!(out, "| --- | --- | --- | --- | --- | --- |").unwrap();
+    for (race, tallies) in races.iter().zip(results) {
+        let best = tallies
+            .iter()
+            .filter(|t| matches!(t, Tally::Ran { harness: true, .. }))
+            .filter_map(Tally::median)
+            .min();
+        for (name, tally) in names.iter().zip(tallies) {
+            let title = format!(
+                "{} (`{}` {})",
+                race.name,
+                race.model.name(),
+                race.invariant.code()
+            );
+            let row = match tally {
+                Tally::Cannot(why) => {
+                    format!("| {title} | {name} | cannot express it | — | — | {why} |")
+                }
+                Tally::Ran {
+                    attempts, clock, ..
+                } => {
+                    let (found, of) = tally.found();
+                    let unit = match clock {
+                        Clock::Cpu => "CPU".to_string(),
+                        Clock::Wall { cores } => format!("wall, {cores} cores"),
+                    };
+                    let median = match tally.median() {
+                        Some(t) => format!("{} {unit}", millis(t)),
+                        None => format!("> {} {unit}", millis(budget)),
+                    };
+                    let tries = tally
+                        .median_tries()
+                        .map_or("—".to_string(), |n| n.to_string());
+                    let ratio = match (tally.median(), best) {
+                        (Some(t), Some(b)) => {
+                            format!("{:.1}x", t.as_secs_f64() / b.as_secs_f64().max(1e-9))
+                        }
+                        (None, Some(b)) => format!(
+                            "> {:.0}x (not found)",
+                            budget.as_secs_f64() / b.as_secs_f64().max(1e-9)
+                        ),
+                        _ => "—".to_string(),
+                    };
+                    let found = if attempts.len() == 1 && campaigns > 1 {
+                        format!("{found}/{of} (one search: deterministic)")
+                    } else {
+                        format!("{found}/{of}")
+                    };
+                    format!("| {title} | {name} | {found} | {median} | {tries} | {ratio} |")
+                }
+            };
+            writeln!(out, "{row}").unwrap();
+        }
+    }
+    out
+}
