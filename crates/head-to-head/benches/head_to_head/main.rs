@@ -3,6 +3,7 @@
 //! `--update`).
 
 mod proptest_machine;
+mod shuttle_check;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +53,8 @@ fn contenders() -> Vec<Box<dyn Contender>> {
         .map(|s| Box::new(Harness(s)) as Box<dyn Contender>)
         .collect();
     all.push(Box::new(TurmoilAlone));
+    all.push(Box::new(shuttle_check::Shuttle { pct: false }));
+    all.push(Box::new(shuttle_check::Shuttle { pct: true }));
     all.push(Box::new(proptest_machine::ProptestMachine));
     all.push(Box::new(Stress::on_every_core()));
     all
