@@ -16,10 +16,8 @@ use std::future::pending;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use agent_lifecycle::{
-    AgentId, BackendError, ServerId, SessionBackend, SessionEvent, SessionId, Snapshot, Workdir,
-};
-use lifecycle_models::{EventStream, KiloSdk, ServerEvent};
+use agent_lifecycle::{BackendError, ServerId, SessionEvent, SessionId, Snapshot, Workdir};
+use lifecycle_models::ServerEvent;
 use lifecycle_sim::check::check_close;
 use lifecycle_sim::scenario::workload::CallKind;
 use lifecycle_sim::world::ledger::Ledger;
@@ -27,7 +25,9 @@ use lifecycle_sim::world::{Closing, HEARTBEAT_MS, LATE_EFFECT_MS};
 use lifecycle_sim::{FaultConfig, Violation};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+
+mod sdk;
 
 /// How a call goes wrong (the harness's `Fault`, drawn in the same order).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -387,181 +387,5 @@ impl State {
         if error {
             self.ledger.kill_session(id);
         }
-    }
-}
-
-impl SessionBackend for PlainBackend {
-    async fn ensure_server(&self, workdir: &Workdir) -> Result<ServerId, BackendError> {
-        let workdir = workdir.clone();
-        self.call(CallKind::EnsureServer, move |s, me| {
-            Ok(match s.ledger.open_server_for(&workdir) {
-                Some(server) => server,
-                None => s.start_server(&workdir, me),
-            })
-        })
-        .await
-    }
-
-    async fn close_server(&self, server: ServerId) -> Result<(), BackendError> {
-        self.call(CallKind::CloseServer, move |s, me| {
-            s.close(server, me);
-            Ok(())
-        })
-        .await
-    }
-
-    async fn create_session(
-        &self,
-        server: ServerId,
-        agent: &AgentId,
-    ) -> Result<SessionId, BackendError> {
-        let agent = agent.clone();
-        self.call(CallKind::CreateSession, move |s, _| {
-            match s.ledger.server(server) {
-                Some(r) if r.open => Ok(s.ledger.create_session(server, &agent, None)),
-                _ => Err(gone(format!("{server} is not running"))),
-            }
-        })
-        .await
-    }
-
-    async fn prompt(&self, session: SessionId, _text: &str) -> Result<(), BackendError> {
-        self.call(CallKind::Prompt, move |s, me| {
-            match s.ledger.session(session) {
-                Some(r) if r.live => {
-                    s.plan_events(session, me);
-                    Ok(())
-                }
-                _ => Err(gone(format!("{session} is not live"))),
-            }
-        })
-        .await
-    }
-
-    async fn abort_session(&self, session: SessionId) -> Result<(), BackendError> {
-        self.call(CallKind::AbortSession, move |s, _| {
-            match s.ledger.session(session) {
-                Some(r) if r.live => {
-                    s.ledger.kill_session(session);
-                    Ok(())
-                }
-                _ => Err(gone(format!("{session} is not live"))),
-            }
-        })
-        .await
-    }
-
-    async fn list_sessions(
-        &self,
-        server: ServerId,
-    ) -> Result<Vec<(SessionId, AgentId)>, BackendError> {
-        self.call(CallKind::ListSessions, move |s, _| {
-            match s.ledger.server(server) {
-                Some(r) if r.open => Ok(s
-                    .ledger
-                    .live_sessions()
-                    .filter(|r| r.server == server)
-                    .map(|r| (r.id, r.agent.clone()))
-                    .collect()),
-                _ => Err(gone(format!("{server} is not running"))),
-            }
-        })
-        .await
-    }
-
-    async fn list_servers(&self) -> Result<Vec<(ServerId, Workdir)>, BackendError> {
-        let list: Vec<(ServerId, Workdir)> = self
-            .call(CallKind::ListSessions, |s, _| {
-                Ok(s.ledger
-                    .servers
-                    .iter()
-                    .filter(|r| r.open)
-                    .map(|r| (r.id, r.workdir.clone()))
-                    .collect())
-            })
-            .await?;
-        // The reply reached the manager: it has been told these servers run (I7).
-        let mut state = self.lock();
-        for (server, _) in &list {
-            if let Some(s) = state.ledger.server_mut(*server) {
-                s.revealed = true;
-            }
-        }
-        Ok(list)
-    }
-
-    async fn subscribe(
-        &self,
-        session: SessionId,
-    ) -> Result<UnboundedReceiver<SessionEvent>, BackendError> {
-        self.call(CallKind::Subscribe, move |s, _| {
-            match s.ledger.session_mut(session) {
-                Some(r) if r.live => {
-                    let (tx, rx) = unbounded_channel();
-                    r.events.push(tx);
-                    Ok(rx)
-                }
-                _ => Err(gone(format!("{session} is not live"))),
-            }
-        })
-        .await
-    }
-}
-
-impl KiloSdk for PlainBackend {
-    async fn spawn_server(&self, workdir: &Workdir) -> Result<ServerId, BackendError> {
-        let workdir = workdir.clone();
-        self.call(CallKind::EnsureServer, move |s, me| {
-            Ok(s.start_server(&workdir, me))
-        })
-        .await
-    }
-
-    /// `server.close()` kills the child synchronously: no fault, no await.
-    fn kill_server(&self, server: ServerId) {
-        let me = self.clone();
-        self.lock().close(server, &me);
-    }
-
-    async fn abort_on(
-        &self,
-        server: ServerId,
-        session: Option<SessionId>,
-    ) -> Result<(), BackendError> {
-        self.call(CallKind::AbortSession, move |s, _| {
-            if !s.ledger.server(server).is_some_and(|r| r.open) {
-                return Err(gone(format!("{server} is not running")));
-            }
-            let Some(session) = session else {
-                return Err(BackendError::Failed("session '' not found".into()));
-            };
-            match s.ledger.session(session) {
-                Some(r) if r.server == server => {
-                    s.ledger.kill_session(session);
-                    Ok(())
-                }
-                _ => Err(BackendError::Failed(format!(
-                    "{session} not found on {server}"
-                ))),
-            }
-        })
-        .await
-    }
-
-    async fn subscribe_server(&self, server: ServerId) -> Result<EventStream, BackendError> {
-        self.call(CallKind::Subscribe, move |s, _| {
-            let (tx, rx) = unbounded_channel();
-            let _ = tx.send(Ok(ServerEvent::Connected));
-            match s.ledger.server_mut(server) {
-                Some(r) if r.open => r.streams.push(tx),
-                _ => s.silent.push(tx),
-            }
-            Ok(rx)
-        })
-        .await
-    }
-
-    async fn worker(&self, _what: &'static str) {
-        let _ = self.call(CallKind::Worker, |_, _| Ok(())).await;
     }
 }
