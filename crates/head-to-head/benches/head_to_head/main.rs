@@ -132,7 +132,11 @@ fn main() -> ExitCode {
     }
     let table = render(&races, &names, &results, args.campaigns, budget);
     let header = format!(
-        "{} campaigns a race and contender, each within {:.0} s (campaign k of a seeded contender starts at seed {}·k); panel: `{}`.\n\n",
+        "`cargo bench -p head-to-head -- --campaigns {} --budget {}` on {}, at commit {}: {} campaigns a race and contender, each within {} s (CPU time on one thread; wall time on every core for the real-time stress test); campaign k of a seeded contender starts at seed {}·k; panel: `{}`.\n\n",
+        args.campaigns,
+        args.budget,
+        machine(),
+        commit(),
         args.campaigns,
         args.budget,
         first_seed(1),
@@ -150,6 +154,51 @@ fn main() -> ExitCode {
         eprintln!("wrote the table into {}", path.display());
     }
     ExitCode::SUCCESS
+}
+
+/// The machine, as BENCHMARKS.md records it: cores, CPU model, memory.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map_or("unknown CPU".to_string(), |m| m.trim().to_string());
+    let meminfo = read("/proc/meminfo");
+    let gib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|l| l.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or("? GiB".to_string(), |kib| {
+            format!("{:.0} GiB", kib / 1024.0 / 1024.0)
+        });
+    format!("{cores} cores ({model}), {gib}")
+}
+
+/// The commit the bench ran at (`git rev-parse --short HEAD`), with `+changes` if the tree
+/// was not clean.
+fn commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(workspace_root())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let Some(head) = git(&["rev-parse", "--short", "HEAD"]) else {
+        return "unknown".into();
+    };
+    let dirty =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    if dirty {
+        format!("{head}+changes")
+    } else {
+        head
+    }
 }
 
 const BEGIN: &str = "<!-- head-to-head:begin -->";
