@@ -27,8 +27,8 @@ pub struct Ledger {
     /// Dead servers' streams: SDK 7.2.14 retries them for ever in silence.
     silent: Vec<ServerStream>,
     /// Events to send, and streams to end, once no lock is held: a shuttle channel's send
-    /// and its last sender's drop are scheduling points, and another task may then want this
-    /// ledger (or the manager's own std lock, under which `kill_server` is called).
+    /// and its last sender's drop are scheduling points, and the task shuttle switches to may
+    /// want this ledger: a `std` lock it would block on in the kernel, for ever.
     outbox: Vec<(ServerStream, Result<ServerEvent, BackendError>)>,
     ended: Vec<UnboundedSender<SessionEvent>>,
     ended_servers: Vec<ServerStream>,
