@@ -20,7 +20,7 @@ use lifecycle_sim::world::history::OpId;
 use lifecycle_sim::{Model, Violation};
 use tokio::task::JoinSet;
 
-use crate::plain_backend::PlainBackend;
+use crate::plain_backend::{PlainBackend, lock};
 
 /// Plays `spec`'s workload once on `model`, its backend's randomness seeded by `seed`: the
 /// first violation the checks saw, if any.
@@ -128,8 +128,4 @@ async fn run_workload<M: Lifecycle<PlainBackend>>(
             .cloned()
             .or_else(|| check_settled(ledger, &snapshot).err())
     })
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

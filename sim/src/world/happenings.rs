@@ -121,13 +121,7 @@ impl World {
                 if self.healed {
                     return;
                 }
-                let open: Vec<ServerId> = self
-                    .ledger
-                    .servers
-                    .iter()
-                    .filter(|s| s.open)
-                    .map(|s| s.id)
-                    .collect();
+                let open = self.ledger.open_servers();
                 if open.is_empty() {
                     return;
                 }

@@ -126,6 +126,15 @@ impl Ledger {
         }
     }
 
+    /// The servers running now, in id order.
+    pub fn open_servers(&self) -> Vec<ServerId> {
+        self.servers
+            .iter()
+            .filter(|s| s.open)
+            .map(|s| s.id)
+            .collect()
+    }
+
     pub fn live_sessions(&self) -> impl Iterator<Item = &SessionRecord> {
         self.sessions.iter().filter(|s| s.live)
     }

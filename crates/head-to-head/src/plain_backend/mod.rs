@@ -155,13 +155,7 @@ impl PlainBackend {
                 if state.healed || state.ended {
                     return;
                 }
-                let open: Vec<ServerId> = state
-                    .ledger
-                    .servers
-                    .iter()
-                    .filter(|s| s.open)
-                    .map(|s| s.id)
-                    .collect();
+                let open = state.ledger.open_servers();
                 if open.is_empty() {
                     return;
                 }
@@ -235,7 +229,7 @@ impl PlainBackend {
     }
 }
 
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+pub(crate) fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
     state
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
