@@ -6,7 +6,6 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use crate::check::Invariant;
-use crate::cli::stress::hunt_in_real_time;
 use crate::explore::{Hunted, SeedSet, SweepConfig, dfs, hunt, sweep};
 use crate::scenario::catalog::late_restart;
 use crate::scenario::spec::{CLOCKWORK_VERSION, STEPPING_VERSION, Strategy, Timing};
@@ -140,7 +139,7 @@ fn hunt_1341(strategy: Strategy, campaigns: u64) -> (f64, f64, u64) {
 }
 
 /// Runs every measurement and returns the results as a markdown table.
-pub fn run_bench(seconds: f64, jobs: usize, stress_cap: Duration) -> String {
+pub fn run_bench(seconds: f64, jobs: usize) -> String {
     let mut out = String::new();
     let (rate, steps) = throughput(Model::Owned, STEPPING_VERSION, seconds);
     let (jump_rate, jump_steps) = throughput(Model::Owned, CLOCKWORK_VERSION, seconds);
@@ -197,25 +196,5 @@ pub fn run_bench(seconds: f64, jobs: usize, stress_cap: Duration) -> String {
         if report.failure.is_some() { "found" } else { "not found" }
     )
     .unwrap();
-    let random_secs = rows[0].2;
-    match hunt_in_real_time(stress_cap) {
-        Some((runs, took)) => {
-            writeln!(out, "| #1341 (late-restart, `legacy`), real-time stress test: multi-threaded tokio, real 1-20 ms sleeps | {runs} scenarios, {:.0} ms |", took.as_secs_f64() * 1000.0).unwrap();
-            writeln!(
-                out,
-                "| stress test time / simulated random time to find #1341 | {:.0}x |",
-                took.as_secs_f64() / random_secs.max(1e-9)
-            )
-            .unwrap();
-        }
-        None => {
-            writeln!(
-                out,
-                "| #1341 (late-restart, `legacy`), real-time stress test | not found within {} s |",
-                stress_cap.as_secs()
-            )
-            .unwrap();
-        }
-    }
     out
 }

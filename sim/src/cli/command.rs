@@ -176,7 +176,8 @@ pub(super) enum Command {
         model: String,
     },
     /// Measure the harness: throughput against bare turmoil, and time to find #1341 per
-    /// strategy and with a real-time stress test. Prints a markdown table.
+    /// strategy. Prints a markdown table. (Other tools on the same races: `cargo bench -p
+    /// head-to-head`.)
     Bench {
         /// How long each throughput measurement runs.
         #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
@@ -184,9 +185,6 @@ pub(super) enum Command {
         /// Threads for the parallel throughput measurement.
         #[arg(long, default_value_t = default_jobs(), value_parser = clap::value_parser!(u64).range(1..=1024))]
         jobs: u64,
-        /// The cap on the real-time stress test.
-        #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
-        stress_cap: Duration,
         /// Also sweep this many scenarios and report resident memory after 100,000 of them
         /// and at the end (1000000 takes about 12 minutes on 2 cores).
         #[arg(long, value_name = "SCENARIOS")]

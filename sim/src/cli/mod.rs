@@ -5,7 +5,6 @@
 
 pub mod bench;
 mod memory;
-mod stress;
 
 mod args;
 mod command;
@@ -200,11 +199,7 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             Ok(true)
         }
         Command::Bench {
-            time,
-            jobs,
-            stress_cap,
-            memory,
-            ..
+            time, jobs, memory, ..
         } => {
             println!(
                 "lifecycle-sim bench (time {}, jobs {jobs})",
@@ -212,7 +207,7 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             );
             print!(
                 "{}",
-                crate::cli::bench::run_bench(time.as_secs_f64(), jobs as usize, stress_cap)
+                crate::cli::bench::run_bench(time.as_secs_f64(), jobs as usize)
             );
             if let Some(scenarios) = memory {
                 print!("{}", memory::memory_report(scenarios, jobs as usize));
