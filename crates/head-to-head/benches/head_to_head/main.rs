@@ -118,6 +118,8 @@ fn main() -> ExitCode {
         eprintln!("error: no race or no contender matches");
         return ExitCode::from(2);
     }
+    // Read before the hunt: the commit is the code that ran, whatever changes during it.
+    let (machine, commit) = (machine(), commit());
     let names: Vec<String> = contenders.iter().map(|c| c.name()).collect();
     let mut results = Vec::new();
     for race in &races {
@@ -135,8 +137,8 @@ fn main() -> ExitCode {
         "`cargo bench -p head-to-head -- --campaigns {} --budget {}` on {}, at commit {}: {} campaigns a race and contender, each within {} s (CPU time on one thread; wall time on every core for the real-time stress test); campaign k of a seeded contender starts at seed {}·k; panel: `{}`.\n\n",
         args.campaigns,
         args.budget,
-        machine(),
-        commit(),
+        machine,
+        commit,
         args.campaigns,
         args.budget,
         first_seed(1),
