@@ -242,11 +242,13 @@ pub fn sweep(
             let tx = tx.clone();
             let (next, done, steering) = (&next, &done, &steering);
             scope.spawn(move || {
-                loop {
-                    if done.load(Ordering::Relaxed)
+                let stopping = || {
+                    done.load(Ordering::Relaxed)
                         || config.stop.load(Ordering::Relaxed)
                         || (config.seeds.range.is_none() && began.elapsed() >= config.budget)
-                    {
+                };
+                loop {
+                    if stopping() {
                         return;
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -254,7 +256,7 @@ pub fn sweep(
                         return;
                     };
                     let scenario = match steering {
-                        Some(steering) => match steering.scenario(settings, i, seed) {
+                        Some(steering) => match steering.scenario(settings, i, seed, stopping) {
                             Some(scenario) => scenario,
                             None => return,
                         },
@@ -275,12 +277,6 @@ pub fn sweep(
         let mut classes: BTreeMap<String, usize> = BTreeMap::new();
         let mut last_progress = Instant::now();
         for (i, ran) in rx {
-            if let Some(steering) = &steering
-                && (done.load(Ordering::Relaxed) || config.stop.load(Ordering::Relaxed))
-            {
-                // Workers waiting for a round that will not be weighed go home.
-                steering.close();
-            }
             pending.insert(i, ran);
             while let Some(mut ran) = pending.remove(&expected) {
                 let seed = ran.seed;

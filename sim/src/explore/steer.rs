@@ -59,8 +59,6 @@ struct State {
     round: Vec<(Swarm, BTreeSet<&'static str>)>,
     /// The kept configurations, with the points their scenario reached.
     kept: Vec<(Swarm, BTreeSet<&'static str>)>,
-    /// No more rounds will be made ready (the sweep stops).
-    closed: bool,
 }
 
 #[derive(Default)]
@@ -75,12 +73,20 @@ impl Steering {
     }
 
     /// The scenario of the `index`th seed of the sweep (`seed`), once the rounds before its
-    /// own are in; `None` if the sweep stopped meanwhile.
-    pub fn scenario(&self, settings: &Settings, index: u64, seed: u64) -> Option<Scenario> {
+    /// own are in; `None` once `stopping()` says the sweep stopped meanwhile. The waiting
+    /// worker asks for itself: a sweep that stops takes no more results, so the round it waits
+    /// for may never be weighed, and nobody else may be left to wake it.
+    pub fn scenario(
+        &self,
+        settings: &Settings,
+        index: u64,
+        seed: u64,
+        stopping: impl Fn() -> bool,
+    ) -> Option<Scenario> {
         let round = index / ROUND;
         let mut state = self.state();
         while state.ready < round {
-            if state.closed {
+            if stopping() {
                 return None;
             }
             state = self
@@ -155,10 +161,48 @@ impl Steering {
         state.ready = (index + 1) / ROUND;
         self.ready.notify_all();
     }
+}
 
-    /// No more results will come: wake every worker still waiting.
-    pub fn close(&self) {
-        self.state().closed = true;
-        self.ready.notify_all();
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// A sweep that stops (covered, fail-fast, interrupted) records no more results, so a
+    /// worker already waiting for the next round must see the stop itself: once it did not,
+    /// and a steered `--until-covered` sweep on two threads hung for good.
+    #[test]
+    fn a_worker_waiting_for_a_round_that_will_not_come_returns_when_the_sweep_stops() {
+        let steering = Steering::default();
+        let settings = Settings::default();
+        assert!(steering.scenario(&settings, 0, 7, || false).is_some());
+        let stopped = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let waiting = scope.spawn(|| {
+                steering.scenario(&settings, ROUND, 7, || stopped.load(Ordering::Relaxed))
+            });
+            stopped.store(true, Ordering::Relaxed);
+            assert!(waiting.join().expect("the worker panicked").is_none());
+        });
+    }
+
+    #[test]
+    fn the_next_round_draws_once_the_last_result_of_this_one_is_recorded() {
+        let steering = Steering::default();
+        let settings = Settings::default();
+        let swarm = Swarm {
+            faults: FaultConfig::all(),
+            mix: OpMix::all(),
+        };
+        for index in 0..ROUND {
+            steering.record(index, swarm, &BTreeSet::from(["a.point"]));
+        }
+        assert!(steering.scenario(&settings, ROUND, 7, || true).is_some());
+        assert!(
+            steering
+                .scenario(&settings, 2 * ROUND, 7, || true)
+                .is_none()
+        );
     }
 }
