@@ -5,7 +5,7 @@
 mod proptest_machine;
 mod shuttle_check;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -36,10 +36,11 @@ struct Args {
     /// Only the contenders whose name contains this.
     #[arg(long)]
     contender: Option<String>,
-    /// The panel file.
+    /// The panel file (a relative path is from the workspace root).
     #[arg(long)]
     panel: Option<PathBuf>,
-    /// Write the table into this markdown file, between its head-to-head markers.
+    /// Write the table into this markdown file, between its head-to-head markers (a relative
+    /// path is from the workspace root: `cargo bench` runs this in the crate's folder).
     #[arg(long)]
     update: Option<PathBuf>,
     /// Passed by `cargo bench`; ignored.
@@ -88,9 +89,18 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let budget = Duration::from_secs_f64(args.budget);
+    let update_path = args.update.as_ref().map(|p| workspace_root().join(p));
+    // Refuse a file the table cannot go into now, not after the whole hunt.
+    if let Some(path) = &update_path
+        && let Err(e) = markers(path)
+    {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let panel = args
         .panel
-        .clone()
+        .as_ref()
+        .map(|p| workspace_root().join(p))
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("panel.json"));
     let races: Vec<Race> = match load_panel(&panel) {
         Ok(races) => races
@@ -148,7 +158,7 @@ fn main() -> ExitCode {
             .display()
     );
     println!("{header}{table}");
-    if let Some(path) = args.update {
+    if let Some(path) = update_path {
         if let Err(e) = update(&path, &format!("{header}{table}")) {
             eprintln!("error: {e}");
             return ExitCode::from(2);
@@ -206,16 +216,22 @@ fn commit() -> String {
 const BEGIN: &str = "<!-- head-to-head:begin -->";
 const END: &str = "<!-- head-to-head:end -->";
 
-/// Replaces what lies between the markers in `path` with `section`.
-fn update(path: &PathBuf, section: &str) -> Result<(), String> {
+/// The text of `path` and where its markers are.
+fn markers(path: &Path) -> Result<(String, usize, usize), String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let (Some(b), Some(e)) = (text.find(BEGIN), text.find(END)) else {
-        return Err(format!(
+    match (text.find(BEGIN), text.find(END)) {
+        (Some(b), Some(e)) if b < e => Ok((text, b, e)),
+        _ => Err(format!(
             "{} has no {BEGIN} ... {END} markers",
             path.display()
-        ));
-    };
+        )),
+    }
+}
+
+/// Replaces what lies between the markers in `path` with `section`.
+fn update(path: &Path, section: &str) -> Result<(), String> {
+    let (text, b, e) = markers(path)?;
     let new = format!("{}{BEGIN}\n{section}{}", &text[..b], &text[e..]);
     std::fs::write(path, new).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
