@@ -34,7 +34,9 @@ pub struct Race {
 
 /// The workspace root (the panel's case paths are relative to it).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // Canonical, so that paths under it print relative to it.
+    root.canonicalize().unwrap_or(root)
 }
 
 /// The panel in `panel.json`, or why it cannot be read.

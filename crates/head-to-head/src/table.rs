@@ -33,6 +33,9 @@ impl Attempt {
 pub enum Tally {
     /// It cannot express the race, and why.
     Cannot(String),
+    /// A campaign panicked outside what the contender's tool catches: a bug in the contender
+    /// (or in the code under test the tool does not expect), with its message.
+    Broke(String),
     Ran {
         attempts: Vec<Attempt>,
         clock: Clock,
@@ -79,7 +82,7 @@ impl Tally {
 
     fn found(&self) -> (usize, usize) {
         match self {
-            Tally::Cannot(_) => (0, 0),
+            Tally::Cannot(_) | Tally::Broke(_) => (0, 0),
             Tally::Ran { attempts, .. } => {
                 (attempts.iter().filter(|a| a.found).count(), attempts.len())
             }
@@ -130,6 +133,9 @@ pub fn render(
             let row = match tally {
                 Tally::Cannot(why) => {
                     format!("| {title} | {name} | cannot express it | — | — | {why} |")
+                }
+                Tally::Broke(message) => {
+                    format!("| {title} | {name} | broke | — | — | a campaign panicked: {message} |")
                 }
                 Tally::Ran {
                     attempts, clock, ..

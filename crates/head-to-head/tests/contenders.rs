@@ -8,7 +8,7 @@ use head_to_head::contenders::Clock;
 use head_to_head::contenders::turmoil_alone::play_on_turmoil;
 use head_to_head::plain_backend::PlainBackend;
 use head_to_head::sequential::sequential;
-use head_to_head::table::{Attempt, Tally};
+use head_to_head::table::{Attempt, Tally, render};
 use head_to_head::{Race, load_panel};
 use lifecycle_sim::scenario::workload::OpKind;
 use lifecycle_sim::{FaultConfig, Scenario};
@@ -173,4 +173,21 @@ fn the_median_counts_a_campaign_that_did_not_find_as_never() {
     ]);
     assert_eq!(most_not.median(), None);
     assert_eq!(Tally::Cannot("why".into()).median(), None);
+}
+
+/// A contender that broke, or cannot express a race, still has its row, saying why.
+#[test]
+fn every_contender_keeps_its_row_with_the_reason_it_has_no_time() {
+    let races = panel();
+    let race = races[..1].to_vec();
+    let names = vec!["broken".to_string(), "unable".to_string()];
+    let results = vec![vec![
+        Tally::Broke("campaign 0: oops at x.rs:1".into()),
+        Tally::Cannot("needs time".into()),
+    ]];
+    let table = render(&race, &names, &results, 5, Duration::from_secs(10));
+    let rows: Vec<&str> = table.lines().skip(2).collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    assert!(rows[0].contains("| broken | broke |") && rows[0].contains("oops at x.rs:1"));
+    assert!(rows[1].contains("| unable | cannot express it |") && rows[1].contains("needs time"));
 }

@@ -3,8 +3,10 @@
 //! `--update`).
 
 mod proptest_machine;
+mod quiet;
 mod shuttle_check;
 
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -17,6 +19,7 @@ use head_to_head::contenders::{Contender, first_seed};
 use head_to_head::panel::workspace_root;
 use head_to_head::table::{Tally, render};
 use head_to_head::{Race, load_panel};
+use quiet::Quiet;
 
 #[derive(Parser)]
 #[command(
@@ -70,9 +73,21 @@ fn hunt(contender: &dyn Contender, race: &Race, campaigns: u64, budget: Duration
     } else {
         campaigns
     };
-    let attempts = (0..runs)
-        .map(|k| contender.campaign(race, k, budget))
-        .collect();
+    let mut attempts = Vec::new();
+    for k in 0..runs {
+        Quiet::last(); // An earlier campaign's message is not this one's.
+        // One contender's bug must not cost the rest of the run's results.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| contender.campaign(race, k, budget))) {
+            Ok(attempt) => attempts.push(attempt),
+            Err(payload) => {
+                let message = Quiet::last()
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "(no message)".into());
+                return Tally::Broke(format!("campaign {k}: {message}"));
+            }
+        }
+    }
     Tally::Ran {
         attempts,
         clock: contender.clock(),
@@ -143,8 +158,13 @@ fn main() -> ExitCode {
         results.push(row);
     }
     let table = render(&races, &names, &results, args.campaigns, budget);
+    // The command that reproduces this table, filters included.
+    let filters: String = [("--race", &args.race), ("--contender", &args.contender)]
+        .iter()
+        .filter_map(|(flag, value)| value.as_ref().map(|v| format!(" {flag} '{v}'")))
+        .collect();
     let header = format!(
-        "`cargo bench -p head-to-head -- --campaigns {} --budget {}` on {}, at commit {}: {} campaigns a race and contender, each within {} s (CPU time on one thread; wall time on every core for the real-time stress test); campaign k of a seeded contender starts at seed {}·k; panel: `{}`.\n\n",
+        "`cargo bench -p head-to-head -- --campaigns {} --budget {}{filters}` on {}, at commit {}: {} campaigns a race and contender, each within {} s (CPU time on one thread; wall time on every core for the real-time stress test); campaign k of a seeded contender starts at seed {}·k; panel: `{}`.\n\n",
         args.campaigns,
         args.budget,
         machine,

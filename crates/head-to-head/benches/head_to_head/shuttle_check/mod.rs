@@ -133,8 +133,7 @@ impl Contender for Shuttle {
     fn campaign(&self, race: &Race, k: u64, budget: Duration) -> Attempt {
         let began = cpu::thread();
         let runs = Arc::new(AtomicU64::new(0));
-        let hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(|_| {}));
+        let quiet = crate::quiet::Quiet::new();
         let mut found = false;
         for round in 0u64.. {
             if cpu::thread() - began >= budget {
@@ -169,7 +168,7 @@ impl Contender for Shuttle {
                 break;
             }
         }
-        std::panic::set_hook(hook);
+        drop(quiet);
         Attempt::new(found, runs.load(Ordering::Relaxed), cpu::thread() - began)
     }
 }
