@@ -185,6 +185,14 @@ fn main() -> ExitCode {
         }
         eprintln!("wrote the table into {}", path.display());
     }
+    // A contender that broke is a bug in the bench, even with its row in the table.
+    if results
+        .iter()
+        .flatten()
+        .any(|t| matches!(t, Tally::Broke(_)))
+    {
+        return ExitCode::from(1);
+    }
     ExitCode::SUCCESS
 }
 
