@@ -138,4 +138,28 @@ impl Ledger {
     pub fn live_sessions(&self) -> impl Iterator<Item = &SessionRecord> {
         self.sessions.iter().filter(|s| s.live)
     }
+
+    /// What listing the servers answers: each running one and its workdir, in id order.
+    pub fn server_list(&self) -> Vec<(ServerId, Workdir)> {
+        self.servers
+            .iter()
+            .filter(|s| s.open)
+            .map(|s| (s.id, s.workdir.clone()))
+            .collect()
+    }
+
+    /// The sessions live on `server`.
+    pub fn live_on(&self, server: ServerId) -> impl Iterator<Item = &SessionRecord> {
+        self.live_sessions().filter(move |s| s.server == server)
+    }
+
+    /// Takes a dying server's SSE streams: what each does next is the death's to decide.
+    pub fn take_streams(
+        &mut self,
+        server: ServerId,
+    ) -> Vec<UnboundedSender<Result<ServerEvent, BackendError>>> {
+        self.server_mut(server)
+            .map(|s| std::mem::take(&mut s.streams))
+            .unwrap_or_default()
+    }
 }

@@ -7,6 +7,7 @@ use tokio::sync::mpsc::unbounded_channel;
 
 use crate::scenario::faults::FaultConfig;
 use crate::world::history::OpId;
+use crate::world::ledger::Ledger;
 use crate::world::mailbox::Notice;
 use crate::world::{Call, Happening, Reply, World};
 
@@ -17,6 +18,17 @@ pub struct Closing {
     pub snapshot: Snapshot,
     /// The sessions still live on the server.
     pub live_on_server: Vec<SessionId>,
+}
+
+impl Closing {
+    /// `server` closing now, with what the manager tracks (`snapshot`).
+    pub fn of(ledger: &Ledger, server: ServerId, snapshot: Snapshot) -> Self {
+        Self {
+            server,
+            snapshot,
+            live_on_server: ledger.live_on(server).map(|s| s.id).collect(),
+        }
+    }
 }
 
 impl World {
@@ -65,14 +77,7 @@ impl World {
                 Reply::ServerEvents(rx)
             }
             Call::Worker(_) => Reply::Done,
-            Call::ListServers => Reply::Servers(
-                self.ledger
-                    .servers
-                    .iter()
-                    .filter(|s| s.open)
-                    .map(|s| (s.id, s.workdir.clone()))
-                    .collect(),
-            ),
+            Call::ListServers => Reply::Servers(self.ledger.server_list()),
             Call::CreateSession(server, agent) => match self.ledger.server(*server) {
                 Some(s) if s.open => Reply::Session(self.ledger.create_session(*server, agent, op)),
                 _ => not_running(server),
@@ -104,8 +109,7 @@ impl World {
             Call::ListSessions(server) => match self.ledger.server(*server) {
                 Some(s) if s.open => Reply::Sessions(
                     self.ledger
-                        .live_sessions()
-                        .filter(|s| s.server == *server)
+                        .live_on(*server)
                         .map(|s| (s.id, s.agent.clone()))
                         .collect(),
                 ),
@@ -132,12 +136,7 @@ impl World {
         } else {
             self.backend.faults
         };
-        let streams = self
-            .ledger
-            .server_mut(server)
-            .map(|s| std::mem::take(&mut s.streams))
-            .unwrap_or_default();
-        for stream in streams {
+        for stream in self.ledger.take_streams(server) {
             if self.decisions.percent(faults.stream_errors) {
                 let lost = Err(BackendError::Gone(format!("{server}: event stream lost")));
                 self.post(Notice::ServerEvent(stream, lost));
@@ -187,16 +186,7 @@ impl World {
         let Some(snapshot) = self.snapshot.as_ref().map(|f| f()) else {
             return;
         };
-        let live_on_server = self
-            .ledger
-            .live_sessions()
-            .filter(|s| s.server == server)
-            .map(|s| s.id)
-            .collect();
-        self.closings.push(Closing {
-            server,
-            snapshot,
-            live_on_server,
-        });
+        self.closings
+            .push(Closing::of(&self.ledger, server, snapshot));
     }
 }

@@ -236,14 +236,19 @@ pub(crate) fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl State {
-    /// The harness's draw (`World::draw_fault`): hang, error, late effect, lost reply, then the
-    /// call's own family (a create that lies, an abort that fails).
-    fn draw(&mut self, kind: CallKind) -> (Option<Fault>, u64) {
-        let f = if self.healed {
+    /// The fault rates in force: none once healed.
+    fn faults_now(&self) -> FaultConfig {
+        if self.healed {
             FaultConfig::none()
         } else {
             self.faults
-        };
+        }
+    }
+
+    /// The harness's draw (`World::draw_fault`): hang, error, late effect, lost reply, then the
+    /// call's own family (a create that lies, an abort that fails).
+    fn draw(&mut self, kind: CallKind) -> (Option<Fault>, u64) {
+        let f = self.faults_now();
         let latency = u64::from(self.rng.random_range(1..=self.max_latency_ms));
         if kind == CallKind::Worker {
             return (None, latency);
@@ -296,17 +301,8 @@ impl State {
 
     /// A server died: its sessions die; each stream throws or goes silent (stream-errors).
     fn server_died(&mut self, server: ServerId) {
-        let errors = if self.healed {
-            0
-        } else {
-            self.faults.stream_errors
-        };
-        let streams = self
-            .ledger
-            .server_mut(server)
-            .map(|s| std::mem::take(&mut s.streams))
-            .unwrap_or_default();
-        for stream in streams {
+        let errors = self.faults_now().stream_errors;
+        for stream in self.ledger.take_streams(server) {
             if errors > 0 && self.rng.random_range(0..100) < errors {
                 let _ = stream.send(Err(gone(format!("{server}: event stream lost"))));
             } else {
@@ -319,18 +315,7 @@ impl State {
     /// A server closes: I3 is judged on what the manager tracks at that moment.
     fn close(&mut self, server: ServerId, me: &PlainBackend) {
         if let Some(snapshot) = me.snapshot.get().and_then(|f| f()) {
-            let live_on_server = self
-                .ledger
-                .live_sessions()
-                .filter(|s| s.server == server)
-                .map(|s| s.id)
-                .collect();
-            let closing = Closing {
-                server,
-                snapshot,
-                live_on_server,
-            };
-            if let Err(v) = check_close(&closing)
+            if let Err(v) = check_close(&Closing::of(&self.ledger, server, snapshot))
                 && self.violation.is_none()
             {
                 self.violation = Some(v);
@@ -341,11 +326,7 @@ impl State {
 
     /// A prompted session may go idle, or fail, a little later.
     fn plan_events(&mut self, session: SessionId, me: &PlainBackend) {
-        let f = if self.healed {
-            FaultConfig::none()
-        } else {
-            self.faults
-        };
+        let f = self.faults_now();
         for (rate, error) in [(f.idle_events, false), (f.error_events, true)] {
             if rate == 0 || self.rng.random_range(0..100) >= rate {
                 continue;

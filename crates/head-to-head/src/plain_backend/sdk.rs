@@ -79,8 +79,7 @@ impl SessionBackend for PlainBackend {
             match s.ledger.server(server) {
                 Some(r) if r.open => Ok(s
                     .ledger
-                    .live_sessions()
-                    .filter(|r| r.server == server)
+                    .live_on(server)
                     .map(|r| (r.id, r.agent.clone()))
                     .collect()),
                 _ => Err(gone(format!("{server} is not running"))),
@@ -91,14 +90,7 @@ impl SessionBackend for PlainBackend {
 
     async fn list_servers(&self) -> Result<Vec<(ServerId, Workdir)>, BackendError> {
         let list: Vec<(ServerId, Workdir)> = self
-            .call(CallKind::ListSessions, |s, _| {
-                Ok(s.ledger
-                    .servers
-                    .iter()
-                    .filter(|r| r.open)
-                    .map(|r| (r.id, r.workdir.clone()))
-                    .collect())
-            })
+            .call(CallKind::ListSessions, |s, _| Ok(s.ledger.server_list()))
             .await?;
         // The reply reached the manager: it has been told these servers run (I7).
         let mut state = self.lock();
