@@ -24,8 +24,9 @@
 //!
 //! Assumptions beyond common/mod.rs's:
 //! - B1 `hydrateDbFromSnapshot` swallows its errors (only its time counts).
-//! - B2 `createSessionWithStaleDbFallback`'s fallback (on a bad create answer: delete the db,
-//!   close and delete the server, recreate it, retry) is not modelled: a create is one call.
+//! - B2 POST's create is one call; LATEST's goes through `createSessionWithStaleDbFallback`
+//!   (on an answer with no session: delete the db, close and delete the mapped server, recreate
+//!   it, retry once), ported below and used by `start-lock` only.
 //! - B3 Agents are not the mayor: no `session.list` resume, every start prompts.
 
 use std::sync::Arc;
@@ -101,7 +102,11 @@ pub(crate) async fn start_agent_impl<B: KiloSdk>(
         if !counted {
             point!("startAgentImpl.not_counted");
         }
-        let session = bounded(timeout, core.backend.create_session(server, agent)).await?;
+        let session = if core.version >= Version::Latest {
+            create_session_with_stale_db_fallback(core, server, workdir, agent).await?
+        } else {
+            bounded(timeout, core.backend.create_session(server, agent)).await?
+        };
         lock(&record).session = Some(session);
         if signal.is_cancelled() {
             point!("startAgentImpl.check2_aborted");
@@ -117,7 +122,9 @@ pub(crate) async fn start_agent_impl<B: KiloSdk>(
                 r.status = Status::Running;
             }
         }
-        let prompted = bounded(timeout, core.backend.prompt(session, prompt)).await;
+        // Through the client `ensureSDKServer` gave (LATEST: still the old one after a
+        // stale-db fallback).
+        let prompted = bounded(timeout, core.backend.prompt_on(server, session, prompt)).await;
         match prompted {
             Err(e) if threw(&Err(e.clone())) => return Err(Thrown::Error(e)),
             Err(_) => point!("startAgentImpl.prompt_error_answer_ignored"),
@@ -173,6 +180,54 @@ pub(crate) async fn start_agent_impl<B: KiloSdk>(
             Err(LifecycleError::Backend(e))
         }
     }
+}
+
+/// LATEST `createSessionWithStaleDbFallback` **[3rd]**: ⏸`session.create` through the
+/// start's client; an answer with no session (an HTTP error, which the SDK returns) is read as
+/// a stale `kilo.db`: ⏸ delete the local db, close and delete the instance mapped *now*
+/// (whatever its count, whoever else runs on it), ⏸`ensureSDKServer` (a fresh server at count
+/// 0), ⏸ create once more, and throw if that fails too. A create that throws (no answer)
+/// propagates. The caller keeps its old client and server for the stream and the prompt.
+async fn create_session_with_stale_db_fallback<B: KiloSdk>(
+    core: &Arc<Core<B>>,
+    server: agent_lifecycle::ServerId,
+    workdir: &agent_lifecycle::Workdir,
+    agent: &AgentId,
+) -> Result<agent_lifecycle::SessionId, Thrown> {
+    let timeout = core.config.call_timeout;
+    let first = bounded(timeout, core.backend.create_session(server, agent)).await;
+    match first {
+        Ok(session) => return Ok(session),
+        Err(e) if threw(&Err(e.clone())) => return Err(Thrown::Error(e)),
+        Err(_) => point!("createSessionWithStaleDbFallback.recovering"),
+    }
+    // `await deleteLocalDb(agentId)`: a local file removal, an await with no backend call.
+    tokio::task::yield_now().await;
+    let stale = {
+        let mut table = core.table();
+        let inst = table.instance(workdir);
+        inst.map(|inst| {
+            crate::common::remove_instance(&mut table, workdir);
+            lock(&inst).server
+        })
+    };
+    if stale.is_some() {
+        point!("createSessionWithStaleDbFallback.closed_mapped_server");
+    }
+    core.kill(stale);
+    let fresh = core.ensure_sdk_server(workdir).await?;
+    bounded(timeout, core.backend.create_session(fresh, agent))
+        .await
+        .map_err(|e| {
+            point!("createSessionWithStaleDbFallback.retry_failed");
+            Thrown::Error(if threw(&Err(e.clone())) {
+                e
+            } else {
+                agent_lifecycle::BackendError::Failed(
+                    "SDK session.create failed even after stale DB recovery".into(),
+                )
+            })
+        })
 }
 
 impl<B: KiloSdk> Lifecycle<B> for AbortTokenManager<B> {

@@ -75,7 +75,7 @@ impl<B: KiloSdk> Lifecycle<B> for LegacyManager<B> {
             core.subscribe_to_events(agent, server, &record);
             let prompted = bounded(
                 core.config.call_timeout,
-                core.backend.prompt(session, prompt),
+                core.backend.prompt_on(server, session, prompt),
             )
             .await;
             match prompted {

@@ -237,10 +237,26 @@ const POST: &[Point] = &[
         "idleTimer.drain_timer_fired",
         "an idle timer re-armed by the drain fired",
     ),
+    p(
+        "handleIdleEvent.armed_while_draining",
+        "an idle event while draining armed the drain's timer at once [3rd]",
+    ),
 ];
 
 /// LATEST only.
 const LATEST: &[Point] = &[
+    p(
+        "createSessionWithStaleDbFallback.recovering",
+        "a create answered no session: the stale-db fallback began [3rd]",
+    ),
+    p(
+        "createSessionWithStaleDbFallback.closed_mapped_server",
+        "the fallback closed and deleted the workdir's mapped server [3rd]",
+    ),
+    p(
+        "createSessionWithStaleDbFallback.retry_failed",
+        "the fallback's second create failed too [3rd]",
+    ),
     p(
         "startAgent.waited_for_start_lock",
         "a start waited for the agent's start lock",

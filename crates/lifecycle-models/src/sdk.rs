@@ -55,6 +55,21 @@ pub trait KiloSdk: SessionBackend {
         session: Option<SessionId>,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
 
+    /// `client.session.prompt({path: {id}})` through the client of `server` (the instance the
+    /// start got from `ensureSDKServer`), which need not be the session's own server after
+    /// LATEST's stale-db fallback. A session the server does not know answers 200 with an
+    /// empty body on the 7.3 CLI (`Bun.serve`), which the SDK returns, not throws. A backend
+    /// that has no such mismatch may prompt the session directly.
+    fn prompt_on(
+        &self,
+        server: ServerId,
+        session: SessionId,
+        text: &str,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let _ = server;
+        self.prompt(session, text)
+    }
+
     /// `client.event.subscribe()` on `server`: one stream of every session's events.
     fn subscribe_server(
         &self,

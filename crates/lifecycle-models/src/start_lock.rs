@@ -8,11 +8,14 @@
 //! | --- | --- | --- |
 //! | route | 503 while `_draining`, checked before the lock and never again | `Err(Evicting)` |
 //! | start | ⏸ the agent's start lock, held through the *whole* `startAgentImpl`, the initial prompt included **[2nd]** | a FIFO async mutex per agent |
+//! | start 6 | ⏸`createSessionWithStaleDbFallback` **[3rd]**: an answer with no session closes and deletes the mapped server, respawns it at count 0 and creates again; the stream and the prompt still go through the old client | `create_session_with_stale_db_fallback` (`abort_token.rs`) |
 //! | stop, evict | not under the lock (§6.2) | as POST |
 //!
 //! Not modelled (LATEST additions outside the lifecycle race): the hydration gate, token
-//! refresh restarts (`/refresh-token`), `ensureSDKServer`'s respawn on a config mismatch (the
-//! agents of a workdir share one config here).
+//! refresh restarts (`/refresh-token`). `ensureSDKServer`'s eviction of an instance whose
+//! `KILO_CONFIG_CONTENT` differs (fast path and re-check) never fires here: assumption C1,
+//! every start of a workdir carries the config its instance was made with (one role per
+//! workdir; the mayor's prewarmed server is not modelled).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

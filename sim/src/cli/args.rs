@@ -80,6 +80,19 @@ pub(super) struct Generation {
     /// printed before it was).
     #[arg(long, hide = true, conflicts_with = "ms_steps")]
     time_jumps: bool,
+    /// Let distinct agents share a workdir, and so a server, as only the triage and mayor
+    /// workspaces do in the real system (by default each agent has its own worktree).
+    #[arg(long)]
+    pub(super) shared_workdirs: bool,
+    /// Switch on a fault family that is off unless named: `launcher-close` (the gastown
+    /// image's `server.close()` kills only the kilo launcher) or `stream-errors`
+    /// (hypothetical: a dead server's event stream throws).
+    #[arg(long, value_name = "FAMILY", value_parser = parse_opt_in)]
+    pub(super) also: Vec<String>,
+}
+
+fn parse_opt_in(text: &str) -> Result<String, String> {
+    FaultConfig::none().with_opt_in(text).map(|_| text.to_string())
 }
 
 #[derive(Args, Clone)]
@@ -142,6 +155,13 @@ impl Generation {
                 FaultChoice::None => FaultMode::Fixed(FaultConfig::none()),
             },
             strategy: self.strategy(),
+            shape: crate::scenario::workload::WorkloadShape {
+                shared_workdirs: self.shared_workdirs,
+                ..Default::default()
+            },
+            opt_in: self.also.iter().fold(FaultConfig::none(), |faults, name| {
+                faults.with_opt_in(name).expect("checked by the parser")
+            }),
             version: if self.ms_steps {
                 crate::scenario::spec::STEPPING_VERSION
             } else {
@@ -156,6 +176,12 @@ impl Generation {
         let mut flags = String::new();
         if self.ms_steps {
             flags.push_str(" --ms-steps");
+        }
+        if self.shared_workdirs {
+            flags.push_str(" --shared-workdirs");
+        }
+        for name in &self.also {
+            flags.push_str(&format!(" --also {name}"));
         }
         match self.faults {
             FaultChoice::Swarm => {}

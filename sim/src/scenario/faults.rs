@@ -8,33 +8,47 @@ use serde::{Deserialize, Serialize};
 
 use crate::decisions::Decisions;
 
-/// Percent chances, per backend call (or per prompted session for events), of each fault
-/// family; 0 means off. `server_crashes` is a count.
+/// Percent chances, per backend call (or per turn for `error_events`), of each fault family;
+/// 0 means off. `server_crashes` is a count.
+///
+/// Every family stands for something a real `kilo serve`, `@kilocode/sdk` or network can do
+/// (`docs/real-system.md` names the measurement or code behind each). Two are off unless
+/// asked for by name: `stream_errors` has no basis in any SDK the real code pinned, and
+/// `launcher_close` is real but makes every close leak, which would hide every other finding.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FaultConfig {
-    /// Any call answers with an error and has no effect.
+    /// Any call answers with an error and has no effect (the server answers 500 before
+    /// acting: a broken or locked `kilo.db` fails every request that touches it).
     pub call_errors: u32,
     /// Lost request: any call never reaches the server (no effect) and never answers; the
-    /// caller's timeout ends it.
+    /// caller's timeout ends it (a connection that stalls; a first request sent before the
+    /// server is ready hangs for minutes on 7.7.9).
     pub hangs: u32,
     /// `create_session` creates the session but answers with an error (a lost reply, on
-    /// creates only; `lost_replies` has it for every call).
+    /// creates only; `lost_replies` has it for every call). The server commits the session
+    /// before a later step throws, or dies between commit and reply.
     pub create_lies: u32,
-    /// `abort_session` answers with an error and the session lives on.
+    /// `abort_session` answers with an error and the session lives on (the server cannot be
+    /// reached: the SDK throws).
     pub abort_fails: u32,
-    /// How many times a running server crashes during the scenario (its sessions die, their
-    /// event streams end).
+    /// How many times a running server crashes during the scenario (SIGKILL, OOM: its sessions
+    /// stop; its event streams go silent, as the SDK retries for ever).
     pub server_crashes: u32,
-    /// A prompted session goes idle a little later.
+    /// Retired: every turn now ends with `session.idle`, as the real server's does. Read from
+    /// old case files and ignored.
+    #[serde(default, skip_serializing)]
     pub idle_events: u32,
-    /// A prompted session reports an error and dies a little later.
+    /// A turn ends in a provider error: `session.error`, then `session.idle`; the session
+    /// persists (a non-retryable provider answer or a malformed model stream).
     pub error_events: u32,
     /// Lost reply: any call takes effect at the server, but its answer is lost: the caller sees
-    /// an error, or nothing until its timeout (drawn per call).
+    /// an error, or nothing until its timeout (drawn per call): a connection reset after the
+    /// server acted.
     #[serde(default)]
     pub lost_replies: u32,
     /// Late effect: any call takes effect after its caller's timeout fired (1-40 ms later) and
-    /// never answers: the caller gave up on a request the server still carries out.
+    /// never answers: the caller gave up on a request the server still carries out (a spawn
+    /// that times out whose server listens later; a slow create).
     #[serde(default)]
     pub late_effects: u32,
     /// Dropped operation: the control plane's caller goes away 1-60 ms after issuing an
@@ -44,25 +58,42 @@ pub struct FaultConfig {
     /// historical models are never dropped.
     #[serde(default)]
     pub drops: u32,
-    /// When a server dies, each of its server-wide event streams (the historical models')
-    /// throws, as older SDKs did, instead of retrying for ever in silence (SDK 7.2.14).
+    /// Hypothetical, off unless named: when a server dies, each of its server-wide event
+    /// streams (the historical models') throws. No SDK from 1.0.25 to 7.3.1 does: their SSE
+    /// client retries a dead server for ever, silently.
     #[serde(default)]
     pub stream_errors: u32,
+    /// Off unless named: `server.close()` (the historical models') kills only the `kilo` node
+    /// launcher of the gastown image; the native server keeps running with its sessions.
+    /// Measured with the 7.0.33 launcher and SDK 7.2.14; 7.3.1's launcher is the same code.
+    #[serde(default)]
+    pub launcher_close: u32,
 }
 
-/// The families, for printing and for picking subsets.
-const FAMILIES: [(&str, u32); 11] = [
-    ("call-errors", 8),
-    ("hangs", 4),
-    ("create-lies", 15),
-    ("abort-fails", 15),
-    ("server-crashes", 1),
-    ("idle-events", 40),
-    ("error-events", 15),
-    ("stream-errors", 50),
-    ("lost-replies", 8),
-    ("late-effects", 4),
-    ("drops", 5),
+/// Whether `all` and swarm runs include a family.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    Default,
+    /// Named only: `--also NAME`.
+    OptIn,
+    /// Kept for old case files; never on.
+    Retired,
+}
+
+/// The families, for printing and for picking subsets, in field order.
+const FAMILIES: [(&str, u32, Reach); 12] = [
+    ("call-errors", 8, Reach::Default),
+    ("hangs", 4, Reach::Default),
+    ("create-lies", 15, Reach::Default),
+    ("abort-fails", 15, Reach::Default),
+    ("server-crashes", 1, Reach::Default),
+    ("idle-events", 0, Reach::Retired),
+    ("error-events", 15, Reach::Default),
+    ("stream-errors", 50, Reach::OptIn),
+    ("lost-replies", 8, Reach::Default),
+    ("late-effects", 4, Reach::Default),
+    ("drops", 5, Reach::Default),
+    ("launcher-close", 100, Reach::OptIn),
 ];
 
 impl FaultConfig {
@@ -70,17 +101,56 @@ impl FaultConfig {
         Self::default()
     }
 
-    /// Every family on, at its usual rate.
+    /// Every family with a basis in the real server, SDK or network on, at its usual rate.
     pub fn all() -> Self {
-        Self::from_rates(FAMILIES.map(|(_, rate)| rate))
+        Self::from_rates(FAMILIES.map(|(_, rate, reach)| if reach == Reach::Default { rate } else { 0 }))
     }
 
-    /// A random subset of the families, each at its usual rate.
+    /// A random subset of the default families, each at its usual rate.
     pub fn swarm(d: &mut Decisions) -> Self {
-        Self::from_rates(FAMILIES.map(|(_, rate)| if d.percent(50) { rate } else { 0 }))
+        Self::from_rates(FAMILIES.map(|(_, rate, reach)| {
+            if reach == Reach::Default && d.percent(50) {
+                rate
+            } else {
+                0
+            }
+        }))
     }
 
-    fn from_rates(rates: [u32; 11]) -> Self {
+    /// The opt-in families' names.
+    pub fn opt_in_names() -> Vec<&'static str> {
+        FAMILIES
+            .iter()
+            .filter(|(_, _, reach)| *reach == Reach::OptIn)
+            .map(|(name, ..)| *name)
+            .collect()
+    }
+
+    /// Switches on the opt-in family `name` at its usual rate.
+    pub fn with_opt_in(mut self, name: &str) -> Result<Self, String> {
+        let Some(at) = FAMILIES
+            .iter()
+            .position(|(n, _, reach)| *n == name && *reach == Reach::OptIn)
+        else {
+            return Err(format!(
+                "`{name}` is not an opt-in fault family (one of: {})",
+                Self::opt_in_names().join(", ")
+            ));
+        };
+        *self.rates_mut()[at] = FAMILIES[at].1;
+        Ok(self)
+    }
+
+    /// Each family at the higher of its two rates.
+    pub fn with(mut self, other: Self) -> Self {
+        let mut other = other;
+        for (mine, theirs) in self.rates_mut().into_iter().zip(other.rates_mut()) {
+            *mine = (*mine).max(*theirs);
+        }
+        self
+    }
+
+    fn from_rates(rates: [u32; 12]) -> Self {
         let mut faults = Self::default();
         for (slot, rate) in faults.rates_mut().into_iter().zip(rates) {
             *slot = rate;
@@ -92,7 +162,7 @@ impl FaultConfig {
     pub const FAMILIES: usize = FAMILIES.len();
 
     /// Each family's rate, in the order of `FAMILIES`.
-    pub fn rates_mut(&mut self) -> [&mut u32; 11] {
+    pub fn rates_mut(&mut self) -> [&mut u32; 12] {
         [
             &mut self.call_errors,
             &mut self.hangs,
@@ -105,10 +175,11 @@ impl FaultConfig {
             &mut self.lost_replies,
             &mut self.late_effects,
             &mut self.drops,
+            &mut self.launcher_close,
         ]
     }
 
-    fn rates(&self) -> [u32; 11] {
+    fn rates(&self) -> [u32; 12] {
         let mut copy = *self;
         copy.rates_mut().map(|rate| *rate)
     }
@@ -119,9 +190,10 @@ impl fmt::Display for FaultConfig {
         let on: Vec<String> = FAMILIES
             .iter()
             .zip(self.rates())
-            .filter(|(_, rate)| *rate > 0)
-            .map(|((name, _), rate)| match *name {
+            .filter(|((_, _, reach), rate)| *rate > 0 && *reach != Reach::Retired)
+            .map(|((name, ..), rate)| match *name {
                 "server-crashes" => format!("{name} x{rate}"),
+                "stream-errors" => format!("{name} {rate}% (hypothetical)"),
                 _ => format!("{name} {rate}%"),
             })
             .collect();

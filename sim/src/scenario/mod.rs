@@ -36,6 +36,8 @@ pub struct Settings {
     pub ops: Option<OpMix>,
     pub timing: Timing,
     pub strategy: Strategy,
+    /// Opt-in fault families (`--also`), on in every scenario whatever `faults` draws.
+    pub opt_in: FaultConfig,
     /// The harness semantics: [`VERSION`], or [`spec::CLOCKWORK_VERSION`] for time that jumps
     /// to the next event (see [`ScenarioSpec::jumps_time`]).
     pub version: u32,
@@ -49,6 +51,7 @@ impl Default for Settings {
             ops: None,
             timing: Timing::default(),
             strategy: Strategy::Random,
+            opt_in: FaultConfig::none(),
             version: VERSION,
         }
     }
@@ -72,7 +75,8 @@ impl Settings {
         let faults = match self.faults {
             FaultMode::Swarm => FaultConfig::swarm(decisions),
             FaultMode::Fixed(faults) => faults,
-        };
+        }
+        .with(self.opt_in);
         let mix = match self.ops {
             Some(mix) => mix,
             None => OpMix::swarm(decisions),

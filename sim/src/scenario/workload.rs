@@ -172,6 +172,11 @@ pub struct WorkloadShape {
     pub min_agents: u8,
     pub max_agents: u8,
     pub max_workdirs: u8,
+    /// Whether distinct agents may share a workdir (and so a server). The real roles do only
+    /// in the triage and mayor workspaces (POST, LATEST); a polecat's or refinery's worktree is
+    /// its own (per agent and bead), and PRE has no triage workspace. Off by default: each
+    /// agent gets its own workdir, and a finding that needs a shared one says so.
+    pub shared_workdirs: bool,
     pub min_ops: u32,
     pub max_ops: u32,
     /// Operations are issued within `0..=window_ms`.
@@ -184,6 +189,7 @@ impl Default for WorkloadShape {
             min_agents: 2,
             max_agents: 3,
             max_workdirs: 2,
+            shared_workdirs: false,
             min_ops: 2,
             max_ops: 8,
             window_ms: 60,
@@ -198,8 +204,12 @@ impl Workload {
             u32::from(min_agents),
             u32::from(shape.max_agents.max(min_agents)),
         ) as u8;
-        let workdirs_n = d.between(1, u32::from(shape.max_workdirs.max(1)));
-        let workdirs = (0..agents).map(|_| d.below(workdirs_n) as u8).collect();
+        let workdirs = if shape.shared_workdirs {
+            let workdirs_n = d.between(1, u32::from(shape.max_workdirs.max(1)));
+            (0..agents).map(|_| d.below(workdirs_n) as u8).collect()
+        } else {
+            (0..agents).collect()
+        };
         let min_ops = shape.min_ops.max(1);
         let n_ops = d.between(min_ops, shape.max_ops.max(min_ops));
         // Weighted kinds: plain starts dominate; evictions, which end everything, are rare.

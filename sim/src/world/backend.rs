@@ -164,6 +164,18 @@ impl KiloSdk for FakeBackend {
         }
     }
 
+    async fn prompt_on(
+        &self,
+        server: ServerId,
+        session: SessionId,
+        _text: &str,
+    ) -> Result<(), BackendError> {
+        match self.call(Call::PromptOn(server, session)).await {
+            Reply::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
     async fn subscribe_server(&self, server: ServerId) -> Result<EventStream, BackendError> {
         match self.call(Call::SubscribeServer(server)).await {
             Reply::ServerEvents(rx) => Ok(rx),

@@ -28,6 +28,8 @@ pub enum Call {
     /// server-wide event stream; a round trip to the gastown worker.
     SpawnServer(Workdir),
     AbortOn(ServerId, Option<SessionId>),
+    /// A prompt through one server's client.
+    PromptOn(ServerId, SessionId),
     SubscribeServer(ServerId),
     Worker(&'static str),
 }
@@ -38,7 +40,7 @@ impl Call {
             Self::EnsureServer(_) | Self::SpawnServer(_) => CallKind::EnsureServer,
             Self::CloseServer(_) => CallKind::CloseServer,
             Self::CreateSession(..) => CallKind::CreateSession,
-            Self::Prompt(_) => CallKind::Prompt,
+            Self::Prompt(_) | Self::PromptOn(..) => CallKind::Prompt,
             Self::AbortSession(_) | Self::AbortOn(..) => CallKind::AbortSession,
             Self::Subscribe(_) | Self::SubscribeServer(_) => CallKind::Subscribe,
             Self::ListSessions(_) | Self::ListServers => CallKind::ListSessions,
@@ -55,6 +57,7 @@ impl Call {
             Self::SpawnServer(w) => format!("{w}, new"),
             Self::AbortOn(server, Some(s)) => format!("{server}, {s}"),
             Self::AbortOn(server, None) => format!("{server}, ''"),
+            Self::PromptOn(server, s) => format!("{server}, {s}"),
             Self::SubscribeServer(server) => format!("{server}, all sessions"),
             Self::Worker(what) => (*what).to_string(),
             Self::ListServers => "servers".to_string(),
@@ -113,6 +116,8 @@ pub(super) struct Parked {
     pub(super) spent: bool,
     /// Its caller stopped waiting (logged once).
     pub(super) abandoned: bool,
+    /// A prompt whose turn an abort cut short: it answers at once, with nothing more to do.
+    pub(super) cut_short: bool,
 }
 
 impl Parked {

@@ -39,7 +39,8 @@ impl World {
             Call::Prompt(s)
             | Call::AbortSession(s)
             | Call::Subscribe(s)
-            | Call::AbortOn(_, Some(s)) => self.ledger.session(*s).map(|r| r.agent.clone()),
+            | Call::AbortOn(_, Some(s))
+            | Call::PromptOn(_, s) => self.ledger.session(*s).map(|r| r.agent.clone()),
             Call::EnsureServer(_)
             | Call::CloseServer(_)
             | Call::ListSessions(_)
@@ -128,6 +129,7 @@ impl World {
             reply,
             spent: false,
             abandoned: false,
+            cut_short: false,
         });
         answer
     }
@@ -158,11 +160,19 @@ impl World {
     }
 
     /// `server.close()` of the historical models: the child is killed synchronously, so the
-    /// call is answered at once, with no fault and no interleaving point.
+    /// call is answered at once, with no fault and no interleaving point. Under
+    /// `launcher-close` the SIGTERM reaches only the `kilo` launcher, and the server runs on.
     pub fn kill_server_now(&mut self, server: ServerId, op: Option<OpId>, agent: Option<AgentId>) {
         let call = Call::CloseServer(server);
         let id = self.call_started(&call, format!("{server}, kill"), op, agent.clone(), None);
-        let reply = self.apply(&call, op);
+        // Not a fault that heals: it is how the gastown image starts servers.
+        let rate = self.backend.faults.launcher_close;
+        let launcher_only = rate > 0 && self.decisions.percent(rate);
+        let reply = if launcher_only {
+            "only the kilo launcher died; the server runs on".to_string()
+        } else {
+            self.apply(&call, op).describe()
+        };
         self.history.push(
             self.now_ms,
             agent,
@@ -170,7 +180,7 @@ impl World {
                 call: id,
                 op,
                 kind: call.kind(),
-                reply: reply.describe(),
+                reply,
             },
         );
     }
@@ -286,7 +296,20 @@ impl World {
             self.returned(p, now, reply);
             return;
         }
-        let outcome = self.apply(&call, op);
+        // A prompt's turn cut short by an abort answers 200 (kilo-serve §10 row 9); the
+        // abort published the run's end.
+        let cut_short = self.parked[at].cut_short;
+        let outcome = if cut_short {
+            Reply::Done
+        } else {
+            self.apply(&call, op)
+        };
+        let turn = match (&call, &outcome) {
+            (Call::Prompt(session) | Call::PromptOn(_, session), Reply::Done) if !cut_short => {
+                Some(*session)
+            }
+            _ => None,
+        };
         let answered = !abandoned && matches!(fault, None | Some(Fault::Lie));
         if !answered || fault.is_some() {
             // The effect is apart from any answer: whatever it made, nobody was told.
@@ -301,6 +324,9 @@ impl World {
             self.history.push(now, agent, what);
         }
         if !answered {
+            if let Some(session) = turn {
+                self.turn_ended(session);
+            }
             // Left for the caller's timeout (or, abandoned, forgotten at the next pass).
             self.parked[at].spent = true;
             return;
@@ -310,7 +336,16 @@ impl World {
             Some(Fault::Lie) => Reply::Failed(BackendError::Failed("reply lost".into())),
             _ => outcome,
         };
+        // The prompt blocks for its whole turn, and the turn's end events travel on the SSE
+        // stream, apart from the reply: either can reach the container first (rows 8, 11).
+        let events_first = turn.is_some() && self.decisions.below(2) == 1;
+        if events_first && let Some(session) = turn {
+            self.turn_ended(session);
+        }
         self.returned(p, now, reply);
+        if !events_first && let Some(session) = turn {
+            self.turn_ended(session);
+        }
     }
 
     fn returned(&mut self, p: Parked, now: u64, reply: Reply) {

@@ -1,18 +1,14 @@
-//! What the backend does on its own over time (idle and error events, heartbeats, server
-//! crashes), and the container dying with its calls.
+//! What the backend does on its own over time (heartbeats, server crashes), and the container dying with its calls.
 
-use agent_lifecycle::{ServerId, SessionEvent, SessionId};
+use agent_lifecycle::ServerId;
 use lifecycle_models::ServerEvent;
 
 use crate::world::World;
 use crate::world::history::What;
-use crate::world::mailbox::Notice;
 
 /// Something the backend does on its own at a set time.
 #[derive(Clone, Copy, Debug)]
 pub enum Happening {
-    Idle(SessionId),
-    Error(SessionId),
     /// A running server crashes (which one is drawn when it happens).
     Crash,
     /// A server sends `server.heartbeat` on its event streams.
@@ -77,37 +73,6 @@ impl World {
     pub fn happen(&mut self, happening: Happening) {
         let now = self.now_ms;
         match happening {
-            Happening::Idle(id) | Happening::Error(id) => {
-                let Some(s) = self.ledger.session(id).filter(|s| s.live) else {
-                    return;
-                };
-                let (agent, is_error) = (s.agent.clone(), matches!(happening, Happening::Error(_)));
-                let event = if is_error {
-                    SessionEvent::Error
-                } else {
-                    SessionEvent::Idle
-                };
-                let streams = s.events.clone();
-                let server = s.server;
-                for events in streams {
-                    self.post(Notice::SessionEvent(events, event));
-                }
-                self.broadcast(
-                    server,
-                    if is_error {
-                        ServerEvent::Error(id)
-                    } else {
-                        ServerEvent::Idle(id)
-                    },
-                );
-                let what = if is_error {
-                    self.ledger.kill_session(id);
-                    What::SessionError(id)
-                } else {
-                    What::SessionIdle(id)
-                };
-                self.history.push(now, Some(agent), what);
-            }
             Happening::Heartbeat(server) => {
                 if self.ledger.server(server).is_some_and(|s| s.open) {
                     self.broadcast(server, ServerEvent::Heartbeat);

@@ -53,6 +53,8 @@ pub enum What {
     },
     SessionIdle(SessionId),
     SessionError(SessionId),
+    /// A prompt ran on an aborted session: it works again.
+    SessionRevived(SessionId),
     ServerCrashed(ServerId),
     Bounce,
     FaultsHealed,
@@ -137,7 +139,8 @@ impl fmt::Display for What {
                 )
             }
             Self::SessionIdle(s) => write!(f, "{s} went idle"),
-            Self::SessionError(s) => write!(f, "{s} reported an error and died"),
+            Self::SessionError(s) => write!(f, "{s} reported session.error (it persists)"),
+            Self::SessionRevived(s) => write!(f, "{s} was aborted, and a prompt runs it again"),
             Self::ServerCrashed(s) => write!(f, "{s} crashed: its sessions died"),
             Self::Bounce => {
                 f.write_str("container host bounced: every server and session on it died")

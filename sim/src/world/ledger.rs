@@ -28,6 +28,10 @@ pub struct SessionRecord {
     pub server: ServerId,
     /// The workload operation whose call created it.
     pub creator: Option<OpId>,
+    /// Created, not aborted since its last prompt, and its server running (seed-system §7).
+    /// An abort ends it; its server's death too; a `session.error` does not (the real
+    /// session persists, idle); a prompt after an abort starts a fresh run and makes it live
+    /// again.
     pub live: bool,
     /// Its open event streams (a server takes any number of subscriptions); dropped when the
     /// session dies, which ends them.
@@ -104,6 +108,13 @@ impl Ledger {
         if let Some(s) = self.session_mut(id) {
             s.live = false;
             s.events.clear();
+        }
+    }
+
+    /// A prompt ran on an aborted session of a running server: it works again.
+    pub fn revive_session(&mut self, id: SessionId) {
+        if let Some(s) = self.session_mut(id) {
+            s.live = true;
         }
     }
 

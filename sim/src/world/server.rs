@@ -1,12 +1,12 @@
 //! A call's effect at the server: servers and sessions made and killed, event streams opened,
 //! broken or silenced, events planned, and the I3 check when a server closes.
 
-use agent_lifecycle::{BackendError, ServerId, SessionId, Snapshot, Workdir};
+use agent_lifecycle::{BackendError, ServerId, SessionEvent, SessionId, Snapshot, Workdir};
 use lifecycle_models::ServerEvent;
 use tokio::sync::mpsc::unbounded_channel;
 
 use crate::scenario::faults::FaultConfig;
-use crate::world::history::OpId;
+use crate::world::history::{Fault, OpId, What};
 use crate::world::ledger::Ledger;
 use crate::world::mailbox::Notice;
 use crate::world::{Call, Happening, Reply, World};
@@ -40,6 +40,9 @@ impl World {
         let not_live = |session: &SessionId| {
             Reply::Failed(BackendError::Gone(format!("{session} is not live")))
         };
+        let gone_with_server = |session: &SessionId| {
+            Reply::Failed(BackendError::Gone(format!("{session}'s server is gone")))
+        };
         match call {
             Call::EnsureServer(workdir) => match self.ledger.open_server_for(workdir) {
                 Some(server) => Reply::Server(server),
@@ -52,18 +55,18 @@ impl World {
                 Reply::Done
             }
             Call::AbortOn(server, session) => match (self.ledger.server(*server), session) {
+                // No answer from a dead server: the SDK throws (kilo-serve §10 row 5).
                 (Some(s), _) if !s.open => not_running(server),
-                // The server answers 404 for an id it does not run; the SDK returns it.
+                // `POST /session//abort` matches no route: 404, which the SDK returns (row 25).
                 (_, None) => Reply::Failed(BackendError::Failed("session '' not found".into())),
-                (_, Some(session)) => match self.ledger.session(*session) {
-                    Some(s) if s.server == *server => {
-                        self.ledger.kill_session(*session);
-                        Reply::Done
+                // The abort route has no existence check: 200 `true` for any well-formed id,
+                // a session aborted before or one of another server alike (rows 22, 23, 26).
+                (_, Some(session)) => {
+                    if self.ledger.session(*session).is_some_and(|s| s.server == *server) {
+                        self.abort_effect(*session);
                     }
-                    _ => Reply::Failed(BackendError::Failed(format!(
-                        "{session} not found on {server}"
-                    ))),
-                },
+                    Reply::Done
+                }
             },
             Call::SubscribeServer(server) => {
                 let (tx, rx) = unbounded_channel();
@@ -82,21 +85,40 @@ impl World {
                 Some(s) if s.open => Reply::Session(self.ledger.create_session(*server, agent, op)),
                 _ => not_running(server),
             },
+            // A prompt runs a turn on any session of a running server, an aborted one too: the
+            // session persists, and a later prompt starts a fresh run (rows 10, 13, 26). The
+            // turn's end (its events, and the reply) is the caller's, in `answer`.
             Call::Prompt(session) => match self.ledger.session(*session) {
-                Some(s) if s.live => {
-                    self.schedule_events(*session);
+                Some(s) if self.ledger.server(s.server).is_some_and(|srv| srv.open) => {
+                    if !s.live {
+                        let agent = s.agent.clone();
+                        self.ledger.revive_session(*session);
+                        self.history
+                            .push(self.now_ms, Some(agent), What::SessionRevived(*session));
+                    }
                     Reply::Done
                 }
-                _ => not_live(session),
+                _ => gone_with_server(session),
             },
-            // As the real session server: a session that is not live (aborted, ended, or on a
-            // server that is gone) is not found (the contract's abort case).
-            Call::AbortSession(session) => match self.ledger.session_mut(*session) {
-                Some(s) if s.live => {
-                    self.ledger.kill_session(*session);
+            Call::PromptOn(server, session) => match self.ledger.server(*server) {
+                Some(s) if !s.open => not_running(server),
+                _ if self.ledger.session(*session).is_some_and(|s| s.server == *server) => {
+                    self.apply(&Call::Prompt(*session), op)
+                }
+                // A session of another server: 200 with an empty body on the 7.3 CLI, which
+                // the SDK returns (kilo-serve §10 row 17); nothing runs.
+                _ => Reply::Failed(BackendError::Failed(format!(
+                    "{session} unknown on {server}: 200 with an empty body"
+                ))),
+            },
+            // Idempotent, as the real abort: 200 for a session aborted before; only a dead
+            // server's session fails (no answer: the SDK throws).
+            Call::AbortSession(session) => match self.ledger.session(*session) {
+                Some(s) if self.ledger.server(s.server).is_some_and(|srv| srv.open) => {
+                    self.abort_effect(*session);
                     Reply::Done
                 }
-                _ => not_live(session),
+                _ => gone_with_server(session),
             },
             Call::Subscribe(session) => match self.ledger.session_mut(*session) {
                 Some(s) if s.live => {
@@ -159,25 +181,68 @@ impl World {
         }
     }
 
-    /// A prompted session may go idle, or fail, a little later.
-    fn schedule_events(&mut self, session: SessionId) {
+    /// A turn of `session` ended: the server publishes, on the session's streams and its
+    /// server's, `session.idle` (kilo-serve §10 row 8), after a `session.error` when the turn
+    /// ended in a provider error (`error-events`: a non-retryable provider error or a broken
+    /// model stream, rows 14 and 33). Either way the session persists, idle.
+    pub(super) fn turn_ended(&mut self, session: SessionId) {
         let faults = if self.healed {
             FaultConfig::none()
         } else {
             self.backend.faults
         };
-        let d = &mut self.decisions;
-        // Drawn whether on or off, like faults.
-        let idle = d.percent(faults.idle_events);
-        let idle_at = self.now_ms + u64::from(d.between_if(idle, 1, 40));
-        if idle {
-            self.scheduled.push((idle_at, Happening::Idle(session)));
-        }
-        let error = d.percent(faults.error_events);
-        let error_at = self.now_ms + u64::from(d.between_if(error, 1, 40));
+        let error = self.decisions.percent(faults.error_events);
+        self.publish_end(session, error);
+    }
+
+    /// Publishes the end of `session`'s run: `session.error` first if `error`, then
+    /// `session.idle`.
+    fn publish_end(&mut self, session: SessionId, error: bool) {
+        let Some(s) = self.ledger.session(session) else {
+            return;
+        };
+        let (agent, server, streams) = (s.agent.clone(), s.server, s.events.clone());
+        let now = self.now_ms;
         if error {
-            self.scheduled.push((error_at, Happening::Error(session)));
+            for events in &streams {
+                self.post(Notice::SessionEvent(events.clone(), SessionEvent::Error));
+            }
+            self.broadcast(server, ServerEvent::Error(session));
+            self.history
+                .push(now, Some(agent.clone()), What::SessionError(session));
         }
+        for events in streams {
+            self.post(Notice::SessionEvent(events, SessionEvent::Idle));
+        }
+        self.broadcast(server, ServerEvent::Idle(session));
+        self.history.push(now, Some(agent), What::SessionIdle(session));
+    }
+
+    /// An abort lands on `session`: a prompt of it whose request is in flight either reached
+    /// the server before the abort, and its turn is cut short (the prompt answers 200 at once,
+    /// row 9), or it had not, and runs afterwards as a fresh turn (row 13): the decision
+    /// stream says which. The session ends (its own streams with it), and the server publishes
+    /// the run's end: `session.error` (`MessageAbortedError`) when a turn was cut short, then
+    /// `session.idle`, which an abort of an idle session publishes too (rows 21, 22).
+    fn abort_effect(&mut self, session: SessionId) {
+        let now = self.now_ms;
+        let mut cut = false;
+        for at in 0..self.parked.len() {
+            let p = &self.parked[at];
+            let running = matches!(p.call, Call::Prompt(s) | Call::PromptOn(_, s) if s == session)
+                && !p.spent
+                && !p.cut_short
+                && matches!(p.fault, None | Some(Fault::Lie) | Some(Fault::LostReply));
+            // Choice 0: the prompt, sent first, reached the server first.
+            if running && self.decisions.below(2) == 0 {
+                let p = &mut self.parked[at];
+                p.cut_short = true;
+                p.due_ms = now;
+                cut = true;
+            }
+        }
+        self.ledger.kill_session(session);
+        self.publish_end(session, cut);
     }
 
     /// Records a server's close as it happens, for the checker to judge after this step (I3

@@ -157,8 +157,10 @@ impl<B: KiloSdk> Core<B> {
     }
 
     /// `handleIdleEvent(agent, exitAgent)` with no nudges pending (A4). PRE: ⏸ fetch the
-    /// nudges, then (re)arm the timer. POST: the timer is armed at once (the fetch that follows
-    /// can only find no nudges, so it is left out).
+    /// nudges (no timeout), then (re)arm the timer. POST and LATEST **[3rd]**: while draining,
+    /// the fetch is skipped and the drain's 10 s timer is armed at once; otherwise ⏸ fetch the
+    /// nudges (bounded 10 s) and only then clear and arm the timer, so an old incarnation's
+    /// late arming can land on the new record.
     fn handle_idle_event(
         self: &Arc<Self>,
         agent: &AgentId,
@@ -168,8 +170,9 @@ impl<B: KiloSdk> Core<B> {
         let core = self.clone();
         let agent = agent.clone();
         let on_exit = (record.clone(), controller.clone());
-        if self.version >= Version::Post {
-            self.arm_idle_timer(&agent, on_exit, None, self.config.idle_timeout);
+        if self.version >= Version::Post && self.table().draining {
+            point!("handleIdleEvent.armed_while_draining");
+            self.arm_idle_timer(&agent, on_exit, None, self.config.idle_timeout / 12);
             return;
         }
         tokio::spawn(async move {

@@ -58,6 +58,11 @@ impl Table {
     }
 }
 
+/// `sdkInstances.delete(workdir)`, whatever is mapped there.
+pub(crate) fn remove_instance(table: &mut Table, workdir: &Workdir) {
+    remove(&mut table.instances, workdir);
+}
+
 impl<B: KiloSdk> Core<B> {
     /// `server.close()`: kills the child at once (A3). Never called with the table locked.
     pub fn kill(&self, server: Option<ServerId>) {

@@ -141,7 +141,7 @@ pub fn trace_of(
                 tracks.insert(Track::Network);
                 continue;
             }
-            What::SessionIdle(s) | What::SessionError(s) => {
+            What::SessionIdle(s) | What::SessionError(s) | What::SessionRevived(s) => {
                 tracks.insert(Track::Session(*s));
                 continue;
             }
@@ -257,11 +257,11 @@ pub fn trace_of(
                 let args = json!({"event": e.what.to_string()});
                 b.instant(Track::Container, ts, "landed".into(), args);
             }
-            What::SessionIdle(s) | What::SessionError(s) => {
-                let name = if matches!(e.what, What::SessionIdle(_)) {
-                    "idle"
-                } else {
-                    "error"
+            What::SessionIdle(s) | What::SessionError(s) | What::SessionRevived(s) => {
+                let name = match e.what {
+                    What::SessionIdle(_) => "idle",
+                    What::SessionError(_) => "error",
+                    _ => "revived",
                 };
                 let args = json!({"event": e.what.to_string()});
                 b.instant(Track::Session(*s), ts, name.into(), args);
