@@ -40,8 +40,12 @@ pub enum Behaviour {
     Http400,
     /// 200 `text/event-stream` whose first data line is not JSON, then the end.
     Malformed,
-    /// 200, `chunks` chunks, then the connection is cut (no finish, no `[DONE]`).
+    /// 200, `chunks` chunks, then the connection is cut mid-body (no finish, no `[DONE]`, no
+    /// terminating chunk: the client sees a network error).
     DropAfter { chunks: usize },
+    /// 200, `chunks` chunks, then the body ends cleanly without a finish or `[DONE]` (what a
+    /// provider that closes a `connection: close` stream early looks like).
+    EndAfter { chunks: usize },
     /// 200 headers, then nothing until the client goes away.
     Hang,
 }
@@ -70,6 +74,7 @@ impl Behaviour {
             Behaviour::Http400 => "http400".into(),
             Behaviour::Malformed => "malformed".into(),
             Behaviour::DropAfter { chunks } => format!("drop-after({chunks})"),
+            Behaviour::EndAfter { chunks } => format!("end-after({chunks})"),
             Behaviour::Hang => "hang".into(),
         }
     }
@@ -84,7 +89,8 @@ pub enum Outcome {
     Completed,
     /// An error status was answered.
     ErrorStatus(u16),
-    /// The stream was cut on purpose (`DropAfter`) or the malformed line was sent.
+    /// The stream was cut or ended early on purpose (`DropAfter`, `EndAfter`), or the malformed
+    /// line was sent.
     CutOnPurpose,
     /// The client closed the connection before the stream ended (kilo cancelled the request).
     ClientWentAway,
@@ -342,9 +348,10 @@ async fn feed(
         })
     };
     let sent = |n: usize| shared.update(index, |r| r.chunks_sent = n);
-    let (chunks, delay, cut) = match behaviour {
-        Behaviour::Ok { chunks, delay } => (chunks, delay, false),
-        Behaviour::DropAfter { chunks } => (chunks, Duration::from_millis(50), true),
+    let (chunks, delay, cut, short) = match behaviour {
+        Behaviour::Ok { chunks, delay } => (chunks, delay, false, false),
+        Behaviour::DropAfter { chunks } => (chunks, Duration::from_millis(50), true, false),
+        Behaviour::EndAfter { chunks } => (chunks, Duration::from_millis(50), false, true),
         Behaviour::Malformed => {
             let _ = tx
                 .send(Ok(Bytes::from("data: {this is not json\n\n")))
@@ -377,7 +384,7 @@ async fn feed(
             return;
         }
         sent(i + 1);
-        if i + 1 < chunks || !cut {
+        if i + 1 < chunks || !(cut || short) {
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = tx.closed() => { finish(Outcome::ClientWentAway); return; }
@@ -388,6 +395,10 @@ async fn feed(
         let _ = tx
             .send(Err(std::io::Error::other("mock provider cuts the stream")))
             .await;
+        finish(Outcome::CutOnPurpose);
+        return;
+    }
+    if short {
         finish(Outcome::CutOnPurpose);
         return;
     }
