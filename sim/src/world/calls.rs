@@ -299,6 +299,10 @@ impl World {
         // A prompt's turn cut short by an abort answers 200 (kilo-serve §10 row 9); the
         // abort published the run's end.
         let cut_short = self.parked[at].cut_short;
+        let was_live = match &call {
+            Call::Prompt(s) | Call::PromptOn(_, s) => self.ledger.session(*s).map(|r| r.live),
+            _ => None,
+        };
         let outcome = if cut_short {
             Reply::Done
         } else {
@@ -314,6 +318,12 @@ impl World {
         if !answered || fault.is_some() {
             // The effect is apart from any answer: whatever it made, nobody was told.
             self.mark_ambiguous(&outcome);
+            // A prompt that ran an aborted session again, unawaited: nobody can know it works.
+            if let (Some(false), Some(session)) = (was_live, turn)
+                && let Some(s) = self.ledger.session_mut(session)
+            {
+                s.ambiguous = true;
+            }
             let what = What::CallLanded {
                 call: self.parked[at].id,
                 op,
