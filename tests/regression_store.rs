@@ -10,7 +10,11 @@ use lifecycle_sim::report::{Origin, scenario_report};
 use lifecycle_sim::{Case, Model, replay};
 
 fn cases() -> Vec<(PathBuf, Case)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cases");
+    cases_in("cases")
+}
+
+fn cases_in(folder: &str) -> Vec<(PathBuf, Case)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(folder);
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
         .map(|entry| entry.unwrap().path())
@@ -90,6 +94,41 @@ fn the_store_holds_a_bug_of_every_historical_model_and_owned_passes_them_all() {
         assert!(
             bugs.iter().any(|(name, _)| name == m.name()),
             "no case for {m}"
+        );
+    }
+}
+
+/// Findings that rested on the fake backend's old session semantics, which the real server
+/// contradicts (docs/findings.md, "Verdicts that changed"): each no longer reproduces its old
+/// verdict on its model under the default semantics.
+const INVENTED: &[(&str, &str, &str)] = &[
+    // An abort during the initial prompt made the prompt fail; the real prompt answers 200.
+    ("legacy-I4-seed127.json", "legacy", "I4"),
+    ("abort-token-I4-seed4.json", "abort-token", "I4"),
+    ("start-lock-I4-seed434.json", "start-lock", "I4"),
+    ("start-lock-I4-seed346.json", "start-lock", "I4"),
+    // session.error killed the session; the real session persists and goes idle.
+    ("abort-token-I1-seed0.json", "abort-token", "I1"),
+    ("start-lock-I1-seed0.json", "start-lock", "I1"),
+    // LATEST's create goes through the stale-db fallback, which closes the server (and the
+    // lost-reply session with it); start-lock-I3-seed3.json is what the scenario shows now.
+    ("start-lock-I1-seed3.json", "start-lock", "I1"),
+];
+
+#[test]
+fn the_invented_findings_no_longer_reproduce() {
+    let retired = cases_in("cases/retired");
+    for (file, name, old) in INVENTED {
+        let (path, case) = retired
+            .iter()
+            .find(|(p, _)| p.ends_with(file))
+            .unwrap_or_else(|| panic!("{file} is not in tests/cases/retired"));
+        let outcome = replay(&model(name), case);
+        assert_ne!(
+            Case::verdict(&outcome),
+            *old,
+            "{} still reproduces {old} on {name}",
+            path.display()
         );
     }
 }
