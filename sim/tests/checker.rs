@@ -35,6 +35,16 @@ fn spec(workdirs: &[u8], ops: &[(OpKind, u64)], faults: FaultConfig) -> Scenario
     Settings::default().spec(workload, faults)
 }
 
+/// `config` with an idle timeout no run reaches. Every turn now ends with `session.idle` (as
+/// `kilo serve`'s does), so a double whose defect needs its agent still running at a later
+/// step keeps it running this way.
+fn never_idles(config: ManagerConfig) -> ManagerConfig {
+    ManagerConfig {
+        idle_timeout: std::time::Duration::from_secs(3600),
+        ..config
+    }
+}
+
 fn run<M: Lifecycle<FakeBackend>>(spec: &ScenarioSpec, seed: u64) -> Outcome {
     run_scenario::<M>(
         spec,
@@ -324,7 +334,7 @@ struct EvictGivesUp {
 impl Lifecycle<FakeBackend> for EvictGivesUp {
     fn new(backend: FakeBackend, config: ManagerConfig) -> Self {
         Self {
-            inner: AgentManager::new(backend, config),
+            inner: AgentManager::new(backend, never_idles(config)),
             forgot: Default::default(),
         }
     }
@@ -423,7 +433,7 @@ struct ForgetsButSuspects {
 impl Lifecycle<FakeBackend> for ForgetsButSuspects {
     fn new(backend: FakeBackend, config: ManagerConfig) -> Self {
         Self {
-            inner: AgentManager::new(backend, config),
+            inner: AgentManager::new(backend, never_idles(config)),
         }
     }
     delegate!(start);
@@ -614,7 +624,7 @@ struct StopGivesUp {
 impl Lifecycle<FakeBackend> for StopGivesUp {
     fn new(backend: FakeBackend, config: ManagerConfig) -> Self {
         Self {
-            inner: AgentManager::new(backend, config),
+            inner: AgentManager::new(backend, never_idles(config)),
         }
     }
     delegate!(start);

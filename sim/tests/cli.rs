@@ -153,7 +153,11 @@ fn explore_without_a_model_prints_the_findings_table() {
             .iter()
             .find(|l| l.starts_with(model))
             .unwrap_or_else(|| panic!("{out}"));
-        assert!(row.contains("FAIL") && row.contains(" I"), "{row}");
+        // A leak (I) or L2 first: legacy keeps starting agents on a crashed server (seed 0).
+        assert!(
+            row.contains("FAIL") && (row.contains(" I") || row.contains(" L2 ")),
+            "{row}"
+        );
     }
     let owned = table.iter().find(|l| l.starts_with("owned")).unwrap();
     assert!(owned.contains("pass") && owned.contains(" 200 "), "{owned}");
