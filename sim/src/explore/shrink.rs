@@ -83,7 +83,8 @@ impl Shrinker<'_> {
         progress
     }
 
-    /// Drops agents no operation names, and puts agents into the first workdir.
+    /// Drops agents no operation names, and, where agents already share a workdir, puts them
+    /// into the first one.
     fn simplify_agents(&mut self) -> bool {
         let mut progress = false;
         let used = |c: &Case, a: u8| {
@@ -113,8 +114,13 @@ impl Shrinker<'_> {
             }
             progress |= self.try_keep(c);
         }
+        // Moving an agent into another's workdir makes them share a server, which the real
+        // roles do only in the triage and mayor workspaces: a scenario whose agents each had
+        // their own keeps them apart.
+        let workdirs = &self.best.spec.workload.workdirs;
+        let shared = (1..workdirs.len()).any(|i| workdirs[..i].contains(&workdirs[i]));
         for a in 0..self.best.spec.workload.workdirs.len() {
-            if self.best.spec.workload.workdirs[a] != 0 {
+            if shared && self.best.spec.workload.workdirs[a] != 0 {
                 let mut c = self.best.clone();
                 c.spec.workload.workdirs[a] = 0;
                 progress |= self.try_keep(c);
