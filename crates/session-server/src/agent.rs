@@ -1,13 +1,14 @@
 //! The default agent: what `session-server agent` runs in each session's child. A prompt is a
 //! line on stdin; the agent "works" for a while, then says `idle`. It stays up as long as its
-//! stdin is open, as a real agent waits for its next prompt.
+//! stdin is open, as a real agent waits for its next prompt. A failing turn says `error`, then
+//! `idle`, and the agent goes on, as a `kilo serve` session does after a provider error.
 
 use std::io;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-/// The prompt that makes the agent fail, so that tests can bring an error event.
+/// The prompt whose turn fails, so that tests can bring an error event.
 pub const FAIL: &str = "fail";
 
 /// How the agent ended.
@@ -15,11 +16,12 @@ pub const FAIL: &str = "fail";
 pub enum AgentEnd {
     /// Its stdin closed: exit 0.
     Eof,
-    /// It was told to fail: exit 1.
+    /// Kept for the exit code's sake; a failing turn no longer ends the agent.
     Failed,
 }
 
-/// Answers prompts from `input` on `output` until `input` ends or a prompt is [`FAIL`].
+/// Answers prompts from `input` on `output` until `input` ends; a [`FAIL`] turn ends with
+/// `error`, then `idle`.
 pub async fn run_agent<R, W>(input: R, mut output: W, work: Duration) -> io::Result<AgentEnd>
 where
     R: tokio::io::AsyncRead + Unpin,
@@ -29,10 +31,9 @@ where
     while let Some(line) = lines.next_line().await? {
         if line.trim_end_matches('\r') == FAIL {
             output.write_all(b"error\n").await?;
-            output.flush().await?;
-            return Ok(AgentEnd::Failed);
+        } else {
+            tokio::time::sleep(work).await;
         }
-        tokio::time::sleep(work).await;
         // Flushed at once: the server reads it as the end of this prompt's work.
         output.write_all(b"idle\n").await?;
         output.flush().await?;
@@ -52,11 +53,12 @@ mod tests {
         assert_eq!(out, b"idle\nidle\n");
     }
 
+    // A failing turn no longer ends the agent: kilo's session persists after session.error.
     #[tokio::test]
-    async fn fail_prints_error_and_stops_reading() {
+    async fn fail_prints_error_then_idle_and_reads_on() {
         let mut out = Vec::new();
         let end = run_agent(&b"one\nfail\nthree\n"[..], &mut out, Duration::ZERO).await;
-        assert_eq!(end.ok(), Some(AgentEnd::Failed));
-        assert_eq!(out, b"idle\nerror\n");
+        assert_eq!(end.ok(), Some(AgentEnd::Eof));
+        assert_eq!(out, b"idle\nerror\nidle\nidle\n");
     }
 }

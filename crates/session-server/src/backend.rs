@@ -256,7 +256,7 @@ impl SessionBackend for HttpBackend {
         self.wire(addr)
             .post::<wire::Empty>(&format!("/sessions/{remote}/abort"), &wire::Empty {})
             .await?;
-        self.state().sessions.remove(&session);
+        // Kept: a prompt runs an aborted session again, as on `kilo serve`.
         Ok(())
     }
 

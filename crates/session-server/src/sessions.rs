@@ -4,6 +4,11 @@
 //! by a supervisor task (`supervisor.rs`). The table of live sessions is the only shared state;
 //! removing a session from it is what decides who ends it, so an abort and an exit racing each
 //! other end it once.
+//!
+//! As `kilo serve` does: an abort is idempotent (any id answers `Ok`), and a prompt to an
+//! aborted session runs it again, in a fresh child under the same id. The per-session event
+//! stream still ends at the abort (this server's contract, not kilo's); a revived session
+//! streams to new subscribers.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -114,6 +119,8 @@ struct Table {
     /// Set once by `close`: from then on creates are refused, so no child outlives it.
     closing: bool,
     sessions: BTreeMap<u64, Session>,
+    /// Aborted sessions, by id, with their agent: a prompt runs them again.
+    aborted: BTreeMap<u64, String>,
 }
 
 struct Session {
@@ -166,46 +173,91 @@ impl Server {
     pub async fn create(&self, agent: &str) -> Result<u64, SessionError> {
         check_agent(agent)?;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut child = self.spawn(id, agent).map_err(SessionError::Spawn)?;
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            kill(&mut child).await;
-            return Err(SessionError::Spawn(io::Error::other(
-                "the child has no pipes",
-            )));
-        };
+        let child = self.spawn(id, agent).map_err(SessionError::Spawn)?;
         let refused = {
             let mut table = self.inner.table();
             if table.closing {
-                Some(child)
+                Some((child, SessionError::Closing))
             } else {
-                let (events, _) = broadcast::channel(EVENT_BUFFER);
-                let (kill, killed) = oneshot::channel();
-                let server = Arc::downgrade(&self.inner);
-                let remove = move || {
-                    server
-                        .upgrade()
-                        .is_some_and(|inner| inner.table().sessions.remove(&id).is_some())
-                };
-                // Spawned under the lock: the supervisor removes the session when the child
-                // exits, which must not happen before it is in the table.
-                let supervisor =
-                    tokio::spawn(supervise(id, child, stdout, events.clone(), killed, remove));
-                let session = Session {
-                    agent: agent.to_owned(),
-                    stdin: Arc::new(tokio::sync::Mutex::new(stdin)),
-                    events,
-                    kill,
-                    supervisor,
-                };
-                table.sessions.insert(id, session);
-                None
+                match self.session(id, agent, child) {
+                    Ok(session) => {
+                        table.sessions.insert(id, session);
+                        None
+                    }
+                    Err(refused) => Some(refused),
+                }
             }
         };
-        if let Some(mut child) = refused {
+        if let Some((mut child, error)) = refused {
             kill(&mut child).await;
-            return Err(SessionError::Closing);
+            return Err(error);
         }
         Ok(id)
+    }
+
+    /// The session of a started child, its supervisor spawned. Called under the table's lock:
+    /// the supervisor removes the session when the child exits, which must not happen before
+    /// it is in the table.
+    fn session(
+        &self,
+        id: u64,
+        agent: &str,
+        mut child: Child,
+    ) -> Result<Session, (Child, SessionError)> {
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            let error = SessionError::Spawn(io::Error::other("the child has no pipes"));
+            return Err((child, error));
+        };
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (kill, killed) = oneshot::channel();
+        let server = Arc::downgrade(&self.inner);
+        let remove = move || {
+            server
+                .upgrade()
+                .is_some_and(|inner| inner.table().sessions.remove(&id).is_some())
+        };
+        let supervisor = tokio::spawn(supervise(id, child, stdout, events.clone(), killed, remove));
+        Ok(Session {
+            agent: agent.to_owned(),
+            stdin: Arc::new(tokio::sync::Mutex::new(stdin)),
+            events,
+            kill,
+            supervisor,
+        })
+    }
+
+    /// Runs an aborted session again, in a fresh child under its id (a prompt does, as on
+    /// `kilo serve`); `Gone` if the session is neither live nor aborted, or the server closes.
+    async fn revive(&self, id: u64) -> Result<(), SessionError> {
+        let Some(agent) = self.inner.table().aborted.get(&id).cloned() else {
+            return Err(gone(id));
+        };
+        let child = self.spawn(id, &agent).map_err(SessionError::Spawn)?;
+        // A child left over, killed before answering, and the answer.
+        let leftover = {
+            let mut table = self.inner.table();
+            if table.closing {
+                Some((child, Err(gone(id))))
+            } else if table.sessions.contains_key(&id) || table.aborted.remove(&id).is_none() {
+                // Another prompt revived it first.
+                Some((child, Ok(())))
+            } else {
+                match self.session(id, &agent, child) {
+                    Ok(session) => {
+                        table.sessions.insert(id, session);
+                        None
+                    }
+                    Err((child, error)) => Some((child, Err(error))),
+                }
+            }
+        };
+        match leftover {
+            None => Ok(()),
+            Some((mut child, answer)) => {
+                kill(&mut child).await;
+                answer
+            }
+        }
     }
 
     fn spawn(&self, id: u64, agent: &str) -> io::Result<Child> {
@@ -243,14 +295,23 @@ impl Server {
     }
 
     /// Writes one line to the session's child: the text with its line breaks made spaces.
+    /// An aborted session runs again.
     pub async fn prompt(&self, id: u64, text: &str) -> Result<(), SessionError> {
-        let stdin = self
-            .inner
-            .table()
-            .sessions
-            .get(&id)
-            .map(|session| session.stdin.clone())
-            .ok_or_else(|| gone(id))?;
+        let live = |server: &Self| {
+            server
+                .inner
+                .table()
+                .sessions
+                .get(&id)
+                .map(|session| session.stdin.clone())
+        };
+        let stdin = match live(self) {
+            Some(stdin) => stdin,
+            None => {
+                self.revive(id).await?;
+                live(self).ok_or_else(|| gone(id))?
+            }
+        };
         let mut line = text.replace(['\n', '\r'], " ");
         line.push('\n');
         let mut stdin = stdin.lock().await;
@@ -264,15 +325,22 @@ impl Server {
             .map_err(|e| SessionError::Gone(format!("session {id} cannot take a prompt: {e}")))
     }
 
-    /// Kills the session's child, waits for it, and removes the session.
+    /// Kills the session's child, waits for it, and removes the session, which a prompt may
+    /// run again. Idempotent, as `kilo serve`'s abort: `Ok` for any id, live or not.
     pub async fn abort(&self, id: u64) -> Result<(), SessionError> {
-        let session = self
-            .inner
-            .table()
-            .sessions
-            .remove(&id)
-            .ok_or_else(|| gone(id))?;
-        session.end().await;
+        let session = {
+            let mut table = self.inner.table();
+            let session = table.sessions.remove(&id);
+            if let Some(session) = &session
+                && !table.closing
+            {
+                table.aborted.insert(id, session.agent.clone());
+            }
+            session
+        };
+        if let Some(session) = session {
+            session.end().await;
+        }
         Ok(())
     }
 
@@ -303,6 +371,7 @@ impl Server {
         let sessions = {
             let mut table = self.inner.table();
             table.closing = true;
+            table.aborted.clear();
             std::mem::take(&mut table.sessions)
         };
         let ending: Vec<_> = sessions
