@@ -46,26 +46,19 @@ impl SessionBackend for PlainBackend {
     }
 
     async fn prompt(&self, session: SessionId, _text: &str) -> Result<(), BackendError> {
-        self.call(CallKind::Prompt, move |s, me| {
-            match s.ledger.session(session) {
-                Some(r) if r.live => {
-                    s.plan_events(session, me);
-                    Ok(())
-                }
-                _ => Err(gone(format!("{session} is not live"))),
-            }
-        })
-        .await
+        self.prompt_call(None, session).await
     }
 
+    /// Idempotent, as the real abort: `Ok` for a session aborted before; only a dead server's
+    /// session fails (no answer: the SDK throws).
     async fn abort_session(&self, session: SessionId) -> Result<(), BackendError> {
         self.call(CallKind::AbortSession, move |s, _| {
             match s.ledger.session(session) {
-                Some(r) if r.live => {
-                    s.ledger.kill_session(session);
+                Some(r) if s.ledger.server(r.server).is_some_and(|srv| srv.open) => {
+                    s.abort_effect(session);
                     Ok(())
                 }
-                _ => Err(gone(format!("{session} is not live"))),
+                _ => Err(gone(format!("{session}'s server is gone"))),
             }
         })
         .await
@@ -147,17 +140,25 @@ impl KiloSdk for PlainBackend {
             let Some(session) = session else {
                 return Err(BackendError::Failed("session '' not found".into()));
             };
-            match s.ledger.session(session) {
-                Some(r) if r.server == server => {
-                    s.ledger.kill_session(session);
-                    Ok(())
-                }
-                _ => Err(BackendError::Failed(format!(
-                    "{session} not found on {server}"
-                ))),
+            // 200 `true` for any well-formed id: aborted before, or another server's.
+            if s.ledger
+                .session(session)
+                .is_some_and(|r| r.server == server)
+            {
+                s.abort_effect(session);
             }
+            Ok(())
         })
         .await
+    }
+
+    async fn prompt_on(
+        &self,
+        server: ServerId,
+        session: SessionId,
+        _text: &str,
+    ) -> Result<(), BackendError> {
+        self.prompt_call(Some(server), session).await
     }
 
     async fn subscribe_server(&self, server: ServerId) -> Result<EventStream, BackendError> {
