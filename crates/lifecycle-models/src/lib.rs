@@ -1,5 +1,5 @@
 //! Historical versions of the gastown container's process manager, ported step by step from
-//! the real code (`../shared/seed-system.md`), bugs included, so that the simulation harness
+//! the real code (`docs/real-system.md` says which versions), bugs included, so that the simulation harness
 //! can show what goes wrong in each. Never use these in production:
 //! [`agent_lifecycle::AgentManager`] is the design that fixes them.
 //!
@@ -7,9 +7,9 @@
 //! - [`AbortTokenManager`]: POST, the abort-token fix (PR #1862).
 //! - [`StartLockManager`]: LATEST's per-agent start lock (PR #3055).
 //!
-//! The models drive the SDK surface the real code uses ([`KiloSdk`]); each module's doc maps
-//! its steps to seed-system.md, and `common/mod.rs` lists the assumptions where the notes
-//! are silent.
+//! The models drive the SDK surface the real code uses ([`KiloSdk`]) and read its answers as
+//! SDK [`SDK_VERSION`] hands them over; each module's doc maps its steps to the real code, and
+//! `common/mod.rs` lists the assumptions where the reading is silent.
 
 mod abort_token;
 mod common;
@@ -20,5 +20,5 @@ mod start_lock;
 
 pub use abort_token::AbortTokenManager;
 pub use legacy::LegacyManager;
-pub use sdk::{EventStream, KiloSdk, ServerEvent};
+pub use sdk::{EventStream, KiloSdk, SDK_VERSION, ServerEvent};
 pub use start_lock::StartLockManager;

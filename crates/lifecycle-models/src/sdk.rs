@@ -2,8 +2,11 @@
 //! offer, so the models can make the same calls the real code makes (seed-system.md §2, §3).
 //!
 //! How an SDK answer reaches the real code decides its path, so the models read a
-//! [`BackendError`] the way the SDK hands it over (seed-system.md §2, **[2nd]** notes on
-//! stopAgent; an assumption resting on SDK 7.2.14, the pinned versions were not read):
+//! [`BackendError`] the way the SDK hands it over. Every model follows [`SDK_VERSION`], measured
+//! against the real `kilo serve` (7.7.9 and 7.0.33; `crates/kilo-contract/recorded/`, enforced
+//! by `crates/kilo-contract/tests/fake_matches_real.rs`). POST pinned 7.2.7 and later 7.3.1,
+//! whose root API is the same code as 7.2.14's; PRE pinned 7.0.37, which was not available
+//! (an assumption):
 //! - [`BackendError::Failed`]: the server answered with an HTTP error. The SDK *returns*
 //!   `{error}`: `session.abort` and `session.prompt` go on as if they succeeded;
 //!   `session.create` returns no `id`, which the real code's schema check turns into a throw.
@@ -13,6 +16,9 @@
 use std::future::Future;
 
 use agent_lifecycle::{BackendError, ServerId, SessionBackend, SessionId, Workdir};
+
+/// The `@kilocode/sdk` version whose answers every model follows.
+pub const SDK_VERSION: &str = "7.2.14";
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// One item of a server's SSE stream (`client.event.subscribe()`), as the real handler sees it.
@@ -28,9 +34,10 @@ pub enum ServerEvent {
     Error(SessionId),
 }
 
-/// What the stream yields: an event, or the error the SSE client throws when the server's
-/// connection is lost (older SDKs; 7.2.14 retries forever and never throws, which the fake
-/// backend plays by going silent). The stream ending (`None`) is the `for await` completing.
+/// What the stream yields: an event, or an error the SSE client would throw when the server's
+/// connection is lost. No SDK from 1.0.25 to 7.3.1 throws there (7.2.14, measured: it retries
+/// for ever, silently, which the fake backend plays by going silent); the error arm serves the
+/// hypothetical `stream-errors` family only. The stream ending (`None`) is the `for await` completing.
 pub type EventStream = UnboundedReceiver<Result<ServerEvent, BackendError>>;
 
 /// The SDK calls the models need beyond [`SessionBackend`]. Every call is an `await` of the

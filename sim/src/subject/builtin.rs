@@ -48,13 +48,13 @@ impl Model {
     pub fn about(self) -> &'static str {
         match self {
             Self::Legacy => {
-                "PRE, the #1341 code (seed-system.md): a start during Starting calls stopAgent, which cannot reach a startup with no session id yet"
+                "PRE, the #1341 code (SDK 7.2.14 answers): a start during Starting calls stopAgent, which cannot reach a startup with no session id yet"
             }
             Self::AbortToken => {
-                "POST, PR #1862: an abort controller per record, checked after ensureSDKServer and after session.create; evict drains then stops all"
+                "POST, PR #1862 (SDK 7.2.14 answers): an abort controller per record, checked after ensureSDKServer and after session.create; evict drains then stops all"
             }
             Self::StartLock => {
-                "LATEST, PR #3055: POST with a per-agent start lock held through the initial prompt (stop and evict stay outside)"
+                "LATEST, PR #3055 (SDK 7.2.14 answers): POST with a per-agent start lock held through the initial prompt (stop and evict stay outside), creates through the stale-db fallback"
             }
             Self::Owned => {
                 "the production design (crates/agent-lifecycle): one owner per incarnation, leases, ordered operations"
