@@ -1,6 +1,8 @@
 //! The coverage points tell the truth: on small stories, `owned` reaches exactly the points its
 //! code says happened (each story runs the harness's recovery and wrap-up phases too: every
-//! agent started again, then stopped).
+//! agent started again, then stopped). Every turn ends with `session.idle`, as the real
+//! server's does (docs/real-system.md), so each started agent arms its idle timer and exits
+//! idle 30 ms later unless something stops it first.
 
 use std::collections::BTreeSet;
 
@@ -28,7 +30,13 @@ fn a_start_then_a_stop_reaches_only_the_plain_path() {
         .at_ms(100);
     assert_eq!(
         declared_points(&story),
-        set(&["lease.last_release_closed", "start.running"])
+        // Every turn now ends idle (docs/real-system.md): the idle timer arms and exits a0.
+        set(&[
+            "events.idle_armed",
+            "events.idle_exit",
+            "lease.last_release_closed",
+            "start.running",
+        ])
     );
 }
 
@@ -43,11 +51,13 @@ fn a_restart_during_the_create_supersedes_the_starting_incarnation() {
     assert_eq!(
         declared_points(&story),
         set(&[
+            // Every turn now ends idle (docs/real-system.md): the restarted a0 exits idle
+            // before the recovery phase, which so finds no running agent to supersede.
+            "events.idle_armed",
+            "events.idle_exit",
             "lease.last_release_closed",
             "start.cancel_seen_after_create",
             "start.running",
-            // The recovery phase restarts the running agent.
-            "start.superseded_running",
             "start.superseded_starting",
         ])
     );
@@ -64,6 +74,9 @@ fn a_stop_during_the_create_cancels_the_start_after_it() {
     assert_eq!(
         declared_points(&story),
         set(&[
+            // Every turn now ends idle (docs/real-system.md): the recovery's start exits idle.
+            "events.idle_armed",
+            "events.idle_exit",
             "lease.last_release_closed",
             "start.cancel_seen_after_create",
             "start.running",
@@ -85,6 +98,10 @@ fn two_agents_share_a_server_until_the_eviction() {
     assert_eq!(
         declared_points(&story),
         set(&[
+            // Every turn now ends idle (docs/real-system.md): the agents' idle timers arm and
+            // exit them.
+            "events.idle_armed",
+            "events.idle_exit",
             "lease.last_release_closed",
             "lease.released_shared",
             "lease.shared",
