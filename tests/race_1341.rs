@@ -14,23 +14,18 @@
 //! while an earlier restart's stop is still in flight (§6.8). `owned` must hold throughout.
 
 use lifecycle_sim::scenario::catalog;
-use lifecycle_sim::{FaultConfig, Invariant, Model, Story, Strategy, check_dfs, check_random};
+use lifecycle_sim::{Invariant, Model, Story, Strategy, check_dfs, check_random};
 use race_regressions::stories::{
     restart_during_create_alone, restart_during_create_on_a_shared_server,
     restart_during_server_spawn, start_during_a_restarts_stop,
 };
 use race_regressions::{reaches_every_op, verdicts};
 
-/// §6.6: a0 and a1 share a server, and their sessions go idle.
+/// §6.6: a0 and a1 share a server, and their sessions go idle (every turn ends with
+/// `session.idle`, as the real server's does: docs/real-system.md; the retired `idle-events`
+/// family is not needed).
 fn two_agents_idle_on_a_shared_server() -> Story {
-    Story::new()
-        .agents(["a0", "a1"])
-        .start("a0")
-        .start("a1")
-        .faults(FaultConfig {
-            idle_events: 100,
-            ..FaultConfig::none()
-        })
+    Story::new().agents(["a0", "a1"]).start("a0").start("a1")
 }
 
 /// #1341 at its smallest, as `explore --strategy dfs` searches it: a0 started, and started
@@ -71,13 +66,20 @@ fn pre_leaks_the_first_session_when_restarted_during_the_server_spawn() {
 #[test]
 fn pre_corrupts_the_counts_but_leaks_nothing_when_restarted_during_a_lone_create() {
     let found = verdicts(&Model::Legacy, &restart_during_create_alone(), 0..50);
+    // I5 as well: the first start's turn ends idle (every turn does, docs/real-system.md), and
+    // PRE's idle handler arms the agent's timer only after its awaited nudge fetch, which can
+    // land after the restart made a new record. Still no leak (I1).
     assert!(
-        found
-            .iter()
-            .all(|v| matches!(v, None | Some(Invariant::I3 | Invariant::I4))),
-        "expected only count corruption: {found:?}"
+        found.iter().all(|v| matches!(
+            v,
+            None | Some(Invariant::I3 | Invariant::I4 | Invariant::I5)
+        )),
+        "expected only count corruption and a stale idle timer: {found:?}"
     );
-    let corrupted = found.iter().filter(|v| v.is_some()).count();
+    let corrupted = found
+        .iter()
+        .filter(|v| matches!(v, Some(Invariant::I3 | Invariant::I4)))
+        .count();
     // The catch's decrement lands on the new server whenever that is mapped first.
     assert!(
         corrupted >= 10,

@@ -40,13 +40,25 @@ fn assert_every_op_issued(story: &Story, outcome: &Outcome, seed: u64) {
 
 /// #1341, where a restart can meet the first startup (seed-system.md §4), and §6.8.
 pub mod stories {
-    use lifecycle_sim::{CallKind, Story};
+    use lifecycle_sim::{CallKind, Story, Timing};
+
+    /// The default clocks with an idle timeout long against the story's calls, as the real
+    /// 120 s is against a start: every turn ends with `session.idle` (docs/real-system.md), and
+    /// the default 30 ms would exit an agent the story needs running before its race is run.
+    fn idle_timeout_long_against_a_start() -> Timing {
+        Timing {
+            idle_timeout_ms: 1_000,
+            ..Timing::default()
+        }
+    }
 
     /// a1 keeps the shared server up; a0 starts, and is restarted while its create is in flight.
+    /// a1's turn ends idle at once: the long idle timeout keeps it running through a0's race.
     #[rustfmt::skip]
     pub fn restart_during_create_on_a_shared_server() -> Story {
         Story::new()
             .agents(["a0", "a1"])
+            .timing(idle_timeout_long_against_a_start())
             .start("a1")
             .start("a0").at_ms(30)
             .start("a0").while_pending(CallKind::CreateSession, "a0")
@@ -72,11 +84,13 @@ pub mod stories {
 
     /// §6.8: a0 runs; a restart's stop is in flight when a third start arrives: it sees Stopping,
     /// skips the stop, installs its record and starts up; the restart then installs its record
-    /// over it, and the third start's controller is unreachable.
+    /// over it, and the third start's controller is unreachable. a0's turn ends idle at once:
+    /// the long idle timeout keeps it running until the restart at 60 ms.
     #[rustfmt::skip]
     pub fn start_during_a_restarts_stop() -> Story {
         Story::new()
             .agents(["a0"])
+            .timing(idle_timeout_long_against_a_start())
             .start("a0")
             .start("a0").at_ms(60)
             .start("a0").while_pending(CallKind::AbortSession, "a0")
