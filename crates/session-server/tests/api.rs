@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Running, WHOLE, call_raw, create, events, eventually, listed, session_processes};
+use common::{Running, WHOLE, call_raw, create, events, listed, session_processes};
 use hyper::Method;
 use serde_json::json;
 use tokio::time::timeout;
