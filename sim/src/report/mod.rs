@@ -72,6 +72,49 @@ pub fn replay_command(model: &str, origin: &Origin) -> String {
     format!("{} replay --model {model} {}", program(), origin.args())
 }
 
+/// What a finding rests on beyond the real code's steps: each real-system behaviour or
+/// workload choice that is not measured, not the default, or not every role's
+/// (`docs/real-system.md`).
+pub fn premises(spec: &ScenarioSpec, outcome: &Outcome) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let w = &spec.workload.workdirs;
+    if (1..w.len()).any(|i| w[..i].contains(&w[i])) {
+        out.push(
+            "distinct agents sharing a workdir (in the real system only the triage workspace of POST and LATEST, and the mayor's)",
+        );
+    }
+    if outcome
+        .history
+        .events
+        .iter()
+        .any(|e| matches!(e.what, crate::world::history::What::SessionRevived(_)))
+    {
+        out.push(
+            "an abort landing before its session's prompt is queued, so the prompt runs afterwards (kilo's prompt queue, read in its code, not measured)",
+        );
+    }
+    if spec.faults.stream_errors > 0 {
+        out.push(
+            "hypothetical: a dead server's event stream throws (no SDK from 1.0.25 to 7.3.1 does)",
+        );
+    }
+    if spec.faults.launcher_close > 0 {
+        out.push(
+            "the gastown image's launcher: server.close() kills only the node launcher (measured with 7.0.33's)",
+        );
+    }
+    if outcome
+        .violation
+        .as_ref()
+        .is_some_and(|v| v.invariant == crate::check::Invariant::I7)
+    {
+        out.push(
+            "the state an eviction leaves in the process: the real SIGTERM handler exits right after stopAll, and the container with it",
+        );
+    }
+    out
+}
+
 /// The full account of one scenario: configuration, verdict, timeline, how to replay it.
 pub fn scenario_report(
     model: &str,
@@ -113,6 +156,11 @@ pub fn scenario_report(
         outcome.elapsed.as_millis()
     )
     .unwrap();
+    if outcome.violation.is_some() {
+        for premise in premises(spec, outcome) {
+            writeln!(out, "  rests on: {premise}").unwrap();
+        }
+    }
     writeln!(out, "timeline (simulated time):").unwrap();
     out.push_str(&outcome.history.timeline());
     writeln!(out, "trace digest: {:016x}", outcome.history.digest()).unwrap();
