@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use lifecycle_sim::coverage::points_in_sources;
+use lifecycle_sim::scenario::workload::WorkloadShape;
 use lifecycle_sim::testing::coverage_of;
 use lifecycle_sim::{FaultConfig, FaultMode, Model, Settings, Subject};
 
@@ -61,14 +62,38 @@ fn every_point_a_catalog_calls_unreachable_is_a_point_it_knows() {
     }
 }
 
-/// The CI sweep: generated scenarios with every fault family on, and swarm scenarios.
+/// The CI sweep: generated scenarios with every default fault family on, and swarm
+/// scenarios, each with a workdir per agent (the default) and with shared workdirs (as the
+/// triage and mayor workspaces share one: docs/real-system.md, "Who shares a workdir"); and
+/// every family on with the opt-in, hypothetical `stream-errors` too, the only way a dead
+/// server's stream throws (docs/real-system.md, "Fault families").
 fn ci_sweep(model: Model) {
+    let shared = WorkloadShape {
+        shared_workdirs: true,
+        ..WorkloadShape::default()
+    };
     let settings = [
         Settings {
             faults: FaultMode::Fixed(FaultConfig::all()),
             ..Settings::default()
         },
         Settings::default(),
+        Settings {
+            shape: shared.clone(),
+            faults: FaultMode::Fixed(FaultConfig::all()),
+            ..Settings::default()
+        },
+        Settings {
+            shape: shared,
+            ..Settings::default()
+        },
+        Settings {
+            faults: FaultMode::Fixed(FaultConfig::all()),
+            opt_in: FaultConfig::none()
+                .with_opt_in("stream-errors")
+                .expect("stream-errors is an opt-in family"),
+            ..Settings::default()
+        },
     ];
     coverage_of(&model, &settings, 0..3000).assert_reaches_every_required_point();
 }
