@@ -1,7 +1,98 @@
 //! `KiloBackend`: the production manager's [`SessionBackend`] on real `kilo serve` processes,
 //! so that [`agent_lifecycle::AgentManager`] can run on the real session server.
 //!
-//! DESIGN (filled in below)
+//! Measured on kilo 7.7.9 against `kilo_contract::mock_provider` (`tests/trait_methods.rs`,
+//! `tests/manager.rs`); where kilo does not do what the trait says, the method's entry below
+//! says what it does instead and what a caller should expect.
+//!
+//! # Design, and why
+//!
+//! **One process per workdir** ([`SessionBackend::ensure_server`]). `kilo serve --hostname
+//! 127.0.0.1 --port 0`, spawned in the workdir (kilo's instance directory is its cwd), in a
+//! process group of its own, with exactly the environment of [`KiloBackendConfig`]: `PATH`,
+//! the configured variables (the offline recipe's `KILO_*` switches and `KILO_CONFIG_CONTENT`),
+//! and `HOME`. It is ready when stdout prints `kilo server listening on http://…`, and its
+//! address is read from that line: a request sent before the line can hang for minutes
+//! (kilo-contract's recipe, S2), and with `--port 0` only the line knows the port (kilo tries
+//! 4096 first and takes a random free port when 4096 is taken: measured, both happen), so no
+//! free port is guessed ahead and raced for. The wait is bounded
+//! ([`KiloBackendConfig::ready_timeout`]); on timeout, early exit, or when the caller drops
+//! the call (the manager's call timeout), the process group is killed: a start that failed
+//! leaves no server that comes up later, unlike the SDK's `createKilo`. A running server of
+//! the workdir is returned instead of a new one; a process that exited counts as not running
+//! (and a start per workdir is serialised, so two calls start one). [`ServerId`]s and
+//! [`SessionId`]s are dense `u64`s from 0, assigned here.
+//!
+//! **The first start runs alone.** All servers share `HOME`, so one `kilo.db`. Two servers
+//! starting at once on a fresh `HOME` race on its migration and one dies (`Failed query:
+//! CREATE TABLE workspace`, measured); so until one server of the backend has got ready,
+//! starts wait for each other. Later starts run in parallel (measured: two in 7–12 s).
+//!
+//! **Closing kills the group** ([`SessionBackend::close_server`]): SIGKILL to the whole process
+//! group, then the server is reaped, before the call returns. Not SIGTERM first: kilo takes
+//! 1–4 s to exit on SIGTERM and fails an in-flight prompt with a 500 anyway, and its WAL
+//! database survives a SIGKILL (recipe C2; the restart in `tests/trait_methods.rs`). Unlike the
+//! gastown image's launcher, whose `close()` signals the node launcher only and leaves the
+//! native server running with its sessions, nothing is left behind: no process, no port.
+//! Closing a server that had exited still kills its group (whatever it left) and answers
+//! `Gone`; closing an unknown one answers `Gone`. Dropping the last clone of the backend kills
+//! every server it runs.
+//!
+//! **Sessions** ([`SessionBackend::create_session`]): `POST /session` with `{"title": "<agent
+//! id>"}`. Kilo takes the title as given and keeps it: the title it generates after the first
+//! turn replaces only a default title (measured: the title is still the agent after turns).
+//! The backend maps each [`SessionId`] to (server, kilo's `ses_…` id) in a table behind a std
+//! [`Mutex`], never held across an await.
+//!
+//! **Prompts** ([`SessionBackend::prompt`]): `POST /session/{id}/message` with one text part.
+//! It answers at the end of the turn (1–4 s for the mock's first turns, 0.1–2 s after), bounded
+//! by [`KiloBackendConfig::prompt_timeout`] (`Timeout` after it). A 200 is `Ok` also when the
+//! turn ended in a provider error or was aborted (the error is inside the message, and on the
+//! event stream). Any HTTP error status is `Failed` (a session kilo does not know answers 404);
+//! no connection, or one lost before the answer, is `Gone`. Kilo 7.7.9 retries a provider's
+//! HTTP 500 and 400 without end, so such a prompt blocks until an abort or the bound.
+//!
+//! **Errors** (`src/http.rs`): as the SDK sees them. No answer (refused, reset, cut) is
+//! `Gone`, an HTTP error status `Failed`, no answer within the bound `Timeout`. A call on a
+//! session or server this backend does not know, or whose server is not running, is `Gone`
+//! without a request.
+//!
+//! **Every wait is bounded**: each request by [`KiloBackendConfig::call_timeout`] (the prompt
+//! by its own bound), the readiness by [`KiloBackendConfig::ready_timeout`], a close by the
+//! reaping of a SIGKILLed process.
+//!
+//! # Where kilo differs from the trait's contract
+//!
+//! - **An aborted session is not dead** ([`SessionBackend::abort_session`]): `POST
+//!   /session/{id}/abort` answers 200 `true` for any well-formed id, known or not, aborted
+//!   before or not (so it is `Ok`, idempotent). A turn in flight is cut short (its prompt
+//!   answers 200 within milliseconds, the upstream request is cancelled); the session stays,
+//!   idle, and a later prompt runs it again. The backend remembers which sessions it aborted
+//!   (until the next prompt to them): kilo keeps no such flag.
+//! - **The listing is of sessions on disk, not running ones**
+//!   ([`SessionBackend::list_sessions`]): `GET /session` lists every session of the project
+//!   from `kilo.db`, aborted ones included, and those made by earlier servers of the same
+//!   workdir (a server that died or was closed: the new one lists its sessions, under new
+//!   `SessionId`s, and can prompt them). With workdirs whose git repository has no commit (or
+//!   none), the project is `global`: every server of a shared `HOME` lists every session of
+//!   every workdir, so the backend keeps the sessions whose `directory` is the server's
+//!   workdir. The agent is the session's title. A caller should expect more sessions than it
+//!   has live and treat them as a superset: aborting one already aborted is a no-op on kilo.
+//!   [`KiloBackend::live_sessions`] subtracts the sessions this backend aborted and has not
+//!   prompted since: that is "live" as far as anyone can tell from outside kilo.
+//! - **The event stream is the server's, not the session's** ([`SessionBackend::subscribe`]):
+//!   one `GET /event` connection per subscription, filtered to the session's `session.idle`
+//!   (→ [`SessionEvent::Idle`]) and `session.error` (→ [`SessionEvent::Error`]). The receiver
+//!   ends when the connection does, that is when the server dies or is closed (measured:
+//!   within 2 s); an abort does not end it. `session.error` does not mean the session died: kilo
+//!   publishes it for a provider error (then `session.idle`, the session persists) and for a
+//!   turn cut short by an abort (`MessageAbortedError`, then `session.idle`). A turn's end
+//!   publishes `session.idle` once, or twice after an error; an abort of an idle session
+//!   publishes one `session.idle` (7.7.9, measured). Dropping the receiver closes the
+//!   connection.
+//! - **`list_servers`** is the processes this backend started that still run; a server
+//!   started by someone else on the same `HOME` is not seen (nor are its sessions, unless they
+//!   share a workdir).
 
 mod http;
 mod process;
@@ -96,6 +187,11 @@ struct Inner {
     /// One start at a time per workdir, so that two `ensure_server` calls for one workdir
     /// start one server; different workdirs start in parallel.
     starting: Mutex<BTreeMap<Workdir, Arc<tokio::sync::Mutex<()>>>>,
+    /// Whether a server of this backend has got ready once (so `kilo.db` under the shared
+    /// HOME is made and migrated). Until then starts are one at a time: two first starts on a
+    /// fresh HOME race on the migration, and one dies (`Failed query: CREATE TABLE
+    /// workspace`, measured on 7.7.9).
+    migrated: tokio::sync::Mutex<bool>,
 }
 
 impl Drop for Inner {
@@ -122,6 +218,7 @@ impl KiloBackend {
                 config,
                 state: Mutex::new(State::default()),
                 starting: Mutex::new(BTreeMap::new()),
+                migrated: tokio::sync::Mutex::new(false),
             }),
         }
     }
@@ -246,13 +343,22 @@ impl KiloBackend {
         let dir = self
             .dir_of(workdir)
             .map_err(|e| BackendError::Failed(format!("workdir {workdir}: {e}")))?;
-        let server = Server::spawn(Spec {
+        let spec = Spec {
             binary: &self.config().binary,
             dir: &dir,
             env: self.environment(),
             ready_timeout: self.config().ready_timeout,
-        })
-        .await
+        };
+        let mut migrated = self.inner.migrated.lock().await;
+        let server = if *migrated {
+            drop(migrated);
+            Server::spawn(spec).await
+        } else {
+            // The first start holds the others back until the database is made.
+            let server = Server::spawn(spec).await;
+            *migrated = server.is_ok();
+            server
+        }
         .map_err(BackendError::Failed)?;
         let mut state = self.state();
         let id = ServerId(state.next_server);
