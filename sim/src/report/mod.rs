@@ -75,8 +75,20 @@ pub fn replay_command(model: &str, origin: &Origin) -> String {
 /// What a finding rests on beyond the real code's steps: each real-system behaviour or
 /// workload choice that is not measured, not the default, or not every role's
 /// (`docs/real-system.md`).
-pub fn premises(spec: &ScenarioSpec, outcome: &Outcome) -> Vec<&'static str> {
+pub fn premises(model: &str, spec: &ScenarioSpec, outcome: &Outcome) -> Vec<&'static str> {
     let mut out = Vec::new();
+    let historical = ["legacy", "abort-token", "start-lock"].contains(&model);
+    if historical
+        && outcome
+            .history
+            .events
+            .iter()
+            .any(|e| matches!(e.what, crate::world::history::What::CallAbandoned { .. }))
+    {
+        out.push(
+            "A1: an SDK call of the real code gave up after the call timeout (the real code sets none on session.create, prompt or abort; the fetch's own timeout stands for it)",
+        );
+    }
     let w = &spec.workload.workdirs;
     if (1..w.len()).any(|i| w[..i].contains(&w[i])) {
         out.push(
@@ -157,7 +169,7 @@ pub fn scenario_report(
     )
     .unwrap();
     if outcome.violation.is_some() {
-        for premise in premises(spec, outcome) {
+        for premise in premises(model, spec, outcome) {
             writeln!(out, "  rests on: {premise}").unwrap();
         }
     }
