@@ -87,7 +87,11 @@ pub fn run_system<M: Lifecycle<FakeBackend>>(
         requests: requests.clone(),
         config: ManagerConfig {
             call_timeout: Duration::from_millis(spec.call_timeout_ms),
-            idle_timeout: Duration::from_millis(30),
+            // An agent works on its bead until the town closes it: the real initial prompt's
+            // turn is the bead's work, and the agent closes its bead (gt_done) before it goes
+            // idle. The idle exit (120 s real) comes after every run here ends, so a turn's
+            // session.idle never sends a working agent round the dispatch loop.
+            idle_timeout: Duration::from_secs(3600),
             retry_pause: Duration::from_millis(10),
             request_lifetime: Duration::from_millis(spec.call_timeout_ms + 41),
         },
