@@ -3,9 +3,9 @@
 //!
 //! The process is a `std::process::Child` whose stdout and stderr are read by two threads for
 //! the whole of its life (a pipe nobody reads would block the server once full); the stdout
-//! thread hands the listening address over through a oneshot. A [`Server`] not yet handed to
-//! the backend's table is killed when dropped ([`Spawning`]), so a start whose caller gives up
-//! (the manager's call timeout drops the future) leaves nothing behind.
+//! thread hands the listening address over through a oneshot. A [`Server`] is killed when
+//! dropped, so a start whose caller gives up (the manager's call timeout drops the future), or
+//! that fails, leaves nothing behind.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -33,6 +33,14 @@ pub(crate) struct Server {
     /// The canonical workdir the server runs in (kilo's `directory` of its sessions).
     pub(crate) dir: PathBuf,
     output: Arc<Mutex<String>>,
+    /// Killed and reaped already: its group id may name someone else's group by now.
+    killed: bool,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// What a server is spawned with.
@@ -83,17 +91,6 @@ fn parse_url(url: &str) -> Option<SocketAddr> {
         .ok()
 }
 
-/// A server that is killed when dropped, until [`Spawning::ready`] hands it over.
-struct Spawning(Option<Server>);
-
-impl Drop for Spawning {
-    fn drop(&mut self) {
-        if let Some(mut server) = self.0.take() {
-            server.kill();
-        }
-    }
-}
-
 impl Server {
     /// Spawns `kilo serve --hostname 127.0.0.1 --port 0` in `spec.dir`, in a process group of
     /// its own, with exactly `spec.env`, and waits (at most `spec.ready_timeout`) for the
@@ -128,14 +125,15 @@ impl Server {
             None,
         );
         let group = child.id() as i32;
-        let mut spawning = Spawning(Some(Server {
+        // Killed when dropped: on every early return below, and when this future is dropped.
+        let mut server = Server {
             child,
             group,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             dir: spec.dir.to_path_buf(),
             output,
-        }));
-        let server = spawning.0.as_mut().expect("just made");
+            killed: false,
+        };
         let url = loop {
             if let Ok(url) = ready_rx.try_recv() {
                 break url;
@@ -157,7 +155,7 @@ impl Server {
         };
         server.addr = parse_url(&url)
             .ok_or_else(|| format!("cannot read an address from `{LISTENING}{url}`"))?;
-        Ok(spawning.0.take().expect("still held"))
+        Ok(server)
     }
 
     /// Whether the process still runs (an exited one is reaped here).
@@ -179,8 +177,11 @@ impl Server {
     }
 
     /// SIGKILLs the whole process group, then reaps the server (at once: a SIGKILLed process
-    /// exits without running any code).
+    /// exits without running any code). Once only.
     pub(crate) fn kill(&mut self) {
+        if std::mem::replace(&mut self.killed, true) {
+            return;
+        }
         if self.group > 0 {
             let _ = killpg(Pid::from_raw(self.group), Signal::SIGKILL);
         }
