@@ -184,7 +184,7 @@ impl Server {
                         table.sessions.insert(id, session);
                         None
                     }
-                    Err(refused) => Some(refused),
+                    Err(refused) => Some(*refused),
                 }
             }
         };
@@ -203,10 +203,10 @@ impl Server {
         id: u64,
         agent: &str,
         mut child: Child,
-    ) -> Result<Session, (Child, SessionError)> {
+    ) -> Result<Session, Box<(Child, SessionError)>> {
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             let error = SessionError::Spawn(io::Error::other("the child has no pipes"));
-            return Err((child, error));
+            return Err(Box::new((child, error)));
         };
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (kill, killed) = oneshot::channel();
@@ -247,7 +247,10 @@ impl Server {
                         table.sessions.insert(id, session);
                         None
                     }
-                    Err((child, error)) => Some((child, Err(error))),
+                    Err(failed) => {
+                        let (child, error) = *failed;
+                        Some((child, Err(error)))
+                    }
                 }
             }
         };

@@ -92,7 +92,9 @@ pub(super) struct Generation {
 }
 
 fn parse_opt_in(text: &str) -> Result<String, String> {
-    FaultConfig::none().with_opt_in(text).map(|_| text.to_string())
+    FaultConfig::none()
+        .with_opt_in(text)
+        .map(|_| text.to_string())
 }
 
 #[derive(Args, Clone)]

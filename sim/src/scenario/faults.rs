@@ -103,7 +103,9 @@ impl FaultConfig {
 
     /// Every family with a basis in the real server, SDK or network on, at its usual rate.
     pub fn all() -> Self {
-        Self::from_rates(FAMILIES.map(|(_, rate, reach)| if reach == Reach::Default { rate } else { 0 }))
+        Self::from_rates(
+            FAMILIES.map(|(_, rate, reach)| if reach == Reach::Default { rate } else { 0 }),
+        )
     }
 
     /// A random subset of the default families, each at its usual rate.

@@ -62,7 +62,11 @@ impl World {
                 // The abort route has no existence check: 200 `true` for any well-formed id,
                 // a session aborted before or one of another server alike (rows 22, 23, 26).
                 (_, Some(session)) => {
-                    if self.ledger.session(*session).is_some_and(|s| s.server == *server) {
+                    if self
+                        .ledger
+                        .session(*session)
+                        .is_some_and(|s| s.server == *server)
+                    {
                         self.abort_effect(*session);
                     }
                     Reply::Done
@@ -102,7 +106,11 @@ impl World {
             },
             Call::PromptOn(server, session) => match self.ledger.server(*server) {
                 Some(s) if !s.open => not_running(server),
-                _ if self.ledger.session(*session).is_some_and(|s| s.server == *server) => {
+                _ if self
+                    .ledger
+                    .session(*session)
+                    .is_some_and(|s| s.server == *server) =>
+                {
                     self.apply(&Call::Prompt(*session), op)
                 }
                 // A session of another server: 200 with an empty body on the 7.3 CLI, which
@@ -215,7 +223,8 @@ impl World {
             self.post(Notice::SessionEvent(events, SessionEvent::Idle));
         }
         self.broadcast(server, ServerEvent::Idle(session));
-        self.history.push(now, Some(agent), What::SessionIdle(session));
+        self.history
+            .push(now, Some(agent), What::SessionIdle(session));
     }
 
     /// An abort lands on `session`: a prompt of it whose request is in flight either reached

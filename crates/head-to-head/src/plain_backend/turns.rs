@@ -100,10 +100,10 @@ impl State {
             if self.ledger.server(server).is_some_and(|s| !s.open) {
                 return Err(gone(format!("{server} is not running")));
             }
-            if !self
+            if self
                 .ledger
                 .session(session)
-                .is_some_and(|s| s.server == server)
+                .is_none_or(|s| s.server != server)
             {
                 return Err(BackendError::Failed(format!(
                     "{session} unknown on {server}: 200 with an empty body"
