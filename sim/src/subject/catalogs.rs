@@ -40,7 +40,7 @@ fn post(catalog: Catalog) -> Catalog {
         .unreachable("startAgentImpl.not_counted", ALWAYS_COUNTED)
         .unreachable(
             "exitAgent.not_running",
-            "exitAgent runs right after its timer found the record Running, in the same turn; only the drain's re-armed timer checks one record and exits another [2nd], and they differ only if a timer of an older record outlived a restart, which stopAgent's clearIdleTimer prevents",
+            "exitAgent runs right after its timer found the record Running, in the same turn; only the drain's re-armed timer checks one record and exits another [2nd], and they differ only if a timer of an older record outlived a restart. Since the timer is armed after the awaited nudge fetch [3rd] an older record's timer can be armed after a restart, so this is reachable in principle (a late arming, then a drain while the new record runs); no sweep has reached it, and the coverage test will say when one does",
         )
 }
 
