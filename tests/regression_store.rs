@@ -113,6 +113,9 @@ const INVENTED: &[(&str, &str, &str)] = &[
     // LATEST's create goes through the stale-db fallback, which closes the server (and the
     // lost-reply session with it); start-lock-I3-seed3.json is what the scenario shows now.
     ("start-lock-I1-seed3.json", "start-lock", "I1"),
+    // An old incarnation's stream, subscribed to a server already closed, saw
+    // `server.connected` and ran its `finally`; the SDK yields nothing from a dead server.
+    ("legacy-I5-seed11.json", "legacy", "I5"),
 ];
 
 #[test]

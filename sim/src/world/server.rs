@@ -74,11 +74,13 @@ impl World {
             },
             Call::SubscribeServer(server) => {
                 let (tx, rx) = unbounded_channel();
-                let _ = tx.send(Ok(ServerEvent::Connected));
                 match self.ledger.server_mut(*server) {
-                    Some(s) if s.open => s.streams.push(tx),
-                    // SDK 7.2.14's SSE client retries a dead server forever (assumption,
-                    // seed-system.md §2): the stream stays open and silent.
+                    Some(s) if s.open => {
+                        let _ = tx.send(Ok(ServerEvent::Connected));
+                        s.streams.push(tx);
+                    }
+                    // The SDK's SSE client retries a dead server for ever and yields nothing,
+                    // not even `server.connected` (measured, SDK 7.2.14): open and silent.
                     _ => self.silent_streams.push(tx),
                 }
                 Reply::ServerEvents(rx)

@@ -164,9 +164,12 @@ impl KiloSdk for PlainBackend {
     async fn subscribe_server(&self, server: ServerId) -> Result<EventStream, BackendError> {
         self.call(CallKind::Subscribe, move |s, _| {
             let (tx, rx) = unbounded_channel();
-            let _ = tx.send(Ok(ServerEvent::Connected));
+            // A dead server's stream yields nothing, not even `server.connected`.
             match s.ledger.server_mut(server) {
-                Some(r) if r.open => r.streams.push(tx),
+                Some(r) if r.open => {
+                    let _ = tx.send(Ok(ServerEvent::Connected));
+                    r.streams.push(tx);
+                }
                 _ => s.silent.push(tx),
             }
             Ok(rx)

@@ -325,10 +325,13 @@ impl KiloSdk for Backend {
     async fn subscribe_server(&self, server: ServerId) -> Result<EventStream, BackendError> {
         self.call(false, false, |l, _| {
             let (tx, rx) = unbounded_channel();
-            l.outbox.push((tx.clone(), Ok(ServerEvent::Connected)));
-            match l.servers.get_mut(server.0 as usize - 1) {
-                Some(s) if s.1 => s.2.push(tx),
-                _ => l.silent.push(tx),
+            // A dead server's stream yields nothing, not even `server.connected`.
+            let open = l.servers.get(server.0 as usize - 1).is_some_and(|s| s.1);
+            if open {
+                l.outbox.push((tx.clone(), Ok(ServerEvent::Connected)));
+                l.servers[server.0 as usize - 1].2.push(tx);
+            } else {
+                l.silent.push(tx);
             }
             Ok(rx)
         })
