@@ -171,7 +171,8 @@ impl<B: KiloSdk> Core<B> {
 
     /// `stopAll`: clear every timer, abort every stream controller (and clear the map); for
     /// each Running or Starting record in map order, ⏸`session.abort` if its workdir has an
-    /// instance (errors ignored), `exited`, and (POST) ⏸ a db snapshot; then close every
+    /// instance (errors ignored), `exited`, and a db snapshot: POST fires it and moves on
+    /// (`void saveDbSnapshot`), LATEST ⏸ awaits it (bounded 10 s) **[3rd]**; then close every
     /// mapped server and clear the map. No per-record decrement; in-flight startups are not
     /// cancelled (§6.3).
     pub async fn stop_all(&self) {
@@ -210,7 +211,7 @@ impl<B: KiloSdk> Core<B> {
                 point!("stopAll.no_instance");
             }
             lock(&record).status = Status::Exited;
-            if self.version >= Version::Post {
+            if self.version >= Version::Latest {
                 self.backend.worker("db snapshot").await;
             }
         }
