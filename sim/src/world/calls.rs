@@ -296,7 +296,7 @@ impl World {
             self.returned(p, now, reply);
             return;
         }
-        // A prompt's turn cut short by an abort answers 200 (kilo-serve §10 row 9); the
+        // A prompt's turn cut short by an abort answers 200 (docs/real-system.md); the
         // abort published the run's end.
         let cut_short = self.parked[at].cut_short;
         let was_live = match &call {
@@ -347,7 +347,7 @@ impl World {
             _ => outcome,
         };
         // The prompt blocks for its whole turn, and the turn's end events travel on the SSE
-        // stream, apart from the reply: either can reach the container first (rows 8, 11).
+        // stream, apart from the reply: either can reach the container first (docs/real-system.md).
         let events_first = turn.is_some() && self.decisions.below(2) == 1;
         if events_first && let Some(session) = turn {
             self.turn_ended(session);

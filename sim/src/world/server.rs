@@ -55,12 +55,12 @@ impl World {
                 Reply::Done
             }
             Call::AbortOn(server, session) => match (self.ledger.server(*server), session) {
-                // No answer from a dead server: the SDK throws (kilo-serve §10 row 5).
+                // No answer from a dead server: the SDK throws (docs/real-system.md).
                 (Some(s), _) if !s.open => not_running(server),
-                // `POST /session//abort` matches no route: 404, which the SDK returns (row 25).
+                // `POST /session//abort` matches no route: 404, which the SDK returns.
                 (_, None) => Reply::Failed(BackendError::Failed("session '' not found".into())),
                 // The abort route has no existence check: 200 `true` for any well-formed id,
-                // a session aborted before or one of another server alike (rows 22, 23, 26).
+                // a session aborted before or one of another server alike.
                 (_, Some(session)) => {
                     if self
                         .ledger
@@ -92,7 +92,7 @@ impl World {
                 _ => not_running(server),
             },
             // A prompt runs a turn on any session of a running server, an aborted one too: the
-            // session persists, and a later prompt starts a fresh run (rows 10, 13, 26). The
+            // session persists, and a later prompt starts a fresh run. The
             // turn's end (its events, and the reply) is the caller's, in `answer`.
             Call::Prompt(session) => match self.ledger.session(*session) {
                 Some(s) if self.ledger.server(s.server).is_some_and(|srv| srv.open) => {
@@ -116,7 +116,7 @@ impl World {
                     self.apply(&Call::Prompt(*session), op)
                 }
                 // A session of another server: 200 with an empty body on the 7.3 CLI, which
-                // the SDK returns (kilo-serve §10 row 17); nothing runs.
+                // the SDK returns; nothing runs.
                 _ => Reply::Failed(BackendError::Failed(format!(
                     "{session} unknown on {server}: 200 with an empty body"
                 ))),
@@ -159,9 +159,9 @@ impl World {
         server
     }
 
-    /// A server died (closed or crashed): its sessions die; each of its SSE streams either
-    /// throws (older SDKs) or goes silent for ever (SDK 7.2.14 retries): the `stream-errors`
-    /// family decides, stream by stream.
+    /// A server died (closed or crashed): its sessions die; each of its SSE streams goes
+    /// silent for ever (the SDK retries, measured on 7.2.14), or throws under the hypothetical
+    /// `stream-errors` family, stream by stream.
     pub(super) fn server_died(&mut self, server: ServerId) {
         let faults = if self.healed {
             FaultConfig::none()
@@ -192,9 +192,9 @@ impl World {
     }
 
     /// A turn of `session` ended: the server publishes, on the session's streams and its
-    /// server's, `session.idle` (kilo-serve §10 row 8), after a `session.error` when the turn
+    /// server's, `session.idle` (docs/real-system.md), after a `session.error` when the turn
     /// ended in a provider error (`error-events`: a non-retryable provider error or a broken
-    /// model stream, rows 14 and 33). Either way the session persists, idle.
+    /// model stream). Either way the session persists, idle.
     pub(super) fn turn_ended(&mut self, session: SessionId) {
         let faults = if self.healed {
             FaultConfig::none()
@@ -231,10 +231,10 @@ impl World {
 
     /// An abort lands on `session`: a prompt of it whose request is in flight either reached
     /// the server before the abort, and its turn is cut short (the prompt answers 200 at once,
-    /// row 9), or it had not, and runs afterwards as a fresh turn (row 13): the decision
+    /// docs/real-system.md), or it had not, and runs afterwards as a fresh turn: the decision
     /// stream says which. The session ends (its own streams with it), and the server publishes
     /// the run's end: `session.error` (`MessageAbortedError`) when a turn was cut short, then
-    /// `session.idle`, which an abort of an idle session publishes too (rows 21, 22).
+    /// `session.idle`, which an abort of an idle session publishes too.
     fn abort_effect(&mut self, session: SessionId) {
         let now = self.now_ms;
         let mut cut = false;
