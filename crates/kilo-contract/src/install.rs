@@ -86,6 +86,75 @@ pub fn kilo_bin(version: KiloVersion) -> Result<PathBuf, String> {
     }
 }
 
+/// The kilo version whose `@kilocode/cli` Node launcher ([`kilo_launcher`]) this crate runs: the
+/// kind of launcher the gastown image puts on PATH (`bin/kilo`, `spawnSync` of the native
+/// binary, no signal forwarding). The registry has no `@kilocode/cli@7.7.9`, and the 7.7.x
+/// launchers forward SIGTERM to the native binary, so 7.7.9 is measured with its native binary
+/// only.
+pub const LAUNCHER_VERSION: KiloVersion = KiloVersion::V7_0_33;
+
+/// The native binaries the launcher looks for, in its order on linux x64 with AVX2 (it walks up
+/// from its own real path, looking in each `node_modules`).
+const LAUNCHER_TARGETS: [&str; 4] = [
+    "@kilocode/cli-linux-x64",
+    "@kilocode/cli-linux-x64-baseline",
+    "@kilocode/cli-linux-x64-musl",
+    "@kilocode/cli-linux-x64-baseline-musl",
+];
+
+/// The `@kilocode/cli` [`LAUNCHER_VERSION`] Node launcher (`bin/kilo`): `KILO_LAUNCHER_7_0`, else
+/// the cache (`kilo-7.0.33/node_modules/@kilocode/cli/bin/kilo`). It must be that version (its
+/// `package.json`) and find a native binary the way it will when run (through a symlink too: it
+/// resolves its own real path first); it honours `KILO_BIN_PATH`, which callers must not set.
+pub fn kilo_launcher() -> Result<PathBuf, String> {
+    let version = LAUNCHER_VERSION.label();
+    let path = match std::env::var_os("KILO_LAUNCHER_7_0") {
+        Some(path) => PathBuf::from(path),
+        None => cache_root()
+            .ok_or("neither LIFECYCLE_SIM_CACHE nor HOME is set")?
+            .join(format!(
+                "kilo-{version}/node_modules/@kilocode/cli/bin/kilo"
+            )),
+    };
+    if !executable(&path) {
+        return Err(format!(
+            "@kilocode/cli {version} launcher not installed: no {} and KILO_LAUNCHER_7_0 unset",
+            path.display()
+        ));
+    }
+    let real = path
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let manifest = real
+        .parent()
+        .and_then(Path::parent)
+        .map(|p| p.join("package.json"));
+    let found = manifest
+        .as_deref()
+        .and_then(|m| std::fs::read_to_string(m).ok())
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|json| json["version"].as_str().map(str::to_string));
+    if found.as_deref() != Some(version) {
+        return Err(format!(
+            "{} is not the @kilocode/cli {version} launcher (package.json version {found:?})",
+            path.display()
+        ));
+    }
+    let native = real.ancestors().skip(1).find_map(|dir| {
+        LAUNCHER_TARGETS
+            .iter()
+            .map(|target| dir.join("node_modules").join(target).join("bin/kilo"))
+            .find(|candidate| executable(candidate))
+    });
+    match native {
+        Some(_) => Ok(path),
+        None => Err(format!(
+            "the launcher {} finds no native @kilocode/cli-linux-x64 binary above it",
+            path.display()
+        )),
+    }
+}
+
 /// The `@kilocode/sdk` package directory (the one holding `package.json` and `dist/`):
 /// `KILO_SDK_DIR` (the package itself, or a directory whose `node_modules` holds it), else the
 /// cache.
