@@ -108,35 +108,41 @@ const LAUNCHER_TARGETS: [&str; 4] = [
 /// resolves its own real path first); it honours `KILO_BIN_PATH`, which callers must not set.
 pub fn kilo_launcher() -> Result<PathBuf, String> {
     let version = LAUNCHER_VERSION.label();
-    let path = match std::env::var_os("KILO_LAUNCHER_7_0") {
-        Some(path) => PathBuf::from(path),
-        None => cache_root()
-            .ok_or("neither LIFECYCLE_SIM_CACHE nor HOME is set")?
-            .join(format!(
-                "kilo-{version}/node_modules/@kilocode/cli/bin/kilo"
-            )),
+    let (path, from) = match std::env::var_os("KILO_LAUNCHER_7_0") {
+        Some(path) => (PathBuf::from(path), "KILO_LAUNCHER_7_0="),
+        None => (
+            cache_root()
+                .ok_or("neither LIFECYCLE_SIM_CACHE nor HOME is set")?
+                .join(format!(
+                    "kilo-{version}/node_modules/@kilocode/cli/bin/kilo"
+                )),
+            "",
+        ),
     };
     if !executable(&path) {
         return Err(format!(
-            "@kilocode/cli {version} launcher not installed: no {} and KILO_LAUNCHER_7_0 unset",
+            "@kilocode/cli {version} launcher not installed: {from}{} is not an executable file",
             path.display()
         ));
     }
     let real = path
         .canonicalize()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let manifest = real
+        .map_err(|e| format!("{from}{}: {e}", path.display()))?;
+    // bin/kilo -> the package's package.json: it must be @kilocode/cli at that version.
+    let package = real
         .parent()
         .and_then(Path::parent)
-        .map(|p| p.join("package.json"));
-    let found = manifest
-        .as_deref()
-        .and_then(|m| std::fs::read_to_string(m).ok())
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .and_then(|json| json["version"].as_str().map(str::to_string));
-    if found.as_deref() != Some(version) {
+        .and_then(|dir| std::fs::read_to_string(dir.join("package.json")).ok())
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
+    let name_version = package.map(|json| (json["name"].clone(), json["version"].clone()));
+    if name_version
+        != Some((
+            serde_json::Value::from("@kilocode/cli"),
+            serde_json::Value::from(version),
+        ))
+    {
         return Err(format!(
-            "{} is not the @kilocode/cli {version} launcher (package.json version {found:?})",
+            "{from}{} is not the @kilocode/cli {version} launcher (its package: {name_version:?})",
             path.display()
         ));
     }
@@ -149,7 +155,7 @@ pub fn kilo_launcher() -> Result<PathBuf, String> {
     match native {
         Some(_) => Ok(path),
         None => Err(format!(
-            "the launcher {} finds no native @kilocode/cli-linux-x64 binary above it",
+            "the launcher {from}{} finds no native @kilocode/cli-linux-x64 binary above it",
             path.display()
         )),
     }
