@@ -7,6 +7,10 @@ use agent_lifecycle::point::{Point, p};
 /// In the functions every version shares, whatever the version.
 const SHARED: &[Point] = &[
     p(
+        "handleIdleEvent.fetched_nudges",
+        "the idle handler fetched the pending nudges before arming (PRE; POST and LATEST too, except while draining [3rd])",
+    ),
+    p(
         "stopAgent.not_found",
         "a stop of an agent with no record (A7: a no-op)",
     ),
@@ -138,10 +142,6 @@ const PRE: &[Point] = &[
     p(
         "subscribeToEvents.heartbeat_cleared_idle_timer",
         "a heartbeat cleared the idle timer (A9)",
-    ),
-    p(
-        "handleIdleEvent.fetched_nudges",
-        "the idle handler fetched the pending nudges before arming",
     ),
 ];
 

@@ -77,11 +77,14 @@ pub(super) fn print(report: &ModelReport, full: bool) {
             undeclared.len()
         );
     }
-    let missed: Vec<&str> = report
+    let missed: Vec<String> = report
         .coverage
         .iter()
         .filter(|p| p.is_unreached_requirement())
-        .map(|p| p.point.as_str())
+        .map(|p| match reached_only_with(&p.point) {
+            Some(flag) => format!("{} (needs {flag})", p.point),
+            None => p.point.clone(),
+        })
         .collect();
     if !missed.is_empty() {
         println!("{}:   never reached: {}", report.model, missed.join(", "));
@@ -139,5 +142,16 @@ pub(super) fn list(model: &dyn Subject) {
             Need::Unreachable(why) => ("unreachable", why),
         };
         println!("{point:<58} {need:<11} {text}");
+    }
+}
+
+/// The flag without which a default run cannot reach `point`: two agents on one server need
+/// shared workdirs (off by default, as the real roles have them), and a throwing event stream
+/// needs the hypothetical `stream-errors` family.
+fn reached_only_with(point: &str) -> Option<&'static str> {
+    match point {
+        "lease.shared" | "lease.released_shared" => Some("--shared-workdirs"),
+        "subscribeToEvents.stream_threw" => Some("--also stream-errors"),
+        _ => None,
     }
 }
