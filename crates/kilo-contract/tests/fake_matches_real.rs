@@ -113,9 +113,9 @@ fn fake_answers(seed: u64) -> Vec<(&'static str, Sdk)> {
             let b = b.clone();
             tokio::task::spawn_local(async move { b.prompt_on(other, doomed, "go").await })
         };
-        // The prompt's request is out (its turn lasts at least a millisecond): kill now.
+        // The prompt's request is out (its turn lasts at least a millisecond): SIGKILL now.
         tokio::task::yield_now().await;
-        b.kill_server(other);
+        b.crash_server(other);
         let in_flight = in_flight.await.expect("the prompt task");
         out.push(("prompt_in_flight_on_sigkill", Sdk::of(&in_flight)));
         out.push((
@@ -329,5 +329,38 @@ fn the_fake_publishes_the_real_servers_events_and_keeps_its_sessions() {
             "seed {seed}: an aborted turn ends idle: {:?}",
             mid_turn.1
         );
+    }
+}
+
+/// `server.close()`: the fake's close stands for a native server that gets the SIGTERM (its
+/// streams end after `server.instance.disposed`), `launcher-close` for the gastown image's
+/// launcher (the server runs on and its streams keep receiving). Both as recorded.
+#[test]
+fn a_close_ends_the_servers_streams_as_a_native_server_does() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("recorded")
+        .join("sdk-7.2.14-spawn-on-kilo-7.0.33.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let record: Value = serde_json::from_str(&text).expect("the record is JSON");
+    let native = stable(&record["cases"], "native.ready_close");
+    assert_eq!(native["event_stream"], "ended");
+    let launcher = stable(&record["cases"], "launcher.ready_close");
+    assert_eq!(launcher["event_stream"], "open");
+    assert_eq!(launcher["port_after_close"], "listening");
+    for seed in 0..8 {
+        let ended = on_fake_backend(seed, FaultConfig::none(), |b| async move {
+            let server = b.spawn_server(&Workdir::new("w0")).await.expect("spawn");
+            let mut stream = b.subscribe_server(server).await.expect("subscribed");
+            b.kill_server(server);
+            tokio::time::timeout(Duration::from_secs(1), async {
+                while let Some(event) = stream.recv().await {
+                    assert!(event.is_ok(), "a close's stream ends normally: {event:?}");
+                }
+            })
+            .await
+            .is_ok()
+        });
+        assert!(ended, "seed {seed}: the closed server's stream did not end");
     }
 }

@@ -24,10 +24,6 @@ fn historical(catalog: Catalog) -> Catalog {
             "world.evict.during_start.subscribe",
             "the subscription is `void subscribeToEvents(...)`: the stream's own task, not a step of the start",
         )
-        .unreachable(
-            "subscribeToEvents.stream_ended",
-            "the SDK's SSE client retries a dead or closed server for ever (seed-system.md §2, assumption): a stream goes silent, it never ends",
-        )
 }
 
 const ALWAYS_COUNTED: &str = "ensureSDKServer maps the instance and returns, and the start counts in the same synchronous turn (check 1 has no await): an instance is always mapped";

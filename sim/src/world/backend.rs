@@ -36,6 +36,13 @@ impl FakeBackend {
         Self { world }
     }
 
+    /// Kills `server` from outside, as SIGKILL or the OOM killer does (the `server-crashes`
+    /// family's effect on one chosen server): for contract suites that compare with a real
+    /// server killed the same way.
+    pub fn crash_server(&self, server: ServerId) {
+        lock(&self.world).crash(server);
+    }
+
     async fn call(&self, call: Call) -> Reply {
         let answer = {
             let mut world = lock(&self.world);

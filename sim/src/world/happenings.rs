@@ -91,13 +91,19 @@ impl World {
                     return;
                 }
                 let server = open[self.decisions.below(open.len() as u32) as usize];
-                self.server_died(server);
-                if let Some(s) = self.ledger.server_mut(server) {
-                    s.crashed = true;
-                }
-                self.history.push(now, None, What::ServerCrashed(server));
+                self.crash(server);
             }
         }
+    }
+
+    /// `server` is killed from outside: its sessions stop, its streams go silent.
+    pub(super) fn crash(&mut self, server: ServerId) {
+        self.server_died(server, false);
+        if let Some(s) = self.ledger.server_mut(server) {
+            s.crashed = true;
+        }
+        self.history
+            .push(self.now_ms, None, What::ServerCrashed(server));
     }
 
     /// The container died: its calls die with it.

@@ -64,6 +64,8 @@ pub enum Notice {
         UnboundedSender<Result<ServerEvent, BackendError>>,
         Result<ServerEvent, BackendError>,
     ),
+    /// A server-wide SSE stream ends normally (its server shut down gracefully).
+    StreamEnd(UnboundedSender<Result<ServerEvent, BackendError>>),
     /// The caller of an operation went away: its future is dropped.
     CallerGone(Arc<Notify>),
     /// An operation arrives at the container.
@@ -95,6 +97,10 @@ impl Notice {
             }
             Self::ServerEvent(tx, event) => {
                 let _ = tx.send(event);
+                Ok(())
+            }
+            Self::StreamEnd(tx) => {
+                drop(tx);
                 Ok(())
             }
             Self::CallerGone(signal) => {

@@ -51,7 +51,7 @@ impl World {
             Call::SpawnServer(workdir) => Reply::Server(self.start_server(workdir)),
             Call::CloseServer(server) => {
                 self.note_closing(*server);
-                self.server_died(*server);
+                self.server_died(*server, true);
                 Reply::Done
             }
             Call::AbortOn(server, session) => match (self.ledger.server(*server), session) {
@@ -159,17 +159,21 @@ impl World {
         server
     }
 
-    /// A server died (closed or crashed): its sessions die; each of its SSE streams goes
-    /// silent for ever (the SDK retries, measured on 7.2.14), or throws under the hypothetical
-    /// `stream-errors` family, stream by stream.
-    pub(super) fn server_died(&mut self, server: ServerId) {
+    /// A server died: its sessions stop. Closed (`graceful`), it shuts down as a native `kilo
+    /// serve` does on SIGTERM: each of its SSE streams gets `server.instance.disposed` and ends
+    /// normally, so the SDK's iterator finishes (measured, `docs/real-system.md`). Crashed, its
+    /// streams go silent for ever (the SDK retries, measured on 7.2.14), or throw under the
+    /// hypothetical `stream-errors` family, stream by stream.
+    pub(super) fn server_died(&mut self, server: ServerId, graceful: bool) {
         let faults = if self.healed {
             FaultConfig::none()
         } else {
             self.backend.faults
         };
         for stream in self.ledger.take_streams(server) {
-            if self.decisions.percent(faults.stream_errors) {
+            if graceful {
+                self.post(Notice::StreamEnd(stream));
+            } else if self.decisions.percent(faults.stream_errors) {
                 let lost = Err(BackendError::Gone(format!("{server}: event stream lost")));
                 self.post(Notice::ServerEvent(stream, lost));
             } else {

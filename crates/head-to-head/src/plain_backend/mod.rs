@@ -174,7 +174,7 @@ impl PlainBackend {
                     return;
                 }
                 let server = open[state.rng.random_range(0..open.len())];
-                state.server_died(server);
+                state.server_died(server, false);
                 if let Some(s) = state.ledger.server_mut(server) {
                     s.crashed = true;
                 }
@@ -313,11 +313,14 @@ impl State {
         }
     }
 
-    /// A server died: its sessions die; each stream throws or goes silent (stream-errors).
-    fn server_died(&mut self, server: ServerId) {
+    /// A server died: its sessions die. Closed (`graceful`), its streams end normally, as a
+    /// native server's do on SIGTERM; crashed, each throws (stream-errors) or goes silent.
+    fn server_died(&mut self, server: ServerId, graceful: bool) {
         let errors = self.faults_now().stream_errors;
         for stream in self.ledger.take_streams(server) {
-            if errors > 0 && self.rng.random_range(0..100) < errors {
+            if graceful {
+                drop(stream);
+            } else if errors > 0 && self.rng.random_range(0..100) < errors {
                 let _ = stream.send(Err(gone(format!("{server}: event stream lost"))));
             } else {
                 self.silent.push(stream);
@@ -335,6 +338,6 @@ impl State {
                 self.violation = Some(v);
             }
         }
-        self.server_died(server);
+        self.server_died(server, true);
     }
 }

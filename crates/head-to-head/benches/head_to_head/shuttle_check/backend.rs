@@ -124,17 +124,10 @@ impl Backend {
                 );
             }
         }
-        let errors = self.faults.stream_errors;
+        // A closed server shuts down gracefully: its streams end normally (dropped once the
+        // lock is released, as the world's do).
         let streams = std::mem::take(&mut ledger.servers[server.0 as usize - 1].2);
-        for stream in streams {
-            if percent(errors) {
-                let lost = Err(gone(format!("{server}: event stream lost")));
-                ledger.outbox.push((stream.clone(), lost));
-                ledger.ended_servers.push(stream);
-            } else {
-                ledger.silent.push(stream);
-            }
-        }
+        ledger.ended_servers.extend(streams);
         ledger.servers[server.0 as usize - 1].1 = false;
         let mut ended = Vec::new();
         for s in ledger.sessions.iter_mut().filter(|s| s.1 == server) {
