@@ -207,7 +207,7 @@ async fn create_session_with_stale_db_fallback<B: KiloSdk>(
         let mut table = core.table();
         let inst = table.instance(workdir);
         inst.map(|inst| {
-            crate::common::remove_instance(&mut table, workdir);
+            table.remove_instance(workdir);
             lock(&inst).server
         })
     };

@@ -1,6 +1,6 @@
 //! Historical versions of the gastown container's process manager, ported step by step from
-//! the real code (`docs/real-system.md` says which versions), bugs included, so that the simulation harness
-//! can show what goes wrong in each. Never use these in production:
+//! the real code (`docs/real-system.md` says which versions), bugs included, so that the
+//! simulation harness can show what goes wrong in each. Never use these in production:
 //! [`agent_lifecycle::AgentManager`] is the design that fixes them.
 //!
 //! - [`LegacyManager`]: PRE, the #1341 code.

@@ -16,10 +16,10 @@
 use std::future::Future;
 
 use agent_lifecycle::{BackendError, ServerId, SessionBackend, SessionId, Workdir};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 /// The `@kilocode/sdk` version whose answers every model follows.
 pub const SDK_VERSION: &str = "7.2.14";
-use tokio::sync::mpsc::UnboundedReceiver;
 
 /// One item of a server's SSE stream (`client.event.subscribe()`), as the real handler sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,7 +37,8 @@ pub enum ServerEvent {
 /// What the stream yields: an event, or an error the SSE client would throw when the server's
 /// connection is lost. No SDK from 1.0.25 to 7.3.1 throws there (7.2.14, measured: it retries
 /// for ever, silently, which the fake backend plays by going silent); the error arm serves the
-/// hypothetical `stream-errors` family only. The stream ending (`None`) is the `for await` completing.
+/// hypothetical `stream-errors` family only. The stream ending (`None`) is the `for await`
+/// completing.
 pub type EventStream = UnboundedReceiver<Result<ServerEvent, BackendError>>;
 
 /// The SDK calls the models need beyond [`SessionBackend`]. Every call is an `await` of the

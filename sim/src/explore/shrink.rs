@@ -117,8 +117,7 @@ impl Shrinker<'_> {
         // Moving an agent into another's workdir makes them share a server, which the real
         // roles do only in the triage and mayor workspaces: a scenario whose agents each had
         // their own keeps them apart.
-        let workdirs = &self.best.spec.workload.workdirs;
-        let shared = (1..workdirs.len()).any(|i| workdirs[..i].contains(&workdirs[i]));
+        let shared = self.best.spec.workload.shares_workdirs();
         for a in 0..self.best.spec.workload.workdirs.len() {
             if shared && self.best.spec.workload.workdirs[a] != 0 {
                 let mut c = self.best.clone();

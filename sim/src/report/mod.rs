@@ -76,31 +76,21 @@ pub fn replay_command(model: &str, origin: &Origin) -> String {
 /// workload choice that is not measured, not the default, or not every role's
 /// (`docs/real-system.md`).
 pub fn premises(model: &str, spec: &ScenarioSpec, outcome: &Outcome) -> Vec<&'static str> {
+    use crate::world::history::What;
     let mut out = Vec::new();
+    let seen = |pred: fn(&What) -> bool| outcome.history.events.iter().any(|e| pred(&e.what));
     let historical = ["legacy", "abort-token", "start-lock"].contains(&model);
-    if historical
-        && outcome
-            .history
-            .events
-            .iter()
-            .any(|e| matches!(e.what, crate::world::history::What::CallAbandoned { .. }))
-    {
+    if historical && seen(|w| matches!(w, What::CallAbandoned { .. })) {
         out.push(
             "A1: an SDK call of the real code gave up after the call timeout (the real code sets none on session.create, prompt or abort; the fetch's own timeout stands for it)",
         );
     }
-    let w = &spec.workload.workdirs;
-    if (1..w.len()).any(|i| w[..i].contains(&w[i])) {
+    if spec.workload.shares_workdirs() {
         out.push(
             "distinct agents sharing a workdir (in the real system only the triage workspace of POST and LATEST, and the mayor's)",
         );
     }
-    if outcome
-        .history
-        .events
-        .iter()
-        .any(|e| matches!(e.what, crate::world::history::What::SessionRevived(_)))
-    {
+    if seen(|w| matches!(w, What::SessionRevived(_))) {
         out.push(
             "an abort landing before its session's prompt is queued, so the prompt runs afterwards (kilo's prompt queue, read in its code, not measured)",
         );

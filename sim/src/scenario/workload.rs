@@ -198,6 +198,12 @@ impl Default for WorkloadShape {
 }
 
 impl Workload {
+    /// Whether two distinct agents share a workdir (and so a server).
+    pub fn shares_workdirs(&self) -> bool {
+        let w = &self.workdirs;
+        (1..w.len()).any(|i| w[..i].contains(&w[i]))
+    }
+
     pub fn generate(shape: &WorkloadShape, mix: OpMix, d: &mut Decisions) -> Self {
         let min_agents = shape.min_agents.max(1);
         let agents = d.between(

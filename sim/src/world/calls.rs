@@ -4,7 +4,6 @@
 use agent_lifecycle::{AgentId, BackendError, ServerId};
 use tokio::sync::oneshot;
 
-use crate::scenario::faults::FaultConfig;
 use crate::scenario::workload::CallKind;
 use crate::world::call::Parked;
 use crate::world::history::{Fault, OpId, What};
@@ -55,11 +54,7 @@ impl World {
     /// Draws whether a call fails. Every family is drawn for every call, on or off, so that
     /// switching a family off (shrinking) leaves every other decision where it was.
     fn draw_fault(&mut self, kind: CallKind) -> (Option<Fault>, u32) {
-        let faults = if self.healed {
-            FaultConfig::none()
-        } else {
-            self.backend.faults
-        };
+        let faults = self.faults_now();
         let d = &mut self.decisions;
         let hang = d.percent(faults.hangs);
         let error = d.percent(faults.call_errors);

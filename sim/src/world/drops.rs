@@ -11,11 +11,7 @@ impl World {
     /// Draws whether the caller of `op` goes away, and when (the `drops` family; drawn only
     /// while it is on, so older cases replay as they were).
     pub fn plan_drop(&mut self, op: OpId) {
-        let rate = if self.healed {
-            0
-        } else {
-            self.backend.faults.drops
-        };
+        let rate = self.faults_now().drops;
         if rate == 0 {
             return;
         }

@@ -1,4 +1,5 @@
-//! What the backend does on its own over time (heartbeats, server crashes), and the container dying with its calls.
+//! What the backend does on its own over time (heartbeats, server crashes), and the container
+//! dying with its calls.
 
 use agent_lifecycle::ServerId;
 use lifecycle_models::ServerEvent;

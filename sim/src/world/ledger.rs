@@ -77,6 +77,16 @@ impl Ledger {
         self.servers.get_mut((id.0 as usize).wrapping_sub(1))
     }
 
+    /// Whether `id` is a running server.
+    pub fn server_is_open(&self, id: ServerId) -> bool {
+        self.server(id).is_some_and(|s| s.open)
+    }
+
+    /// Whether `session` exists and lives on `server` (alive or not).
+    pub fn session_is_on(&self, session: SessionId, server: ServerId) -> bool {
+        self.session(session).is_some_and(|s| s.server == server)
+    }
+
     pub fn session(&self, id: SessionId) -> Option<&SessionRecord> {
         self.sessions.get((id.0 as usize).wrapping_sub(1))
     }

@@ -175,6 +175,15 @@ impl World {
         self.backend.same_instant == SameInstant::Drawn
     }
 
+    /// The fault families in force now: none once the faults have healed.
+    pub(crate) fn faults_now(&self) -> FaultConfig {
+        if self.healed {
+            FaultConfig::none()
+        } else {
+            self.backend.faults
+        }
+    }
+
     /// Whether no backend call is in flight.
     pub fn is_idle(&self) -> bool {
         self.parked.is_empty()

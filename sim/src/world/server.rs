@@ -5,7 +5,6 @@ use agent_lifecycle::{BackendError, ServerId, SessionEvent, SessionId, Snapshot,
 use lifecycle_models::ServerEvent;
 use tokio::sync::mpsc::unbounded_channel;
 
-use crate::scenario::faults::FaultConfig;
 use crate::world::history::{Fault, OpId, What};
 use crate::world::ledger::Ledger;
 use crate::world::mailbox::Notice;
@@ -62,11 +61,7 @@ impl World {
                 // The abort route has no existence check: 200 `true` for any well-formed id,
                 // a session aborted before or one of another server alike.
                 (_, Some(session)) => {
-                    if self
-                        .ledger
-                        .session(*session)
-                        .is_some_and(|s| s.server == *server)
-                    {
+                    if self.ledger.session_is_on(*session, *server) {
                         self.abort_effect(*session);
                     }
                     Reply::Done
@@ -95,7 +90,7 @@ impl World {
             // session persists, and a later prompt starts a fresh run. The
             // turn's end (its events, and the reply) is the caller's, in `answer`.
             Call::Prompt(session) => match self.ledger.session(*session) {
-                Some(s) if self.ledger.server(s.server).is_some_and(|srv| srv.open) => {
+                Some(s) if self.ledger.server_is_open(s.server) => {
                     if !s.live {
                         let agent = s.agent.clone();
                         self.ledger.revive_session(*session);
@@ -108,11 +103,7 @@ impl World {
             },
             Call::PromptOn(server, session) => match self.ledger.server(*server) {
                 Some(s) if !s.open => not_running(server),
-                _ if self
-                    .ledger
-                    .session(*session)
-                    .is_some_and(|s| s.server == *server) =>
-                {
+                _ if self.ledger.session_is_on(*session, *server) => {
                     self.apply(&Call::Prompt(*session), op)
                 }
                 // A session of another server: 200 with an empty body on the 7.3 CLI, which
@@ -124,7 +115,7 @@ impl World {
             // Idempotent, as the real abort: 200 for a session aborted before; only a dead
             // server's session fails (no answer: the SDK throws).
             Call::AbortSession(session) => match self.ledger.session(*session) {
-                Some(s) if self.ledger.server(s.server).is_some_and(|srv| srv.open) => {
+                Some(s) if self.ledger.server_is_open(s.server) => {
                     self.abort_effect(*session);
                     Reply::Done
                 }
@@ -165,11 +156,7 @@ impl World {
     /// streams go silent for ever (the SDK retries, measured on 7.2.14), or throw under the
     /// hypothetical `stream-errors` family, stream by stream.
     pub(super) fn server_died(&mut self, server: ServerId, graceful: bool) {
-        let faults = if self.healed {
-            FaultConfig::none()
-        } else {
-            self.backend.faults
-        };
+        let faults = self.faults_now();
         for stream in self.ledger.take_streams(server) {
             if graceful {
                 self.post(Notice::StreamEnd(stream));
@@ -200,11 +187,7 @@ impl World {
     /// ended in a provider error (`error-events`: a non-retryable provider error or a broken
     /// model stream). Either way the session persists, idle.
     pub(super) fn turn_ended(&mut self, session: SessionId) {
-        let faults = if self.healed {
-            FaultConfig::none()
-        } else {
-            self.backend.faults
-        };
+        let faults = self.faults_now();
         let error = self.decisions.percent(faults.error_events);
         self.publish_end(session, error);
     }
@@ -242,15 +225,13 @@ impl World {
     fn abort_effect(&mut self, session: SessionId) {
         let now = self.now_ms;
         let mut cut = false;
-        for at in 0..self.parked.len() {
-            let p = &self.parked[at];
+        for p in &mut self.parked {
             let running = matches!(p.call, Call::Prompt(s) | Call::PromptOn(_, s) if s == session)
                 && !p.spent
                 && !p.cut_short
                 && matches!(p.fault, None | Some(Fault::Lie) | Some(Fault::LostReply));
             // Choice 0: the prompt, sent first, reached the server first.
             if running && self.decisions.below(2) == 0 {
-                let p = &mut self.parked[at];
                 p.cut_short = true;
                 p.due_ms = now;
                 cut = true;

@@ -24,6 +24,11 @@ impl Table {
         }
     }
 
+    /// `sdkInstances.delete(workdir)`, whatever is mapped there.
+    pub fn remove_instance(&mut self, workdir: &Workdir) {
+        remove(&mut self.instances, workdir);
+    }
+
     /// PRE catch and the generic failure path: `sdkInstances.get(workdir)?.sessionCount--`
     /// on the instance mapped *now*, without closing it.
     pub fn decrement_mapped(&mut self, workdir: &Workdir) {
@@ -56,11 +61,6 @@ impl Table {
             None
         }
     }
-}
-
-/// `sdkInstances.delete(workdir)`, whatever is mapped there.
-pub(crate) fn remove_instance(table: &mut Table, workdir: &Workdir) {
-    remove(&mut table.instances, workdir);
 }
 
 impl<B: KiloSdk> Core<B> {

@@ -46,7 +46,6 @@
 // functions on them are split by idea into the submodules.
 mod events;
 mod instances;
-pub(crate) use instances::remove_instance;
 mod records;
 mod snapshot;
 mod stop;
