@@ -17,7 +17,7 @@ pub enum StopRoute {
     /// Ours: the agent is forgotten in the registry before anything else, so that neither a
     /// death during the stop nor boot hydration still running starts it again.
     ForgetsFirst,
-    /// The real route (`../shared/seed-system.md` §2 control server): 404 for an agent with
+    /// The real route (`docs/real-system.md` control server): 404 for an agent with
     /// no record, touching nothing; so a stop that comes while boot hydration has not yet
     /// started its agent does not stop hydration from starting it. Kept for the historical
     /// models.

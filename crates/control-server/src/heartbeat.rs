@@ -1,4 +1,4 @@
-//! The heartbeat sender (`../shared/seed-system.md` §2, heartbeat.ts): every interval, one
+//! The heartbeat sender (`docs/real-system.md`, heartbeat.ts): every interval, one
 //! heartbeat to the town for each agent with a `starting` or `running` record. Heartbeats are
 //! the town's only evidence that an agent lives; an untracked session sends none.
 

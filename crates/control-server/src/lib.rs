@@ -1,5 +1,5 @@
 //! The container's control server: the HTTP API the town's control plane calls to start, stop
-//! and watch agents (`../shared/seed-system.md` §2, "Control server"), over any
+//! and watch agents (`docs/real-system.md`, "Control server"), over any
 //! [`Lifecycle`](agent_lifecycle::Lifecycle) implementation.
 //!
 //! - [`router`] is the axum router; it serves on anything axum can listen on: a real TCP

@@ -1,5 +1,5 @@
 //! Where the container records the agents it runs, so that a container that died without a
-//! drain takes them up again at its next boot (`../shared/seed-system.md` §2, bootHydration).
+//! drain takes them up again at its next boot (`docs/real-system.md`, bootHydration).
 //! Written whole on every change, read once at boot.
 
 use std::io;

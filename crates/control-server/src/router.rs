@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use crate::api::{ErrorBody, StartBody, StartReply};
 use crate::control::{Control, InFlight, StopRoute, request_of};
 
-/// The control API (`../shared/seed-system.md` §2): `POST /agents/start`,
+/// The control API (`docs/real-system.md`): `POST /agents/start`,
 /// `POST /agents/{id}/stop`, `GET /agents/{id}/status`, `GET /health`.
 pub fn router<B: SessionBackend, L: Lifecycle<B>>(control: Arc<Control<B, L>>) -> Router {
     Router::new()

@@ -1,4 +1,4 @@
-//! A real session server (`../shared/seed-system.md` §3): one process per working directory,
+//! A real session server (`docs/real-system.md`): one process per working directory,
 //! multiplexing agent sessions over HTTP, each session a child process that lives until it is
 //! aborted, exits, or the server goes (shutdown, or its process group killed).
 //!

@@ -104,7 +104,7 @@ impl Subject for Model {
     fn run_system(&self, spec: &SystemSpec, seed: u64) -> Option<SystemOutcome> {
         // The historical containers answer from JS handlers that run to their end whatever
         // the client does; owned's router is the product's, as shipped. PRE has no registry;
-        // POST and LATEST write theirs fire-and-forget (`../shared/seed-system.md` §2).
+        // POST and LATEST write theirs fire-and-forget (`docs/real-system.md`).
         let style = ContainerStyle {
             detach: *self != Self::Owned,
             registry: match self {

@@ -1,4 +1,4 @@
-//! The town's alarm (`Town.do.ts _alarm`, `../shared/seed-system.md` §2 "DO side"): the
+//! The town's alarm (`Town.do.ts _alarm`, `docs/real-system.md`, the town's alarm): the
 //! status pre-phase, the tick's rules, and the side effects (dispatches and stops) it awaits
 //! before it re-arms. What the town believes is in [`super::town`].
 

@@ -108,7 +108,7 @@ pub async fn system_container<M: Lifecycle<FakeBackend>>(
         let town = TownClient::new(move || dialer.clone().town());
         send_heartbeats(beating, town, every, boot).await;
     });
-    // SIGTERM: heartbeats stop, then the drain (`../shared/seed-system.md` §2 control server).
+    // SIGTERM: heartbeats stop, then the drain (`docs/real-system.md` control server).
     let (draining, sigterm, requests) = (
         control.clone(),
         setup.sigterm.clone(),

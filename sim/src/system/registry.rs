@@ -10,7 +10,7 @@ use crate::decisions::Decisions;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RegistryStyle {
-    /// PRE has no registry and no boot hydration (`../shared/seed-system.md` §1 [2nd]).
+    /// PRE has no registry and no boot hydration (`docs/real-system.md`).
     None,
     /// POST and LATEST: `syncRegistry` is a fire-and-forget whole-list overwrite, so writes
     /// can land out of order (§2 bootHydration [2nd]). Each write lands 1-20 ms after it was

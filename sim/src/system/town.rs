@@ -1,5 +1,5 @@
-//! The town's control plane, modelled: the TownDO alarm of `../shared/seed-system.md` §2 ("DO
-//! side"), reduced to what decides whether a container runs an agent's work once.
+//! The town's control plane, modelled: the TownDO alarm (`docs/real-system.md`, the town's
+//! alarm), reduced to what decides whether a container runs an agent's work once.
 //!
 //! Each tick (re-armed after the tick's side effects finished, so ticks never overlap; the
 //! alarm itself is in [`super::alarm`]):
