@@ -472,7 +472,7 @@ fn dfs_exhausts_the_two_start_scenario_on_owned_and_finds_legacy_leaking() {
 }
 
 /// The workflow's shell commands, one per `run:` (folded blocks joined), with the workflow's
-/// expressions given the values the README shows.
+/// expressions given the values docs/nightly.md shows.
 fn workflow_commands() -> Vec<String> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -513,9 +513,9 @@ fn workflow_commands() -> Vec<String> {
 }
 
 #[test]
-fn the_nightly_workflow_runs_the_commands_the_readme_shows() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-        .expect("the README");
+fn the_nightly_workflow_runs_the_commands_docs_nightly_shows() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/nightly.md"))
+        .expect("docs/nightly.md");
     let commands = workflow_commands();
     let explore: Vec<&String> = commands
         .iter()
@@ -529,8 +529,8 @@ fn the_nightly_workflow_runs_the_commands_the_readme_shows() {
     assert!(merge.contains("--require-coverage"), "{merge}");
     for command in explore.iter().copied().chain([merge]) {
         assert!(
-            readme.contains(command.as_str()),
-            "the README lacks `{command}`"
+            doc.contains(command.as_str()),
+            "docs/nightly.md lacks `{command}`"
         );
     }
     // And the explore command runs as written (a seed range instead of five hours).
