@@ -2,6 +2,7 @@
 //! and the operations in flight: after every simulation step, when an operation returns, when
 //! a server is closed, once settled, and at the end; and a user's own, after every step.
 
+mod checker;
 mod close;
 mod liveness;
 mod progress;
@@ -20,9 +21,10 @@ use crate::scenario::workload::OpKind;
 use crate::world::history::OpId;
 use crate::world::ledger::{Ledger, SessionRecord};
 
+pub use checker::Checker;
 pub use close::check_close;
 pub use liveness::{stalled_after_return, stalled_in_flight};
-pub use progress::{AtReturn, Issued, judge_progress};
+pub use progress::{Issued, judge_progress};
 pub use returns::{check_cancelled_start, check_evicted};
 pub use settle::{check_all_stopped, check_settled};
 pub use status::{StatusWatch, check_side_state};

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use agent_lifecycle::{LifecycleError, SessionId, Snapshot, Status};
+use agent_lifecycle::{LifecycleError, SessionId, Status};
 
 use super::{Invariant, Violation};
 use crate::scenario::names::agent_id;
 use crate::scenario::workload::OpKind;
+use crate::world::AtReturn;
 use crate::world::history::OpId;
 
 /// An operation in flight, as L2 (progress) judges it when it returns.
@@ -21,14 +22,6 @@ pub struct Issued {
     pub superseded: bool,
     /// The agent's record (incarnation, status) when the operation was issued.
     pub record_before: Option<(u64, Status)>,
-}
-
-/// What the container saw the moment an operation returned: the manager's snapshot and the
-/// live sessions of the operation's agent.
-pub struct AtReturn {
-    pub snapshot: Snapshot,
-    /// With the operation that created each.
-    pub live: Vec<(SessionId, Option<OpId>)>,
 }
 
 /// L2 (progress), when an operation returns: with the faults off, a start that nothing

@@ -7,7 +7,6 @@ use super::Callers;
 use super::driver::{Driver, Phase};
 use super::panics::snapshot_of;
 use super::state_op::StateOp;
-use crate::check::Issued;
 use crate::scenario::faults::FaultConfig;
 use crate::scenario::names::agent_id;
 use crate::scenario::spec::Strategy;
@@ -166,15 +165,11 @@ impl Driver {
         // A panic in the snapshot is reported after this step.
         let snapshot = snapshot_of(w);
         self.coverage.insert(self.state_label(w, &snapshot, kind));
-        self.note_issue(w, &snapshot, kind);
         let op = self.next_op;
         self.next_op += 1;
-        if let OpKind::Stop(a) = kind {
-            let agent = agent_id(a);
-            if let Some(r) = snapshot.agents.iter().find(|r| r.agent == agent) {
-                self.stop_issue_barrier.insert(op, r.incarnation);
-            }
-        }
+        let faults_off = w.faults_now() == FaultConfig::none();
+        self.checker
+            .on_issue(now_ms, op, kind, &snapshot, faults_off);
         // Wrap-up stops are the harness's own, and an eviction is a signal (SIGTERM), not a
         // request: their callers always wait.
         if self.callers == Callers::MayDrop
@@ -186,15 +181,13 @@ impl Driver {
         w.post(Notice::Arrival(op, self.command(kind)));
         w.history
             .push(now_ms, Self::op_agent(kind), What::OpIssued(op, kind));
-        self.in_flight.insert(op, kind);
-        self.quiet_since_ms = now_ms;
     }
 
     /// The abstract state an operation meets (see [`StateOp`]).
     pub(super) fn state_label(&self, w: &World, snapshot: &Snapshot, kind: OpKind) -> StateOp {
         let Some(a) = kind.agent() else {
             return StateOp::Evict {
-                in_flight: self.in_flight.len().min(3) as u8,
+                in_flight: self.checker.in_flight().len().min(3) as u8,
             };
         };
         let agent = agent_id(a);
@@ -204,7 +197,8 @@ impl Driver {
             .find(|r| r.agent == agent)
             .map(|r| r.status);
         let busy = self
-            .in_flight
+            .checker
+            .in_flight()
             .values()
             .filter(|k| k.agent() == Some(a))
             .count()
@@ -214,38 +208,5 @@ impl Driver {
             OpKind::Stop(_) => StateOp::Stop { status, busy, call },
             _ => StateOp::Start { status, busy, call },
         }
-    }
-
-    /// L2's bookkeeping for an operation about to be issued: what it supersedes, and whether
-    /// it is expected to succeed.
-    pub(super) fn note_issue(&mut self, w: &World, snapshot: &Snapshot, kind: OpKind) {
-        for earlier in self.issued.values_mut() {
-            earlier.superseded |= match (earlier.kind, kind) {
-                (OpKind::Start(a), OpKind::Start(b) | OpKind::Stop(b)) => a == b,
-                (OpKind::Start(_), OpKind::Evict) => true,
-                (OpKind::Stop(a), OpKind::Start(b)) => a == b,
-                _ => false,
-            };
-        }
-        let faults_off = self.spec.faults == FaultConfig::none() || w.healed;
-        // While an eviction is in flight the container is going away: refusing new work
-        // (`Evicting`) is right, and nothing issued then is expected to succeed.
-        let evicting = self.in_flight.values().any(|k| *k == OpKind::Evict);
-        let record_before = Self::op_agent(kind).and_then(|agent| {
-            snapshot
-                .agents
-                .iter()
-                .find(|r| r.agent == agent)
-                .map(|r| (r.incarnation, r.status))
-        });
-        self.issued.insert(
-            self.next_op,
-            Issued {
-                kind,
-                healthy: faults_off && !evicting,
-                superseded: false,
-                record_before,
-            },
-        );
     }
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use super::drive::{Flow, look};
 use super::driver::{Driver, Phase};
 use crate::check::Violation;
 use crate::scenario::spec::ScenarioSpec;
@@ -28,7 +29,7 @@ pub fn clockwork_tick(spec: &ScenarioSpec) -> Duration {
 }
 
 /// What the clockwork and the loop that steps turmoil share.
-pub(super) struct Clockwork {
+pub(crate) struct Clockwork {
     pub(super) driver: Mutex<Driver>,
     pub(super) wake: Arc<Notify>,
     pub(super) state: Mutex<State>,
@@ -38,10 +39,21 @@ pub(super) struct Clockwork {
 pub(super) enum State {
     #[default]
     Running,
-    /// An eviction returned: bounce the container, then judge this (L2's verdict).
-    Bounce(Option<Violation>),
+    /// An eviction returned: bounce the container, then judge the view.
+    Bounce,
     /// The scenario is over: passed (`None`) or failed.
     Finished(Option<Violation>),
+}
+
+impl Clockwork {
+    /// What the clockwork decided since the loop last asked.
+    pub(super) fn take(&self) -> Flow {
+        match std::mem::take(&mut *self.state.lock().unwrap_or_else(|p| p.into_inner())) {
+            State::Running => Flow::Go,
+            State::Bounce => Flow::Bounce,
+            State::Finished(v) => Flow::Done(v),
+        }
+    }
 }
 
 /// The simulated millisecond a boot starts at, from turmoil; from then on the clockwork reads
@@ -73,26 +85,16 @@ pub(super) async fn run_clockwork(c: Arc<Clockwork>) {
             }
             // The look's instant is the world's, also when it ends the run (its elapsed time).
             lock(&driver.world).now_ms = now;
-            match driver.observe(now) {
-                Err(v) => {
-                    *state = State::Finished(Some(v));
+            match look(&mut *driver, now) {
+                Flow::Go => {}
+                Flow::Bounce => {
+                    *state = State::Bounce;
                     return;
                 }
-                Ok(observed) if observed.evicted => {
-                    *state = State::Bounce(observed.stalled);
+                Flow::Done(v) => {
+                    *state = State::Finished(v);
                     return;
                 }
-                Ok(observed) => match driver.judge(now, observed.stalled) {
-                    Err(v) => {
-                        *state = State::Finished(Some(v));
-                        return;
-                    }
-                    Ok(true) => {
-                        *state = State::Finished(None);
-                        return;
-                    }
-                    Ok(false) => {}
-                },
             }
             let before = lock(&driver.world).history.events.len();
             driver.before_step(now);
@@ -146,7 +148,7 @@ fn next_wake(driver: &Driver, now: u64, acted: bool) -> u64 {
     // look that found them never issued ends the chaos at the next one (without it, the clock
     // would run to its 24 h cap). A normal chaos ends in the look its last return is seen.
     if matches!(driver.phase, Phase::Chaos)
-        && driver.in_flight.is_empty()
+        && driver.checker.in_flight().is_empty()
         && !driver
             .queue
             .iter()
@@ -160,7 +162,9 @@ fn next_wake(driver: &Driver, now: u64, acted: bool) -> u64 {
             at(driver.busy_ms + driver.settle_ms);
             at(since_ms + bound + 1);
         }
-        _ if !driver.in_flight.is_empty() => at(driver.quiet_since_ms + bound + 1),
+        _ if !driver.checker.in_flight().is_empty() => {
+            at(driver.checker.quiet_since_ms() + bound + 1)
+        }
         _ => {}
     }
     // Something is always due while a scenario runs (a deadline at least); never sleep for ever.

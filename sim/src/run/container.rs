@@ -2,40 +2,15 @@
 //! each operation left when it returned.
 
 use super::clockwork::{Clockwork, run_clockwork};
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use agent_lifecycle::{AgentId, Lifecycle, ManagerConfig, Snapshot};
+use agent_lifecycle::{Lifecycle, ManagerConfig};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
-use crate::check::AtReturn;
 use crate::world::backend::{FakeBackend, lock};
 use crate::world::history::OpId;
-use crate::world::ledger::Ledger;
 use crate::world::mailbox::Notice;
-use crate::world::{Command, World};
-
-pub(super) type Returns = Arc<Mutex<BTreeMap<OpId, AtReturn>>>;
-
-pub(super) fn lock_returns(
-    returns: &Returns,
-) -> std::sync::MutexGuard<'_, BTreeMap<OpId, AtReturn>> {
-    returns
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// What the container saw when an operation returned (L2 reads it).
-pub(super) fn at_return(snapshot: Snapshot, ledger: &Ledger, agent: Option<&AgentId>) -> AtReturn {
-    let live = agent.map_or_else(Vec::new, |agent| {
-        ledger
-            .live_sessions()
-            .filter(|s| &s.agent == agent)
-            .map(|s| (s.id, s.creator))
-            .collect()
-    });
-    AtReturn { snapshot, live }
-}
+use crate::world::{AtReturn, Command, RunEvent, World};
 
 /// A fresh manager on the fake backend, wired to the world: its notices arrive on the
 /// returned receiver, and the checker reads its snapshot.
@@ -56,7 +31,6 @@ pub(crate) fn boot<M: Lifecycle<FakeBackend>>(
 pub(super) async fn container<M: Lifecycle<FakeBackend>>(
     world: Arc<Mutex<World>>,
     config: ManagerConfig,
-    returns: Returns,
     clockwork: Option<Arc<Clockwork>>,
 ) -> turmoil::Result {
     let (manager, mut notices) = boot::<M>(&world, config);
@@ -69,7 +43,7 @@ pub(super) async fn container<M: Lifecycle<FakeBackend>>(
         for notice in batch {
             match notice {
                 Notice::Arrival(op, command) => {
-                    spawn_operation(&manager, &world, &returns, op, command);
+                    spawn_operation(&manager, &world, op, command);
                 }
                 other => other.deliver_in_container(&world),
             }
@@ -83,13 +57,11 @@ pub(super) async fn container<M: Lifecycle<FakeBackend>>(
 pub(super) fn spawn_operation<M: Lifecycle<FakeBackend>>(
     manager: &Arc<M>,
     world: &Arc<Mutex<World>>,
-    returns: &Returns,
     op: OpId,
     command: Command,
 ) {
     let manager = manager.clone();
     let world = world.clone();
-    let returns = returns.clone();
     let agent = match &command {
         Command::Start(request) => Some(request.agent.clone()),
         Command::Stop(agent) => Some(agent.clone()),
@@ -113,7 +85,7 @@ pub(super) fn spawn_operation<M: Lifecycle<FakeBackend>>(
                 _ = dropper.notified() => {
                     let mut w = lock(&world);
                     w.sync_clock();
-                    w.dropped.push(op);
+                    w.report(RunEvent::Dropped(op));
                     w.poke();
                     return;
                 }
@@ -124,9 +96,8 @@ pub(super) fn spawn_operation<M: Lifecycle<FakeBackend>>(
         let snapshot = manager.snapshot();
         let mut w = lock(&world);
         w.sync_clock();
-        let seen = at_return(snapshot, &w.ledger, of.as_ref());
-        w.returned.push((op, result));
-        lock_returns(&returns).insert(op, seen);
+        let at = AtReturn::of(snapshot, &w.ledger, of.as_ref());
+        w.report(RunEvent::Returned { op, result, at });
         w.poke();
     };
     let context = agent_lifecycle::RequestContext {

@@ -12,19 +12,19 @@
 mod arrivals;
 mod clockwork;
 pub(crate) mod container;
+pub(crate) mod drive;
 mod driver;
 pub(crate) mod panics;
 mod points;
 pub mod state_op;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use agent_lifecycle::{Lifecycle, ManagerConfig};
 
-use crate::check::{StatusWatch, UserInvariant, Violation};
+use crate::check::{Checker, UserInvariant, Violation};
 use crate::decisions::{Decisions, Draw};
 use crate::scenario::case::Case;
 use crate::scenario::spec::ScenarioSpec;
@@ -33,10 +33,9 @@ use crate::world::history::History;
 use crate::world::schedule::PctMeasure;
 use crate::world::{BackendConfig, World};
 use clockwork::{Clockwork, State, clockwork_tick};
-use container::{Returns, container};
+use container::container;
+use drive::{CONTAINER, Time, drive, lock_scene};
 use driver::{Driver, Phase};
-
-const CONTAINER: &str = "container";
 const TICK: Duration = Duration::from_millis(1);
 /// A fixed epoch: turmoil's default is the wall clock.
 const EPOCH_SECS: u64 = 1_700_000_000;
@@ -182,32 +181,22 @@ fn run_scenario_unheard<M: Lifecycle<FakeBackend>>(
         world: world.clone(),
         spec: spec.clone(),
         callers: config.callers,
-        invariants: config.invariants.clone(),
         queue: spec
             .workload
             .ops
             .iter()
             .map(|op| Some((op.kind, op.when)))
             .collect(),
-        in_flight: BTreeMap::new(),
         next_op: 0,
         phase: Phase::Chaos,
-        quiet_since_ms: 0,
-        stop_barriers: BTreeMap::new(),
-        stopped_incarnations: BTreeMap::new(),
-        stop_issue_barrier: BTreeMap::new(),
-        views: 0,
-        statuses: StatusWatch::default(),
         busy_ms: 0,
         coverage: BTreeSet::new(),
         never_issued: Vec::new(),
         settle_ms: settle_window_ms(&spec.manager_config()),
-        issued: BTreeMap::new(),
-        returns: Returns::default(),
+        checker: Checker::new(config.invariants.clone(), spec.timing.liveness_bound_ms),
     };
     let host_world = world.clone();
     let manager_config = spec.manager_config();
-    let host_returns = driver.returns.clone();
     let (violation, left) = if clockwork {
         let wake = Arc::new(tokio::sync::Notify::new());
         lock(&world).clockwork = Some(wake.clone());
@@ -221,29 +210,20 @@ fn run_scenario_unheard<M: Lifecycle<FakeBackend>>(
             container::<M>(
                 host_world.clone(),
                 manager_config.clone(),
-                host_returns.clone(),
                 Some(host_shared.clone()),
             )
         });
-        let violation = step_clockwork(&mut sim, &shared);
-        let left = shared
-            .driver
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .left_over();
+        let violation = drive(&mut sim, &shared.driver, Time::Jumps(&shared));
+        let left = lock_scene(&shared.driver).left_over();
         (violation, left)
     } else {
         sim.host(CONTAINER, move || {
-            container::<M>(
-                host_world.clone(),
-                manager_config.clone(),
-                host_returns.clone(),
-                None,
-            )
+            container::<M>(host_world.clone(), manager_config.clone(), None)
         });
-        let mut driver = driver;
-        let violation = step_by_millisecond(&mut sim, &mut driver);
-        (violation, driver.left_over())
+        let driver = Mutex::new(driver);
+        let violation = drive(&mut sim, &driver, Time::Millisecond);
+        let left = lock_scene(&driver).left_over();
+        (violation, left)
     };
     let elapsed = if clockwork {
         Duration::from_millis(lock(&world).now_ms)
@@ -266,74 +246,5 @@ fn run_scenario_unheard<M: Lifecycle<FakeBackend>>(
         pct: w.pct_measure(),
         never_issued: left.never_issued,
         views: left.views,
-    }
-}
-
-/// Versions 1 and 2: one turmoil step per simulated millisecond, the driver judging between
-/// steps. The violation found, if any.
-fn step_by_millisecond(sim: &mut turmoil::Sim<'_>, driver: &mut Driver) -> Option<Violation> {
-    loop {
-        let now_ms = sim.elapsed().as_millis() as u64;
-        crate::logging::set_sim_now(now_ms);
-        driver.before_step(now_ms);
-        if let Some(v) = step(sim) {
-            return Some(v);
-        }
-        match driver.after_step(now_ms, sim) {
-            Ok(true) => return None,
-            Ok(false) => {}
-            Err(v) => return Some(v),
-        }
-    }
-}
-
-/// Version 3: coarse turmoil steps; the clockwork inside the container does the rest, and
-/// between steps the container is bounced if an eviction returned.
-fn step_clockwork(sim: &mut turmoil::Sim<'_>, shared: &Clockwork) -> Option<Violation> {
-    loop {
-        if let Some(v) = step(sim) {
-            return Some(v);
-        }
-        let state = std::mem::take(&mut *shared.state.lock().unwrap_or_else(|p| p.into_inner()));
-        match state {
-            State::Running => {}
-            State::Finished(result) => return result,
-            State::Bounce(stalled) => {
-                let now_ms = sim.elapsed().as_millis() as u64;
-                let bounced =
-                    panics::capturing(|| catch_unwind(AssertUnwindSafe(|| sim.bounce(CONTAINER))));
-                if let Some(v) = panics::violation() {
-                    return Some(v);
-                }
-                if let Err(payload) = bounced {
-                    resume_unwind(payload);
-                }
-                let mut driver = shared.driver.lock().unwrap_or_else(|p| p.into_inner());
-                lock(&driver.world).now_ms = now_ms;
-                driver.after_bounce(now_ms);
-                match driver.judge(now_ms, stalled) {
-                    Ok(true) => return None,
-                    Ok(false) => {}
-                    Err(v) => return Some(v),
-                }
-            }
-        }
-    }
-}
-
-/// One turmoil step, with the container's panics recorded; a panic is the step's violation.
-fn step(sim: &mut turmoil::Sim<'_>) -> Option<Violation> {
-    // The manager's code runs here: a panic in any of its tasks is caught by the tokio
-    // runtime, and the hook records it for us.
-    let stepped = panics::capturing(|| catch_unwind(AssertUnwindSafe(|| sim.step())));
-    if let Some(v) = panics::violation() {
-        return Some(v);
-    }
-    match stepped {
-        Ok(Ok(_)) => None,
-        // The container software only returns when its inbox closes; an error here is a
-        // harness bug, not a finding.
-        Ok(Err(e)) => panic!("simulation step failed: {e}"),
-        Err(payload) => resume_unwind(payload),
     }
 }

@@ -10,13 +10,18 @@ use super::Subject;
 use crate::decisions::Decisions;
 use crate::run::{Callers, Outcome, RunConfig, run_scenario};
 use crate::scenario::spec::ScenarioSpec;
+#[cfg(feature = "system")]
 use crate::system::registry::RegistryStyle;
+#[cfg(feature = "system")]
 use crate::system::run::{ContainerStyle, SystemOutcome, run_system};
+#[cfg(feature = "system")]
 use crate::system::spec::SystemSpec;
 use crate::world::backend::FakeBackend;
+#[cfg(feature = "system")]
 use control_server::StopRoute;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum Model {
     /// PRE, the #1341 code: a restart during startup leaks a session.
     Legacy,
@@ -101,6 +106,7 @@ impl Subject for Model {
         }
     }
 
+    #[cfg(feature = "system")]
     fn run_system(&self, spec: &SystemSpec, seed: u64) -> Option<SystemOutcome> {
         // The historical containers answer from JS handlers that run to their end whatever
         // the client does; owned's router is the product's, as shipped. PRE has no registry;
@@ -119,10 +125,10 @@ impl Subject for Model {
             },
         };
         Some(match self {
-            Self::Legacy => run_system::<LegacyManager<FakeBackend>>(spec, seed, style),
-            Self::AbortToken => run_system::<AbortTokenManager<FakeBackend>>(spec, seed, style),
-            Self::StartLock => run_system::<StartLockManager<FakeBackend>>(spec, seed, style),
-            Self::Owned => run_system::<AgentManager<FakeBackend>>(spec, seed, style),
+            Self::Legacy => run_system::<LegacyManager<FakeBackend>>(spec, seed, style, &[]),
+            Self::AbortToken => run_system::<AbortTokenManager<FakeBackend>>(spec, seed, style, &[]),
+            Self::StartLock => run_system::<StartLockManager<FakeBackend>>(spec, seed, style, &[]),
+            Self::Owned => run_system::<AgentManager<FakeBackend>>(spec, seed, style, &[]),
         })
     }
 

@@ -16,10 +16,14 @@ use crate::decisions::Decisions;
 use crate::run::{Callers, Outcome, RunConfig, run_scenario};
 use crate::scenario::Scenario;
 use crate::scenario::spec::ScenarioSpec;
+#[cfg(feature = "system")]
 use crate::system::registry::RegistryStyle;
+#[cfg(feature = "system")]
 use crate::system::run::{ContainerStyle, SystemOutcome, run_system};
+#[cfg(feature = "system")]
 use crate::system::spec::SystemSpec;
 use crate::world::backend::FakeBackend;
+#[cfg(feature = "system")]
 use control_server::StopRoute;
 
 pub use builtin::Model;
@@ -50,11 +54,13 @@ pub trait Subject: Send + Sync {
 
     /// Runs one system scenario (town and container over turmoil's network) on this
     /// subject as the container's manager; `None` if it cannot run in a system.
+    #[cfg(feature = "system")]
     fn run_system(&self, _spec: &SystemSpec, _seed: u64) -> Option<SystemOutcome> {
         None
     }
 
     /// The invariant a system scenario violates on this subject, if any.
+    #[cfg(feature = "system")]
     fn system_verdict(&self, spec: &SystemSpec, seed: u64) -> Option<crate::Invariant> {
         self.run_system(spec, seed)
             .and_then(|o| o.violation)
@@ -166,6 +172,7 @@ impl<M: Lifecycle<FakeBackend>> Subject for Manager<M> {
         }
     }
 
+    #[cfg(feature = "system")]
     fn run_system(&self, spec: &SystemSpec, seed: u64) -> Option<SystemOutcome> {
         // A user's container writes its registry whole before it answers, as ours does.
         let style = ContainerStyle {
@@ -173,7 +180,7 @@ impl<M: Lifecycle<FakeBackend>> Subject for Manager<M> {
             registry: RegistryStyle::Ordered,
             stop_route: StopRoute::ForgetsFirst,
         };
-        Some(run_system::<M>(spec, seed, style))
+        Some(run_system::<M>(spec, seed, style, &self.config.invariants))
     }
 }
 

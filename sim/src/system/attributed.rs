@@ -10,7 +10,7 @@ use agent_lifecycle::{
     AgentId, Lifecycle, LifecycleError, ManagerConfig, RequestContext, Snapshot, StartRequest,
 };
 
-use super::container::{Pending, SharedRequests, agent_index, lock_requests, record_end};
+use super::container::{Pending, SharedRequests, agent_index, begin, record_end};
 use crate::scenario::names::agent_of;
 use crate::scenario::workload::OpKind;
 use crate::world::World;
@@ -41,15 +41,9 @@ impl<M: Lifecycle<FakeBackend>> Attributed<M> {
         let (Some(kind), Some(world), None) = (kind, &self.world, RequestContext::current()) else {
             return call.await;
         };
-        let op = {
-            let mut r = lock_requests(&self.requests);
-            let op = r.begin(kind);
-            if hydration && let OpKind::Start(a) = kind {
-                r.hydrated.push((op, a));
-            }
-            op
-        };
-        let mut pending = Pending::new(self.requests.clone(), world.clone(), op, kind);
+        let hydration = hydration && matches!(kind, OpKind::Start(_));
+        let op = begin(world, &self.requests, kind, hydration);
+        let mut pending = Pending::new(world.clone(), op);
         let context = RequestContext {
             id: u64::from(op),
             agent: agent_of(kind),

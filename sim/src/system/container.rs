@@ -20,36 +20,52 @@ use super::attributed::Attributed;
 use super::dialer::Dialer;
 use super::registry::SimRegistry;
 use super::serve;
+use crate::run::panics::snapshot_of;
+use crate::scenario::faults::FaultConfig;
 use crate::scenario::names::agent_of;
-use crate::scenario::workload::{AgentIx, OpKind};
-use crate::world::World;
+use crate::scenario::workload::OpKind;
 use crate::world::backend::{FakeBackend, lock};
 use crate::world::history::OpId;
 use crate::world::mailbox::Notice;
+use crate::world::{AtReturn, Began, RunEvent, World};
 
-/// The control operations the container has seen, for the checker and for S3.
+/// The control operations the container has seen: their numbers, and for S3 each start's
+/// dispatch. What the checker judges goes into the world's event stream.
 #[derive(Default)]
 pub struct Requests {
     next: OpId,
-    pub arrived: Vec<(OpId, OpKind)>,
-    pub ended: Vec<(OpId, OpKind, Result<(), LifecycleError>)>,
-    pub dropped: Vec<(OpId, OpKind)>,
     /// Each start's dispatch id and whether it answered `started`.
     pub dispatches: Vec<(OpId, String, bool)>,
-    /// The starts of boot hydration.
-    pub hydrated: Vec<(OpId, AgentIx)>,
     /// The container's drain (on SIGTERM) has returned.
     pub drained: bool,
 }
 
-impl Requests {
-    /// Numbers a new operation and records its arrival.
-    pub fn begin(&mut self, kind: OpKind) -> OpId {
-        let op = self.next;
-        self.next += 1;
-        self.arrived.push((op, kind));
+/// Numbers a new operation of the container's and reports it to the checker with what it
+/// meets (`hydration`: boot hydration's start).
+pub fn begin(
+    world: &Arc<Mutex<World>>,
+    requests: &SharedRequests,
+    kind: OpKind,
+    hydration: bool,
+) -> OpId {
+    let op = {
+        let mut r = lock_requests(requests);
+        let op = r.next;
+        r.next += 1;
         op
-    }
+    };
+    let mut w = lock(world);
+    w.sync_clock();
+    let snapshot = snapshot_of(&w);
+    let faults_off = w.faults_now() == FaultConfig::none();
+    w.report(RunEvent::Began(Began {
+        op,
+        kind,
+        hydration,
+        snapshot,
+        faults_off,
+    }));
+    op
 }
 
 pub type SharedRequests = Arc<Mutex<Requests>>;
@@ -134,25 +150,16 @@ pub async fn system_container<M: Lifecycle<FakeBackend>>(
 
 /// Ends an operation when the handler is dropped with its connection.
 pub(super) struct Pending {
-    requests: SharedRequests,
     world: Arc<Mutex<World>>,
     op: OpId,
-    kind: OpKind,
     pub(super) done: bool,
 }
 
 impl Pending {
-    pub(super) fn new(
-        requests: SharedRequests,
-        world: Arc<Mutex<World>>,
-        op: OpId,
-        kind: OpKind,
-    ) -> Self {
+    pub(super) fn new(world: Arc<Mutex<World>>, op: OpId) -> Self {
         Self {
-            requests,
             world,
             op,
-            kind,
             done: false,
         }
     }
@@ -161,10 +168,9 @@ impl Pending {
 impl Drop for Pending {
     fn drop(&mut self) {
         if !self.done {
-            lock_requests(&self.requests)
-                .dropped
-                .push((self.op, self.kind));
-            lock(&self.world).poke();
+            let mut w = lock(&self.world);
+            w.report(RunEvent::Dropped(self.op));
+            w.poke();
         }
     }
 }
@@ -186,7 +192,7 @@ async fn attribute(
     let Some(kind) = kind else {
         return next.run(req).await;
     };
-    let op = lock_requests(&requests).begin(kind);
+    let op = begin(&world, &requests, kind, false);
     let agent = agent_of(kind);
     let context = RequestContext {
         id: u64::from(op),
@@ -216,7 +222,7 @@ async fn attribute(
                 .expect("a response"),
         };
     }
-    let mut pending = Pending::new(requests, world, op, kind);
+    let mut pending = Pending::new(world, op);
     let response = handling.await;
     pending.done = true;
     response
@@ -251,14 +257,15 @@ pub(super) fn record_end(
     dispatch: Option<String>,
     result: Result<(), LifecycleError>,
 ) {
-    let mut r = lock_requests(requests);
     if let Some(dispatch) = dispatch {
-        r.dispatches.push((op, dispatch, result.is_ok()));
+        lock_requests(requests)
+            .dispatches
+            .push((op, dispatch, result.is_ok()));
     }
-    r.ended.push((op, kind, result));
-    drop(r);
     let mut w = lock(world);
     w.sync_clock();
+    let at = AtReturn::of(snapshot_of(&w), &w.ledger, agent_of(kind).as_ref());
+    w.report(RunEvent::Returned { op, result, at });
     w.poke();
 }
 

@@ -6,11 +6,10 @@
 //! every step, and the system's agreement once the network healed and the town had time to
 //! converge.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
-use agent_lifecycle::{AgentId, Lifecycle, ManagerConfig};
+use agent_lifecycle::{AgentId, Lifecycle, ManagerConfig, Snapshot};
 use tokio::sync::Notify;
 
 use super::alarm::run_town;
@@ -21,16 +20,17 @@ use super::spec::SystemSpec;
 use super::town::{SharedTown, Town, lock_town};
 use super::verdict::{converged, not_resurrected, one_working_session};
 use super::{CONTAINER_HOST, TOWN_HOST, TOWN_PORT, serve_on};
-use crate::check::{View, Violation, check_step};
+use crate::check::{Checker, UserInvariant, Violation};
 use crate::decisions::Decisions;
+use crate::run::drive::{Flow, Scene, Time, container_died, drive};
 use crate::run::panics::snapshot_of;
-use crate::scenario::names::{agent_name, agent_of};
+use crate::scenario::names::agent_name;
 use crate::scenario::spec::Strategy;
 use crate::scenario::workload::OpKind;
 use crate::world::backend::{FakeBackend, lock};
-use crate::world::history::{History, OpId, What};
+use crate::world::history::{History, What};
 use crate::world::mailbox::SameInstant;
-use crate::world::{BackendConfig, HEARTBEAT_MS, Happening, World};
+use crate::world::{BackendConfig, Began, HEARTBEAT_MS, Happening, World};
 
 pub struct SystemOutcome {
     pub violation: Option<Violation>,
@@ -51,11 +51,17 @@ pub struct ContainerStyle {
     pub stop_route: control_server::StopRoute,
 }
 
-/// Runs the system scenario of `seed` with the container manager `M`.
+/// L1's bound in a system run: as in a scenario, ten seconds for every operation in flight
+/// to see one of them return.
+const LIVENESS_BOUND_MS: u64 = 10_000;
+
+/// Runs the system scenario of `seed` with the container manager `M`, judged by every
+/// invariant of the checker, `invariants` (the subject's own) and the system's S1-S4.
 pub fn run_system<M: Lifecycle<FakeBackend>>(
     spec: &SystemSpec,
     seed: u64,
     style: ContainerStyle,
+    invariants: &[UserInvariant],
 ) -> SystemOutcome {
     let world = Arc::new(Mutex::new(World::new(
         Decisions::from_seed(seed.wrapping_add(0x5157_e111)),
@@ -121,19 +127,19 @@ pub fn run_system<M: Lifecycle<FakeBackend>>(
             Ok(())
         }
     });
-    let mut judge = Judge {
+    let scene = Mutex::new(SystemScene {
         world: world.clone(),
+        spec: spec.clone(),
         requests,
         town: town.clone(),
         registry,
         sigterm,
-        in_flight: BTreeMap::new(),
-        stop_barriers: BTreeMap::new(),
         link: Link::Whole,
         draining_since: None,
         down_until: None,
-    };
-    let violation = judge.drive(&mut sim, spec).err();
+        checker: Checker::new(invariants.to_vec(), LIVENESS_BOUND_MS),
+    });
+    let violation = drive(&mut sim, &scene, Time::Millisecond);
     let mut w = lock(&world);
     w.snapshot = None;
     w.inbox = None;
@@ -155,62 +161,110 @@ enum Link {
     Cut,
 }
 
-struct Judge {
+/// The system around the container: the town, the network between them, the container's
+/// evictions and boots.
+struct SystemScene {
     world: Arc<Mutex<World>>,
+    spec: SystemSpec,
     requests: SharedRequests,
     town: SharedTown,
     registry: SimRegistry,
     sigterm: Arc<Notify>,
-    in_flight: BTreeMap<OpId, OpKind>,
-    stop_barriers: BTreeMap<AgentId, OpId>,
     link: Link,
     /// Since when the container drains (SIGTERM sent, not yet killed).
     draining_since: Option<u64>,
     /// Until when the killed container stays down.
     down_until: Option<u64>,
+    checker: Checker,
 }
 
-impl Judge {
-    fn drive(&mut self, sim: &mut turmoil::Sim<'_>, spec: &SystemSpec) -> Result<(), Violation> {
-        let end_ms = spec.chaos_ms + spec.converge_ms();
-        loop {
-            let now = sim.elapsed().as_millis() as u64;
-            self.network(sim, spec, now);
-            if self.down_until.is_some_and(|at| at <= now) {
-                self.down_until = None;
-                sim.bounce(CONTAINER_HOST);
-                self.note(now, "the container boots again".into());
-            }
-            if spec.evictions.contains(&now) && self.draining_since.is_none() {
-                self.sigterm.notify_one();
-                self.draining_since = Some(now);
-                self.note(now, "SIGTERM: heartbeats stop, the drain begins".into());
-            }
-            if now == spec.chaos_ms {
-                let mut w = lock(&self.world);
-                w.healed = true;
-                w.history.push(now, None, What::FaultsHealed);
-            }
-            self.registry.land(now);
-            instant(&mut lock(&self.world), now);
-            sim.step().expect("the hosts run for ever");
-            self.observe(now)?;
-            self.check(now)?;
-            if let Some(since) = self.draining_since {
-                let drained = lock_requests(&self.requests).drained;
-                if drained || now >= since + spec.drain_deadline_ms {
-                    self.kill(sim, now, drained);
-                    self.down_until = Some(now + spec.boot_delay_ms);
-                }
-            }
-            if now >= end_ms {
-                return converged(&lock(&self.world), &self.town, &self.requests, &spec.town);
-            }
+impl Scene for SystemScene {
+    fn world(&self) -> &Arc<Mutex<World>> {
+        &self.world
+    }
+
+    fn checker(&mut self) -> &mut Checker {
+        &mut self.checker
+    }
+
+    fn outside(&mut self, sim: &mut turmoil::Sim<'_>, now: u64) {
+        self.network(sim, now);
+        if self.down_until.is_some_and(|at| at <= now) {
+            self.down_until = None;
+            sim.bounce(CONTAINER_HOST);
+            self.note(now, "the container boots again".into());
+        }
+        if self.spec.evictions.contains(&now) && self.draining_since.is_none() {
+            self.sigterm.notify_one();
+            self.draining_since = Some(now);
+            self.note(now, "SIGTERM: heartbeats stop, the drain begins".into());
         }
     }
 
+    /// The drain's eviction ends with the container's exit, which [`Scene::after`] sees.
+    fn eviction_bounces(&self) -> bool {
+        false
+    }
+
+    fn act(&mut self, now: u64) {
+        if now == self.spec.chaos_ms {
+            let mut w = lock(&self.world);
+            w.healed = true;
+            w.history.push(now, None, What::FaultsHealed);
+        }
+        self.registry.land(now);
+        instant(&mut lock(&self.world), now);
+    }
+
+    fn gather(&mut self, w: &mut World) {
+        for (at, agent, what) in std::mem::take(&mut lock_town(&self.town).log) {
+            w.history
+                .push(at, Some(AgentId::new(&agent)), What::Town(what));
+        }
+    }
+
+    fn on_began(&mut self, began: &Began) -> Result<(), Violation> {
+        match began.kind {
+            OpKind::Start(a) if began.hydration => {
+                not_resurrected(&self.town, &agent_name(a), began.op)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn judge(&mut self, now: u64, w: &mut World, _snapshot: &Snapshot) -> Result<bool, Violation> {
+        one_working_session(w)?;
+        if !self.checker.in_flight().is_empty() {
+            self.checker.on_waiting(now)?;
+        }
+        Ok(false)
+    }
+
+    fn after(&mut self, sim: &mut turmoil::Sim<'_>, now: u64) -> Flow {
+        if let Some(since) = self.draining_since {
+            let drained = lock_requests(&self.requests).drained;
+            if drained || now >= since + self.spec.drain_deadline_ms {
+                self.kill(sim, now, drained);
+                self.down_until = Some(now + self.spec.boot_delay_ms);
+            }
+        }
+        if now < self.spec.chaos_ms + self.spec.converge_ms() {
+            return Flow::Go;
+        }
+        let w = lock(&self.world);
+        let snapshot = snapshot_of(&w);
+        let end = self
+            .checker
+            .on_settled(&w.ledger, &snapshot)
+            .and_then(|()| converged(&w, &self.town, &self.requests, &self.spec.town));
+        Flow::Done(end.err())
+    }
+}
+
+impl SystemScene {
     /// Cuts, holds, repairs and releases the link as the scenario says for this millisecond.
-    fn network(&mut self, sim: &mut turmoil::Sim<'_>, spec: &SystemSpec, now: u64) {
+    fn network(&mut self, sim: &mut turmoil::Sim<'_>, now: u64) {
+        let spec = &self.spec;
         let within = |windows: &[(u64, u64)]| {
             now < spec.chaos_ms && windows.iter().any(|&(a, b)| a <= now && now < b)
         };
@@ -274,71 +328,8 @@ impl Judge {
         );
         sim.crash(CONTAINER_HOST);
         self.draining_since = None;
-        let mut r = lock_requests(&self.requests);
-        r.drained = false;
-        r.ended.clear();
-        r.dropped.clear();
-        drop(r);
-        let mut w = lock(&self.world);
-        w.kill_container();
-        self.stop_barriers.clear();
-        for (op, kind) in std::mem::take(&mut self.in_flight) {
-            w.history
-                .push(now, agent_of(kind), What::OpKilled(op, kind));
-        }
-    }
-
-    fn observe(&mut self, now: u64) -> Result<(), Violation> {
-        let mut r = lock_requests(&self.requests);
-        let mut w = lock(&self.world);
-        for (at, agent, what) in std::mem::take(&mut lock_town(&self.town).log) {
-            w.history
-                .push(at, Some(AgentId::new(&agent)), What::Town(what));
-        }
-        let hydrated = std::mem::take(&mut r.hydrated);
-        for (op, kind) in std::mem::take(&mut r.arrived) {
-            if let Some((_, a)) = hydrated.iter().find(|(h, _)| *h == op) {
-                let what = format!("boot hydration starts {} (op#{op})", agent_name(*a));
-                w.history.push(now, agent_of(kind), What::Container(what));
-            }
-            w.history
-                .push(now, agent_of(kind), What::OpIssued(op, kind));
-            self.in_flight.insert(op, kind);
-        }
-        for (op, kind, result) in std::mem::take(&mut r.ended) {
-            if let (OpKind::Stop(a), Ok(())) = (kind, &result) {
-                self.stop_barriers
-                    .insert(crate::scenario::names::agent_id(a), op);
-            }
-            w.history
-                .push(now, agent_of(kind), What::OpReturned(op, kind, result));
-            self.in_flight.remove(&op);
-        }
-        for (op, kind) in std::mem::take(&mut r.dropped) {
-            w.history
-                .push(now, agent_of(kind), What::OpDropped(op, kind));
-            self.in_flight.remove(&op);
-        }
-        drop((r, w));
-        for (op, agent) in hydrated {
-            not_resurrected(&self.town, &agent_name(agent), op)?;
-        }
-        Ok(())
-    }
-
-    fn check(&self, now: u64) -> Result<(), Violation> {
-        let w = lock(&self.world);
-        let snapshot = snapshot_of(&w);
-        let view = View {
-            now_ms: now,
-            ledger: &w.ledger,
-            snapshot: &snapshot,
-            in_flight: &self.in_flight,
-            quiescent: self.in_flight.is_empty() && w.is_idle(),
-            stop_barriers: &self.stop_barriers,
-        };
-        check_step(&view)?;
-        one_working_session(&w)
+        lock_requests(&self.requests).drained = false;
+        container_died(self, now);
     }
 }
 

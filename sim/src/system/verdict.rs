@@ -7,8 +7,7 @@ use agent_lifecycle::AgentId;
 
 use super::container::{SharedRequests, lock_requests};
 use super::town::{Belief, SharedTown, TownTiming, lock_town};
-use crate::check::{Invariant, Violation, check_settled};
-use crate::run::panics::snapshot_of;
+use crate::check::{Invariant, Violation};
 use crate::world::World;
 
 /// S1: at most one live session of an agent doing work at any instant (a session no caller
@@ -35,16 +34,14 @@ pub(super) fn one_working_session(w: &World) -> Result<(), Violation> {
     }
 }
 
-/// After convergence: the container settled (I1 at settle), the town and the container agree
-/// (S2), and no dispatch the town wrote off took effect (S3).
+/// After convergence (the checker has judged the container settled): the town and the
+/// container agree (S2), and no dispatch the town wrote off took effect (S3).
 pub(super) fn converged(
     w: &World,
     town: &SharedTown,
     requests: &SharedRequests,
     timing: &TownTiming,
 ) -> Result<(), Violation> {
-    let snapshot = snapshot_of(w);
-    check_settled(&w.ledger, &snapshot)?;
     let t = lock_town(town);
     for (name, agent) in &t.agents {
         let id = AgentId::new(name);

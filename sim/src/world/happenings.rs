@@ -112,8 +112,7 @@ impl World {
         // Under a clockwork, operations may have returned to the container after its eviction
         // and before the bounce: their callers never hear of it. The next boot's clockwork
         // sets the clock on its own runtime.
-        self.returned.clear();
-        self.dropped.clear();
+        self.forget_operation_events();
         self.clock_base = None;
         self.ledger.kill_all();
         self.parked.clear();

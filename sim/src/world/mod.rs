@@ -11,6 +11,7 @@ mod call;
 mod calls;
 mod clock;
 mod drops;
+pub mod events;
 mod happenings;
 pub mod history;
 pub mod ledger;
@@ -21,7 +22,7 @@ mod server;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use agent_lifecycle::{AgentId, BackendError, LifecycleError, Snapshot};
+use agent_lifecycle::{AgentId, BackendError, Snapshot};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::decisions::Decisions;
@@ -36,6 +37,7 @@ use crate::world::schedule::Scheduler;
 use lifecycle_models::ServerEvent;
 
 pub use call::{Call, Command, Reply};
+pub use events::{AtReturn, Began, RunEvent, RunEvents};
 pub use happenings::Happening;
 pub use server::Closing;
 
@@ -101,10 +103,8 @@ pub struct World {
     pub history: History,
     scheduler: Scheduler,
     scheduled: Vec<(u64, Happening)>,
-    /// A violation seen while answering a call (closing a server under a tracked session).
-    /// Servers closed since the driver last looked, as they were when closed: the checker
-    /// judges each (I3 at close).
-    pub closings: Vec<Closing>,
+    /// What the checker must judge, in the order it happened (`events.rs`).
+    pub events: RunEvents,
     /// Set by the container software each time it boots: batches of notices, delivered in
     /// order by the container's own task.
     pub inbox: Option<UnboundedSender<Vec<Notice>>>,
@@ -116,12 +116,8 @@ pub struct World {
     /// ids): each is a thread of its own for pct.
     tasks: Vec<u64>,
     pub snapshot: Option<SnapshotFn>,
-    /// Operations that returned during the last step.
-    pub returned: Vec<(OpId, Result<(), LifecycleError>)>,
     /// Operations whose caller will go away: when, and the signal that drops their future.
     drop_plans: BTreeMap<OpId, (u64, Arc<tokio::sync::Notify>)>,
-    /// Operations whose future was dropped during the last step.
-    pub dropped: Vec<OpId>,
     /// SSE streams of dead servers that the SDK keeps retrying: open, and silent for ever.
     silent_streams: Vec<UnboundedSender<Result<ServerEvent, BackendError>>>,
     /// Whether some millisecond's events ran in a drawn order other than the default one.
@@ -151,13 +147,11 @@ impl World {
             next_call: 1,
             history: History::default(),
             scheduled: Vec::new(),
-            closings: Vec::new(),
+            events: RunEvents::default(),
             inbox: None,
             snapshot: None,
-            returned: Vec::new(),
             silent_streams: Vec::new(),
             drop_plans: BTreeMap::new(),
-            dropped: Vec::new(),
             batching: false,
             outbox: Vec::new(),
             reordered: false,

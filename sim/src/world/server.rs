@@ -1,6 +1,7 @@
 //! A call's effect at the server: servers and sessions made and killed, event streams opened,
 //! broken or silenced, events planned, and the I3 check when a server closes.
 
+use super::events::RunEvent;
 use agent_lifecycle::{BackendError, ServerId, SessionEvent, SessionId, Snapshot, Workdir};
 use lifecycle_models::ServerEvent;
 use tokio::sync::mpsc::unbounded_channel;
@@ -247,7 +248,7 @@ impl World {
         let Some(snapshot) = self.snapshot.as_ref().map(|f| f()) else {
             return;
         };
-        self.closings
-            .push(Closing::of(&self.ledger, server, snapshot));
+        let closing = Closing::of(&self.ledger, server, snapshot);
+        self.report(RunEvent::Closed(closing));
     }
 }
