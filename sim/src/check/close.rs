@@ -2,8 +2,18 @@
 
 use agent_lifecycle::Status;
 
+use super::watch::Watch;
 use super::{Invariant, Violation};
 use crate::world::Closing;
+
+/// I3, judged when a server closes.
+pub(super) struct ClosedUnderSession;
+
+impl Watch for ClosedUnderSession {
+    fn on_close(&mut self, closing: &Closing) -> Result<(), Violation> {
+        check_close(closing)
+    }
+}
 
 /// I3: a server may close only when no live session still needs it. A Stopping record's
 /// session is on its way out: closing its server is what the stop wants, so only Starting and

@@ -2,136 +2,36 @@
 //! and the operations in flight: after every simulation step, when an operation returns, when
 //! a server is closed, once settled, and at the end; and a user's own, after every step.
 
+mod cancelled;
 mod checker;
 mod close;
+mod evicted;
+mod invariant;
 mod liveness;
 mod progress;
-mod returns;
 mod settle;
 mod status;
-mod step;
+mod stop;
 mod user;
-
-use std::collections::BTreeMap;
-use std::fmt;
+mod watch;
 
 use agent_lifecycle::{AgentId, ServerId, SessionId, Snapshot};
+use std::collections::BTreeMap;
 
 use crate::scenario::workload::OpKind;
 use crate::world::history::OpId;
 use crate::world::ledger::{Ledger, SessionRecord};
 
+pub use cancelled::check_cancelled_start;
 pub use checker::Checker;
 pub use close::check_close;
+pub use evicted::check_evicted;
+pub use invariant::{Invariant, check_step};
 pub use liveness::{stalled_after_return, stalled_in_flight};
-pub use progress::{Issued, judge_progress};
-pub use returns::{check_cancelled_start, check_evicted};
 pub use settle::{check_all_stopped, check_settled};
-pub use status::{StatusWatch, check_side_state};
-pub use step::check_step;
+pub use stop::check_side_state;
 pub use user::UserInvariant;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Invariant {
-    I1,
-    I2,
-    I3,
-    I4,
-    I5,
-    I6,
-    I7,
-    I8,
-    L1,
-    /// Progress: with the faults off, a start nothing superseded ends Running and a stop
-    /// leaves its agent Exited with nothing live.
-    L2,
-    /// A task of the container (the manager's, or one it spawned) panicked.
-    Panic,
-    /// An invariant of the subject's own ([`UserInvariant`]), by its name.
-    User(&'static str),
-    /// System (town and container over the network): never two live sessions of one agent
-    /// at the same instant, anywhere.
-    S1,
-    /// System, after convergence: every agent the town believes working has exactly one live
-    /// session and was heard from (a heartbeat) within the liveness bound, and no live session
-    /// belongs to an agent the town believes idle or done.
-    S2,
-    /// System: no duplicate dispatch: a dispatch the town wrote off as failed, and followed
-    /// with another, never took effect in the container.
-    S3,
-    /// System: no resurrection: boot hydration after an eviction never starts an agent whose
-    /// stop the container acknowledged to the town.
-    S4,
-}
-
-impl Invariant {
-    pub const ALL: [Invariant; 15] = [
-        Self::I1,
-        Self::I2,
-        Self::I3,
-        Self::I4,
-        Self::I5,
-        Self::I6,
-        Self::I7,
-        Self::I8,
-        Self::L1,
-        Self::L2,
-        Self::Panic,
-        Self::S1,
-        Self::S2,
-        Self::S3,
-        Self::S4,
-    ];
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Self::I1 => "tracked == live",
-            Self::I2 => "one per agent",
-            Self::I3 => "reference counts",
-            Self::I4 => "release exactly once",
-            Self::I5 => "stop is terminal",
-            Self::I6 => "cancellation wins",
-            Self::I7 => "eviction leaves nothing",
-            Self::I8 => "status moves forward only",
-            Self::L1 => "liveness",
-            Self::L2 => "progress",
-            Self::Panic => "a task panicked",
-            Self::User(_) => "the subject's own invariant",
-            Self::S1 => "one live session per agent, system-wide",
-            Self::S2 => "town and container agree",
-            Self::S3 => "no duplicate dispatch",
-            Self::S4 => "no resurrection after a stop",
-        }
-    }
-
-    /// The short name reports, case files and `--invariant` use: `I1`..`I8`, `L1`, `L2`,
-    /// `panic`, or a user invariant's own name.
-    pub fn code(self) -> String {
-        match self {
-            Self::Panic => "panic".to_string(),
-            Self::User(name) => name.to_string(),
-            _ => format!("{self:?}"),
-        }
-    }
-
-    /// The Rust name of the variant (`Invariant::Panic`), for generated code.
-    pub fn variant(self) -> String {
-        format!("{self:?}")
-    }
-
-    /// A built-in invariant by its code (user invariants are found by their subject).
-    pub fn parse(code: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|i| i.code().eq_ignore_ascii_case(code))
-    }
-}
-
-impl fmt::Display for Invariant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.code(), self.title())
-    }
-}
+pub use watch::{Issue, Return, Watch};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
@@ -175,9 +75,6 @@ pub struct View<'a> {
     pub in_flight: &'a BTreeMap<OpId, OpKind>,
     /// No operation and no backend call in flight.
     pub quiescent: bool,
-    /// For each agent, the newest stop that returned successfully: sessions of the agent made
-    /// by operations issued before it must be dead.
-    pub stop_barriers: &'a BTreeMap<AgentId, OpId>,
 }
 
 /// What the live records claim, worked out once per step (a handful of entries, so lists).

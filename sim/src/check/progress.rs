@@ -5,30 +5,102 @@ use std::collections::BTreeMap;
 
 use agent_lifecycle::{LifecycleError, SessionId, Status};
 
-use super::{Invariant, Violation};
-use crate::scenario::names::agent_id;
+use super::watch::{Issue, Return, Watch};
+use super::{Invariant, View, Violation};
+use crate::scenario::names::{agent_id, agent_of};
 use crate::scenario::workload::OpKind;
 use crate::world::AtReturn;
 use crate::world::history::OpId;
 
+/// L2's memory: every operation in flight as issued, and the verdict on what returned since
+/// the last view, judged after that view's safety invariants.
+#[derive(Default)]
+pub(super) struct Progress {
+    issued: BTreeMap<OpId, Issued>,
+    stalled: Option<Violation>,
+}
+
+impl Watch for Progress {
+    fn on_issue(&mut self, issue: &Issue<'_>) {
+        for earlier in self.issued.values_mut() {
+            earlier.superseded |= match (earlier.kind, issue.kind) {
+                (OpKind::Start(a), OpKind::Start(b) | OpKind::Stop(b)) => a == b,
+                (OpKind::Start(_), OpKind::Evict) => true,
+                (OpKind::Stop(a), OpKind::Start(b)) => a == b,
+                _ => false,
+            };
+        }
+        // While an eviction is in flight the container is going away: refusing new work
+        // (`Evicting`) is right, and nothing issued then is expected to succeed. Nor is an
+        // operation that races one issued while the faults were on: that one may still fail
+        // of a fault (a start whose create failed ends Failed under a stop issued after the
+        // faults healed). In a scenario the faults heal only once nothing is in flight and an
+        // eviction's return bounces everything in flight, so this matters in system runs,
+        // whose faults heal at a set time.
+        let evicting = issue.in_flight.values().any(|k| *k == OpKind::Evict);
+        let races_faults = issue
+            .in_flight
+            .keys()
+            .any(|op| self.issued.get(op).is_none_or(|i| !i.healthy));
+        let record_before = agent_of(issue.kind).and_then(|agent| {
+            issue
+                .snapshot
+                .agents
+                .iter()
+                .find(|r| r.agent == agent)
+                .map(|r| (r.incarnation, r.status))
+        });
+        self.issued.insert(
+            issue.op,
+            Issued {
+                kind: issue.kind,
+                healthy: issue.faults_off && !evicting && !races_faults,
+                superseded: false,
+                record_before,
+            },
+        );
+    }
+
+    fn on_return(&mut self, ret: &Return<'_>) -> Result<(), Violation> {
+        if let Some(issued) = self.issued.remove(&ret.op) {
+            let judged = judge_progress(ret.op, &issued, ret.at, ret.result, ret.in_flight);
+            self.stalled = self.stalled.take().or(judged);
+        }
+        Ok(())
+    }
+
+    fn on_drop(&mut self, op: OpId) {
+        self.issued.remove(&op);
+    }
+
+    /// What was in flight died; a verdict already reached stands.
+    fn on_bounce(&mut self) {
+        self.issued.clear();
+    }
+
+    fn on_step(&mut self, _view: &View<'_>) -> Result<(), Violation> {
+        self.stalled.take().map_or(Ok(()), Err)
+    }
+}
+
 /// An operation in flight, as L2 (progress) judges it when it returns.
-pub struct Issued {
-    pub kind: OpKind,
+struct Issued {
+    kind: OpKind,
     /// Issued with the faults off (a fault-free scenario, or after they healed) and no
     /// eviction in flight: it is expected to succeed.
-    pub healthy: bool,
+    healthy: bool,
     /// A later operation superseded it before it returned: a start by a later start, stop or
     /// eviction of its agent; a stop by a later start of its agent.
-    pub superseded: bool,
+    superseded: bool,
     /// The agent's record (incarnation, status) when the operation was issued.
-    pub record_before: Option<(u64, Status)>,
+    record_before: Option<(u64, Status)>,
 }
 
 /// L2 (progress), when an operation returns: with the faults off, a start that nothing
 /// superseded returns Ok with its agent's record Running, and a stop that no later start
 /// superseded leaves its agent's record Exited (or absent, or finished before the stop
 /// was issued) and none of its sessions live. Read the moment the operation returned.
-pub fn judge_progress(
+fn judge_progress(
     op: OpId,
     issued: &Issued,
     at: &AtReturn,
@@ -98,7 +170,7 @@ pub fn judge_progress(
                 );
             }
             // A startup the stop cancelled may still be unwinding: its session is judged
-            // when that start returns (I5, I1), as seed-system.md §7 I5 reads.
+            // when that start returns (I5, I1), as the process manager's I5 reads (`docs/real-system.md`).
             let live: Vec<SessionId> = at
                 .live
                 .iter()

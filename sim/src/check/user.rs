@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::watch::Watch;
 use super::{Invariant, View, Violation};
 
 type Check = dyn Fn(&View) -> Result<(), String> + Send + Sync;
@@ -36,5 +37,16 @@ impl UserInvariant {
 impl fmt::Debug for UserInvariant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "UserInvariant({})", self.name)
+    }
+}
+
+/// The subject's own invariants, judged on every view in the order they were given.
+pub(super) struct Users(pub(super) Vec<UserInvariant>);
+
+impl Watch for Users {
+    fn on_step(&mut self, view: &View<'_>) -> Result<(), Violation> {
+        self.0
+            .iter()
+            .try_for_each(|invariant| invariant.check(view))
     }
 }

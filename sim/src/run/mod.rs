@@ -59,6 +59,28 @@ pub struct Outcome {
     /// steps, one a look of the clockwork when it jumps. A failing run's last view is the one
     /// that failed.
     pub views: u64,
+    /// The run's event stream: how many events it carried, and the most that ever waited for
+    /// a look (bounded by one look's events, however long the run).
+    pub events: EventCounts,
+}
+
+/// What a run's event stream carried.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EventCounts {
+    /// Every event reported.
+    pub reported: u64,
+    /// The most that waited for one look.
+    pub most_pending: usize,
+}
+
+impl EventCounts {
+    /// The counts of `world`'s stream.
+    pub(crate) fn of(world: &World) -> Self {
+        Self {
+            reported: world.events.reported(),
+            most_pending: world.events.most_pending(),
+        }
+    }
 }
 
 /// A case is made from a run, and judged by one.
@@ -246,5 +268,6 @@ fn run_scenario_unheard<M: Lifecycle<FakeBackend>>(
         pct: w.pct_measure(),
         never_issued: left.never_issued,
         views: left.views,
+        events: EventCounts::of(&w),
     }
 }

@@ -22,6 +22,7 @@ use super::verdict::{converged, not_resurrected, one_working_session};
 use super::{CONTAINER_HOST, TOWN_HOST, TOWN_PORT, serve_on};
 use crate::check::{Checker, UserInvariant, Violation};
 use crate::decisions::Decisions;
+use crate::run::EventCounts;
 use crate::run::drive::{Flow, Scene, Time, container_died, drive};
 use crate::run::panics::snapshot_of;
 use crate::scenario::names::agent_name;
@@ -38,6 +39,8 @@ pub struct SystemOutcome {
     pub elapsed: Duration,
     /// The town's dispatches, as it saw them end.
     pub dispatches: Vec<super::town::DispatchRecord>,
+    /// The run's event stream.
+    pub events: EventCounts,
 }
 
 /// How a container model runs in the system: how its handlers outlive their requests, and
@@ -146,6 +149,7 @@ pub fn run_system<M: Lifecycle<FakeBackend>>(
     let elapsed = Duration::from_millis(w.now_ms);
     let dispatches = lock_town(&town).dispatches.clone();
     SystemOutcome {
+        events: EventCounts::of(&w),
         violation,
         history: std::mem::take(&mut w.history),
         elapsed,

@@ -42,7 +42,10 @@ pub struct Began {
 }
 
 /// What the container saw the moment an operation returned: the manager's snapshot and the
-/// live sessions of the operation's agent.
+/// live sessions of the operation's agent that a caller heard of. (A session no caller heard
+/// of, left by a lost reply or a late effect, the manager cannot answer for until it finds
+/// it: I1 judges it at settle. A scenario settles before anything is judged with the faults
+/// off; a system's faults heal at a set time, with such sessions still live.)
 pub struct AtReturn {
     pub snapshot: Snapshot,
     /// With the operation that created each.
@@ -55,7 +58,7 @@ impl AtReturn {
         let live = agent.map_or_else(Vec::new, |agent| {
             ledger
                 .live_sessions()
-                .filter(|s| &s.agent == agent)
+                .filter(|s| &s.agent == agent && !s.ambiguous)
                 .map(|s| (s.id, s.creator))
                 .collect()
         });
@@ -68,6 +71,7 @@ impl AtReturn {
 pub struct RunEvents {
     pending: Vec<RunEvent>,
     most_pending: usize,
+    reported: u64,
 }
 
 impl RunEvents {
@@ -80,6 +84,11 @@ impl RunEvents {
     /// hold, whatever the run's length.
     pub fn most_pending(&self) -> usize {
         self.most_pending
+    }
+
+    /// How many events the run reported in all.
+    pub fn reported(&self) -> u64 {
+        self.reported
     }
 
     /// How many events wait now.
@@ -98,6 +107,7 @@ impl World {
     /// judged at the next millisecond: a close is judged at whatever look comes next.)
     pub fn report(&mut self, event: RunEvent) {
         self.events.pending.push(event);
+        self.events.reported += 1;
         self.events.most_pending = self.events.most_pending.max(self.events.pending.len());
     }
 

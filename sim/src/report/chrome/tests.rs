@@ -107,6 +107,7 @@ fn session_calls_go_on_the_session_track_and_unfinished_ones_end_at_elapsed() {
         pct: None,
         never_issued: Vec::new(),
         views: 0,
+        events: Default::default(),
     };
     let trace = chrome_trace(&outcome, "t");
     let tid_of = |name: &str| {

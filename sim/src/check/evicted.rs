@@ -1,32 +1,25 @@
-//! What an operation's return promises: I6 (a cancelled start leaves nothing) and I7 (an
-//! eviction leaves nothing).
+//! I7 (eviction leaves nothing), judged when an eviction returns.
 
 use std::collections::BTreeMap;
 
 use agent_lifecycle::{LifecycleError, Snapshot};
 
+use super::watch::{Return, Watch};
 use super::{Invariant, Violation, describe_all};
 use crate::scenario::workload::OpKind;
 use crate::world::history::OpId;
 use crate::world::ledger::{Ledger, ServerRecord, SessionRecord};
 
-/// I6: a start that reports it was cancelled leaves no session behind.
-pub fn check_cancelled_start(ledger: &Ledger, op: OpId) -> Result<(), Violation> {
-    let left: Vec<&SessionRecord> = ledger
-        .live_sessions()
-        .filter(|s| s.creator == Some(op))
-        .collect();
-    if left.is_empty() {
-        return Ok(());
+/// I7, judged when an eviction returns, on the world as the look finds it.
+pub(super) struct EvictionLeavesNothing;
+
+impl Watch for EvictionLeavesNothing {
+    fn on_return(&mut self, ret: &Return<'_>) -> Result<(), Violation> {
+        if ret.kind != OpKind::Evict {
+            return Ok(());
+        }
+        check_evicted(ret.ledger, ret.snapshot, ret.op, ret.result, ret.in_flight)
     }
-    Err(Violation::new(
-        Invariant::I6,
-        format!(
-            "op#{op} returned cancelled but left {}",
-            describe_all(&left)
-        ),
-        left.iter().map(|s| s.id).collect(),
-    ))
 }
 
 /// I7: when an eviction returns Ok, nothing of the container is left running and no start
