@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 
 use agent_lifecycle::{LifecycleError, Snapshot};
 
-use super::invariant::watches;
 use super::watch::{Issue, Return, Watch};
+use super::watches;
 use super::{
     UserInvariant, View, Violation, check_all_stopped, check_settled, check_step,
     stalled_after_return, stalled_in_flight,

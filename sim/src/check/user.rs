@@ -13,11 +13,13 @@ type Check = dyn Fn(&View) -> Result<(), String> + Send + Sync;
 /// manager's snapshot, the operations in flight) and returns why it failed.
 #[derive(Clone)]
 pub struct UserInvariant {
+    /// Its code in reports and case files.
     pub name: &'static str,
     check: Arc<Check>,
 }
 
 impl UserInvariant {
+    /// An invariant called `name`, judged by `check` on every view.
     pub fn new(
         name: &'static str,
         check: impl Fn(&View) -> Result<(), String> + Send + Sync + 'static,
@@ -28,6 +30,7 @@ impl UserInvariant {
         }
     }
 
+    /// Judges `view`.
     pub fn check(&self, view: &View) -> Result<(), Violation> {
         (self.check)(view)
             .map_err(|detail| Violation::new(Invariant::User(self.name), detail, Vec::new()))

@@ -14,7 +14,9 @@ use crate::world::{AtReturn, Closing};
 
 /// An operation being issued.
 pub struct Issue<'a> {
+    /// The operation's number.
     pub op: OpId,
+    /// What it is.
     pub kind: OpKind,
     /// The manager's snapshot the moment it was issued.
     pub snapshot: &'a Snapshot,
@@ -26,12 +28,17 @@ pub struct Issue<'a> {
 
 /// An operation that returned, judged on the world as it is at the look.
 pub struct Return<'a> {
+    /// The operation's number.
     pub op: OpId,
+    /// What it was.
     pub kind: OpKind,
+    /// What it returned.
     pub result: &'a Result<(), LifecycleError>,
     /// What the container saw the moment it returned.
     pub at: &'a AtReturn,
+    /// The backend's ground truth as the look finds it.
     pub ledger: &'a Ledger,
+    /// The manager's snapshot as the look finds it.
     pub snapshot: &'a Snapshot,
     /// The operations still in flight.
     pub in_flight: &'a BTreeMap<OpId, OpKind>,

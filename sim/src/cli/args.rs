@@ -66,8 +66,8 @@ pub(super) struct Generation {
     #[arg(long, value_enum, default_value_t = FaultChoice::Swarm)]
     pub(super) faults: FaultChoice,
     /// How the answers to concurrent backend calls are ordered.
-    #[arg(long, value_enum, default_value_t = StrategyChoice::Random)]
-    pub(super) strategy: StrategyChoice,
+    #[arg(long, default_value = "random", value_parser = strategy_names())]
+    pub(super) strategy: String,
     /// PCT depth d: the number of ordering constraints a bug needs.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
     depth: u32,
@@ -104,12 +104,17 @@ pub(super) struct Source {
     /// A generated scenario's seed.
     #[arg(long)]
     pub(super) seed: Option<u64>,
-    /// A saved case file (JSON, from --save-failures or shrink --save), or a cargo-fuzz input
-    /// (raw bytes, such as a crash artifact).
+    /// A saved case file (JSON: from --save-failures, shrink --save, or a failing
+    /// `assert_holds`). Anything else is refused, unless --fuzz or --structured says it is a
+    /// cargo-fuzz input.
     #[arg(long, value_name = "FILE")]
     pub(super) decisions: Option<PathBuf>,
-    /// Read a fuzz input as the structured target's (workload from `arbitrary`) rather than
-    /// the decision-stream target's.
+    /// The --decisions FILE is a cargo-fuzz input of a `decisions_*` target (raw bytes, such
+    /// as a crash artifact), read as the run's decision stream.
+    #[arg(long, requires = "decisions")]
+    pub(super) fuzz: bool,
+    /// The --decisions FILE is a cargo-fuzz input of a `structured_*` target (the workload
+    /// from `arbitrary`, then the decision stream).
     #[arg(long, requires = "decisions")]
     pub(super) structured: bool,
 }
@@ -130,23 +135,16 @@ pub(super) enum FaultChoice {
     None,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(super) enum StrategyChoice {
-    /// Random latency for every call.
-    Random,
-    /// Probabilistic Concurrency Testing with --depth.
-    Pct,
-    /// Bounded exhaustive search of the #1341 two-start scenario.
-    Dfs,
+/// The strategies' names, from their registry, with one line on each for `--help`.
+fn strategy_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        Strategy::NAMES.map(|(name, help)| clap::builder::PossibleValue::new(name).help(help)),
+    )
 }
 
 impl Generation {
     pub(super) fn strategy(&self) -> Strategy {
-        match self.strategy {
-            StrategyChoice::Random => Strategy::Random,
-            StrategyChoice::Pct => Strategy::Pct { depth: self.depth },
-            StrategyChoice::Dfs => Strategy::Dfs,
-        }
+        Strategy::parse(&self.strategy, self.depth).expect("checked by the parser")
     }
 
     pub(super) fn settings(&self) -> Settings {
@@ -190,13 +188,7 @@ impl Generation {
             FaultChoice::All => flags.push_str(" --faults all"),
             FaultChoice::None => flags.push_str(" --faults none"),
         }
-        match self.strategy {
-            StrategyChoice::Random => {}
-            StrategyChoice::Pct => {
-                flags.push_str(&format!(" --strategy pct --depth {}", self.depth))
-            }
-            StrategyChoice::Dfs => flags.push_str(" --strategy dfs"),
-        }
+        flags.push_str(&self.strategy().flags());
         flags
     }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::UsageError;
-use super::args::{Generation, StrategyChoice};
+use super::args::Generation;
 use super::commands::shrunk_text;
 use super::findings::{print_metrics, print_table};
 use super::progress::ProgressView;
@@ -54,7 +54,7 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
     }
     let requirement =
         super::coverage::requirement(a.require_coverage.clone().flatten().as_deref(), &a.models)?;
-    if generation.strategy == StrategyChoice::Dfs {
+    if generation.strategy() == Strategy::Dfs {
         if a.require_coverage.is_some() || a.coverage || a.steer {
             return Err(UsageError(
                 "--coverage, --require-coverage and --steer are for a sweep of seeds, not dfs"

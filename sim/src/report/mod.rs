@@ -1,12 +1,15 @@
 //! How a scenario is told to a person: the failure report and the replay timeline.
 
 pub mod chrome;
-pub mod coverage;
-pub mod grid;
+// Only the CLI's reports of sweeps use these in full.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+pub(crate) mod coverage;
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+pub(crate) mod grid;
 pub mod json;
 #[cfg(feature = "cli")]
-pub mod junit;
-pub mod merge;
+pub(crate) mod junit;
+pub(crate) mod merge;
 
 use std::fmt::Write as _;
 
@@ -20,7 +23,12 @@ use crate::scenario::spec::ScenarioSpec;
 #[derive(Clone, Debug)]
 pub enum Origin {
     /// A generated seed, with the flags (`--faults`, `--strategy`) it was generated under.
-    Seed { seed: u64, flags: String },
+    Seed {
+        /// The seed.
+        seed: u64,
+        /// The flags after it on a command line (` --faults ...`), or empty.
+        flags: String,
+    },
     /// A saved case file.
     File(String),
     /// A case not saved to a file (shrunk, or found by dfs).
@@ -28,6 +36,7 @@ pub enum Origin {
 }
 
 impl Origin {
+    /// A generated seed, under the default flags.
     pub fn seed(seed: u64) -> Self {
         Self::Seed {
             seed,
@@ -95,16 +104,7 @@ pub fn premises(model: &str, spec: &ScenarioSpec, outcome: &Outcome) -> Vec<&'st
             "an abort landing before its session's prompt is queued, so the prompt runs afterwards (kilo's prompt queue, read in its code, not measured)",
         );
     }
-    if spec.faults.stream_errors > 0 {
-        out.push(
-            "hypothetical: a dead server's event stream throws (no SDK from 1.0.25 to 7.3.1 does)",
-        );
-    }
-    if spec.faults.launcher_close > 0 {
-        out.push(
-            "the gastown image's launcher: server.close() kills only the node launcher (measured with 7.0.33's)",
-        );
-    }
+    out.extend(spec.faults.premises());
     if outcome
         .violation
         .as_ref()

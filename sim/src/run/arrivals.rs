@@ -9,7 +9,6 @@ use super::panics::snapshot_of;
 use super::state_op::StateOp;
 use crate::scenario::faults::FaultConfig;
 use crate::scenario::names::agent_id;
-use crate::scenario::spec::Strategy;
 use crate::scenario::workload::{OpKind, Trigger};
 use crate::world::backend::lock;
 use crate::world::history::{OpId, What};
@@ -34,7 +33,7 @@ impl Driver {
             w.release_due(None);
             return;
         }
-        if self.spec.strategy != Strategy::Random {
+        if !self.spec.strategy.times_calls() {
             // pct and dfs schedule operation arrivals too, as steps of a client "thread": each
             // tick either the next operation arrives or one call is answered, by their choice.
             let next = self.queue.iter().position(Option::is_some);
@@ -93,7 +92,7 @@ impl Driver {
         }
         if w.inbox.is_none() {
             due.extend(w.scheduled_calls().into_iter().map(Due::Answer));
-        } else if self.spec.strategy != Strategy::Random {
+        } else if !self.spec.strategy.times_calls() {
             // pct and dfs: one step of one thread, the client's next arrival (which keeps its
             // place in the workload and its trigger) or one call's answer.
             let next = self.queue.iter().position(Option::is_some).filter(|&slot| {

@@ -40,9 +40,13 @@ const TICK: Duration = Duration::from_millis(1);
 /// A fixed epoch: turmoil's default is the wall clock.
 const EPOCH_SECS: u64 = 1_700_000_000;
 
+/// What one run of a scenario left: its verdict, its timeline, and what it reached.
 pub struct Outcome {
+    /// The first invariant it broke, if any.
     pub violation: Option<Violation>,
+    /// Everything that happened, in order.
     pub history: History,
+    /// The simulated time it took.
     pub elapsed: Duration,
     /// What the run drew (after the scenario's own draws), enough to replay it.
     pub draws: Vec<Draw>,
@@ -133,13 +137,16 @@ pub const CRASH_WINDOW_MS: u32 = 100;
 /// models' callers always wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Callers {
+    /// Callers may go away mid-call: the operation's future is dropped where it is.
     MayDrop,
+    /// Callers always wait for the end.
     Wait,
 }
 
 /// How a subject is run, besides its scenario.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
+    /// Whether callers may go away.
     pub callers: Callers,
     /// Checked with the built-in invariants after every step.
     pub invariants: Vec<UserInvariant>,

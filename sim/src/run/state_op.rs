@@ -12,17 +12,28 @@ use crate::scenario::workload::CallKind;
 /// eviction: how many operations in all).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum StateOp {
+    /// A start, meeting its agent's record, the agent's other operations in flight and its
+    /// earliest backend call in flight.
     Start {
+        /// The agent's record's status.
         status: Option<Status>,
+        /// Other operations of the agent in flight (capped at 2).
         busy: u8,
+        /// The agent's earliest backend call in flight.
         call: Option<CallKind>,
     },
+    /// A stop, meeting the same.
     Stop {
+        /// The agent's record's status.
         status: Option<Status>,
+        /// Other operations of the agent in flight (capped at 2).
         busy: u8,
+        /// The agent's earliest backend call in flight.
         call: Option<CallKind>,
     },
+    /// An eviction, meeting this many operations in flight (capped at 3).
     Evict {
+        /// Operations in flight (capped at 3).
         in_flight: u8,
     },
 }

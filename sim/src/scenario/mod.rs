@@ -1,9 +1,10 @@
 //! A scenario: a spec (workload, faults, timing, strategy) and a decision stream. Given a
 //! seed, a saved case or a fuzzer's bytes, everything else follows.
 
-pub mod builder;
-pub mod case;
+pub(crate) mod builder;
+pub(crate) mod case;
 pub mod catalog;
+pub mod engine;
 pub mod faults;
 pub mod names;
 pub mod spec;
@@ -20,6 +21,7 @@ use workload::{OpMix, Workload, WorkloadShape};
 
 /// How faults are chosen for generated scenarios.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FaultMode {
     /// Each seed draws its own subset of fault families.
     Swarm,
@@ -30,11 +32,15 @@ pub enum FaultMode {
 /// Settings shared by every generated scenario of a run.
 #[derive(Clone, Debug)]
 pub struct Settings {
+    /// The bounds of the generated workloads.
     pub shape: WorkloadShape,
+    /// How each scenario's faults are chosen.
     pub faults: FaultMode,
     /// The operation kinds; `None` draws a subset per seed.
     pub ops: Option<OpMix>,
+    /// Latencies and the manager's timeouts.
     pub timing: Timing,
+    /// How the answers to concurrent calls are ordered.
     pub strategy: Strategy,
     /// Opt-in fault families (`--also`), on in every scenario whatever `faults` draws.
     pub opt_in: FaultConfig,
@@ -90,11 +96,13 @@ impl Settings {
 pub struct Scenario {
     /// The seed it was drawn from, if it was.
     pub seed: Option<u64>,
+    /// What runs: workload, faults, timing, strategy.
     pub spec: ScenarioSpec,
     pub(crate) decisions: Decisions,
 }
 
 impl Scenario {
+    /// The scenario `settings` generate from `seed`.
     pub fn from_seed(settings: &Settings, seed: u64) -> Self {
         let mut decisions = Decisions::from_seed(seed);
         let spec = settings.generate(&mut decisions);

@@ -6,39 +6,25 @@ use std::time::Duration;
 use agent_lifecycle::ManagerConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::scenario::engine::Engine;
 use crate::scenario::faults::FaultConfig;
 use crate::scenario::workload::Workload;
 /// How long after its caller's timeout a late effect may still land at the fake backend: a
 /// manager's request lifetime must outlast it (see [`ScenarioSpec::manager_config`]).
 pub const LATE_EFFECT_MS: u32 = 40;
 
-/// The harness semantics new scenarios run under. A case records the version it was made
-/// with and replays under it, so that a change to what the decision stream decides never
-/// silently changes what an older case means.
-/// - 1: the events of one millisecond in a fixed order; pct puts every task of the manager's
-///   own in one thread, draws its change points over 60 steps, and ignores triggers.
-/// - 2: the events of one millisecond in a drawn order ([`SameInstant::Drawn`]); pct keeps
-///   the workload's triggers, gives each task its own thread, and draws its change points
-///   over the scenario's estimated steps. One turmoil step a simulated millisecond
-///   ([`STEPPING_VERSION`]).
-/// - 3: as 2, but time jumps to the next event ([`CLOCKWORK_VERSION`]) under the random
-///   strategy; pct and dfs keep one step a millisecond.
-pub const VERSION: u32 = 3;
-
-/// The last version that steps turmoil once a simulated millisecond (`--ms-steps`), kept to
-/// replay its cases and to measure time jumps against.
-pub const STEPPING_VERSION: u32 = 2;
-
-/// The first version whose time jumps to the next event (a clockwork inside the container
-/// drives it; see `run::clockwork`).
-pub const CLOCKWORK_VERSION: u32 = 3;
+pub use crate::scenario::engine::{CLOCKWORK_VERSION, STEPPING_VERSION, VERSION};
 
 /// Everything a scenario needs besides the decision stream.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScenarioSpec {
+    /// What the control plane asks of the manager, and when.
     pub workload: Workload,
+    /// Which faults the backend injects, and how often.
     pub faults: FaultConfig,
+    /// The clocks.
     pub timing: Timing,
+    /// How the answers to concurrent backend calls are ordered.
     pub strategy: Strategy,
     /// The harness semantics it runs under ([`VERSION`]); absent in cases made before 2.
     #[serde(default = "version_1", skip_serializing_if = "is_version_1")]
@@ -58,8 +44,11 @@ fn is_version_1(version: &u32) -> bool {
 pub struct Timing {
     /// Each backend call takes 1..=max_latency_ms (random strategy).
     pub max_latency_ms: u32,
+    /// How long the manager waits for one backend call.
     pub call_timeout_ms: u64,
+    /// How long an agent may stay idle before the manager stops it.
     pub idle_timeout_ms: u64,
+    /// How long the manager waits before it retries.
     pub retry_pause_ms: u64,
     /// How long every call in flight may take to return once nothing new is issued (L1).
     pub liveness_bound_ms: u64,
@@ -100,6 +89,7 @@ impl Default for Timing {
 }
 
 impl ScenarioSpec {
+    /// The manager's configuration: the scenario's clocks.
     pub fn manager_config(&self) -> ManagerConfig {
         ManagerConfig {
             call_timeout: Duration::from_millis(self.timing.call_timeout_ms),
@@ -114,24 +104,16 @@ impl ScenarioSpec {
         }
     }
 
-    /// Whether time jumps to the next event: version 3 and random latencies (pct and dfs have
-    /// no timing model to jump over, and step every millisecond whatever the version).
+    /// Whether time jumps to the next event (see [`Engine`]).
     pub fn jumps_time(&self) -> bool {
-        self.version >= CLOCKWORK_VERSION && self.strategy == Strategy::Random
+        Engine::of(self).jumps_time
     }
 
-    /// The k pct draws its change points over.
+    /// The k pct draws its change points over (see [`Engine`]).
     pub fn pct_steps(&self) -> u32 {
-        if self.version >= 2 {
-            pct_steps_estimate(self.workload.ops.len(), self.workload.agents())
-        } else {
-            PCT_STEPS
-        }
+        Engine::of(self).pct_steps
     }
 }
-
-/// The steps a PCT change point is drawn from in version 1 scenarios.
-pub const PCT_STEPS: u32 = 60;
 
 /// PCT's estimate of a scenario's steps k (version 2), from its operations and agents: about
 /// six steps an operation (its arrival and its backend calls) and eight an agent (its
@@ -143,21 +125,4 @@ pub fn pct_steps_estimate(ops: usize, agents: usize) -> u32 {
     (6 * ops + 8 * agents + 8) as u32
 }
 
-/// How the answers to concurrent backend calls are ordered ([`crate::world::schedule`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "kind")]
-pub enum Strategy {
-    Random,
-    Pct { depth: u32 },
-    Dfs,
-}
-
-impl Strategy {
-    pub fn name(self) -> String {
-        match self {
-            Self::Random => "random".into(),
-            Self::Pct { depth } => format!("pct (depth {depth})"),
-            Self::Dfs => "dfs".into(),
-        }
-    }
-}
+pub use crate::world::schedule::Strategy;

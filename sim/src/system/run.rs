@@ -33,9 +33,13 @@ use crate::world::history::{History, What};
 use crate::world::mailbox::SameInstant;
 use crate::world::{BackendConfig, Began, HEARTBEAT_MS, Happening, World};
 
+/// What one system run left.
 pub struct SystemOutcome {
+    /// The first invariant it broke, if any.
     pub violation: Option<Violation>,
+    /// Everything that happened, in order.
     pub history: History,
+    /// The simulated time it took.
     pub elapsed: Duration,
     /// The town's dispatches, as it saw them end.
     pub dispatches: Vec<super::town::DispatchRecord>,
@@ -50,7 +54,9 @@ pub struct ContainerStyle {
     /// Each control request runs to its end whatever its client does (a JS handler),
     /// instead of being dropped with its connection.
     pub detach: bool,
+    /// How it writes its registry.
     pub registry: RegistryStyle,
+    /// How its stop route answers for an agent it does not know.
     pub stop_route: control_server::StopRoute,
 }
 

@@ -16,6 +16,7 @@ pub enum RunEvent {
     /// The container began an operation of its own accord (a control request that reached
     /// it, boot hydration, the drain on SIGTERM): system runs. A scenario's driver issues its
     /// operations itself and tells the checker directly.
+    #[cfg_attr(not(feature = "system"), allow(dead_code))]
     Began(Began),
     /// An operation returned, with what the container saw the moment it did.
     Returned {
@@ -89,16 +90,6 @@ impl RunEvents {
     /// How many events the run reported in all.
     pub fn reported(&self) -> u64 {
         self.reported
-    }
-
-    /// How many events wait now.
-    pub fn len(&self) -> usize {
-        self.pending.len()
-    }
-
-    /// Whether none wait.
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
     }
 }
 

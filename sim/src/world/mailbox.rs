@@ -36,13 +36,9 @@ pub enum SameInstant {
 }
 
 impl SameInstant {
-    /// Version 1 scenarios keep the fixed order they were made with; later ones draw it.
+    /// The order `spec`'s version calls for ([`crate::scenario::engine::Engine`]).
     pub fn of(spec: &ScenarioSpec) -> Self {
-        if spec.version >= 2 {
-            Self::Drawn
-        } else {
-            Self::Fixed
-        }
+        crate::scenario::engine::Engine::of(spec).same_instant
     }
 }
 

@@ -11,12 +11,12 @@ mod call;
 mod calls;
 mod clock;
 mod drops;
-pub mod events;
+pub(crate) mod events;
 mod happenings;
 pub mod history;
 pub mod ledger;
-pub mod mailbox;
-pub mod schedule;
+pub(crate) mod mailbox;
+pub(crate) mod schedule;
 mod server;
 
 use std::collections::BTreeMap;
@@ -33,15 +33,15 @@ use crate::world::call::Parked;
 use crate::world::history::{History, OpId};
 use crate::world::ledger::Ledger;
 use crate::world::mailbox::{Notice, SameInstant};
-use crate::world::schedule::Scheduler;
+use crate::world::schedule::Schedule;
 use lifecycle_models::ServerEvent;
 
-pub use call::{Call, Command, Reply};
-pub use events::{AtReturn, Began, RunEvent, RunEvents};
-pub use happenings::Happening;
+pub(crate) use call::{Call, Command, Reply};
+pub(crate) use events::{AtReturn, Began, RunEvent, RunEvents};
+pub(crate) use happenings::Happening;
 pub use server::Closing;
 
-pub type SnapshotFn = Arc<dyn Fn() -> Snapshot + Send + Sync>;
+pub(crate) type SnapshotFn = Arc<dyn Fn() -> Snapshot + Send + Sync>;
 
 /// How often a server sends `server.heartbeat` on its SSE streams. Assumption (not in the
 /// notes): opencode-style servers send one every 30 s; against the real 120 s idle timeout that
@@ -50,7 +50,8 @@ pub const HEARTBEAT_MS: u64 = 8;
 
 /// Knobs of the simulated backend.
 #[derive(Clone, Debug)]
-pub struct BackendConfig {
+pub(crate) struct BackendConfig {
+    /// The fault families injected into calls.
     pub faults: FaultConfig,
     /// Each call takes 1..=max_latency_ms simulated milliseconds.
     pub max_latency_ms: u32,
@@ -84,7 +85,10 @@ impl BackendConfig {
 
 pub use crate::scenario::spec::LATE_EFFECT_MS;
 
-pub struct World {
+/// The shared state of one run: the simulated clock, the decision stream, the ledger, the
+/// backend calls parked until the driver answers them, and the history.
+pub(crate) struct World {
+    /// The simulated time, in milliseconds.
     pub now_ms: u64,
     /// Version 3: wakes the clockwork that drives this world from inside the container.
     pub clockwork: Option<std::sync::Arc<tokio::sync::Notify>>,
@@ -101,7 +105,7 @@ pub struct World {
     parked: Vec<Parked>,
     next_call: u64,
     pub history: History,
-    scheduler: Scheduler,
+    scheduler: Box<dyn Schedule>,
     scheduled: Vec<(u64, Happening)>,
     /// What the checker must judge, in the order it happened (`events.rs`).
     pub events: RunEvents,
@@ -132,7 +136,7 @@ impl World {
         strategy: Strategy,
         pct_steps: u32,
     ) -> Self {
-        let scheduler = Scheduler::new(strategy, backend.max_latency_ms, pct_steps, &mut decisions);
+        let scheduler = strategy.schedule(backend.max_latency_ms, pct_steps, &mut decisions);
         Self {
             scheduler,
             now_ms: 0,

@@ -1,0 +1,66 @@
+//! The harness's versions, decided in one place. A case records the version it was made with
+//! and replays under it; every difference between versions is a property of [`Engine`],
+//! worked out here from the version and read everywhere else. Policy: old cases keep
+//! replaying through this adapter (nothing else in the engine names a version); a version is
+//! retired only by re-finding, re-shrinking and re-saving its cases under the current one.
+
+use crate::scenario::spec::{ScenarioSpec, pct_steps_estimate};
+use crate::world::mailbox::SameInstant;
+
+/// The harness semantics new scenarios run under. A case records the version it was made
+/// with and replays under it, so that a change to what the decision stream decides never
+/// silently changes what an older case means.
+/// - 1: the events of one millisecond in a fixed order; pct puts every task of the manager's
+///   own in one thread, draws its change points over 60 steps, and ignores triggers.
+/// - 2: the events of one millisecond in a drawn order ([`SameInstant::Drawn`]); pct keeps the
+///   workload's triggers, gives each task its own thread, and draws its change points over the
+///   scenario's estimated steps. One turmoil step a simulated millisecond
+///   ([`STEPPING_VERSION`]).
+/// - 3: as 2, but time jumps to the next event ([`CLOCKWORK_VERSION`]) under the random
+///   strategy; pct and dfs keep one step a millisecond.
+pub const VERSION: u32 = 3;
+
+/// The last version that steps turmoil once a simulated millisecond (`--ms-steps`), kept to
+/// replay its cases and to measure time jumps against.
+pub const STEPPING_VERSION: u32 = 2;
+
+/// The first version whose time jumps to the next event (a clockwork inside the container
+/// drives it; see `run::clockwork`).
+pub const CLOCKWORK_VERSION: u32 = 3;
+
+/// The steps a PCT change point is drawn from in version 1 scenarios.
+const PCT_STEPS_V1: u32 = 60;
+
+/// What a scenario's version means to the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Engine {
+    /// How the events of one millisecond are ordered (1: fixed; 2 and on: drawn). Drawn
+    /// orders also give each task of the manager's own its own pct thread.
+    pub same_instant: SameInstant,
+    /// Whether time jumps to the next event: version 3 and a strategy that answers calls by
+    /// time (pct and dfs have no timing model to jump over, and step every millisecond).
+    pub jumps_time: bool,
+    /// The k pct draws its change points over: 60 in version 1; the scenario's estimated
+    /// steps since.
+    pub pct_steps: u32,
+}
+
+impl Engine {
+    /// The engine `spec` runs on.
+    pub fn of(spec: &ScenarioSpec) -> Self {
+        let v = spec.version;
+        Self {
+            same_instant: if v >= 2 {
+                SameInstant::Drawn
+            } else {
+                SameInstant::Fixed
+            },
+            jumps_time: v >= CLOCKWORK_VERSION && spec.strategy.times_calls(),
+            pct_steps: if v >= 2 {
+                pct_steps_estimate(spec.workload.ops.len(), spec.workload.agents())
+            } else {
+                PCT_STEPS_V1
+            },
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Scheduling strategies: which backend calls in flight the driver answers, and when. Each
+//! strategy is one file with a [`Schedule`]; this file registers them: the [`Strategy`] a
+//! scenario names (and a case file stores), its name on the command line, and the schedule
+//! it builds. Adding a strategy is its file and its lines here.
+//!
+//! - `random` (`random.rs`): each call takes a random latency; calls are answered when due.
+//! - `pct` (`pct.rs`): Probabilistic Concurrency Testing over threads' priorities.
+//! - `dfs` (`dfs.rs`): one step at a time, which one a decision of its own, so the decision
+//!   tree is the tree of schedules, which `crate::explore::dfs` enumerates.
+
+mod dfs;
+mod pct;
+mod random;
+
+use serde::{Deserialize, Serialize};
+
+use crate::decisions::Decisions;
+use crate::world::history::OpId;
+
+pub use pct::pct_bound;
+
+/// How the answers to concurrent backend calls are ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+#[non_exhaustive]
+pub enum Strategy {
+    /// Random latency for every call.
+    Random,
+    /// Probabilistic Concurrency Testing at this depth.
+    Pct {
+        /// The number of ordering constraints a bug needs.
+        depth: u32,
+    },
+    /// Bounded exhaustive search: every choice of the next step is a decision.
+    Dfs,
+}
+
+impl Strategy {
+    /// The strategies by their command-line names, with one line on each.
+    pub const NAMES: [(&'static str, &'static str); 3] = [
+        ("random", "Random latency for every call"),
+        ("pct", "Probabilistic Concurrency Testing with --depth"),
+        (
+            "dfs",
+            "Bounded exhaustive search of the #1341 two-start scenario",
+        ),
+    ];
+
+    /// The strategy called `name` on the command line (`depth`: pct's).
+    pub fn parse(name: &str, depth: u32) -> Option<Self> {
+        match name {
+            "random" => Some(Self::Random),
+            "pct" => Some(Self::Pct { depth }),
+            "dfs" => Some(Self::Dfs),
+            _ => None,
+        }
+    }
+
+    /// The command-line flags that choose it (none for the default).
+    pub fn flags(self) -> String {
+        match self {
+            Self::Random => String::new(),
+            Self::Pct { depth } => format!(" --strategy pct --depth {depth}"),
+            Self::Dfs => " --strategy dfs".into(),
+        }
+    }
+
+    /// Its name in reports.
+    pub fn name(self) -> String {
+        match self {
+            Self::Random => "random".into(),
+            Self::Pct { depth } => format!("pct (depth {depth})"),
+            Self::Dfs => "dfs".into(),
+        }
+    }
+
+    /// Whether calls are answered by time (their drawn latencies), so that time can jump to
+    /// the next answer; otherwise one step at a time, by choice, arrivals included.
+    pub fn times_calls(self) -> bool {
+        matches!(self, Self::Random)
+    }
+
+    /// The schedule of one run (`steps`: the k pct draws its change points over).
+    pub fn schedule(self, max_latency_ms: u32, steps: u32, d: &mut Decisions) -> Box<dyn Schedule> {
+        match self {
+            Self::Random => Box::new(random::Random { max_latency_ms }),
+            Self::Pct { depth } => Box::new(pct::Pct::new(depth, steps, d)),
+            Self::Dfs => Box::new(dfs::Dfs),
+        }
+    }
+}
+
+/// One strategy's choices for one run.
+pub trait Schedule: Send {
+    /// The latency of a new call.
+    fn latency(&mut self, d: &mut Decisions) -> u32;
+
+    /// Which of the ready steps (sorted by id) to take this tick, in order.
+    fn pick(&mut self, ready: &[Ready], d: &mut Decisions) -> Vec<usize>;
+
+    /// pct: the threads and steps the run had, for the bound.
+    fn measure(&self) -> Option<PctMeasure> {
+        None
+    }
+}
+
+/// A step the scheduler may take now: a call to answer (or, with `id` 0, the client's next
+/// arrival).
+pub struct Ready {
+    pub id: u64,
+    pub thread: Thread,
+    pub due_ms: u64,
+}
+
+/// Who takes a step, as pct and dfs schedule them: the client issuing the workload, an
+/// operation (every backend call its request makes), or a task the manager runs on its own
+/// (a subscription, a timer, a retry), numbered by first appearance. Version 1 scenarios
+/// put every task of the manager's own in one `Background` thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Thread {
+    Client,
+    Op(OpId),
+    Task(u32),
+    Background,
+}
+
+/// What a pct run measured for its bound: its threads (n) and its steps (k).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PctMeasure {
+    pub threads: u32,
+    pub steps: u32,
+    /// The k its change points were drawn over.
+    pub estimate: u32,
+}
