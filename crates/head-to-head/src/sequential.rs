@@ -37,6 +37,8 @@ pub fn sequential(model: Model, spec: &ScenarioSpec, seed: u64) -> Box<dyn Seque
         Model::AbortToken => Box::new(On::<AbortTokenManager<PlainBackend>>::new(spec, seed)),
         Model::StartLock => Box::new(On::<StartLockManager<PlainBackend>>::new(spec, seed)),
         Model::Owned => Box::new(On::<AgentManager<PlainBackend>>::new(spec, seed)),
+        // `Model` is non-exhaustive: a model added to the harness is not on this panel yet.
+        other => panic!("head-to-head has no plain-backend manager for {other:?}"),
     }
 }
 

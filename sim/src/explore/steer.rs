@@ -130,7 +130,7 @@ impl Steering {
             *state.counts.entry(point).or_default() += 1;
         }
         state.round.push((swarm, points.clone()));
-        if (index + 1) % ROUND != 0 {
+        if !(index + 1).is_multiple_of(ROUND) {
             return;
         }
         let mut pool = std::mem::take(&mut state.kept);

@@ -331,12 +331,11 @@ impl State {
 
     /// A server closes: I3 is judged on what the manager tracks at that moment.
     fn close(&mut self, server: ServerId, me: &PlainBackend) {
-        if let Some(snapshot) = me.snapshot.get().and_then(|f| f()) {
-            if let Err(v) = check_close(&Closing::of(&self.ledger, server, snapshot))
-                && self.violation.is_none()
-            {
-                self.violation = Some(v);
-            }
+        if let Some(snapshot) = me.snapshot.get().and_then(|f| f())
+            && let Err(v) = check_close(&Closing::of(&self.ledger, server, snapshot))
+            && self.violation.is_none()
+        {
+            self.violation = Some(v);
         }
         self.server_died(server, true);
     }
