@@ -12,6 +12,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 pub struct AgentId(pub Arc<str>);
 
 impl AgentId {
+    /// The agent called `name`.
     pub fn new(name: &str) -> Self {
         Self(name.into())
     }
@@ -28,6 +29,7 @@ impl fmt::Display for AgentId {
 pub struct Workdir(pub Arc<str>);
 
 impl Workdir {
+    /// The working directory at `path`.
     pub fn new(path: &str) -> Self {
         Self(path.into())
     }

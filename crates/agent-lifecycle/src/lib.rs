@@ -14,6 +14,8 @@
 //!   may still take effect until [`ManagerConfig::request_lifetime`] has passed; the manager
 //!   keeps what it cannot prove dead and reconciles once nothing can land any more.
 
+#![warn(missing_docs)]
+
 mod ambiguity;
 mod backend;
 mod lease;

@@ -11,10 +11,15 @@ use crate::backend::{AgentId, BackendError, ServerId, SessionBackend, SessionId,
 /// Starting -> Running -> Stopping -> Exited, or to Failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Status {
+    /// Being started: its server, its session or its first prompt is on the way.
     Starting,
+    /// Started: its session runs.
     Running,
+    /// Being stopped.
     Stopping,
+    /// Finished: stopped, superseded, or idle past its timeout.
     Exited,
+    /// Finished badly: its start failed, or its session died under it.
     Failed,
 }
 
@@ -28,18 +33,24 @@ impl Status {
 /// A request to start (or restart) an agent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StartRequest {
+    /// The agent to start.
     pub agent: AgentId,
+    /// The working directory it works in.
     pub workdir: Workdir,
+    /// Its first prompt.
     pub prompt: String,
 }
 
 /// One record the manager keeps, as observed from outside.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentSnapshot {
+    /// The agent.
     pub agent: AgentId,
     /// Which start made this record; a restart makes a new one.
     pub incarnation: u64,
+    /// Where it is in its life.
     pub status: Status,
+    /// Its session, once it has one.
     pub session: Option<SessionId>,
     /// A create on this server failed ambiguously and the manager has not yet proved that it
     /// left no session behind: whatever session of this agent runs there is the manager's.
@@ -49,7 +60,9 @@ pub struct AgentSnapshot {
 /// One server the manager counts sessions on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerSnapshot {
+    /// The working directory it serves.
     pub workdir: Workdir,
+    /// The server.
     pub server: ServerId,
     /// How many sessions (or startups about to make one) the manager counts on it.
     pub count: i64,
@@ -71,8 +84,11 @@ pub enum SideKind {
 /// them, and that must never act on a later incarnation.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SideSnapshot {
+    /// The agent it is kept for.
     pub agent: AgentId,
+    /// Which piece of side state.
     pub kind: SideKind,
+    /// The incarnation it belongs to.
     pub incarnation: u64,
 }
 
@@ -145,6 +161,7 @@ impl Default for ManagerConfig {
 
 /// A lifecycle manager over a session backend.
 pub trait Lifecycle<B: SessionBackend>: Send + Sync + Sized + 'static {
+    /// A manager over `backend`, tracking nothing yet.
     fn new(backend: B, config: ManagerConfig) -> Self;
 
     /// Starts `request.agent`, restarting it if it is already starting or running.

@@ -7,7 +7,8 @@
 //! event's callsite is disabled once and each later visit costs one relaxed atomic load, and a
 //! build with `tracing`'s `max_level_debug` (or lower) feature compiles it out. It adds no
 //! dependency to this crate (every crate here logs with `tracing` already). A manager of
-//! anyone's declares points the same way, with [`point!`] and a catalog of [`Point`]s.
+//! anyone's declares points the same way, with [`point!`](crate::point!) and a catalog of
+//! [`Point`]s.
 
 /// The `tracing` target of every coverage point.
 pub const POINT_TARGET: &str = "coverage_point";
@@ -15,7 +16,9 @@ pub const POINT_TARGET: &str = "coverage_point";
 /// A declared coverage point: its stable name and what reaching it means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Point {
+    /// Its name, as `point!` marks it.
     pub name: &'static str,
+    /// What reaching it means.
     pub about: &'static str,
 }
 
@@ -116,6 +119,10 @@ pub const POINTS: &[Point] = &[
     p(
         "teardown.abort_failed_kept_tracked",
         "an abort failed: the session stays tracked for a retry",
+    ),
+    p(
+        "teardown.reabort_after_prompt_settles",
+        "a teardown aborted a session again once its failed prompt could no longer land",
     ),
     p(
         "teardown.reconcile_after_settle",

@@ -1,5 +1,5 @@
-//! The coverage points of the historical models ([`agent_lifecycle::point`]), named after the
-//! real code's functions, in one catalog per model: the shared functions' points that the
+//! The coverage points of the historical models ([`mod@agent_lifecycle::point`]), named after
+//! the real code's functions, in one catalog per model: the shared functions' points that the
 //! model's version can reach, and its own start's.
 
 use agent_lifecycle::point::{Point, p};
