@@ -24,10 +24,14 @@ enum Source {
 /// One draw: a choice in `0..bound`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Draw {
+    /// How many options there were.
     pub bound: u32,
+    /// The option taken.
     pub choice: u32,
 }
 
+/// A scenario's decision stream, from a seed, fuzzer bytes or recorded choices; every draw is
+/// logged.
 pub struct Decisions {
     source: Source,
     log: Vec<Draw>,
@@ -40,10 +44,12 @@ fn scale(word: u32, n: u32) -> u32 {
 }
 
 impl Decisions {
+    /// Decisions drawn from `seed` (ChaCha8).
     pub fn from_seed(seed: u64) -> Self {
         Self::new(Source::Seeded(Box::new(ChaCha8Rng::seed_from_u64(seed))))
     }
 
+    /// Decisions read from a fuzzer's bytes, four per draw; zeros once they run out.
     pub fn from_bytes(bytes: &[u8]) -> Self {
         Self::new(Source::Bytes {
             bytes: bytes.to_vec(),
@@ -51,6 +57,7 @@ impl Decisions {
         })
     }
 
+    /// Recorded choices replayed in order (each clamped to its draw's range); zeros after.
     pub fn replaying(choices: Vec<u32>) -> Self {
         Self::new(Source::Recorded { choices, at: 0 })
     }

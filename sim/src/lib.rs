@@ -22,6 +22,8 @@
 //! A manager of one's own runs the same way: see [`Manager`] and the README's "Your own
 //! manager".
 
+#![warn(missing_docs)]
+
 pub mod check;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -31,7 +33,7 @@ pub mod decisions;
 pub mod explore;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-pub mod logging;
+pub(crate) mod logging;
 pub mod report;
 pub mod run;
 pub mod scenario;

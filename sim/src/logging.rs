@@ -17,6 +17,8 @@ pub fn set_sim_now(ms: u64) {
     SIM_NOW_MS.with(|now| now.set(ms));
 }
 
+// Only the CLI sets up logging.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
 struct SimTime;
 
 impl FormatTime for SimTime {
@@ -26,6 +28,7 @@ impl FormatTime for SimTime {
 }
 
 /// Logs to stderr, filtered by `RUST_LOG`, each line stamped with simulated time.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
 pub fn init() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())

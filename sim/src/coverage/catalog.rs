@@ -66,13 +66,16 @@ impl Requirement {
 /// Whether a point is required, and if not, why.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Need {
+    /// A campaign must reach it.
     Required,
     /// Reported, not required: a world point outside the required set.
     Observed,
+    /// The subject cannot reach it, for this reason.
     Unreachable(&'static str),
 }
 
 impl Catalog {
+    /// A catalog of the points `declared` in the manager's code, with none unreachable.
     pub fn new(declared: impl IntoIterator<Item = Point>) -> Self {
         Self {
             declared: declared.into_iter().collect(),
@@ -94,6 +97,7 @@ impl Catalog {
             .chain(WORLD_POINTS.iter().copied())
     }
 
+    /// Whether `point` is required of the subject, and if not, why.
     pub fn need(&self, point: &str) -> Need {
         if let Some((_, why)) = self.unreachable.iter().find(|(p, _)| *p == point) {
             Need::Unreachable(why)

@@ -1,11 +1,11 @@
 //! Coverage: what a campaign reached, besides what it violated. Points declared in a
-//! manager's code ([`agent_lifecycle::point!`], heard by [`collect`]), points of the world the
+//! manager's code ([`agent_lifecycle::point!`], heard by `collect.rs`), points of the world the
 //! harness observes itself ([`world`]), each subject's [`Catalog`] of what must be reached, and
 //! a campaign's [`Tally`].
 
-pub mod catalog;
-pub mod collect;
-pub mod tally;
+pub(crate) mod catalog;
+pub(crate) mod collect;
+pub(crate) mod tally;
 pub mod world;
 
 pub use catalog::{Catalog, Need};

@@ -6,12 +6,16 @@ use std::collections::{BTreeMap, BTreeSet};
 /// How often one point was reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reach {
+    /// In how many scenarios it was reached.
     pub scenarios: u64,
+    /// The lowest seed that reached it.
     pub first_seed: u64,
 }
 
+/// A campaign's coverage: how often each point was reached.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tally {
+    /// Each point reached, by name.
     pub points: BTreeMap<String, Reach>,
 }
 
@@ -49,6 +53,7 @@ impl Tally {
         }
     }
 
+    /// How often `point` was reached; `None` if never.
     pub fn get(&self, point: &str) -> Option<Reach> {
         self.points.get(point).copied()
     }

@@ -19,7 +19,7 @@ const FAULTS: [Fault; 5] = [
     Fault::Late,
 ];
 
-pub fn fault_name(fault: Fault) -> &'static str {
+pub(crate) fn fault_name(fault: Fault) -> &'static str {
     match fault {
         Fault::Fail => "fail",
         Fault::Hang => "hang",
@@ -29,7 +29,7 @@ pub fn fault_name(fault: Fault) -> &'static str {
     }
 }
 
-pub fn op_name(kind: OpKind) -> &'static str {
+pub(crate) fn op_name(kind: OpKind) -> &'static str {
     match kind {
         OpKind::Start(_) => "start",
         OpKind::Stop(_) => "stop",

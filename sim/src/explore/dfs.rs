@@ -11,6 +11,7 @@ use crate::subject::Subject;
 
 /// What a bounded exhaustive search covered.
 pub struct DfsReport {
+    /// How many schedules ran.
     pub schedules: u64,
     /// Every schedule of the scenario was run.
     pub exhausted: bool,

@@ -9,7 +9,9 @@ use crate::subject::Subject;
 
 /// What a hunt runs: generated scenarios, or one fixed scenario under many seeds.
 pub enum Hunted<'a> {
+    /// A scenario generated from each seed under these settings.
     Generated(&'a Settings),
+    /// This scenario, its run's choices drawn from each seed.
     Fixed(&'a ScenarioSpec),
 }
 

@@ -2,11 +2,11 @@
 //! bounded exhaustive search (dfs) of one scenario's schedules.
 
 mod dfs;
-pub mod distinct;
+pub(crate) mod distinct;
 mod hunt;
 mod seeds;
 pub mod shrink;
-pub mod steer;
+pub(crate) mod steer;
 
 pub use dfs::{DfsReport, dfs, dfs_for};
 pub use hunt::{Hunted, hunt, hunt_for};
@@ -33,6 +33,7 @@ use distinct::DistinctCount;
 /// A distinct failure found by a sweep: the first (lowest) seed of its kind, how often its
 /// kind recurred, and its shrunk form.
 pub struct Failure {
+    /// The invariant it violates.
     pub invariant: Invariant,
     /// The violation's text with every number taken out: failures of one class are the same
     /// bug met again, and are counted rather than shrunk again.
@@ -40,14 +41,19 @@ pub struct Failure {
     /// What the shrunk case does (invariant, operations, fault families left on): distinct
     /// failures are distinct signatures.
     pub signature: String,
+    /// The first (lowest) seed of its kind.
     pub seed: u64,
     /// Scenarios run up to and including this one, and the time until it was found.
     pub scenarios: u64,
+    /// How long the sweep had run when it was found.
     pub after: Duration,
     /// How many failing seeds had this signature.
     pub occurrences: u64,
+    /// Its case, as found.
     pub case: Case,
+    /// Its run, as found.
     pub outcome: Outcome,
+    /// Its shrunk form, if the sweep shrinks.
     pub shrunk: Option<Shrunk>,
 }
 
@@ -57,7 +63,9 @@ pub struct Findings {
     pub model: String,
     /// Distinct failures, in seed order.
     pub failures: Vec<Failure>,
+    /// How many scenarios ran.
     pub scenarios: u64,
+    /// How long they took.
     pub elapsed: Duration,
     /// The sweep was stopped early (interrupted).
     pub interrupted: bool,
@@ -86,14 +94,18 @@ pub const MAX_CLASSES: usize = 10_000;
 /// their estimate (whose tails change points could not reach).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PctSummary {
+    /// The most threads (n) a scenario had.
     pub threads: u32,
+    /// The most steps (k) a scenario took.
     pub steps: u32,
+    /// The largest k change points were drawn over.
     pub estimate: u32,
+    /// How many scenarios took more steps than their estimate.
     pub over_estimate: u64,
 }
 
 impl PctSummary {
-    pub fn add(&mut self, m: PctMeasure) {
+    pub(crate) fn add(&mut self, m: PctMeasure) {
         self.threads = self.threads.max(m.threads);
         self.steps = self.steps.max(m.steps);
         self.estimate = self.estimate.max(m.estimate);
@@ -102,10 +114,12 @@ impl PctSummary {
 }
 
 impl Findings {
+    /// The first distinct failure, if any.
     pub fn first(&self) -> Option<&Failure> {
         self.failures.first()
     }
 
+    /// Scenarios per second.
     pub fn rate(&self) -> f64 {
         self.scenarios as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
@@ -113,16 +127,19 @@ impl Findings {
 
 /// How a sweep runs.
 pub struct SweepConfig<'a> {
+    /// The seeds to run.
     pub seeds: SeedSet,
     /// Only when `seeds.range` is open: stop taking seeds after this long.
     pub budget: Duration,
     /// Worker threads, one simulation each.
     pub jobs: usize,
+    /// Stop at the first failure.
     pub fail_fast: bool,
+    /// Shrink each distinct failure.
     pub shrink: bool,
     /// Set (by Ctrl-C) to stop taking seeds; what ran is still reported.
     pub stop: &'a AtomicBool,
-    /// Steer swarm configurations toward rare coverage points ([`steer`]).
+    /// Steer swarm configurations toward rare coverage points (`explore/steer.rs`).
     pub steer: bool,
     /// Stop once every required point of the subject's catalog was reached (seeds to full
     /// coverage).
@@ -131,8 +148,11 @@ pub struct SweepConfig<'a> {
 
 /// Progress of a sweep, for a progress bar or periodic lines.
 pub struct Progress {
+    /// Scenarios run so far.
     pub scenarios: u64,
+    /// Distinct failures found so far.
     pub failures: usize,
+    /// Time since the sweep began.
     pub elapsed: Duration,
 }
 

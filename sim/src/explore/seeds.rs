@@ -6,11 +6,14 @@ use std::ops::Range;
 /// shard `k` of `n` (seed % n == k), so that n machines cover disjoint seeds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeedSet {
+    /// The seeds; `None`: from 0, without end.
     pub range: Option<Range<u64>>,
+    /// `(k, n)`: only the seeds that are `k` mod `n`.
     pub shard: (u64, u64),
 }
 
 impl SeedSet {
+    /// Every seed of `range` (one shard of one).
     pub fn all(range: Option<Range<u64>>) -> Self {
         Self {
             range,

@@ -15,9 +15,13 @@ use crate::world::history::What;
 /// How many runs a shrink may spend.
 pub const SHRINK_BUDGET: u32 = 4000;
 
+/// A shrunk case, its run, and what shrinking it cost.
 pub struct Shrunk {
+    /// The smallest case found that still meets the goal.
     pub case: Case,
+    /// Its run.
     pub outcome: Outcome,
+    /// How many runs the shrink took.
     pub runs: u32,
 }
 
@@ -31,6 +35,7 @@ pub enum Goal {
 }
 
 impl Goal {
+    /// Whether `outcome` meets the goal.
     pub fn met(self, outcome: &Outcome) -> bool {
         let violated = outcome.violation.as_ref().map(|v| v.invariant);
         match self {

@@ -9,8 +9,10 @@ use crate::coverage::{Need, Reach};
 use crate::explore::Findings;
 use crate::report::{Origin, replay_command};
 
+/// One coverage point as a report keeps it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PointReport {
+    /// The point's name.
     pub point: String,
     /// `declared` (in the manager's code) or `world` (observed by the harness).
     pub kind: String,
@@ -19,18 +21,21 @@ pub struct PointReport {
     /// Why an unreachable point cannot be reached; what a declared point means.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub about: Option<String>,
+    /// In how many scenarios it was reached.
     pub scenarios: u64,
+    /// The lowest seed that reached it.
     pub first_seed: Option<u64>,
+    /// The command that replays that seed.
     pub replay: Option<String>,
 }
 
 impl PointReport {
-    pub fn is_unreached_requirement(&self) -> bool {
+    pub(crate) fn is_unreached_requirement(&self) -> bool {
         self.need == "required" && self.scenarios == 0
     }
 
     /// Adds another shard's count of the same point.
-    pub fn merge(&mut self, other: &PointReport) {
+    pub(crate) fn merge(&mut self, other: &PointReport) {
         self.scenarios += other.scenarios;
         let earlier = match (self.first_seed, other.first_seed) {
             (Some(a), Some(b)) => b < a,

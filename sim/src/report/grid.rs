@@ -23,11 +23,13 @@ const STATUSES: [Option<Status>; 6] = [
 /// One cell of the map, as the JSON report keeps it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cell {
+    /// The operation that arrived (`start`, `stop`, `evict`).
     pub operation: String,
     /// The agent's record status, or `none`.
     pub status: String,
     /// The agent's backend call in flight, or `none`.
     pub call: String,
+    /// In how many scenarios it arrived so.
     pub scenarios: u64,
 }
 

@@ -86,6 +86,7 @@ impl Story {
         self.then(OpKind::Start(ix))
     }
 
+    /// Stops `agent`.
     pub fn stop(self, agent: &str) -> Self {
         let ix = self.ix(agent);
         self.then(OpKind::Stop(ix))

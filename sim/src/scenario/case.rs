@@ -8,11 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::scenario::spec::{CLOCKWORK_VERSION, ScenarioSpec};
 
+/// One scenario saved whole: its spec and every choice its run drew, with the verdicts and
+/// coverage points named models must reach on it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Case {
     /// The seed it was drawn from, if it was (for the report).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// The scenario.
     #[serde(flatten)]
     pub spec: ScenarioSpec,
     /// The run's choices, in order; choices past the end are 0.
@@ -28,12 +31,15 @@ pub struct Case {
 }
 
 impl Case {
+    /// The case as pretty JSON, as a case file holds it.
     pub fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).expect("a case serialises");
         text.push('\n');
         text
     }
 
+    /// A case read from its JSON; an error if it is not one, or of a harness version this
+    /// build cannot replay.
     pub fn from_json(text: &str) -> Result<Self, String> {
         let case: Self = serde_json::from_str(text).map_err(|e| format!("not a case file: {e}"))?;
         if case.spec.version > CLOCKWORK_VERSION || case.spec.version == 0 {
@@ -45,12 +51,14 @@ impl Case {
         Ok(case)
     }
 
+    /// A case read from the file at `path`.
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         Self::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    /// Writes the case to the file at `path`.
     pub fn save(&self, path: &Path) -> Result<(), String> {
         std::fs::write(path, self.to_json())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))

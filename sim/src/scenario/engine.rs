@@ -12,7 +12,7 @@ use crate::world::mailbox::SameInstant;
 /// silently changes what an older case means.
 /// - 1: the events of one millisecond in a fixed order; pct puts every task of the manager's
 ///   own in one thread, draws its change points over 60 steps, and ignores triggers.
-/// - 2: the events of one millisecond in a drawn order ([`SameInstant::Drawn`]); pct keeps the
+/// - 2: the events of one millisecond in a drawn order (`SameInstant::Drawn`); pct keeps the
 ///   workload's triggers, gives each task its own thread, and draws its change points over the
 ///   scenario's estimated steps. One turmoil step a simulated millisecond
 ///   ([`STEPPING_VERSION`]).

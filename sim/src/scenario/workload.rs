@@ -10,11 +10,13 @@ use crate::decisions::Decisions;
 /// Index of an agent in a scenario (`a0`, `a1`, ...).
 pub type AgentIx = u8;
 
+/// A workload operation: what the control plane asks of the manager.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OpKind {
     /// Starts the agent; a restart when it is already Starting or Running.
     Start(AgentIx),
+    /// Stops the agent.
     Stop(AgentIx),
     /// Container shutdown; ends with a bounce of the container host.
     Evict,
@@ -34,18 +36,26 @@ impl OpKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallKind {
+    /// Finds or starts the server for a workdir.
     EnsureServer,
+    /// Closes a server.
     CloseServer,
+    /// Creates a session on a server.
     CreateSession,
+    /// Sends a session its prompt.
     Prompt,
+    /// Aborts a session's run.
     AbortSession,
+    /// Opens an event stream.
     Subscribe,
+    /// Lists the servers or sessions that are running.
     ListSessions,
     /// A round trip to the gastown worker (the historical models only).
     Worker,
 }
 
 impl CallKind {
+    /// Every kind, in declaration order.
     pub const ALL: [CallKind; 8] = [
         Self::EnsureServer,
         Self::CloseServer,
@@ -84,9 +94,12 @@ pub enum Trigger {
     WhilePending(CallKind, AgentIx),
 }
 
+/// One operation of a workload, and when it is issued.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Op {
+    /// What is asked.
     pub kind: OpKind,
+    /// When it is asked.
     pub when: Trigger,
 }
 
@@ -95,11 +108,14 @@ pub struct Op {
 pub struct OpMix {
     /// Starts aimed at an agent shortly after an earlier start of it.
     pub restarts: bool,
+    /// Stops.
     pub stops: bool,
+    /// Evictions.
     pub evicts: bool,
 }
 
 impl OpMix {
+    /// Every kind.
     pub fn all() -> Self {
         Self {
             restarts: true,
@@ -108,6 +124,7 @@ impl OpMix {
         }
     }
 
+    /// Each kind on or off, drawn from `d` (half and half).
     pub fn swarm(d: &mut Decisions) -> Self {
         Self {
             restarts: d.percent(50),
@@ -161,6 +178,7 @@ impl fmt::Display for OpMix {
 pub struct Workload {
     /// `workdirs[i]` is the workdir index of agent `i`.
     pub workdirs: Vec<u8>,
+    /// The operations, in the order they are issued.
     pub ops: Vec<Op>,
     /// The kinds it was drawn with (all, for hand-written workloads).
     pub mix: OpMix,
@@ -169,15 +187,20 @@ pub struct Workload {
 /// Bounds for generated workloads.
 #[derive(Clone, Debug)]
 pub struct WorkloadShape {
+    /// The fewest agents.
     pub min_agents: u8,
+    /// The most agents.
     pub max_agents: u8,
+    /// The most workdirs, when agents may share them.
     pub max_workdirs: u8,
     /// Whether distinct agents may share a workdir (and so a server). The real roles do only
     /// in the triage and mayor workspaces (POST, LATEST); a polecat's or refinery's worktree is
     /// its own (per agent and bead), and PRE has no triage workspace. Off by default: each
     /// agent gets its own workdir, and a finding that needs a shared one says so.
     pub shared_workdirs: bool,
+    /// The fewest operations.
     pub min_ops: u32,
+    /// The most operations.
     pub max_ops: u32,
     /// Operations are issued within `0..=window_ms`.
     pub window_ms: u32,
@@ -204,6 +227,7 @@ impl Workload {
         (1..w.len()).any(|i| w[..i].contains(&w[i]))
     }
 
+    /// A workload within `shape`, of the kinds in `mix`, drawn from `d`.
     pub fn generate(shape: &WorkloadShape, mix: OpMix, d: &mut Decisions) -> Self {
         let min_agents = shape.min_agents.max(1);
         let agents = d.between(
@@ -276,6 +300,7 @@ impl Workload {
         }
     }
 
+    /// How many agents it has.
     pub fn agents(&self) -> usize {
         self.workdirs.len()
     }

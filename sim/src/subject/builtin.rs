@@ -20,6 +20,8 @@ use crate::world::backend::FakeBackend;
 #[cfg(feature = "system")]
 use control_server::StopRoute;
 
+/// The built-in subjects: the historical models and the production manager, each over the
+/// fake backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum Model {
@@ -34,6 +36,7 @@ pub enum Model {
 }
 
 impl Model {
+    /// Every built-in subject.
     pub const ALL: [Model; 4] = [
         Model::Legacy,
         Model::AbortToken,
@@ -41,6 +44,7 @@ impl Model {
         Model::Owned,
     ];
 
+    /// Its name (`--model`, case files' `expect`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Legacy => "legacy",
@@ -50,6 +54,7 @@ impl Model {
         }
     }
 
+    /// One line on what it is.
     pub fn about(self) -> &'static str {
         match self {
             Self::Legacy => {
@@ -126,7 +131,9 @@ impl Subject for Model {
         };
         Some(match self {
             Self::Legacy => run_system::<LegacyManager<FakeBackend>>(spec, seed, style, &[]),
-            Self::AbortToken => run_system::<AbortTokenManager<FakeBackend>>(spec, seed, style, &[]),
+            Self::AbortToken => {
+                run_system::<AbortTokenManager<FakeBackend>>(spec, seed, style, &[])
+            }
             Self::StartLock => run_system::<StartLockManager<FakeBackend>>(spec, seed, style, &[]),
             Self::Owned => run_system::<AgentManager<FakeBackend>>(spec, seed, style, &[]),
         })

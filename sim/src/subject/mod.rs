@@ -77,8 +77,7 @@ pub trait Subject: Send + Sync {
 ///
 /// ```
 /// use agent_lifecycle::AgentManager;
-/// use lifecycle_sim::{Manager, Subject};
-/// use lifecycle_sim::world::backend::FakeBackend;
+/// use lifecycle_sim::{FakeBackend, Manager, Subject};
 ///
 /// let subject = Manager::<AgentManager<FakeBackend>>::new("mine")
 ///     .invariant("few-records", |view| {
@@ -108,6 +107,7 @@ impl<M: Lifecycle<FakeBackend>> Manager<M> {
         }
     }
 
+    /// One line on what it is, for `list` and reports.
     pub fn about(mut self, about: impl Into<String>) -> Self {
         self.about = about.into();
         self
@@ -187,6 +187,7 @@ impl<M: Lifecycle<FakeBackend>> Subject for Manager<M> {
 /// A scenario runs on a subject (the method lives here, with what it runs on, so that a
 /// scenario is data that knows nothing of subjects).
 impl Scenario {
+    /// Runs the scenario on `subject`.
     pub fn run(self, subject: &dyn Subject) -> Outcome {
         subject.run(&self.spec, self.decisions, self.seed.unwrap_or(0))
     }

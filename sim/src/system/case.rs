@@ -10,10 +10,13 @@ use serde::{Deserialize, Serialize};
 use super::spec::SystemSpec;
 use crate::check::Invariant;
 
+/// A system scenario saved whole: its seed, its spec, and the verdict each container model
+/// must reach on it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SystemCase {
     /// Seeds the backend's choices and turmoil's network.
     pub seed: u64,
+    /// The scenario.
     pub spec: SystemSpec,
     /// The verdict each container model must reach on it: an invariant's code, or `pass`.
     #[serde(default)]
@@ -21,10 +24,12 @@ pub struct SystemCase {
 }
 
 impl SystemCase {
+    /// The case as pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a case serialises")
     }
 
+    /// A case read from its JSON.
     pub fn from_json(text: &str) -> Result<Self, String> {
         serde_json::from_str(text).map_err(|e| format!("not a system case: {e}"))
     }

@@ -9,6 +9,7 @@ use turmoil::net::{TcpListener, TcpStream};
 
 use super::{CONTAINER_HOST, CONTROL_PORT, TOWN_HOST, TOWN_PORT};
 
+/// A turmoil TCP listener that axum can serve on.
 pub struct SimListener(pub TcpListener);
 
 impl SimListener {

@@ -4,16 +4,16 @@
 //! - [`SimListener`], [`serve`], [`connect`]: the product's router and client on turmoil's
 //!   network.
 //! - [`town`]: the town's control plane, modelled, with its dispatch policies.
-//! - [`container`]: the container host, the product's control server over a manager on the
+//! - `container`: the container host, the product's control server over a manager on the
 //!   fake backend, each request a workload operation the checker sees.
 
 mod alarm;
 mod attributed;
 pub mod case;
-pub mod container;
-pub mod dialer;
+pub(crate) mod container;
+pub(crate) mod dialer;
 mod listener;
-pub mod registry;
+pub(crate) mod registry;
 pub mod run;
 pub mod spec;
 pub mod town;
@@ -24,8 +24,10 @@ pub use listener::{SimListener, connect, connect_town, serve, serve_on};
 
 /// The container host's name on turmoil's network, and its control port.
 pub const CONTAINER_HOST: &str = "container";
+/// The container's control port.
 pub const CONTROL_PORT: u16 = 8080;
 
 /// The town's host and the port its API (heartbeats) listens on.
 pub const TOWN_HOST: &str = "town";
+/// The port the town's API listens on.
 pub const TOWN_PORT: u16 = 8787;

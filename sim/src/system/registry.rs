@@ -13,7 +13,7 @@ pub enum RegistryStyle {
     /// PRE has no registry and no boot hydration (`docs/real-system.md`).
     None,
     /// POST and LATEST: `syncRegistry` is a fire-and-forget whole-list overwrite, so writes
-    /// can land out of order (§2 bootHydration [2nd]). Each write lands 1-20 ms after it was
+    /// can land out of order (§2 bootHydration \[2nd\]). Each write lands 1-20 ms after it was
     /// made, drawn.
     FireAndForget,
     /// Ours: each write is whole and lands before the change it records is answered.

@@ -12,17 +12,24 @@ use crate::scenario::faults::FaultConfig;
 /// those of the system only (the network, evictions and stops, with a faultless backend).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Families {
+    /// Every family.
     All,
+    /// A subset drawn per seed.
     Swarm,
+    /// The system's only: the network, evictions and stops; the backend faultless.
     System,
+    /// None.
     None,
 }
 
+/// A system scenario: the agents, the town's policy and clocks, and every fault.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SystemSpec {
     /// Each agent and its workdir (agents in one workdir share a session server).
     pub agents: Vec<(String, String)>,
+    /// The town's dispatch policy.
     pub policy: TownPolicy,
+    /// The town's clocks.
     pub town: TownTiming,
     /// The container's backend faults, until the chaos ends.
     pub faults: FaultConfig,
@@ -30,8 +37,11 @@ pub struct SystemSpec {
     pub partitions: Vec<(u64, u64)>,
     /// How long faults and cuts may happen.
     pub chaos_ms: u64,
+    /// Each backend call takes 1..=this many ms.
     pub max_latency_ms: u32,
+    /// Each network message takes up to this many ms.
     pub max_message_latency_ms: u64,
+    /// The manager's call timeout.
     pub call_timeout_ms: u64,
     /// How long after the container's boot its heartbeat rounds begin: the container booted
     /// at some moment unrelated to the town's dispatches, so their phases are drawn.
@@ -48,6 +58,7 @@ pub struct SystemSpec {
     /// restarted when the drain ends or its deadline passes, whichever comes first.
     #[serde(default)]
     pub evictions: Vec<u64>,
+    /// How long an evicted container may drain before it is killed.
     #[serde(default)]
     pub drain_deadline_ms: u64,
     /// How long the killed container stays down before it boots again: the town's next

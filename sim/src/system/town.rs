@@ -2,7 +2,7 @@
 //! alarm), reduced to what decides whether a container runs an agent's work once.
 //!
 //! Each tick (re-armed after the tick's side effects finished, so ticks never overlap; the
-//! alarm itself is in [`super::alarm`]):
+//! alarm itself is in `alarm.rs`):
 //! - the status of every working agent is asked, each bounded by 10 s (100 ms scaled):
 //!   `exited` idles the agent, `not_found` idles it once the grace (180 s, #1358) since its
 //!   last activity has passed, anything else (a timeout, an error: `unknown`) changes nothing;
@@ -19,13 +19,13 @@
 //!   platform ends a subrequest at some point).
 //!
 //! A heartbeat marks the agent's activity and flips it from idle back to working (`touchAgent`,
-//! [2nd]). Times are scaled by 1/100 and keep the real ratios: tick 5 s, dispatch timeout 60 s,
+//! \[2nd\]). Times are scaled by 1/100 and keep the real ratios: tick 5 s, dispatch timeout 60 s,
 //! heartbeat 30 s, liveness 90 s, cooldown 30 s (its first step), grace 180 s.
 //!
 //! Not modelled: the cooldown's growth with the dispatch attempts (it only delays a
 //! re-dispatch, and the convergence window is sized for its first step), the DO's drain flag
 //! (the container's eviction notice; its errors are swallowed, so the DO may never learn of a
-//! drain, [2nd]), the circuit breaker, GUPP's nudges, sling's out-of-alarm dispatches, the
+//! drain, \[2nd\]), the circuit breaker, GUPP's nudges, sling's out-of-alarm dispatches, the
 //! token refresh before each dispatch.
 
 use std::collections::BTreeMap;
@@ -38,11 +38,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TownPolicy {
-    /// #1358, as the code ran (`actions.ts` @ `e3245727`, [2nd]): the agent stays working ("the
+    /// #1358, as the code ran (`actions.ts` @ `e3245727`, \[2nd\]): the agent stays working ("the
     /// container may have started it"); only the liveness rule idles it, and the next dispatch
     /// is a new one.
     LeaveWorking,
-    /// #2061 as proposed (its `.catch` never ran in the code read, [2nd]): the agent is rolled
+    /// #2061 as proposed (its `.catch` never ran in the code read, \[2nd\]): the agent is rolled
     /// back to idle with its bead open, and dispatched again, as a new dispatch, after the
     /// cooldown.
     Rollback,
@@ -53,8 +53,10 @@ pub enum TownPolicy {
 }
 
 impl TownPolicy {
+    /// Every policy.
     pub const ALL: [TownPolicy; 3] = [Self::LeaveWorking, Self::Rollback, Self::Fenced];
 
+    /// Its name on the command line (`--policy`).
     pub fn name(self) -> &'static str {
         match self {
             Self::LeaveWorking => "leave-working",
@@ -67,10 +69,15 @@ impl TownPolicy {
 /// The town's clocks (scaled 1/100 from the real ones).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TownTiming {
+    /// The alarm's period.
     pub tick_ms: u64,
+    /// The bound on a dispatch (`POST /agents/start`).
     pub dispatch_timeout_ms: u64,
+    /// How often the container heartbeats to the town.
     pub heartbeat_ms: u64,
+    /// How long a working agent may go without activity before the town idles it.
     pub liveness_ms: u64,
+    /// How long after a dispatch an idle agent waits before the next.
     pub cooldown_ms: u64,
     /// How long a `not_found` status is tolerated after the agent's last activity (#1358).
     #[serde(default = "default_grace_ms")]
@@ -102,8 +109,9 @@ impl Default for TownTiming {
     }
 }
 
+/// What the town believes an agent is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Belief {
+pub(crate) enum Belief {
     Idle,
     Working,
     /// Its bead is closed: the town wants nothing of it.
@@ -112,7 +120,7 @@ pub enum Belief {
 
 /// What the town believes of one agent.
 #[derive(Clone, Debug)]
-pub struct TownAgent {
+pub(crate) struct TownAgent {
     pub name: String,
     pub workdir: String,
     pub belief: Belief,
@@ -135,8 +143,11 @@ pub struct TownAgent {
 /// One dispatch as the town saw it end.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DispatchRecord {
+    /// The agent dispatched.
     pub agent: String,
+    /// The dispatch's id.
     pub dispatch: String,
+    /// When it was sent.
     pub sent_ms: u64,
     /// `started`, `already-serving`, or why the town counts it failed.
     pub outcome: String,
@@ -145,7 +156,7 @@ pub struct DispatchRecord {
 }
 
 /// The town's state, shared with the harness, which judges it against the container.
-pub struct Town {
+pub(crate) struct Town {
     policy: TownPolicy,
     pub agents: BTreeMap<String, TownAgent>,
     pub dispatches: Vec<DispatchRecord>,
@@ -154,9 +165,9 @@ pub struct Town {
     pub log: Vec<(u64, String, String)>,
 }
 
-pub type SharedTown = Arc<Mutex<Town>>;
+pub(crate) type SharedTown = Arc<Mutex<Town>>;
 
-pub fn lock_town(town: &SharedTown) -> std::sync::MutexGuard<'_, Town> {
+pub(crate) fn lock_town(town: &SharedTown) -> std::sync::MutexGuard<'_, Town> {
     town.lock().unwrap_or_else(|p| p.into_inner())
 }
 

@@ -12,9 +12,13 @@ use crate::subject::Subject;
 
 /// What sweeps of one subject reached.
 pub struct Coverage {
+    /// The subject's name.
     pub subject: String,
+    /// Its catalog: which points are required.
     pub catalog: Catalog,
+    /// What the sweeps reached.
     pub tally: Tally,
+    /// How many scenarios they ran.
     pub scenarios: u64,
 }
 

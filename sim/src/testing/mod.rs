@@ -55,12 +55,16 @@ impl Source for Settings {
 
 /// A failing run: where it came from, the case that replays it, and what it did.
 pub struct Finding {
+    /// The seed it was drawn from (`None` for a dfs schedule).
     pub seed: Option<u64>,
+    /// The case that replays it.
     pub case: Case,
+    /// What it did.
     pub outcome: Outcome,
 }
 
 impl Finding {
+    /// What it violated.
     pub fn violation(&self) -> &Violation {
         self.outcome
             .violation
@@ -68,6 +72,7 @@ impl Finding {
             .expect("a finding violates something")
     }
 
+    /// The invariant it violated.
     pub fn invariant(&self) -> Invariant {
         self.violation().invariant
     }
@@ -92,16 +97,19 @@ impl Finding {
 #[must_use = "a verdict asserts nothing until it is asserted on"]
 pub struct Verdict<'s> {
     subject: &'s dyn Subject,
+    /// How many runs it made.
     pub runs: u64,
     /// dfs: every schedule was run.
     pub exhausted: Option<bool>,
     /// The scenario's operations (by index) that no run issued: a `while_pending` aimed at a
     /// call that never came, so the race it names was never reached.
     pub never_issued: Vec<usize>,
+    /// The first failing run, if any.
     pub finding: Option<Finding>,
 }
 
 impl Verdict<'_> {
+    /// What the first failing run violated, if any.
     pub fn violation(&self) -> Option<&Violation> {
         self.finding.as_ref().map(Finding::violation)
     }

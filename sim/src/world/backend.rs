@@ -1,4 +1,4 @@
-//! The fake session backend: every call parks in the shared [`World`] until the driver answers
+//! The fake session backend: every call parks in the shared world until the driver answers
 //! it, so latency, faults and the order of answers all come from the decision stream.
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,24 +15,27 @@ use crate::world::{Call, Reply, World};
 
 /// The workload operation the current task serves (its request context, which the managers
 /// carry into the task they run it in), so the ledger can say which call made what.
-pub fn current_op() -> Option<(OpId, Option<AgentId>)> {
+pub(crate) fn current_op() -> Option<(OpId, Option<AgentId>)> {
     agent_lifecycle::RequestContext::current().map(|c| (c.id as OpId, c.agent))
 }
 
-pub fn lock(world: &Mutex<World>) -> MutexGuard<'_, World> {
+/// Locks the world, poisoned or not.
+pub(crate) fn lock(world: &Mutex<World>) -> MutexGuard<'_, World> {
     // A panic while holding the lock is already a failure; keep the history readable.
     world
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The simulated session backend a subject's manager runs on: every [`SessionBackend`] call
+/// parks until the run answers it, with the latency, faults and order the scenario draws.
 #[derive(Clone)]
 pub struct FakeBackend {
     world: Arc<Mutex<World>>,
 }
 
 impl FakeBackend {
-    pub fn new(world: Arc<Mutex<World>>) -> Self {
+    pub(crate) fn new(world: Arc<Mutex<World>>) -> Self {
         Self { world }
     }
 

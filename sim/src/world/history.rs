@@ -26,37 +26,59 @@ pub enum Fault {
     Late,
 }
 
+/// One thing that happened in a run, as its timeline shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum What {
+    /// A workload operation was called on the manager.
     OpIssued(OpId, OpKind),
+    /// A workload operation returned, with what it returned.
     OpReturned(OpId, OpKind, Result<(), LifecycleError>),
     /// The operation was in flight when the container died.
     OpKilled(OpId, OpKind),
+    /// The manager made a backend call.
     CallStarted {
+        /// The call's number, in the order calls were made.
         call: u64,
+        /// The workload operation it was made for, if any.
         op: Option<OpId>,
+        /// Which call.
         kind: CallKind,
+        /// Its arguments, as text.
         args: String,
+        /// The fault injected into it, if any.
         fault: Option<Fault>,
     },
+    /// The backend answered a call.
     CallReturned {
+        /// The call's number.
         call: u64,
+        /// The workload operation it was made for, if any.
         op: Option<OpId>,
+        /// Which call.
         kind: CallKind,
+        /// Its answer, as text (`error ...` for an error).
         reply: String,
     },
     /// The caller stopped waiting (timeout, or its task died) before the call was answered.
     CallAbandoned {
+        /// The call's number.
         call: u64,
+        /// The workload operation it was made for, if any.
         op: Option<OpId>,
+        /// Which call.
         kind: CallKind,
     },
+    /// A session's turn ended: it reported `session.idle`.
     SessionIdle(SessionId),
+    /// A session reported `session.error`.
     SessionError(SessionId),
     /// A prompt ran on an aborted session: it works again.
     SessionRevived(SessionId),
+    /// A server crashed, and its sessions with it.
     ServerCrashed(ServerId),
+    /// The container host bounced: every server and session on it died.
     Bounce,
+    /// The faults healed: from here on the manager is given time to settle.
     FaultsHealed,
     /// System runs: the network between the town and the container is cut.
     Partitioned,
@@ -66,15 +88,20 @@ pub enum What {
     Held,
     /// System runs: the held messages are delivered, and the network is whole again.
     Released,
+    /// Settled: every agent is being stopped.
     StoppingAll,
     /// Settled after the chaos: every agent is started once more, with the faults healed.
     Recovering,
     /// A call took effect at the server apart from its answer: its reply was lost, or it
     /// landed after its caller gave up. `outcome` is what the effect did.
     CallLanded {
+        /// The call's number.
         call: u64,
+        /// The workload operation it was made for, if any.
         op: Option<OpId>,
+        /// Which call.
         kind: CallKind,
+        /// What the effect did, as text.
         outcome: String,
         /// Whether its caller had stopped waiting by then.
         unawaited: bool,
@@ -87,11 +114,14 @@ pub enum What {
     Container(String),
 }
 
+/// One entry of a [`History`]: when, for which agent, and what.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
+    /// The simulated millisecond it happened at.
     pub at_ms: u64,
     /// The agent this concerns; `None` for container-wide events.
     pub agent: Option<AgentId>,
+    /// What happened.
     pub what: What,
 }
 
@@ -182,11 +212,12 @@ impl fmt::Display for What {
 /// Every event, in order.
 #[derive(Default)]
 pub struct History {
+    /// The events, in the order they happened.
     pub events: Vec<Event>,
 }
 
 impl History {
-    pub fn push(&mut self, at_ms: u64, agent: Option<AgentId>, what: What) {
+    pub(crate) fn push(&mut self, at_ms: u64, agent: Option<AgentId>, what: What) {
         self.events.push(Event { at_ms, agent, what });
     }
 

@@ -7,9 +7,13 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::world::history::OpId;
 
+/// A server that was started, and what became of it.
 pub struct ServerRecord {
+    /// Its id.
     pub id: ServerId,
+    /// The workdir it serves.
     pub workdir: Workdir,
+    /// Whether it is running.
     pub open: bool,
     /// Server-wide SSE streams (the models' `client.event.subscribe()`).
     pub streams: Vec<UnboundedSender<Result<ServerEvent, BackendError>>>,
@@ -22,9 +26,13 @@ pub struct ServerRecord {
     pub revealed: bool,
 }
 
+/// A session that was created, and what became of it.
 pub struct SessionRecord {
+    /// Its id.
     pub id: SessionId,
+    /// The agent it was created for.
     pub agent: AgentId,
+    /// The server it lives on.
     pub server: ServerId,
     /// The workload operation whose call created it.
     pub creator: Option<OpId>,
@@ -40,14 +48,20 @@ pub struct SessionRecord {
     pub ambiguous: bool,
 }
 
+/// Every server and session the backend ever made, live or not: the ground truth the
+/// invariants judge the manager's snapshot against.
+///
 /// Ids are dense from 1, so a record is found by index.
 #[derive(Default)]
 pub struct Ledger {
+    /// Every server, in id order.
     pub servers: Vec<ServerRecord>,
+    /// Every session, in id order.
     pub sessions: Vec<SessionRecord>,
 }
 
 impl Ledger {
+    /// The running server for `workdir`, if there is one.
     pub fn open_server_for(&self, workdir: &Workdir) -> Option<ServerId> {
         self.servers
             .iter()
@@ -55,6 +69,7 @@ impl Ledger {
             .map(|s| s.id)
     }
 
+    /// Starts a server for `workdir`.
     pub fn start_server(&mut self, workdir: &Workdir) -> ServerId {
         let id = ServerId(self.servers.len() as u64 + 1);
         self.servers.push(ServerRecord {
@@ -69,10 +84,12 @@ impl Ledger {
         id
     }
 
+    /// The record of server `id`.
     pub fn server(&self, id: ServerId) -> Option<&ServerRecord> {
         self.servers.get((id.0 as usize).wrapping_sub(1))
     }
 
+    /// The record of server `id`, to change.
     pub fn server_mut(&mut self, id: ServerId) -> Option<&mut ServerRecord> {
         self.servers.get_mut((id.0 as usize).wrapping_sub(1))
     }
@@ -87,14 +104,18 @@ impl Ledger {
         self.session(session).is_some_and(|s| s.server == server)
     }
 
+    /// The record of session `id`.
     pub fn session(&self, id: SessionId) -> Option<&SessionRecord> {
         self.sessions.get((id.0 as usize).wrapping_sub(1))
     }
 
+    /// The record of session `id`, to change.
     pub fn session_mut(&mut self, id: SessionId) -> Option<&mut SessionRecord> {
         self.sessions.get_mut((id.0 as usize).wrapping_sub(1))
     }
 
+    /// Creates a live session for `agent` on `server`; `creator` is the operation whose call
+    /// made it.
     pub fn create_session(
         &mut self,
         server: ServerId,
@@ -114,6 +135,7 @@ impl Ledger {
         id
     }
 
+    /// Session `id` dies: it is no longer live, and its event streams end.
     pub fn kill_session(&mut self, id: SessionId) {
         if let Some(s) = self.session_mut(id) {
             s.live = false;
@@ -156,6 +178,7 @@ impl Ledger {
             .collect()
     }
 
+    /// The sessions live now.
     pub fn live_sessions(&self) -> impl Iterator<Item = &SessionRecord> {
         self.sessions.iter().filter(|s| s.live)
     }

@@ -13,6 +13,7 @@ use crate::world::{Call, Happening, Reply, World};
 
 /// A server being closed, as it was at that moment.
 pub struct Closing {
+    /// The server being closed.
     pub server: ServerId,
     /// What the manager tracked.
     pub snapshot: Snapshot,
