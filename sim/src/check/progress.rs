@@ -18,6 +18,8 @@ use crate::world::history::OpId;
 pub(super) struct Progress {
     issued: BTreeMap<OpId, Issued>,
     stalled: Option<Violation>,
+    /// An eviction returned and the container has not died yet: it is going away.
+    evicted: bool,
 }
 
 impl Watch for Progress {
@@ -37,7 +39,7 @@ impl Watch for Progress {
         // faults healed). In a scenario the faults heal only once nothing is in flight and an
         // eviction's return bounces everything in flight, so this matters in system runs,
         // whose faults heal at a set time.
-        let evicting = issue.in_flight.values().any(|k| *k == OpKind::Evict);
+        let evicting = self.evicted || issue.in_flight.values().any(|k| *k == OpKind::Evict);
         let races_faults = issue
             .in_flight
             .keys()
@@ -62,6 +64,7 @@ impl Watch for Progress {
     }
 
     fn on_return(&mut self, ret: &Return<'_>) -> Result<(), Violation> {
+        self.evicted |= ret.kind == OpKind::Evict;
         if let Some(issued) = self.issued.remove(&ret.op) {
             let judged = judge_progress(ret.op, &issued, ret.at, ret.result, ret.in_flight);
             self.stalled = self.stalled.take().or(judged);
@@ -76,6 +79,7 @@ impl Watch for Progress {
     /// What was in flight died; a verdict already reached stands.
     fn on_bounce(&mut self) {
         self.issued.clear();
+        self.evicted = false;
     }
 
     fn on_step(&mut self, _view: &View<'_>) -> Result<(), Violation> {

@@ -98,6 +98,10 @@ struct Record {
     /// Set while a failed create on this server may have left a session behind, with the
     /// instant after which that create can no longer land.
     suspect_on: Option<(ServerId, tokio::time::Instant)>,
+    /// Set when the prompt failed and may still land until this instant: a prompt that lands
+    /// after the session's abort runs the session again (kilo queues it after the abort), so
+    /// the teardown aborts once more after it.
+    prompt_settles: Option<tokio::time::Instant>,
 }
 
 impl<B: SessionBackend> Lifecycle<B> for AgentManager<B> {

@@ -70,6 +70,7 @@ pub(super) async fn start<B: SessionBackend>(
             lease: None,
             session: None,
             suspect_on: None,
+            prompt_settles: None,
         });
     });
     match Inner::start_up(inner, &request, incarnation, &token).await {
@@ -169,9 +170,17 @@ impl<B: SessionBackend> Inner<B> {
             return Err(LifecycleError::Cancelled);
         }
 
-        self.call(self.backend.prompt(session, &request.prompt))
+        if let Err((e, settles)) = self
+            .ask
+            .ask(self.backend.prompt(session, &request.prompt))
             .await
-            .inspect_err(|_| point!("start.prompt_failed"))?;
+        {
+            point!("start.prompt_failed");
+            if ambiguous(&e) {
+                self.with_record(agent, |r| r.prompt_settles = Some(settles));
+            }
+            return Err(e.into());
+        }
         if token.is_cancelled() {
             point!("start.cancel_seen_after_prompt");
             return Err(LifecycleError::Cancelled);

@@ -18,7 +18,7 @@ impl<B: SessionBackend> Inner<B> {
         only: Option<u64>,
         end: Status,
     ) -> Result<(), LifecycleError> {
-        let (session, suspect_on) = {
+        let (session, suspect_on, prompt_settles) = {
             let mut state = self.state();
             let Some(record) = state.agents.get_mut(agent).and_then(|a| a.record.as_mut()) else {
                 return Ok(());
@@ -31,7 +31,7 @@ impl<B: SessionBackend> Inner<B> {
                 return Ok(());
             }
             record.status = Status::Stopping;
-            (record.session, record.suspect_on)
+            (record.session, record.suspect_on, record.prompt_settles)
         };
         if let Some(session) = session {
             match self.call(self.backend.abort_session(session)).await {
@@ -41,6 +41,20 @@ impl<B: SessionBackend> Inner<B> {
                     point!("teardown.abort_failed_kept_tracked");
                     return Err(e.into());
                 }
+            }
+            if let Some(settles) = prompt_settles {
+                // A failed prompt that lands after the abort runs the session again: abort it
+                // once more when the prompt can no longer land.
+                point!("teardown.reabort_after_prompt_settles");
+                tokio::time::sleep_until(settles).await;
+                match self.call(self.backend.abort_session(session)).await {
+                    Ok(()) | Err(BackendError::Gone(_)) => {}
+                    Err(e) => {
+                        point!("teardown.abort_failed_kept_tracked");
+                        return Err(e.into());
+                    }
+                }
+                self.with_record(agent, |r| r.prompt_settles = None);
             }
             self.with_record(agent, |r| r.session = None);
         }
