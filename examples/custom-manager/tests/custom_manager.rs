@@ -2,9 +2,6 @@
 //! leaks, shrink makes one small, replay reproduces it exactly, a saved case pins it, and a
 //! story shows #1341 in it.
 
-use std::sync::atomic::AtomicBool;
-use std::time::Duration;
-
 use custom_manager::naive;
 use lifecycle_sim::explore::shrink::{SHRINK_BUDGET, shrink};
 use lifecycle_sim::explore::{SeedSet, SweepConfig, sweep};
@@ -14,16 +11,11 @@ use lifecycle_sim::{
 
 #[test]
 fn explore_finds_the_naive_managers_leak_and_not_the_production_ones() {
-    let stop = AtomicBool::new(false);
     let config = SweepConfig {
         seeds: SeedSet::all(Some(0..200)),
-        budget: Duration::MAX,
         jobs: 2,
-        fail_fast: false,
         shrink: false,
-        stop: &stop,
-        steer: false,
-        until_covered: false,
+        ..SweepConfig::default()
     };
     let found = sweep(&naive(), &Settings::default(), &config, |_| {}, |_| {});
     assert_eq!(found.model, "naive");

@@ -1,6 +1,7 @@
 //! Campaigns over many scenarios: seed sweeps with any strategy, hunts for one invariant, and
 //! bounded exhaustive search (dfs) of one scenario's schedules.
 
+mod config;
 mod dfs;
 pub(crate) mod distinct;
 mod hunt;
@@ -8,6 +9,7 @@ mod seeds;
 pub mod shrink;
 pub(crate) mod steer;
 
+pub use config::SweepConfig;
 pub use dfs::{DfsReport, dfs, dfs_for};
 pub use hunt::{Hunted, hunt, hunt_for};
 pub use seeds::SeedSet;
@@ -123,27 +125,6 @@ impl Findings {
     pub fn rate(&self) -> f64 {
         self.scenarios as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
-}
-
-/// How a sweep runs.
-pub struct SweepConfig<'a> {
-    /// The seeds to run.
-    pub seeds: SeedSet,
-    /// Only when `seeds.range` is open: stop taking seeds after this long.
-    pub budget: Duration,
-    /// Worker threads, one simulation each.
-    pub jobs: usize,
-    /// Stop at the first failure.
-    pub fail_fast: bool,
-    /// Shrink each distinct failure.
-    pub shrink: bool,
-    /// Set (by Ctrl-C) to stop taking seeds; what ran is still reported.
-    pub stop: &'a AtomicBool,
-    /// Steer swarm configurations toward rare coverage points (`explore/steer.rs`).
-    pub steer: bool,
-    /// Stop once every required point of the subject's catalog was reached (seeds to full
-    /// coverage).
-    pub until_covered: bool,
 }
 
 /// Progress of a sweep, for a progress bar or periodic lines.

@@ -2,8 +2,6 @@
 //! reached (what `explore --require-coverage` does), naming the ones that were not.
 
 use std::ops::Range;
-use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
 use crate::coverage::{Catalog, Tally};
 use crate::explore::{SeedSet, SweepConfig, sweep};
@@ -25,16 +23,10 @@ pub struct Coverage {
 /// Sweeps `seeds` of each of `settings` on `subject` (on every core, not shrinking what
 /// fails), and merges what they reached.
 pub fn coverage_of(subject: &dyn Subject, settings: &[Settings], seeds: Range<u64>) -> Coverage {
-    let stop = AtomicBool::new(false);
     let config = SweepConfig {
         seeds: SeedSet::all(Some(seeds)),
-        budget: Duration::MAX,
-        jobs: std::thread::available_parallelism().map_or(1, usize::from),
-        fail_fast: false,
         shrink: false,
-        stop: &stop,
-        steer: false,
-        until_covered: false,
+        ..SweepConfig::default()
     };
     let mut coverage = Coverage {
         subject: subject.name().to_string(),
