@@ -58,8 +58,7 @@ def main():
                 with open(path, "wb") as f:
                     f.write(data)
                 cmd = sim + ["replay", "--model", model, "--decisions", path]
-                if structured:
-                    cmd.append("--structured")
+                cmd.append("--structured" if structured else "--fuzz")
                 rc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL).returncode
                 if rc == 0:
                     with open(os.path.join(out, f"seed-{kept}"), "wb") as f:

@@ -842,3 +842,45 @@ fn merged_shard_reports_count_coverage_as_the_unsharded_run() {
         stdout(&both)
     );
 }
+
+#[test]
+fn a_decisions_file_that_is_not_a_case_is_refused_unless_it_is_named_a_fuzz_input() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    // A committed fuzz seed of decisions_owned: bytes, not a case.
+    let input = format!("{root}/fuzz/corpus/decisions_owned/seed-0");
+    let text = std::env::temp_dir().join(format!("lifecycle-sim-notes-{}.txt", std::process::id()));
+    std::fs::write(&text, "these are my notes, not a case\n").unwrap();
+    for file in [input.as_str(), text.to_str().unwrap()] {
+        let o = sim(&["replay", "--model", "owned", "--decisions", file]);
+        assert_eq!(o.status.code(), Some(2), "{file}: {}", stdout(&o));
+        let err = stderr(&o);
+        assert!(err.starts_with("error: ") && err.contains(file), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("--fuzz"), "the error names the flag: {err}");
+        assert!(o.stdout.is_empty());
+    }
+    std::fs::remove_file(&text).unwrap();
+    // Named as what it is, the seed runs (owned passes every committed seed), and the
+    // report's replay command carries the flag.
+    let o = sim(&[
+        "replay",
+        "--model",
+        "owned",
+        "--decisions",
+        &input,
+        "--fuzz",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let again = format!("replay --model owned --decisions {input} --fuzz\n");
+    assert!(stdout(&o).contains(&again), "{}", stdout(&o));
+    let structured = format!("{root}/fuzz/corpus/structured_owned/seed-0");
+    let o = sim(&[
+        "replay",
+        "--model",
+        "owned",
+        "--decisions",
+        &structured,
+        "--structured",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+}

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::UsageError;
-use super::args::{Generation, HuntScenario, Source};
+use super::args::{Generation, HuntScenario, Source, one_line};
 use crate::explore::shrink::{
     SHRINK_BUDGET, Shrunk, regression_test, shrink as shrink_case, steps,
 };
@@ -13,21 +13,29 @@ use crate::report::{Origin, scenario_report};
 use crate::subject::Subject;
 use crate::{Case, Scenario};
 
-/// What `--decisions FILE` holds: a case (JSON), or a fuzz input (any other bytes).
-enum Loaded {
-    Case(Box<Case>),
-    FuzzInput(Vec<u8>),
+fn read(path: &Path) -> Result<Vec<u8>, UsageError> {
+    std::fs::read(path).map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))
 }
 
-fn load_file(path: &Path) -> Result<Loaded, UsageError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
-    match std::str::from_utf8(&bytes) {
-        Ok(text) if text.trim_start().starts_with('{') => Case::from_json(text)
-            .map(|case| Loaded::Case(Box::new(case)))
-            .map_err(|e| UsageError(format!("{}: {e}", path.display()))),
-        _ => Ok(Loaded::FuzzInput(bytes)),
-    }
+/// The case `--decisions FILE` holds. A file that is not one is refused with one line (never
+/// read as fuzzer bytes unless `--fuzz` or `--structured` says it is a fuzz input).
+fn load_case(path: &Path) -> Result<Case, UsageError> {
+    let bytes = read(path)?;
+    let hint = "a cargo-fuzz input replays with --fuzz (decisions_* targets) or --structured (structured_* targets)";
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        UsageError(format!(
+            "{}: not a case file (not UTF-8 text); {hint}",
+            path.display()
+        ))
+    })?;
+    Case::from_json(text).map_err(|e| {
+        let e = one_line(&e);
+        if text.trim_start().starts_with('{') {
+            UsageError(format!("{}: {e}", path.display()))
+        } else {
+            UsageError(format!("{}: {e}; {hint}", path.display()))
+        }
+    })
 }
 
 /// Runs the scenario a `--seed`/`--decisions` pair names; returns it as a case (its spec and
@@ -48,15 +56,16 @@ fn run_source(
             generation.origin(*seed),
         ),
         (None, Some(path)) => {
-            let origin = Origin::File(path.display().to_string());
-            let scenario = match load_file(path)? {
-                Loaded::Case(case) => Scenario::from_case(&case),
-                Loaded::FuzzInput(bytes) if source.structured => {
-                    crate::fuzzing::structured_scenario(&bytes)
-                }
-                Loaded::FuzzInput(bytes) => crate::fuzzing::decision_scenario(&bytes),
+            // The flag stays with the file, so that the replay command a report prints works.
+            let (scenario, flag) = if source.structured {
+                let bytes = read(path)?;
+                (crate::fuzzing::structured_scenario(&bytes), " --structured")
+            } else if source.fuzz {
+                (crate::fuzzing::decision_scenario(&read(path)?), " --fuzz")
+            } else {
+                (Scenario::from_case(&load_case(path)?), "")
             };
-            (scenario, origin)
+            (scenario, Origin::File(format!("{}{flag}", path.display())))
         }
         (None, None) => unreachable!("clap requires one of --seed and --decisions"),
     };
