@@ -1,18 +1,20 @@
 //! The API for `cargo test`: run a subject on a story (or on generated scenarios) under a
-//! strategy, and assert what it must hold or must be caught violating. A failure prints its
-//! timeline, shrunk, with the case file that replays it.
+//! strategy, and assert what it must hold or must be caught violating. A failure saves its
+//! case, shrunk, to a file ([`failures_dir`]), and prints the line that replays it and its
+//! timeline.
 
 mod coverage;
+mod saved;
+mod verdict;
 
 pub use coverage::{Coverage, coverage_of};
+pub use saved::failures_dir;
+pub use verdict::{Finding, Verdict};
 
-use std::fmt::Write as _;
 use std::ops::Range;
+use std::time::{Duration, Instant};
 
-use crate::check::{Invariant, Violation};
-use crate::explore::dfs;
-use crate::explore::shrink::{SHRINK_BUDGET, shrink};
-use crate::report::{Origin, scenario_report};
+use crate::explore::dfs_for;
 use crate::run::Outcome;
 use crate::scenario::builder::Story;
 use crate::scenario::case::Case;
@@ -53,116 +55,6 @@ impl Source for Settings {
     }
 }
 
-/// A failing run: where it came from, the case that replays it, and what it did.
-pub struct Finding {
-    /// The seed it was drawn from (`None` for a dfs schedule).
-    pub seed: Option<u64>,
-    /// The case that replays it.
-    pub case: Case,
-    /// What it did.
-    pub outcome: Outcome,
-}
-
-impl Finding {
-    /// What it violated.
-    pub fn violation(&self) -> &Violation {
-        self.outcome
-            .violation
-            .as_ref()
-            .expect("a finding violates something")
-    }
-
-    /// The invariant it violated.
-    pub fn invariant(&self) -> Invariant {
-        self.violation().invariant
-    }
-
-    /// The timeline, and the case file that replays it.
-    pub fn report(&self, subject: &str) -> String {
-        let origin = Origin::Unsaved(
-            self.seed
-                .map_or_else(|| "a schedule".to_string(), |s| format!("seed {s}")),
-        );
-        let mut text = scenario_report(subject, &origin, &self.case.spec, &self.outcome);
-        let _ = write!(
-            text,
-            "the case (save it as a .json file; `replay --decisions FILE` or `lifecycle_sim::replay` runs it):\n{}",
-            self.case.to_json()
-        );
-        text
-    }
-}
-
-/// What a check found: how many runs it made, and the first failing one.
-#[must_use = "a verdict asserts nothing until it is asserted on"]
-pub struct Verdict<'s> {
-    subject: &'s dyn Subject,
-    /// How many runs it made.
-    pub runs: u64,
-    /// dfs: every schedule was run.
-    pub exhausted: Option<bool>,
-    /// The scenario's operations (by index) that no run issued: a `while_pending` aimed at a
-    /// call that never came, so the race it names was never reached.
-    pub never_issued: Vec<usize>,
-    /// The first failing run, if any.
-    pub finding: Option<Finding>,
-}
-
-impl Verdict<'_> {
-    /// What the first failing run violated, if any.
-    pub fn violation(&self) -> Option<&Violation> {
-        self.finding.as_ref().map(Finding::violation)
-    }
-
-    /// Panics, with the failure shrunk and its whole timeline, if any run violated anything,
-    /// or if an operation of the scenario never arrived in any run (the race it aims at was
-    /// never reached, so holding proves nothing about it).
-    pub fn assert_holds(self) {
-        let Some(found) = self.finding else {
-            assert!(
-                self.never_issued.is_empty(),
-                "{}: operation(s) {:?} of the scenario never arrived in {} run(s): the call they wait for was never in flight",
-                self.subject.name(),
-                self.never_issued,
-                self.runs
-            );
-            return;
-        };
-        let invariant = found.invariant();
-        let shrunk = shrink(self.subject, found.case.clone(), invariant, SHRINK_BUDGET);
-        let small = Finding {
-            seed: found.seed,
-            case: shrunk.case,
-            outcome: shrunk.outcome,
-        };
-        panic!(
-            "{} violates {invariant} after {} run(s); shrunk in {} runs:\n{}",
-            self.subject.name(),
-            self.runs,
-            shrunk.runs,
-            small.report(self.subject.name())
-        );
-    }
-
-    /// The finding, which must violate `invariant`; panics (with the timeline of whatever
-    /// else happened) if nothing did, or something else did.
-    pub fn expect_violation(self, invariant: Invariant) -> Finding {
-        let name = self.subject.name();
-        match self.finding {
-            Some(found) if found.invariant() == invariant => found,
-            Some(found) => panic!(
-                "{name} was expected to violate {invariant}, but violated {} first:\n{}",
-                found.invariant(),
-                found.report(name)
-            ),
-            None => panic!(
-                "{name} was expected to violate {invariant}, but held in {} run(s)",
-                self.runs
-            ),
-        }
-    }
-}
-
 /// Which seeds a check runs: `n` is `0..n`, or any range.
 pub struct Seeds(pub Range<u64>);
 
@@ -185,7 +77,7 @@ pub fn check_random<'s>(
     source: &dyn Source,
     seeds: impl Into<Seeds>,
 ) -> Verdict<'s> {
-    check_seeds(subject, source, Strategy::Random, seeds.into())
+    CheckOptions::default().check_random(subject, source, seeds)
 }
 
 /// The same under PCT with `depth` (the number of ordering constraints a bug needs): each run
@@ -196,24 +88,167 @@ pub fn check_pct<'s>(
     depth: u32,
     seeds: impl Into<Seeds>,
 ) -> Verdict<'s> {
-    check_seeds(subject, source, Strategy::Pct { depth }, seeds.into())
+    CheckOptions::default().check_pct(subject, source, depth, seeds)
 }
 
 /// Every schedule of `story`, depth first (up to `max_schedules`), to the first violation.
 /// Latencies are not drawn under dfs: the arrival order of the story's operations and
 /// the answers to its calls, and the order of what happens in one instant, are.
+///
+/// The verdict's `exhausted` says whether every schedule ran: `assert_holds` passes a search
+/// `max_schedules` cut short with a warning, `assert_exhausted` fails it. A story's schedules
+/// can number in the hundreds of thousands, each a whole simulation: bound the search by time
+/// with [`CheckOptions::within`], and build the harness optimised in tests
+/// (`[profile.dev.package."*"] opt-level = 2`), or a search meant for seconds takes hours.
 pub fn check_dfs<'s>(subject: &'s dyn Subject, story: &Story, max_schedules: u64) -> Verdict<'s> {
-    let report = dfs(subject, &story.spec_with(Strategy::Dfs), max_schedules);
-    Verdict {
-        subject,
-        runs: report.schedules,
-        exhausted: Some(report.exhausted),
-        never_issued: Vec::new(),
-        finding: report.failure.map(|(case, outcome)| Finding {
-            seed: None,
-            case,
-            outcome,
-        }),
+    CheckOptions::default().check_dfs(subject, story, max_schedules)
+}
+
+/// How a check runs, beyond what it runs: for now, a wall-clock budget.
+///
+/// ```
+/// use std::time::Duration;
+/// use lifecycle_sim::testing::CheckOptions;
+/// use lifecycle_sim::{CallKind, Model, Story};
+///
+/// let story = Story::new()
+///     .agents(["a0"])
+///     .start("a0")
+///     .start("a0")
+///     .while_pending(CallKind::CreateSession, "a0");
+/// let verdict = CheckOptions::default()
+///     .within(Duration::from_secs(30))
+///     .check_dfs(&Model::Owned, &story, 10_000);
+/// println!("{} schedules in {:?}", verdict.runs, verdict.elapsed);
+/// verdict.assert_holds(); // warns if the budget or the bound ended the search first
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct CheckOptions {
+    /// Take no new seed or schedule once this much wall-clock time has passed (`None`: no
+    /// budget, the default).
+    pub budget: Option<Duration>,
+}
+
+impl CheckOptions {
+    /// Stops the check taking new seeds (or schedules) once `budget` of wall-clock time has
+    /// passed since it began; the first one always runs. Each run stays deterministic (the
+    /// clock decides how many runs happen, never what one does), but how many ran, and so
+    /// whether a bug was reached, then depends on the machine's speed: the verdict says how
+    /// many (`runs`) and whether the budget cut the check short (`out_of_time`), and
+    /// `assert_holds` warns when it did.
+    pub fn within(self, budget: Duration) -> Self {
+        Self {
+            budget: Some(budget),
+        }
+    }
+
+    /// [`check_random`] under these options.
+    pub fn check_random<'s>(
+        self,
+        subject: &'s dyn Subject,
+        source: &dyn Source,
+        seeds: impl Into<Seeds>,
+    ) -> Verdict<'s> {
+        self.check_seeds(subject, source, Strategy::Random, seeds.into())
+    }
+
+    /// [`check_pct`] under these options.
+    pub fn check_pct<'s>(
+        self,
+        subject: &'s dyn Subject,
+        source: &dyn Source,
+        depth: u32,
+        seeds: impl Into<Seeds>,
+    ) -> Verdict<'s> {
+        self.check_seeds(subject, source, Strategy::Pct { depth }, seeds.into())
+    }
+
+    /// [`check_dfs`] under these options.
+    pub fn check_dfs<'s>(
+        self,
+        subject: &'s dyn Subject,
+        story: &Story,
+        max_schedules: u64,
+    ) -> Verdict<'s> {
+        let began = Instant::now();
+        let (mut ran, mut out_of_time) = (0, false);
+        let report = dfs_for(
+            subject,
+            &story.spec_with(Strategy::Dfs),
+            |outcome| outcome.violation.is_some(),
+            || {
+                out_of_time = ran > 0 && self.spent(began);
+                ran += 1;
+                ran <= max_schedules && !out_of_time
+            },
+        );
+        Verdict {
+            subject,
+            runs: report.schedules,
+            exhausted: Some(report.exhausted),
+            never_issued: Vec::new(),
+            finding: report.failure.map(|(case, outcome)| Finding {
+                seed: None,
+                case,
+                outcome,
+            }),
+            out_of_time,
+            elapsed: began.elapsed(),
+            asked: max_schedules,
+        }
+    }
+
+    /// Whether the budget is spent.
+    fn spent(self, began: Instant) -> bool {
+        self.budget.is_some_and(|budget| began.elapsed() >= budget)
+    }
+
+    fn check_seeds<'s>(
+        self,
+        subject: &'s dyn Subject,
+        source: &dyn Source,
+        strategy: Strategy,
+        seeds: Seeds,
+    ) -> Verdict<'s> {
+        let began = Instant::now();
+        let asked = seeds.0.end.saturating_sub(seeds.0.start);
+        let mut verdict = Verdict {
+            subject,
+            runs: 0,
+            exhausted: None,
+            never_issued: Vec::new(),
+            finding: None,
+            out_of_time: false,
+            elapsed: Duration::ZERO,
+            asked,
+        };
+        let mut never: Option<Vec<usize>> = None;
+        for seed in seeds.0 {
+            if verdict.runs > 0 && self.spent(began) {
+                verdict.out_of_time = true;
+                break;
+            }
+            let scenario = source.scenario(seed, strategy);
+            let spec = scenario.spec.clone();
+            let outcome = scenario.run(subject);
+            verdict.runs += 1;
+            // The operations no run has issued yet (a `while_pending` whose call never came).
+            let ops = never.get_or_insert_with(|| outcome.never_issued.clone());
+            ops.retain(|op| outcome.never_issued.contains(op));
+            if outcome.violation.is_some() {
+                verdict.finding = Some(Finding {
+                    seed: Some(seed),
+                    case: Case::of_run(Some(seed), &spec, &outcome),
+                    outcome,
+                });
+                verdict.elapsed = began.elapsed();
+                return verdict;
+            }
+        }
+        verdict.never_issued = never.unwrap_or_default();
+        verdict.elapsed = began.elapsed();
+        verdict
     }
 }
 
@@ -225,43 +260,4 @@ pub fn replay(subject: &dyn Subject, case: &Case) -> Outcome {
 /// Runs one scenario of `source`, the one of `seed`, with random latencies.
 pub fn run_once(subject: &dyn Subject, source: &dyn Source, seed: u64) -> Outcome {
     source.scenario(seed, Strategy::Random).run(subject)
-}
-
-fn check_seeds<'s>(
-    subject: &'s dyn Subject,
-    source: &dyn Source,
-    strategy: Strategy,
-    seeds: Seeds,
-) -> Verdict<'s> {
-    let mut runs = 0;
-    let mut never: Option<Vec<usize>> = None;
-    for seed in seeds.0 {
-        let scenario = source.scenario(seed, strategy);
-        let spec = scenario.spec.clone();
-        let outcome = scenario.run(subject);
-        runs += 1;
-        // The operations no run has issued yet (a `while_pending` whose call never came).
-        let ops = never.get_or_insert_with(|| outcome.never_issued.clone());
-        ops.retain(|op| outcome.never_issued.contains(op));
-        if outcome.violation.is_some() {
-            return Verdict {
-                subject,
-                runs,
-                exhausted: None,
-                never_issued: Vec::new(),
-                finding: Some(Finding {
-                    seed: Some(seed),
-                    case: Case::of_run(Some(seed), &spec, &outcome),
-                    outcome,
-                }),
-            };
-        }
-    }
-    Verdict {
-        subject,
-        runs,
-        exhausted: None,
-        never_issued: never.unwrap_or_default(),
-        finding: None,
-    }
 }
