@@ -35,6 +35,7 @@ impl OpKind {
 /// The kind of backend call, for triggers and timelines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum CallKind {
     /// Finds or starts the server for a workdir.
     EnsureServer,
