@@ -153,10 +153,13 @@ fn judge_progress(
                 None => true,
                 Some(r) if r.status == Status::Exited => true,
                 // A stop of a finished agent is a no-op: a record that had already failed
-                // stays failed.
+                // stays failed. So is a stop of one whose teardown was already under way (a
+                // failed start's, retried in the background): it ends as that teardown says.
                 Some(r) => {
                     r.status.is_terminal()
-                        && issued.record_before == Some((r.incarnation, r.status))
+                        && [r.status, Status::Stopping]
+                            .iter()
+                            .any(|&s| issued.record_before == Some((r.incarnation, s)))
                 }
             };
             let returned = match result {

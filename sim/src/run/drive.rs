@@ -129,12 +129,18 @@ pub(crate) fn drive<S: Scene>(
         };
         let flow = match flow {
             Flow::Bounce => {
+                // A clockwork froze at its look and the step ran on to turmoil's tick: the
+                // container goes at the end of that step.
+                let at_ms = match time {
+                    Time::Millisecond => now_ms,
+                    Time::Jumps(_) => sim.elapsed().as_millis() as u64,
+                };
                 if let Some(v) = bounce(sim) {
                     return Some(v);
                 }
                 let mut s = lock_scene(scene);
-                container_died(&mut *s, now_ms);
-                judge_view(&mut *s, now_ms)
+                container_died(&mut *s, at_ms);
+                judge_view(&mut *s, at_ms)
             }
             other => other,
         };

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::decisions::Decisions;
 use crate::world::history::OpId;
 
+#[cfg(feature = "cli")]
 pub use pct::pct_bound;
 
 /// How the answers to concurrent backend calls are ordered.

@@ -12,6 +12,7 @@ use super::{PctMeasure, Ready, Schedule, Thread};
 use crate::decisions::Decisions;
 
 /// The PCT guarantee for `n` operations and `k` steps at depth `d`.
+#[cfg(feature = "cli")]
 pub fn pct_bound(n: u32, k: u32, depth: u32) -> f64 {
     1.0 / (f64::from(n.max(1)) * f64::from(k.max(1)).powi(depth.saturating_sub(1) as i32))
 }
