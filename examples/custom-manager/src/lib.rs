@@ -13,11 +13,12 @@ pub mod screened;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use agent_lifecycle::{
-    AgentId, AgentSnapshot, Lifecycle, LifecycleError, ManagerConfig, ServerId, ServerSnapshot,
-    SessionBackend, SessionId, Snapshot, StartRequest, Status, Workdir, bounded,
+// Everything comes from the harness, the manager trait and its types included: one dependency.
+use lifecycle_sim::{
+    AgentId, AgentSnapshot, FakeBackend, Lifecycle, LifecycleError, Manager, ManagerConfig,
+    ServerId, ServerSnapshot, SessionBackend, SessionId, Snapshot, StartRequest, Status, View,
+    Workdir, bounded,
 };
-use lifecycle_sim::{FakeBackend, Manager, View};
 
 struct Record {
     incarnation: u64,

@@ -3,12 +3,11 @@
 //! can never be reached, and `explore --require-coverage` says so (tests/cli.rs). It stands for
 //! a branch a change to a manager or to the workload made unreachable without anyone noticing.
 
-use agent_lifecycle::point::{Point, p};
-use agent_lifecycle::{
-    AgentId, AgentManager, BackendError, Lifecycle, LifecycleError, ManagerConfig, SessionBackend,
-    Snapshot, StartRequest, point,
+use lifecycle_sim::point::{Point, p};
+use lifecycle_sim::{
+    AgentId, AgentManager, BackendError, FakeBackend, Lifecycle, LifecycleError, Manager,
+    ManagerConfig, SessionBackend, Snapshot, StartRequest, point,
 };
-use lifecycle_sim::{FakeBackend, Manager};
 
 /// The screen's coverage points (its catalog; `point!` marks them in the code below).
 pub const SCREEN_POINTS: &[Point] = &[
