@@ -190,6 +190,7 @@ pub(crate) mod logging;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub(crate) mod schedule;
 pub mod subject;
 #[cfg(feature = "system")]
 pub mod system;

@@ -1,5 +1,5 @@
 //! The house keeps its shape: no source file over 400 lines, and the modules of the harness
-//! import each other in layers (no circle), as the README's layout table draws them.
+//! import each other in layers (no circle), as docs/architecture.md's module map draws them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -113,7 +113,7 @@ fn the_harness_modules_import_each_other_in_layers() {
     for m in graph.keys() {
         visit(m, &graph, &mut Vec::new(), &mut done);
     }
-    // The layers the README draws: the checker never reaches up into the driver, and the
+    // The layers docs/architecture.md draws: the checker never reaches up into the driver, and the
     // world never into the checker.
     assert!(!graph["world"].contains("check"), "{graph:?}");
     assert!(!graph["check"].contains("run"), "{graph:?}");

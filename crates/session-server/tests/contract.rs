@@ -1,7 +1,7 @@
 //! One contract, two backends: the same cases run against the simulation's fake backend
 //! (fault-free, in simulated time) and against `HttpBackend` on real session servers and
 //! processes on 127.0.0.1. A case that the fake fails and the real one passes (or the other
-//! way round) is a difference between them: fixed in the fake, or listed in the README as a
+//! way round) is a difference between them: fixed in the fake, or listed in docs/contract.md as a
 //! modelled simplification.
 
 use std::collections::BTreeSet;

@@ -5,7 +5,6 @@
 //! retired only by re-finding, re-shrinking and re-saving its cases under the current one.
 
 use crate::scenario::spec::{ScenarioSpec, pct_steps_estimate};
-use crate::world::mailbox::SameInstant;
 
 /// The harness semantics new scenarios run under. A case records the version it was made
 /// with and replays under it, so that a change to what the decision stream decides never
@@ -63,4 +62,16 @@ impl Engine {
             },
         }
     }
+}
+
+/// How the events of one simulated millisecond are ordered (derived from a scenario's
+/// version by [`Engine::of`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SameInstant {
+    /// Always the same order: callers going away, the backend's own events, operations
+    /// arriving, then replies in call order (their tasks resume before the arrivals' first
+    /// poll). Cases recorded before version 2 ran so.
+    Fixed,
+    /// Drawn from the decision stream, every millisecond that has two or more.
+    Drawn,
 }

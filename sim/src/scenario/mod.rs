@@ -11,6 +11,7 @@ pub mod spec;
 #[cfg(feature = "proptest")]
 pub mod strategies;
 pub mod workload;
+mod workload_text;
 
 use crate::decisions::Decisions;
 use crate::scenario::faults::FaultConfig;

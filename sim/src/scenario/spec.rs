@@ -125,4 +125,4 @@ pub fn pct_steps_estimate(ops: usize, agents: usize) -> u32 {
     (6 * ops + 8 * agents + 8) as u32
 }
 
-pub use crate::world::schedule::Strategy;
+pub use crate::schedule::Strategy;

@@ -1,5 +1,5 @@
 //! The coverage catalogs of the built-in subjects: the points each model's code declares, and
-//! the points it cannot reach, each with the reason (the README lists them too).
+//! the points it cannot reach, each with the reason (docs/coverage-and-mutation.md lists them too).
 
 use crate::coverage::Catalog;
 use crate::coverage::world::WORLD_POINTS;

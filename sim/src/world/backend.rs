@@ -9,8 +9,8 @@ use agent_lifecycle::{
 use lifecycle_models::{EventStream, KiloSdk};
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use crate::schedule::Thread;
 use crate::world::history::OpId;
-use crate::world::schedule::Thread;
 use crate::world::{Call, Reply, World};
 
 /// The workload operation the current task serves (its request context, which the managers

@@ -9,8 +9,8 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::oneshot;
 
 use crate::scenario::workload::CallKind;
+use crate::schedule::Thread;
 use crate::world::history::{Fault, OpId};
-use crate::world::schedule::Thread;
 
 /// A backend call, with its arguments.
 #[derive(Clone, Debug)]

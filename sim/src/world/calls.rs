@@ -5,10 +5,10 @@ use agent_lifecycle::{AgentId, BackendError, ServerId};
 use tokio::sync::oneshot;
 
 use crate::scenario::workload::CallKind;
+use crate::schedule::{Ready, Thread};
 use crate::world::call::Parked;
 use crate::world::history::{Fault, OpId, What};
 use crate::world::mailbox::Notice;
-use crate::world::schedule::{Ready, Thread};
 use crate::world::{Call, LATE_EFFECT_MS, Reply, World};
 
 impl World {

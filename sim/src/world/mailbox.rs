@@ -17,30 +17,12 @@ use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
-use crate::scenario::spec::ScenarioSpec;
 use crate::scenario::workload::CallKind;
 use crate::world::backend::lock;
 use crate::world::history::{OpId, What};
 use crate::world::{Command, Reply, World};
 
-/// How the events of one simulated millisecond are ordered (derived from a scenario's
-/// version).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SameInstant {
-    /// Always the same order: callers going away, the backend's own events, operations
-    /// arriving, then replies in call order (their tasks resume before the arrivals' first
-    /// poll). Cases recorded before version 2 ran so.
-    Fixed,
-    /// Drawn from the decision stream, every millisecond that has two or more.
-    Drawn,
-}
-
-impl SameInstant {
-    /// The order `spec`'s version calls for ([`crate::scenario::engine::Engine`]).
-    pub fn of(spec: &ScenarioSpec) -> Self {
-        crate::scenario::engine::Engine::of(spec).same_instant
-    }
-}
+pub use crate::scenario::engine::SameInstant;
 
 /// One thing the world tells the container.
 pub enum Notice {

@@ -16,7 +16,6 @@ mod happenings;
 pub mod history;
 pub mod ledger;
 pub(crate) mod mailbox;
-pub(crate) mod schedule;
 mod server;
 
 use std::collections::BTreeMap;
@@ -29,11 +28,11 @@ use crate::decisions::Decisions;
 use crate::scenario::faults::FaultConfig;
 use crate::scenario::spec::{ScenarioSpec, Strategy};
 use crate::scenario::workload::CallKind;
+use crate::schedule::Schedule;
 use crate::world::call::Parked;
 use crate::world::history::{History, OpId};
 use crate::world::ledger::Ledger;
 use crate::world::mailbox::{Notice, SameInstant};
-use crate::world::schedule::Schedule;
 use lifecycle_models::ServerEvent;
 
 pub(crate) use call::{Call, Command, Reply};
@@ -73,7 +72,7 @@ impl BackendConfig {
             faults: spec.faults,
             max_latency_ms: spec.timing.max_latency_ms,
             call_timeout_ms: spec.timing.call_timeout_ms,
-            same_instant: SameInstant::of(spec),
+            same_instant: crate::scenario::engine::Engine::of(spec).same_instant,
             heartbeat_ms: if spec.jumps_time() {
                 (spec.timing.idle_timeout_ms * HEARTBEAT_MS / 30).max(1)
             } else {
@@ -164,7 +163,7 @@ impl World {
     }
 
     /// What pct measured of this run (its threads and steps).
-    pub fn pct_measure(&self) -> Option<crate::world::schedule::PctMeasure> {
+    pub fn pct_measure(&self) -> Option<crate::schedule::PctMeasure> {
         self.scheduler.measure()
     }
 

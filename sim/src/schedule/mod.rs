@@ -15,7 +15,6 @@ mod random;
 use serde::{Deserialize, Serialize};
 
 use crate::decisions::Decisions;
-use crate::world::history::OpId;
 
 #[cfg(feature = "cli")]
 pub use pct::pct_bound;
@@ -114,13 +113,13 @@ pub struct Ready {
 }
 
 /// Who takes a step, as pct and dfs schedule them: the client issuing the workload, an
-/// operation (every backend call its request makes), or a task the manager runs on its own
+/// operation by its number (every backend call its request makes), or a task the manager runs on its own
 /// (a subscription, a timer, a retry), numbered by first appearance. Version 1 scenarios
 /// put every task of the manager's own in one `Background` thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Thread {
     Client,
-    Op(OpId),
+    Op(u32),
     Task(u32),
     Background,
 }
