@@ -2,7 +2,7 @@
 
 use crate::Strategy;
 use crate::explore::Findings;
-use crate::world::schedule::pct_bound;
+use crate::schedule::pct_bound;
 
 pub(super) fn print_table(findings: &[Findings]) {
     println!(

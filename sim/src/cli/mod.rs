@@ -7,15 +7,16 @@ pub mod bench;
 mod memory;
 
 mod args;
-mod command;
-mod commands;
+mod grammar;
+mod hunt;
 mod coverage;
 mod coverage_bench;
 mod explore;
 mod findings;
 mod merge;
 mod point_hunt;
-mod progress;
+mod progress_bar;
+mod replay;
 mod system;
 
 use std::io::Write as _;
@@ -25,7 +26,7 @@ use std::sync::atomic::Ordering;
 use crate::subject::{Subject, find};
 use args::{one_line, parse_invariant};
 use clap::Parser;
-use command::{Cli, Command, World};
+use grammar::{Cli, Command, WorldChoice};
 use explore::{ExploreArgs, INTERRUPTED, explore};
 
 /// A user mistake: printed as one line, exit 2.
@@ -48,7 +49,7 @@ fn subject<'a>(
 fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
     match cli.command {
         Command::Explore {
-            world: World::System,
+            world: WorldChoice::System,
             policy,
             model,
             seeds,
@@ -145,7 +146,7 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             trace_out,
         } => {
             let model = subject(subjects, &model)?;
-            commands::replay(model, &source, &generation, trace_out)
+            replay::replay(model, &source, &generation, trace_out)
         }
         Command::Shrink {
             model,
@@ -154,7 +155,7 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             save,
         } => {
             let model = subject(subjects, &model)?;
-            commands::shrink(model, &source, &generation, save)
+            replay::shrink(model, &source, &generation, save)
         }
         Command::Hunt {
             model,
@@ -170,7 +171,7 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             match (invariant, point) {
                 (Some(invariant), _) => {
                     let invariant = parse_invariant(model, &invariant)?;
-                    commands::hunt(model, invariant, &generation, campaigns, max, scenario)
+                    hunt::hunt(model, invariant, &generation, campaigns, max, scenario)
                 }
                 (None, point) => {
                     let hunt = point_hunt::PointHunt {

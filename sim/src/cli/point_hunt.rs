@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::UsageError;
 use super::args::{Generation, HuntScenario};
-use super::commands::campaigns_of;
+use super::hunt::campaigns_of;
 use crate::explore::shrink::{Goal, SHRINK_BUDGET, shrink_to, steps};
 use crate::explore::{Hunted, hunt_for};
 use crate::report::{Origin, replay_command};

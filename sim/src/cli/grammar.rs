@@ -20,7 +20,7 @@ pub(super) struct Cli {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(super) enum World {
+pub(super) enum WorldChoice {
     Container,
     System,
 }
@@ -31,8 +31,8 @@ pub(super) enum Command {
     Explore {
         /// `container`: the manager alone, its operations delivered by the harness; `system`:
         /// the town and the container over turmoil's network (the `system` command's sweep).
-        #[arg(long, value_enum, default_value_t = World::Container)]
-        world: World,
+        #[arg(long, value_enum, default_value_t = WorldChoice::Container)]
+        world: WorldChoice,
         /// With `--world system`: `all`, or one town policy.
         #[arg(long, default_value = "all")]
         policy: String,
