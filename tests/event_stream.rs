@@ -3,7 +3,7 @@
 //! waits for a look stays one look's worth. (System runs once judged closes never, and their
 //! list of closes grew all run.)
 
-use lifecycle_sim::system::spec::{Families, SystemSpec};
+use lifecycle_sim::system::scenario::{Families, SystemSpec};
 use lifecycle_sim::system::town::TownPolicy;
 use lifecycle_sim::{FaultConfig, FaultMode, Model, Scenario, Settings, Subject};
 

@@ -4,9 +4,9 @@
 
 use lifecycle_sim::Invariant;
 use lifecycle_sim::scenario::faults::FaultConfig;
-use lifecycle_sim::system::case::SystemCase;
-use lifecycle_sim::system::run::SystemOutcome;
-use lifecycle_sim::system::spec::{Families, SystemSpec};
+use lifecycle_sim::system::saved::SystemCase;
+use lifecycle_sim::system::scenario::{Families, SystemSpec};
+use lifecycle_sim::system::scene::SystemOutcome;
 use lifecycle_sim::system::town::TownPolicy;
 use lifecycle_sim::world::history::What;
 use lifecycle_sim::{Model, Subject};

@@ -65,7 +65,7 @@ where
     });
     loop {
         let now = sim.elapsed().as_millis() as u64;
-        crate::system::run::instant(&mut lock(&world), now);
+        crate::system::scene::instant(&mut lock(&world), now);
         let done = sim.step().expect("the contract body runs within its limit");
         if done {
             break;

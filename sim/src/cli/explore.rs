@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use super::UsageError;
 use super::args::Generation;
-use super::replay::shrunk_text;
 use super::findings::{print_metrics, print_table};
 use super::progress_bar::ProgressView;
+use super::replay::shrunk_text;
 use crate::explore::{DfsReport, Failure, SeedSet, SweepConfig, dfs, sweep};
 use crate::report::json::{ModelReport, RunReport};
 use crate::report::{Origin, replay_command, scenario_report};

@@ -7,12 +7,12 @@ pub mod bench;
 mod memory;
 
 mod args;
-mod grammar;
-mod hunt;
 mod coverage;
 mod coverage_bench;
 mod explore;
 mod findings;
+mod grammar;
+mod hunt;
 mod merge;
 mod point_hunt;
 mod progress_bar;
@@ -26,8 +26,8 @@ use std::sync::atomic::Ordering;
 use crate::subject::{Subject, find};
 use args::{one_line, parse_invariant};
 use clap::Parser;
-use grammar::{Cli, Command, WorldChoice};
 use explore::{ExploreArgs, INTERRUPTED, explore};
+use grammar::{Cli, Command, WorldChoice};
 
 /// A user mistake: printed as one line, exit 2.
 pub(super) struct UsageError(pub(super) String);

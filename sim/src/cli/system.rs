@@ -13,9 +13,9 @@ use super::UsageError;
 use super::args::{FaultChoice, default_jobs, parse_seeds};
 use crate::report::program;
 use crate::subject::Subject;
-use crate::system::case::{SystemCase, shrink};
-use crate::system::run::SystemOutcome;
-use crate::system::spec::{Families, SystemSpec};
+use crate::system::saved::{SystemCase, shrink};
+use crate::system::scenario::{Families, SystemSpec};
+use crate::system::scene::SystemOutcome;
 use crate::system::town::TownPolicy;
 
 #[derive(Clone, Copy, ValueEnum)]

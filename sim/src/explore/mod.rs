@@ -29,7 +29,7 @@ use crate::scenario::spec::ScenarioSpec;
 use crate::scenario::workload::OpKind;
 use crate::scenario::{Scenario, Settings};
 use crate::subject::Subject;
-use crate::world::schedule::PctMeasure;
+use crate::schedule::PctMeasure;
 use distinct::DistinctCount;
 
 /// A distinct failure found by a sweep: the first (lowest) seed of its kind, how often its

@@ -13,7 +13,7 @@ use crate::scenario::workload::{OpKind, Trigger};
 use crate::world::backend::lock;
 use crate::world::history::{OpId, What};
 use crate::world::mailbox::Notice;
-use crate::world::schedule::{Ready, Thread};
+use crate::schedule::{Ready, Thread};
 use crate::world::{Happening, World};
 
 impl Driver {

@@ -30,7 +30,7 @@ use crate::scenario::case::Case;
 use crate::scenario::spec::ScenarioSpec;
 use crate::world::backend::{FakeBackend, lock};
 use crate::world::history::History;
-use crate::world::schedule::PctMeasure;
+use crate::schedule::PctMeasure;
 use crate::world::{BackendConfig, World};
 use clockwork::{Clockwork, State, clockwork_tick};
 use container::container;

@@ -19,9 +19,9 @@ use crate::scenario::spec::ScenarioSpec;
 #[cfg(feature = "system")]
 use crate::system::registry::RegistryStyle;
 #[cfg(feature = "system")]
-use crate::system::run::{ContainerStyle, SystemOutcome, run_system};
+use crate::system::scenario::SystemSpec;
 #[cfg(feature = "system")]
-use crate::system::spec::SystemSpec;
+use crate::system::scene::{ContainerStyle, SystemOutcome, run_system};
 use crate::world::backend::FakeBackend;
 #[cfg(feature = "system")]
 use control_server::StopRoute;

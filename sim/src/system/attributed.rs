@@ -10,7 +10,7 @@ use agent_lifecycle::{
     AgentId, Lifecycle, LifecycleError, ManagerConfig, RequestContext, Snapshot, StartRequest,
 };
 
-use super::container::{Pending, SharedRequests, agent_index, begin, record_end};
+use super::control_host::{Pending, SharedRequests, agent_index, begin, record_end};
 use crate::scenario::names::agent_of;
 use crate::scenario::workload::OpKind;
 use crate::world::World;

@@ -4,18 +4,21 @@
 //! - [`SimListener`], [`serve`], [`connect`]: the product's router and client on turmoil's
 //!   network.
 //! - [`town`]: the town's control plane, modelled, with its dispatch policies.
-//! - `container`: the container host, the product's control server over a manager on the
+//! - `control_host`: the container host, the product's control server over a manager on the
 //!   fake backend, each request a workload operation the checker sees.
+//! - [`scene`]: the town, the network and the container's evictions around one run, judged by
+//!   the checker every run is; [`scenario`]: what a system scenario is; [`saved`]: one saved
+//!   as a case file, and shrunk.
 
 mod alarm;
 mod attributed;
-pub mod case;
-pub(crate) mod container;
+pub(crate) mod control_host;
 pub(crate) mod dialer;
 mod listener;
 pub(crate) mod registry;
-pub mod run;
-pub mod spec;
+pub mod saved;
+pub mod scenario;
+pub mod scene;
 pub mod town;
 mod town_api;
 mod verdict;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use agent_lifecycle::AgentId;
 
-use super::container::{SharedRequests, lock_requests};
+use super::control_host::{SharedRequests, lock_requests};
 use super::town::{Belief, SharedTown, TownTiming, lock_town};
 use crate::check::{Invariant, Violation};
 use crate::world::World;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::spec::SystemSpec;
+use super::scenario::SystemSpec;
 use crate::check::Invariant;
 
 /// A system scenario saved whole: its seed, its spec, and the verdict each container model

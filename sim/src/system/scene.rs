@@ -13,10 +13,10 @@ use agent_lifecycle::{AgentId, Lifecycle, ManagerConfig, Snapshot};
 use tokio::sync::Notify;
 
 use super::alarm::run_town;
-use super::container::{ContainerSetup, SharedRequests, lock_requests, system_container};
+use super::control_host::{ContainerSetup, SharedRequests, lock_requests, system_container};
 use super::dialer::Dialer;
 use super::registry::{RegistryStyle, SimRegistry};
-use super::spec::SystemSpec;
+use super::scenario::SystemSpec;
 use super::town::{SharedTown, Town, lock_town};
 use super::verdict::{converged, not_resurrected, one_working_session};
 use super::{CONTAINER_HOST, TOWN_HOST, TOWN_PORT, serve_on};
