@@ -27,6 +27,8 @@ pub(super) struct ExploreArgs<'a> {
     pub(super) time: Duration,
     pub(super) jobs: usize,
     pub(super) fail_fast: bool,
+    /// Print every failure in full, expected ones too.
+    pub(super) verbose: bool,
     pub(super) shrink: bool,
     pub(super) save_failures: Option<PathBuf>,
     pub(super) report: Option<PathBuf>,
@@ -115,6 +117,9 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
         until_covered: false,
     };
     let mut all = Vec::new();
+    // A sweep of several subjects prints its summary first, then the failures: a subject's
+    // expected ones only with --verbose.
+    let mut details: Vec<String> = Vec::new();
     for &model in &a.models {
         if INTERRUPTED.load(Ordering::Relaxed) {
             break;
@@ -172,7 +177,11 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
                     }
                 }
                 text.push('\n');
-                view.borrow().println(&text);
+                if single {
+                    view.borrow().println(&text);
+                } else if a.verbose || model.expected_to_fail().is_none() {
+                    details.push(text);
+                }
             },
             |progress| view.borrow_mut().update(model, progress),
         );
@@ -214,6 +223,11 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
         );
     } else {
         print_table(&all);
+        print_expected(&a.models, &all);
+        for text in &details {
+            println!();
+            print!("{text}");
+        }
     }
     let reports: Vec<ModelReport> = all
         .iter()
@@ -251,7 +265,49 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
         write_file(path, &run_report.junit())?;
     }
     let covered = a.require_coverage.is_none() || super::coverage::check(&run_report.models);
-    Ok(all.iter().all(|f| f.failures.is_empty()) && covered)
+    // A subject named alone is judged on its own; in a sweep of several, an expected failure
+    // (a historical model's known bug) does not fail the run.
+    let clean =
+        a.models.iter().zip(&all).all(|(model, f)| {
+            f.failures.is_empty() || (!single && model.expected_to_fail().is_some())
+        });
+    Ok(clean && covered)
+}
+
+/// After the table: which failures were expected, and why; and whether the rest held.
+fn print_expected(models: &[&dyn Subject], all: &[crate::explore::Findings]) {
+    let expected: Vec<&str> = models
+        .iter()
+        .zip(all)
+        .filter(|(m, f)| !f.failures.is_empty() && m.expected_to_fail().is_some())
+        .map(|(m, _)| m.name())
+        .collect();
+    if let Some(why) = models.iter().find_map(|m| m.expected_to_fail())
+        && !expected.is_empty()
+    {
+        println!(
+            "\nexpected: {} ({why}; --verbose prints each)",
+            expected.join(", ")
+        );
+    }
+    let failed: Vec<&str> = models
+        .iter()
+        .zip(all)
+        .filter(|(m, f)| !f.failures.is_empty() && m.expected_to_fail().is_none())
+        .map(|(m, _)| m.name())
+        .collect();
+    if failed.is_empty() {
+        let held: Vec<&str> = models
+            .iter()
+            .filter(|m| m.expected_to_fail().is_none())
+            .map(|m| m.name())
+            .collect();
+        if !held.is_empty() {
+            println!("held: {} (no violation)", held.join(", "));
+        }
+    } else {
+        println!("unexpected failures: {} (below)", failed.join(", "));
+    }
 }
 
 pub(super) fn write_file(path: &Path, text: &str) -> Result<(), UsageError> {

@@ -51,6 +51,10 @@ pub(super) enum Command {
         /// distinct failure).
         #[arg(long)]
         fail_fast: bool,
+        /// Print every failure in full, the historical models' expected ones too (by default a
+        /// sweep of every model prints the summary, then the unexpected failures).
+        #[arg(long, short)]
+        verbose: bool,
         /// Report failures as found, without shrinking them.
         #[arg(long)]
         no_shrink: bool,

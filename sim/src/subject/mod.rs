@@ -42,6 +42,13 @@ pub trait Subject: Send + Sync {
     /// turmoil draws itself.
     fn run(&self, spec: &ScenarioSpec, decisions: Decisions, seed: u64) -> Outcome;
 
+    /// Why its violations are expected, if they are: a historical model is kept to show that
+    /// the harness finds its real bugs. A sweep of every subject prints such failures only in
+    /// its summary (unless `--verbose`), and they do not fail it.
+    fn expected_to_fail(&self) -> Option<&str> {
+        None
+    }
+
     /// The names of its own invariants (what `hunt --invariant` accepts besides I1..L2).
     fn invariants(&self) -> Vec<&'static str> {
         Vec::new()
