@@ -138,8 +138,16 @@ fn models_lists_every_model() {
 #[test]
 fn explore_without_a_model_prints_the_findings_table() {
     let o = sim(&["explore", "--seeds", "0..200"]);
-    assert_eq!(o.status.code(), Some(1));
+    // The historical models' failures are expected, and owned holds: the sweep passes, and
+    // says so after the table.
+    assert_eq!(o.status.code(), Some(0));
     let out = stdout(&o);
+    assert!(
+        out.contains("expected: legacy, abort-token, start-lock") && out.contains("held: owned"),
+        "{out}"
+    );
+    // Summary first: the table is the first thing printed, before any failure's report.
+    assert!(out.starts_with("model "), "{out}");
     let table: Vec<&str> = out
         .lines()
         .skip_while(|l| !l.starts_with("model "))
@@ -161,9 +169,15 @@ fn explore_without_a_model_prints_the_findings_table() {
     }
     let owned = table.iter().find(|l| l.starts_with("owned")).unwrap();
     assert!(owned.contains("pass") && owned.contains(" 200 "), "{owned}");
-    assert!(out.contains(
-        "replay: cargo run --release -p lifecycle-sim -- replay --model abort-token --seed "
-    ));
+    // The expected failures' reports are behind --verbose.
+    let replay =
+        "replay: cargo run --release -p lifecycle-sim -- replay --model abort-token --seed ";
+    assert!(!out.contains(replay), "{out}");
+    let verbose = stdout(&sim(&["explore", "--seeds", "0..200", "-v"]));
+    assert!(
+        verbose.starts_with("model ") && verbose.contains(replay),
+        "{verbose}"
+    );
 }
 
 #[test]
@@ -214,7 +228,8 @@ fn jobs_do_not_change_what_a_seed_range_finds() {
             "--report",
             path.to_str().unwrap(),
         ]);
-        assert_eq!(o.status.code(), Some(1));
+        // Only the historical models fail: expected.
+        assert_eq!(o.status.code(), Some(0));
         let r = lifecycle_sim::report::json::RunReport::from_json(
             &std::fs::read_to_string(&path).unwrap(),
         )
@@ -313,7 +328,8 @@ fn the_reports_are_valid_junit_and_round_trip_as_json() {
         "--junit",
         xml.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(1));
+    // Only the historical models fail: expected, so the run passes; the reports hold them.
+    assert_eq!(o.status.code(), Some(0));
     let text = std::fs::read_to_string(&json).unwrap();
     let report = lifecycle_sim::report::json::RunReport::from_json(&text).unwrap();
     assert_eq!(
