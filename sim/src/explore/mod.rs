@@ -28,8 +28,8 @@ use crate::scenario::case::Case;
 use crate::scenario::spec::ScenarioSpec;
 use crate::scenario::workload::OpKind;
 use crate::scenario::{Scenario, Settings};
-use crate::subject::Subject;
 use crate::schedule::PctMeasure;
+use crate::subject::Subject;
 use distinct::DistinctCount;
 
 /// A distinct failure found by a sweep: the first (lowest) seed of its kind, how often its

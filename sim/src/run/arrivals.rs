@@ -10,10 +10,10 @@ use super::state_op::StateOp;
 use crate::scenario::faults::FaultConfig;
 use crate::scenario::names::agent_id;
 use crate::scenario::workload::{OpKind, Trigger};
+use crate::schedule::{Ready, Thread};
 use crate::world::backend::lock;
 use crate::world::history::{OpId, What};
 use crate::world::mailbox::Notice;
-use crate::schedule::{Ready, Thread};
 use crate::world::{Happening, World};
 
 impl Driver {
