@@ -1,4 +1,4 @@
-//! The historical models report only what the real code could do (seed-system.md). Every
+//! The historical models report only what the real code could do (docs/real-system.md). Every
 //! status write of PRE and POST moves a record forward (PRE's catch relabels an `exited`
 //! record `failed`, which is not a move back), so no sweep may ever report I8 for them.
 

@@ -1,4 +1,4 @@
-//! #1341, as the real code has it (seed-system.md §4): a second `startAgent(A)` while A is
+//! #1341, as the real code has it (docs/real-system.md): a second `startAgent(A)` while A is
 //! Starting calls `stopAgent(A)`; *where* in the first startup it arrives decides what happens.
 //! - inside `ensureSDKServer`'s slow path (no instance mapped yet): the stop reaches nothing,
 //!   both startups count and create: the first session is live and untracked (I1);

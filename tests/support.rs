@@ -38,7 +38,7 @@ fn assert_every_op_issued(story: &Story, outcome: &Outcome, seed: u64) {
     );
 }
 
-/// #1341, where a restart can meet the first startup (seed-system.md §4), and §6.8.
+/// #1341, where a restart can meet the first startup (docs/real-system.md), and §6.8.
 pub mod stories {
     use lifecycle_sim::{CallKind, Story, Timing};
 

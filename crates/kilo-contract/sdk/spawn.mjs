@@ -1,4 +1,4 @@
-// What @kilocode/sdk's createKilo / server.close() do to the real `kilo` processes (kilo-serve.md
+// What @kilocode/sdk's createKilo / server.close() do to the real `kilo` processes (docs/real-system.md
 // §7, §10 rows 1–4): one scenario per run.
 //
 // Usage: node spawn.mjs SDK_DIR SCENARIO PORT CONFIG_JSON

@@ -1,6 +1,6 @@
 //! `KiloServe`: one real `kilo serve` process, offline, on 127.0.0.1, that cannot outlive its test.
 //!
-//! The recipe (`/work/shared/kilo-serve-recipe.md`) found what it takes to run the server here: a
+//! The install notes (`docs/contract.md`) say what it takes to run the server here: a
 //! fresh HOME (its `kilo.db` lives there), a `git init`ed workdir (the instance directory), every
 //! `KILO_*` switch that would reach the network turned off, and `KILO_CONFIG_CONTENT` naming the
 //! mock provider as the only one. It also found that a request sent before the stdout line

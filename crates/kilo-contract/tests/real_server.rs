@@ -3,7 +3,7 @@
 //! One server per version serves the independent cases ([`shared_cases`]); a second one per
 //! version is SIGKILLed, restarted on the same HOME and port, and SIGTERMed ([`death_cases`]).
 //! Each case records its normalized answer (`recorded/kilo-<version>.json`) and asserts what
-//! the recipe (`/work/shared/kilo-serve-recipe.md`) or `kilo-serve.md` §10 says; where the
+//! `docs/contract.md` (how to install and run it) or `docs/real-system.md` says; where the
 //! measurement differs, the assertion follows the measurement and a comment says so.
 
 use std::time::{Duration, Instant};

@@ -150,7 +150,7 @@ async fn sdk_mapping(version: KiloVersion) {
         if v7 {
             json!({"kind": "error", "status": 404, "error": {"name": "NotFoundError"}})
         } else {
-            // Content-Length: 0 resolves {data: {}} (kilo-serve.md §0).
+            // Content-Length: 0 resolves {data: {}} (docs/real-system.md).
             json!({"kind": "data", "status": 200, "data": {}})
         },
         "P-d",

@@ -1,5 +1,5 @@
 //! What `@kilocode/sdk` 7.2.14's `createKilo` and `server.close()` do to the real processes
-//! (kilo-serve.md §7, §10 rows 1–4), with `kilo` on PATH being either the `@kilocode/cli` 7.0.33
+//! (docs/real-system.md), with `kilo` on PATH being either the `@kilocode/cli` 7.0.33
 //! Node launcher (as in the gastown image) or the native binary itself.
 //!
 //! Each scenario is one run of `sdk/spawn.mjs` under node: PATH starts with a temp directory whose

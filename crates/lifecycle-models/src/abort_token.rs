@@ -1,5 +1,5 @@
 //! `abort-token`: POST, PR #1862 (`services/gastown/container/src/process-manager.ts` @
-//! `01615d20`), ported step by step from seed-system.md §2 "startAgent — POST" and checked
+//! `01615d20`), ported step by step from docs/real-system.md "startAgent — POST" and checked
 //! against `startAgentImpl` @ `9840aa59` (LATEST, whose body is POST's). Shared steps are in
 //! `common/`.
 //!
@@ -19,7 +19,7 @@
 //! | start 11 | `startupAbortController = null`; return `rec` | |
 //! | abort path | if `counted`: `inst = sdkInstances.get(workdir)` now; if any: if `sessionId`, ⏸`session.abort(S)` (error caught); `inst.sessionCount--`, at ≤ 0 close and delete the workdir's entry; then delete the map entry only if it still holds this record | `Err(Cancelled)` |
 //! | generic path | `failed` (over any status), controller nulled, if `counted`: decrement the instance mapped now (no close) | `Err(Backend)` |
-//! | stop | seed-system.md §2 stopAgent, POST branch (aborts and nulls the controller first) | [`Core::stop_agent`] |
+//! | stop | docs/real-system.md stopAgent, POST branch (aborts and nulls the controller first) | [`Core::stop_agent`] |
 //! | evict | SIGTERM: ⏸`drainAll`, ⏸`stopAll`, exit | [`Core::drain_all`], [`Core::stop_all`] |
 //!
 //! Assumptions beyond common/mod.rs's:

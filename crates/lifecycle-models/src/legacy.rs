@@ -1,6 +1,6 @@
 //! `legacy`: PRE, the #1341 code (`evan-claw/cloud` @ `05493752`,
 //! `cloudflare-gastown/container/src/process-manager.ts`), ported step by step from
-//! seed-system.md §2 "startAgent — PRE". Shared steps (stopAgent, the event stream, the idle
+//! docs/real-system.md "startAgent — PRE". Shared steps (stopAgent, the event stream, the idle
 //! timer, stopAll) are in `common/`, with their own table in `common/mod.rs`.
 //!
 //! | step | real code (PRE) | here |
@@ -13,7 +13,7 @@
 //! | start 6 | ⏸`session.prompt(S)`: an HTTP error answer is returned, not thrown (sdk.rs) | only `Gone`/`Timeout` throw |
 //! | start 7 | `if (rec.status == starting) rec.status = running`; return `rec` (even if `exited`) | `Ok(())` |
 //! | catch | `rec.status = failed` (over any status); if `counted`: `sdkInstances.get(workdir)?.sessionCount--` (no close) | [`Table::decrement_mapped`] |
-//! | stop | seed-system.md §2 stopAgent, PRE branch | [`Core::stop_agent`] |
+//! | stop | docs/real-system.md stopAgent, PRE branch | [`Core::stop_agent`] |
 //! | evict | SIGTERM: stopHeartbeat, ⏸`stopAll`, exit (PRE has no drain, no `_draining`) | [`Core::stop_all`] |
 //!
 //! Assumptions beyond common/mod.rs's: none.

@@ -1,5 +1,5 @@
 //! The parts of `@kilocode/sdk` the real process manager uses that [`SessionBackend`] does not
-//! offer, so the models can make the same calls the real code makes (seed-system.md §2, §3).
+//! offer, so the models can make the same calls the real code makes (docs/real-system.md).
 //!
 //! How an SDK answer reaches the real code decides its path, so the models read a
 //! [`BackendError`] the way the SDK hands it over. Every model follows [`SDK_VERSION`], measured

@@ -1,6 +1,6 @@
 //! `start-lock`: LATEST's per-agent start mutex, PR #3055 (`9840aa59`): `startAgent` =
 //! `withStartAgentLock(agentId, () => startAgentImpl(...))`, a promise-chain mutex per agent
-//! (seed-system.md §2 "LATEST"). Everything else is POST (`abort_token.rs`), except the one
+//! (docs/real-system.md "LATEST"). Everything else is POST (`abort_token.rs`), except the one
 //! shared-code change LATEST made: the stream's `finally` deletes the controller only if the
 //! map still holds *its* controller (`common/events.rs`).
 //!

@@ -79,7 +79,7 @@ pub fn check_settled(ledger: &Ledger, snapshot: &Snapshot) -> Result<(), Violati
             ));
         }
     }
-    // A server is closed when its count reaches 0 (seed-system.md §7 I3): once settled, a
+    // A server is closed when its count reaches 0 (docs/real-system.md): once settled, a
     // running server the manager counts nothing on was never closed (PRE's catch decrements
     // without closing; a startup aborted after createKilo leaves its server at 0).
     if let Some((server, workdir)) = ledger.servers.iter().filter(|s| s.open).find_map(|s| {

@@ -36,7 +36,7 @@ pub struct SessionRecord {
     pub server: ServerId,
     /// The workload operation whose call created it.
     pub creator: Option<OpId>,
-    /// Created, not aborted since its last prompt, and its server running (seed-system §7).
+    /// Created, not aborted since its last prompt, and its server running (docs/real-system.md).
     /// An abort ends it; its server's death too; a `session.error` does not (the real
     /// session persists, idle); a prompt after an abort starts a fresh run and makes it live
     /// again.

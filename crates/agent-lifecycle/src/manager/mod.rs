@@ -1,6 +1,6 @@
 //! The production lifecycle manager.
 //!
-//! Design (see shared/design.md §2):
+//! Design:
 //! - Each start creates an *incarnation* with its own cancellation token. A newer start, a stop
 //!   or an eviction cancels the token of the incarnation in flight; the incarnation's event
 //!   subscription and idle timer live and die with that token.

@@ -1,8 +1,8 @@
 //! The process manager's module state and the functions every version shares
-//! (`process-manager.ts`, seed-system.md §1-§2), ported step by step. Where the versions differ
+//! (`process-manager.ts`, docs/real-system.md), ported step by step. Where the versions differ
 //! inside a shared function, [`Version`] picks the branch and the comment names the version.
 //!
-//! | real code (seed-system.md) | here |
+//! | real code (docs/real-system.md) | here |
 //! | --- | --- |
 //! | `agents: Map<agentId, ManagedAgent>`, a mutable record object per start (§1) | [`Table::agents`]: insertion-ordered like a JS `Map`; [`Record`]s are shared objects |
 //! | `sdkInstances: Map<workdir, {server, sessionCount}>` (§1) | [`Table::instances`]; an [`Instance`] is a shared object, so a captured one can differ from the mapped one |
