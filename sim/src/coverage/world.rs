@@ -19,16 +19,6 @@ const FAULTS: [Fault; 5] = [
     Fault::Late,
 ];
 
-pub(crate) fn fault_name(fault: Fault) -> &'static str {
-    match fault {
-        Fault::Fail => "fail",
-        Fault::Hang => "hang",
-        Fault::Lie => "lie",
-        Fault::LostReply => "lost_reply",
-        Fault::Late => "late",
-    }
-}
-
 pub(crate) fn op_name(kind: OpKind) -> &'static str {
     match kind {
         OpKind::Start(_) => "start",
@@ -59,7 +49,7 @@ pub static WORLD_POINTS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     for call in faultable() {
         names.push(format!("world.late_effect.{call}"));
         for fault in FAULTS {
-            names.push(format!("world.fault.{}.{call}", fault_name(fault)));
+            names.push(format!("world.fault.{}.{call}", fault.name()));
         }
     }
     names.push("world.order.drawn_not_default".into());

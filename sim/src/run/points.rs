@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::coverage::world::{fault_name, intern, op_name};
+use crate::coverage::world::{intern, op_name};
 use crate::run::state_op::StateOp;
 use crate::scenario::workload::{CallKind, OpKind};
 use crate::world::history::{Fault, History, What};
@@ -63,7 +63,7 @@ pub(crate) fn reached(
                 if let Some((_, kind, Some(fault @ (Fault::Fail | Fault::Lie)))) =
                     in_flight.remove(call)
                 {
-                    points.insert(intern(format!("world.fault.{}.{kind}", fault_name(fault))));
+                    points.insert(intern(format!("world.fault.{}.{kind}", fault.name())));
                 }
             }
             What::CallAbandoned { call, .. } => {
@@ -74,7 +74,7 @@ pub(crate) fn reached(
                     Some(fault @ (Fault::Hang | Fault::LostReply | Fault::Late)),
                 )) = in_flight.remove(call)
                 {
-                    points.insert(intern(format!("world.fault.{}.{kind}", fault_name(fault))));
+                    points.insert(intern(format!("world.fault.{}.{kind}", fault.name())));
                 }
             }
             What::CallLanded {

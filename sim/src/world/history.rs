@@ -26,6 +26,21 @@ pub enum Fault {
     Late,
 }
 
+impl Fault {
+    /// Its one name, in coverage points (`world.fault.NAME.CALL`), traces and reports. (A
+    /// fault family, `--also NAME`, is a kind of trouble; the fault a call gets is what the
+    /// trouble did to it: the `lost-replies` family, say, gives a call `lie` or `lost_reply`.)
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fail => "fail",
+            Self::Hang => "hang",
+            Self::Lie => "lie",
+            Self::LostReply => "lost_reply",
+            Self::Late => "late",
+        }
+    }
+}
+
 /// One thing that happened in a run, as its timeline shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum What {

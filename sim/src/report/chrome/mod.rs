@@ -59,16 +59,6 @@ fn call_track<'a>(kind: CallKind, args: &str, agent: Option<&'a AgentId>) -> Tra
     }
 }
 
-fn fault_name(fault: Fault) -> &'static str {
-    match fault {
-        Fault::Fail => "fail",
-        Fault::Hang => "hang",
-        Fault::Lie => "lie",
-        Fault::LostReply => "lost reply",
-        Fault::Late => "late effect",
-    }
-}
-
 /// A span whose end has not been seen yet.
 struct Open<'a> {
     start_ms: u64,
@@ -230,7 +220,7 @@ pub fn trace_of(
                 fault,
             } => {
                 let track = call_track(*kind, args, agent);
-                let fault = fault.map(fault_name);
+                let fault = fault.map(Fault::name);
                 if let Some(f) = fault {
                     let args = json!({"call": call, "op": op});
                     b.instant(track, ts, format!("fault: {f}"), args);
