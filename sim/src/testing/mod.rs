@@ -4,6 +4,7 @@
 //! timeline.
 
 mod coverage;
+mod heartbeat;
 mod saved;
 mod verdict;
 
@@ -22,6 +23,7 @@ use crate::scenario::spec::ScenarioSpec;
 use crate::scenario::spec::Strategy;
 use crate::scenario::{Scenario, Settings};
 use crate::subject::Subject;
+use heartbeat::Heartbeat;
 
 /// What a check runs: one story under many seeds, or generated scenarios.
 pub trait Source {
@@ -173,11 +175,16 @@ impl CheckOptions {
     ) -> Verdict<'s> {
         let began = Instant::now();
         let (mut ran, mut out_of_time) = (0, false);
+        let mut beat = Heartbeat::stderr(
+            format!("check_dfs on {}", subject.name()),
+            self.budget.is_some(),
+        );
         let report = dfs_for(
             subject,
             &story.spec_with(Strategy::Dfs),
             |outcome| outcome.violation.is_some(),
             || {
+                beat.tick(ran);
                 out_of_time = ran > 0 && self.spent(began);
                 ran += 1;
                 ran <= max_schedules && !out_of_time
@@ -224,7 +231,12 @@ impl CheckOptions {
             asked,
         };
         let mut never: Option<Vec<usize>> = None;
+        let mut beat = Heartbeat::stderr(
+            format!("check_{} on {}", strategy.name(), subject.name()),
+            self.budget.is_some(),
+        );
         for seed in seeds.0 {
+            beat.tick(verdict.runs);
             if verdict.runs > 0 && self.spent(began) {
                 verdict.out_of_time = true;
                 break;
