@@ -103,14 +103,14 @@ impl Checker {
     }
 
     /// An operation returned (`at`: what the container saw then), judged on the world as the
-    /// look finds it (`ledger` and `snapshot`).
+    /// look finds it (`ledger`, and `snapshot` to take the manager's when a watch needs it).
     pub fn on_return(
         &mut self,
         op: OpId,
         result: &Result<(), LifecycleError>,
         at: &AtReturn,
         ledger: &Ledger,
-        snapshot: &Snapshot,
+        snapshot: &dyn Fn() -> Snapshot,
     ) -> Result<(), Violation> {
         let kind = self
             .in_flight

@@ -18,7 +18,13 @@ impl Watch for EvictionLeavesNothing {
         if ret.kind != OpKind::Evict {
             return Ok(());
         }
-        check_evicted(ret.ledger, ret.snapshot, ret.op, ret.result, ret.in_flight)
+        check_evicted(
+            ret.ledger,
+            &(ret.snapshot)(),
+            ret.op,
+            ret.result,
+            ret.in_flight,
+        )
     }
 }
 

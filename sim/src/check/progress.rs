@@ -177,12 +177,17 @@ fn judge_progress(
                 );
             }
             // A startup the stop cancelled may still be unwinding: its session is judged
-            // when that start returns (I5, I1), as the process manager's I5 reads (`docs/real-system.md`).
+            // when that start returns (I5, I1), as the process manager's I5 reads
+            // (`docs/real-system.md`). A session no caller heard of (a lost reply, a late
+            // effect) the manager cannot answer for until it finds it: I1 judges it at settle
+            // (a scenario settles before anything is judged with the faults off; a system's
+            // faults heal at a set time, with such sessions still live).
             let live: Vec<SessionId> = at
                 .live
                 .iter()
-                .filter(|(_, creator)| creator.is_none_or(|c| !in_flight.contains_key(&c)))
-                .map(|(s, _)| *s)
+                .filter(|s| !s.ambiguous)
+                .filter(|s| s.creator.is_none_or(|c| !in_flight.contains_key(&c)))
+                .map(|s| s.id)
                 .collect();
             if !live.is_empty() {
                 let list: Vec<String> = live.iter().map(|s| s.to_string()).collect();

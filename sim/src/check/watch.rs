@@ -38,8 +38,9 @@ pub struct Return<'a> {
     pub at: &'a AtReturn,
     /// The backend's ground truth as the look finds it.
     pub ledger: &'a Ledger,
-    /// The manager's snapshot as the look finds it.
-    pub snapshot: &'a Snapshot,
+    /// The manager's snapshot as the look finds it, taken on demand: only an eviction's
+    /// return is judged on it, and taking one at every return would cost every run.
+    pub snapshot: &'a dyn Fn() -> Snapshot,
     /// The operations still in flight.
     pub in_flight: &'a BTreeMap<OpId, OpKind>,
 }

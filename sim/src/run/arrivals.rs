@@ -7,7 +7,6 @@ use super::Callers;
 use super::driver::{Driver, Phase};
 use super::panics::snapshot_of;
 use super::state_op::StateOp;
-use crate::scenario::faults::FaultConfig;
 use crate::scenario::names::agent_id;
 use crate::scenario::workload::{OpKind, Trigger};
 use crate::schedule::{Ready, Thread};
@@ -166,7 +165,7 @@ impl Driver {
         self.coverage.insert(self.state_label(w, &snapshot, kind));
         let op = self.next_op;
         self.next_op += 1;
-        let faults_off = w.faults_now() == FaultConfig::none();
+        let faults_off = w.faults_off();
         self.checker
             .on_issue(now_ms, op, kind, &snapshot, faults_off);
         // Wrap-up stops are the harness's own, and an eviction is a signal (SIGTERM), not a

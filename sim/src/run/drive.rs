@@ -208,7 +208,7 @@ fn observe<S: Scene>(scene: &mut S, now_ms: u64) -> Result<bool, Violation> {
                     What::OpReturned(op, kind, result.clone()),
                 );
                 evicted |= kind == crate::scenario::workload::OpKind::Evict;
-                let snapshot = snapshot_of(&w);
+                let snapshot = || snapshot_of(&w);
                 scene
                     .checker()
                     .on_return(op, &result, &at, &w.ledger, &snapshot)?;

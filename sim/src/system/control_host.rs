@@ -21,7 +21,6 @@ use super::dialer::Dialer;
 use super::registry::SimRegistry;
 use super::serve;
 use crate::run::panics::snapshot_of;
-use crate::scenario::faults::FaultConfig;
 use crate::scenario::names::agent_of;
 use crate::scenario::workload::OpKind;
 use crate::world::backend::{FakeBackend, lock};
@@ -57,7 +56,7 @@ pub fn begin(
     let mut w = lock(world);
     w.sync_clock();
     let snapshot = snapshot_of(&w);
-    let faults_off = w.faults_now() == FaultConfig::none();
+    let faults_off = w.faults_off();
     w.report(RunEvent::Began(Began {
         op,
         kind,

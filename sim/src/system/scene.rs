@@ -26,7 +26,7 @@ use crate::run::EventCounts;
 use crate::run::drive::{Flow, Scene, Time, container_died, drive};
 use crate::run::panics::snapshot_of;
 use crate::scenario::names::agent_name;
-use crate::scenario::spec::Strategy;
+use crate::scenario::spec::{Strategy, Timing};
 use crate::scenario::workload::OpKind;
 use crate::world::backend::{FakeBackend, lock};
 use crate::world::history::{History, What};
@@ -59,10 +59,6 @@ pub struct ContainerStyle {
     /// How its stop route answers for an agent it does not know.
     pub stop_route: control_server::StopRoute,
 }
-
-/// L1's bound in a system run: as in a scenario, ten seconds for every operation in flight
-/// to see one of them return.
-const LIVENESS_BOUND_MS: u64 = 10_000;
 
 /// Runs the system scenario of `seed` with the container manager `M`, judged by every
 /// invariant of the checker, `invariants` (the subject's own) and the system's S1-S4.
@@ -146,7 +142,8 @@ pub fn run_system<M: Lifecycle<FakeBackend>>(
         link: Link::Whole,
         draining_since: None,
         down_until: None,
-        checker: Checker::new(invariants.to_vec(), LIVENESS_BOUND_MS),
+        // L1's bound is a scenario's (scaled) default.
+        checker: Checker::new(invariants.to_vec(), Timing::default().liveness_bound_ms),
     });
     let violation = drive(&mut sim, &scene, Time::Millisecond);
     let mut w = lock(&world);
@@ -244,9 +241,7 @@ impl Scene for SystemScene {
 
     fn judge(&mut self, now: u64, w: &mut World, _snapshot: &Snapshot) -> Result<bool, Violation> {
         one_working_session(w)?;
-        if !self.checker.in_flight().is_empty() {
-            self.checker.on_waiting(now)?;
-        }
+        self.checker.on_waiting(now)?;
         Ok(false)
     }
 

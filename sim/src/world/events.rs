@@ -3,10 +3,10 @@
 //! server closed), in the order it happened. The world appends; the checker drains the whole
 //! stream at every look, so it never grows beyond one look's events.
 
-use agent_lifecycle::{AgentId, LifecycleError, SessionId, Snapshot};
+use agent_lifecycle::{AgentId, LifecycleError, Snapshot};
 
 use super::World;
-use super::ledger::Ledger;
+use super::ledger::{Ledger, SessionRecord};
 use super::server::Closing;
 use crate::scenario::workload::OpKind;
 use crate::world::history::OpId;
@@ -43,14 +43,11 @@ pub struct Began {
 }
 
 /// What the container saw the moment an operation returned: the manager's snapshot and the
-/// live sessions of the operation's agent that a caller heard of. (A session no caller heard
-/// of, left by a lost reply or a late effect, the manager cannot answer for until it finds
-/// it: I1 judges it at settle. A scenario settles before anything is judged with the faults
-/// off; a system's faults heal at a set time, with such sessions still live.)
+/// live sessions of the operation's agent.
 pub struct AtReturn {
     pub snapshot: Snapshot,
-    /// With the operation that created each.
-    pub live: Vec<(SessionId, Option<OpId>)>,
+    /// As the ledger had them.
+    pub live: Vec<SessionRecord>,
 }
 
 impl AtReturn {
@@ -59,8 +56,8 @@ impl AtReturn {
         let live = agent.map_or_else(Vec::new, |agent| {
             ledger
                 .live_sessions()
-                .filter(|s| &s.agent == agent && !s.ambiguous)
-                .map(|s| (s.id, s.creator))
+                .filter(|s| &s.agent == agent)
+                .cloned()
                 .collect()
         });
         Self { snapshot, live }

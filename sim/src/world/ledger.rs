@@ -27,6 +27,7 @@ pub struct ServerRecord {
 }
 
 /// A session that was created, and what became of it.
+#[derive(Clone)]
 pub struct SessionRecord {
     /// Its id.
     pub id: SessionId,

@@ -181,6 +181,11 @@ impl World {
         }
     }
 
+    /// Whether the faults are off now: a faultless run, or after they healed.
+    pub(crate) fn faults_off(&self) -> bool {
+        self.faults_now() == FaultConfig::none()
+    }
+
     /// Whether no backend call is in flight.
     pub fn is_idle(&self) -> bool {
         self.parked.is_empty()

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{Inner, RECONCILE_TRIES};
-use crate::backend::{AgentId, BackendError, ServerId, SessionBackend, Workdir};
+use crate::backend::{AgentId, BackendError, ServerId, SessionBackend, SessionId, Workdir};
 use crate::lifecycle::{LifecycleError, Status};
 use crate::point;
 
@@ -34,26 +34,13 @@ impl<B: SessionBackend> Inner<B> {
             (record.session, record.suspect_on, record.prompt_settles)
         };
         if let Some(session) = session {
-            match self.call(self.backend.abort_session(session)).await {
-                Ok(()) => {}
-                Err(BackendError::Gone(_)) => point!("teardown.abort_gone"),
-                Err(e) => {
-                    point!("teardown.abort_failed_kept_tracked");
-                    return Err(e.into());
-                }
-            }
+            self.abort_tracked(session).await?;
             if let Some(settles) = prompt_settles {
                 // A failed prompt that lands after the abort runs the session again: abort it
                 // once more when the prompt can no longer land.
                 point!("teardown.reabort_after_prompt_settles");
                 tokio::time::sleep_until(settles).await;
-                match self.call(self.backend.abort_session(session)).await {
-                    Ok(()) | Err(BackendError::Gone(_)) => {}
-                    Err(e) => {
-                        point!("teardown.abort_failed_kept_tracked");
-                        return Err(e.into());
-                    }
-                }
+                self.abort_tracked(session).await?;
                 self.with_record(agent, |r| r.prompt_settles = None);
             }
             self.with_record(agent, |r| r.session = None);
@@ -78,6 +65,22 @@ impl<B: SessionBackend> Inner<B> {
         }
         self.with_record(agent, |r| r.status = end);
         Ok(())
+    }
+
+    /// Aborts a record's session; one already gone is as good as aborted. If the abort fails,
+    /// the session stays tracked (the caller returns before forgetting it) for a retry.
+    async fn abort_tracked(&self, session: SessionId) -> Result<(), LifecycleError> {
+        match self.call(self.backend.abort_session(session)).await {
+            Ok(()) => Ok(()),
+            Err(BackendError::Gone(_)) => {
+                point!("teardown.abort_gone");
+                Ok(())
+            }
+            Err(e) => {
+                point!("teardown.abort_failed_kept_tracked");
+                Err(e.into())
+            }
+        }
     }
 
     /// Aborts every session of `agent` on `server`. Only called under the agent's turn with no
