@@ -91,6 +91,9 @@ pub enum SessionEvent {
     Idle,
     /// The session hit an error and died.
     Error,
+    /// The server's stream is alive (`server.connected` and `server.heartbeat`, every 10 s):
+    /// it says nothing of any session, and must not count as the agent's activity.
+    Heartbeat,
 }
 
 /// The SDK the manager drives. Every method is a network round trip: it can be slow, fail,

@@ -112,6 +112,10 @@ pub enum LifecycleError {
     Cancelled,
     /// The container is being evicted; no new work is accepted.
     Evicting,
+    /// The agent has no live record to act on (an update of an agent that is not running).
+    NotRunning,
+    /// This manager does not offer the operation.
+    Unsupported,
 }
 
 impl fmt::Display for LifecycleError {
@@ -120,6 +124,8 @@ impl fmt::Display for LifecycleError {
             Self::Backend(e) => write!(f, "backend {e}"),
             Self::Cancelled => f.write_str("cancelled"),
             Self::Evicting => f.write_str("evicting"),
+            Self::NotRunning => f.write_str("not running"),
+            Self::Unsupported => f.write_str("unsupported"),
         }
     }
 }
@@ -178,6 +184,41 @@ pub trait Lifecycle<B: SessionBackend>: Send + Sync + Sized + 'static {
 
     /// The records and server counts the manager holds.
     fn snapshot(&self) -> Snapshot;
+
+    /// Restarts the server of every running agent, each keeping its session: the real
+    /// control server's `POST /refresh-token`, which hands the session servers new
+    /// credentials. A manager without it answers [`LifecycleError::Unsupported`].
+    fn refresh(&self) -> impl Future<Output = Result<(), LifecycleError>> + Send {
+        async { Err(LifecycleError::Unsupported) }
+    }
+
+    /// Swaps an agent's configuration (its model, in the real system's `PATCH
+    /// /agents/:id/model`): the agent moves to a new server started with `config`. A
+    /// manager without it answers [`LifecycleError::Unsupported`].
+    fn update(
+        &self,
+        _agent: &AgentId,
+        _config: &str,
+    ) -> impl Future<Output = Result<(), LifecycleError>> + Send {
+        async { Err(LifecycleError::Unsupported) }
+    }
+
+    /// What the manager persists to be restarted with: the start requests of the agents it
+    /// runs (the real system's registry). Read when the container dies; the next boot's
+    /// [`Lifecycle::hydrate`] gets it.
+    fn registry(&self) -> Vec<StartRequest> {
+        Vec::new()
+    }
+
+    /// Boot hydration: starts again what a previous boot persisted. It runs beside the
+    /// operations that arrive meanwhile, which a manager may make wait for it (the real
+    /// system's hydration gate).
+    fn hydrate(
+        &self,
+        _registry: Vec<StartRequest>,
+    ) -> impl Future<Output = Result<(), LifecycleError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// Runs a backend call under the caller's timeout; a call that never answers becomes

@@ -39,6 +39,8 @@ fn refused(e: &LifecycleError) -> Response {
         LifecycleError::Evicting => (StatusCode::SERVICE_UNAVAILABLE, "evicting"),
         LifecycleError::Cancelled => (StatusCode::CONFLICT, "cancelled"),
         LifecycleError::Backend(_) => (StatusCode::BAD_GATEWAY, "backend"),
+        LifecycleError::NotRunning => (StatusCode::NOT_FOUND, "not_running"),
+        LifecycleError::Unsupported => (StatusCode::NOT_IMPLEMENTED, "unsupported"),
     };
     error(code, kind, e.to_string())
 }

@@ -240,6 +240,7 @@ fn ended(
         StatusCode::OK => Ok(()),
         StatusCode::SERVICE_UNAVAILABLE => Err(LifecycleError::Evicting),
         StatusCode::CONFLICT => Err(LifecycleError::Cancelled),
+        StatusCode::NOT_IMPLEMENTED => Err(LifecycleError::Unsupported),
         other => Err(LifecycleError::Backend(
             agent_lifecycle::BackendError::Failed(format!("HTTP {other}")),
         )),

@@ -50,6 +50,8 @@ pub(super) async fn watch_events<B: SessionBackend>(
                         w.idle_armed = true;
                     }
                 }
+                // The stream is alive; that says nothing of the session's work.
+                Some(SessionEvent::Heartbeat) => point!("events.heartbeat_ignored"),
                 // The session died under us: its own error, or its server went away.
                 Some(SessionEvent::Error) | None => {
                     if event.is_some() {
