@@ -5,6 +5,12 @@
 //! Leases are counted per server, not per workdir: after a server dies and the workdir gets a
 //! new one, releasing a lease on the old server can never close the new one.
 //!
+//! A server can be *retired* (a refresh or an update moves its agents off it): new leases stop
+//! going to it, and it is closed when its last lease is released, so the agents still on it
+//! keep running until they leave. The backend runs one server per workdir (`ensure_server`
+//! hands back the running one), so a fresh server exists only once the retired one is closed;
+//! until then a lease asked for on its workdir lands on it still, and it stays retired.
+//!
 //! A close that failed may still land later, so a server the manager failed to close is never
 //! leased again: the next lease on its workdir closes it first. An `ensure_server` that failed
 //! may still start a server later; [`Servers::reap_unowned`] closes such a server once the
@@ -59,6 +65,8 @@ struct WorkdirServers {
     /// The server new leases go to; `None` until one is ensured, or after it was suspected dead.
     current: Option<ServerId>,
     leases: BTreeMap<ServerId, u32>,
+    /// Servers no new lease should go to, each closed by its last release.
+    retired: BTreeSet<ServerId>,
     /// Servers the manager must close, each kept until a close of it succeeds (one whose close
     /// failed, or is in flight): the next lease on the workdir and eviction try again.
     unclosed: BTreeSet<ServerId>,
@@ -112,7 +120,13 @@ impl Servers {
         };
         let mut workdirs = self.workdirs();
         let entry = workdirs.get_mut(workdir).expect("entry made by gate()");
-        entry.current = Some(server);
+        if entry.retired.contains(&server) {
+            // Still held by other leases, so still the workdir's running server: the backend
+            // has no other to give. It stays retired, and the next lease asks again.
+            point!("lease.retired_server_handed_back");
+        } else {
+            entry.current = Some(server);
+        }
         entry.unclosed.remove(&server);
         *entry.leases.entry(server).or_default() += 1;
         Ok(ServerLease {
@@ -146,6 +160,7 @@ impl Servers {
                 return Ok(());
             }
             entry.leases.remove(&server);
+            entry.retired.remove(&server);
             if entry.current == Some(server) {
                 entry.current = None;
             }
@@ -167,6 +182,20 @@ impl Servers {
         {
             point!("lease.dead_server_replaced");
             entry.current = None;
+        }
+    }
+
+    /// Retires `server`: new leases on `workdir` no longer go to it, and its last release
+    /// closes it (as for any server), so the sessions other leases hold on it keep running.
+    pub(crate) fn retire(&self, workdir: &Workdir, server: ServerId) {
+        if let Some(entry) = self.workdirs().get_mut(workdir) {
+            if entry.current == Some(server) {
+                entry.current = None;
+            }
+            if entry.leases.contains_key(&server) {
+                point!("lease.retired");
+                entry.retired.insert(server);
+            }
         }
     }
 

@@ -43,6 +43,10 @@ pub const POINTS: &[Point] = &[
         "a start arrived after the eviction began",
     ),
     p(
+        "hydrate.skipped_newer_command",
+        "boot hydration found the agent started or stopped since boot, and left it to that command",
+    ),
+    p(
         "start.superseded_starting",
         "a start cancelled an incarnation still starting (#1341's moment)",
     ),
@@ -91,6 +95,10 @@ pub const POINTS: &[Point] = &[
         "a cancel seen after the prompt returned",
     ),
     p("start.running", "a start ran to its end"),
+    p(
+        "restart.running",
+        "a restart (refresh or update) brought its new incarnation up, Running",
+    ),
     p("stop.unknown_agent", "a stop of an agent never started"),
     p(
         "stop.during_start",
@@ -107,6 +115,54 @@ pub const POINTS: &[Point] = &[
     p(
         "evict.close_running_retried",
         "an eviction retried closing the servers that run",
+    ),
+    p(
+        "refresh.refused_while_evicting",
+        "a refresh arrived after the eviction began",
+    ),
+    p(
+        "refresh.skipped_starting",
+        "a refresh left an agent still starting alone (#2835)",
+    ),
+    p(
+        "refresh.skipped_not_running",
+        "an agent Running when the refresh began was no longer Running at its turn",
+    ),
+    p(
+        "refresh.skipped_superseded",
+        "a newer start, a stop or an eviction was queued for the agent: the refresh left it to that",
+    ),
+    p(
+        "refresh.workdir_together",
+        "a refresh restarted several agents of one workdir together, onto one fresh server",
+    ),
+    p(
+        "update.refused_while_evicting",
+        "an update arrived after the eviction began",
+    ),
+    p(
+        "update.not_running",
+        "an update of an agent with no Starting or Running record",
+    ),
+    p(
+        "update.not_running_at_turn",
+        "an update found the agent no longer Running when its turn came (its start failed, or it exited)",
+    ),
+    p(
+        "update.superseded",
+        "a newer start, a stop or an eviction was queued for the agent: the update gave way",
+    ),
+    p(
+        "restart.teardown_failed",
+        "a restart could not end the old incarnation: it stays tracked, retried in the background",
+    ),
+    p(
+        "restart.cancelled_after_teardown",
+        "a restart was cancelled while it tore down the old incarnation",
+    ),
+    p(
+        "hydrate.refused_while_evicting",
+        "a boot hydration arrived after the eviction began",
     ),
     p(
         "teardown.stale_exit_ignored",
@@ -169,6 +225,10 @@ pub const POINTS: &[Point] = &[
         "reaping a server of an ambiguous ensure_server failed, and was retried",
     ),
     p("events.idle_armed", "an idle event armed the idle timer"),
+    p(
+        "events.heartbeat_ignored",
+        "a server heartbeat reached the subscription, and was not taken for the agent's activity",
+    ),
     p("events.session_error", "the session reported an error"),
     p(
         "events.stream_ended",
@@ -190,6 +250,14 @@ pub const POINTS: &[Point] = &[
     p(
         "lease.last_release_closed",
         "the last release on a server closed it",
+    ),
+    p(
+        "lease.retired",
+        "a server was retired: no new leases, closed by its last release",
+    ),
+    p(
+        "lease.retired_server_handed_back",
+        "ensure_server handed back a retired server other leases still hold: the lease lands on it",
     ),
     p(
         "lease.close_failed_remembered",

@@ -20,18 +20,22 @@ pub(super) struct Incarnation {
 }
 
 /// The event subscription of one incarnation, with its idle timer; both end with the
-/// incarnation's token, so an old incarnation's events or timer never reach a new one.
+/// incarnation's token, so an old incarnation's events or timer never reach a new one. With
+/// `idle_now` (a restarted session, which is idle and sends no idle event), the timer starts
+/// armed.
 pub(super) async fn watch_events<B: SessionBackend>(
     inner: Arc<Inner<B>>,
     me: Incarnation,
     mut events: UnboundedReceiver<SessionEvent>,
     token: CancellationToken,
+    idle_now: bool,
 ) {
     let watching = Watching {
         inner: inner.clone(),
         key: (me.agent.clone(), me.incarnation),
     };
-    let mut idle_deadline: Option<tokio::time::Instant> = None;
+    let mut idle_deadline: Option<tokio::time::Instant> =
+        idle_now.then(|| tokio::time::Instant::now() + inner.config.idle_timeout);
     let end = loop {
         let idle = async {
             match idle_deadline {

@@ -25,10 +25,48 @@
 //! - Each operation runs in a task of its own ([`detached`]): a caller that drops its future
 //!   (an HTTP server does when its client goes away) abandons only the wait, never half an
 //!   operation, so the state is never left between two steps.
+//!
+//! The other entry points (`restart.rs`, `boot.rs`) keep the same promises:
+//! - A record keeps what started it (its [`StartRequest`]) and its configuration (set by
+//!   `update`, absent for the default), so a restart and the registry need nothing else.
+//! - `refresh` and `update` restart a Running agent as a new incarnation, under the agent's
+//!   turn, through the same teardown and startup as a start: the old incarnation's token is
+//!   cancelled (its watcher and timer end), its session aborted, its lease released; its
+//!   server is *retired* first (no new leases; closed by its last release, so other agents on
+//!   it keep running). The new incarnation gets a lease, a session and a subscription; it is
+//!   not prompted again (a restarted session is idle: kilo does not resume an interrupted
+//!   turn, and re-sending the first prompt would run it twice), so its idle timer is armed at
+//!   once, or an idle agent would never exit.
+//! - Only an agent found Running, and not superseded (its token not cancelled by a newer
+//!   start, a stop or an eviction), when its turn comes up is restarted: a Starting agent is
+//!   never raced (#2835), and a queued command is never overtaken. `update` of an agent with
+//!   no Starting or Running record answers [`LifecycleError::NotRunning`]; of a Starting one,
+//!   it waits for its turn, after the start.
+//! - The backend runs one server per workdir (`ensure_server` hands back the running one), so
+//!   a fresh server exists only once every lease on the old one is gone. `refresh` therefore
+//!   restarts the Running agents of one workdir together: it takes their turns in agent order
+//!   (one order for every taker of several turns, so two refreshes never deadlock; every other
+//!   operation holds one turn and waits for nothing that needs another), ends every old
+//!   incarnation, and only then brings the new ones up. An agent left on the old server (one
+//!   still starting, or one `update` did not move) keeps it running, and a new lease asked
+//!   for meanwhile lands on it (`lease.rs`).
+//! - A restart that fails ends its new record Failed through the one teardown, so it releases
+//!   everything; a teardown that fails is retried in the background as everywhere.
+//! - `registry` lists the requests of Starting and Running records, and of an agent between
+//!   the end of its old incarnation and the start of the new one (a restart in flight: the
+//!   agent is meant to run, so a container dying then must not lose it). A configuration
+//!   travels in the request's prompt, after a marker (`boot.rs`), as `StartRequest` has no
+//!   field for it.
+//! - `hydrate` starts each entry as a start of its own, concurrently, each under its agent's
+//!   turn: no lock is held across the hydration, so nothing waits for all of it (#3151). An
+//!   agent that got a start or a stop since boot is skipped, in the same step that would
+//!   make its entry: the newer command wins (a stop of an unknown agent is remembered).
 
 // The manager's state and its `Lifecycle` face live here, so their fields stay private to
 // `manager`; the operations on them are split by idea into the submodules.
+mod boot;
 mod events;
+mod restart;
 mod start;
 mod stop;
 mod teardown;
@@ -46,6 +84,7 @@ use crate::lifecycle::{
     StartRequest, Status,
 };
 use crate::request::detached;
+use start::Origin;
 
 /// How often a failed create is reconciled within one teardown.
 const RECONCILE_TRIES: u32 = 5;
@@ -88,10 +127,39 @@ struct Agent {
     /// The token of the newest incarnation; cancelling it supersedes that incarnation.
     latest: CancellationToken,
     record: Option<Record>,
+    /// What an operation holding the turn means to run, from when it ends the record before
+    /// it until its own record exists: the registry still lists the agent meanwhile.
+    wanted: Option<Wanted>,
+}
+
+impl Agent {
+    fn new() -> Self {
+        Self {
+            turn: Arc::default(),
+            latest: CancellationToken::new(),
+            record: None,
+            wanted: None,
+        }
+    }
+}
+
+/// An incarnation about to be brought up: what it runs, and what names it.
+#[derive(Clone)]
+struct Wanted {
+    request: StartRequest,
+    config: Option<String>,
+    incarnation: u64,
+    token: CancellationToken,
 }
 
 struct Record {
     incarnation: u64,
+    /// This incarnation's token: cancelled when anything supersedes it.
+    token: CancellationToken,
+    /// What started it; a restart starts the same again.
+    request: StartRequest,
+    /// Its configuration, as `update` set it; `None` is the default.
+    config: Option<String>,
     status: Status,
     lease: Option<ServerLease>,
     session: Option<SessionId>,
@@ -120,7 +188,13 @@ impl<B: SessionBackend> Lifecycle<B> for AgentManager<B> {
     // Each operation runs in a task of its own: a caller that goes away (an HTTP handler whose
     // client gave up) drops only its wait, never half a startup or a teardown.
     async fn start(&self, request: StartRequest) -> Result<(), LifecycleError> {
-        detached(start::start(self.inner.clone(), request)).await
+        detached(start::start(
+            self.inner.clone(),
+            request,
+            None,
+            Origin::Command,
+        ))
+        .await
     }
 
     async fn stop(&self, agent: &AgentId) -> Result<(), LifecycleError> {
@@ -129,6 +203,27 @@ impl<B: SessionBackend> Lifecycle<B> for AgentManager<B> {
 
     async fn evict(&self) -> Result<(), LifecycleError> {
         detached(stop::evict(self.inner.clone())).await
+    }
+
+    async fn refresh(&self) -> Result<(), LifecycleError> {
+        detached(restart::refresh(self.inner.clone())).await
+    }
+
+    async fn update(&self, agent: &AgentId, config: &str) -> Result<(), LifecycleError> {
+        detached(restart::update(
+            self.inner.clone(),
+            agent.clone(),
+            config.to_owned(),
+        ))
+        .await
+    }
+
+    fn registry(&self) -> Vec<StartRequest> {
+        boot::registry(&self.inner.state())
+    }
+
+    async fn hydrate(&self, registry: Vec<StartRequest>) -> Result<(), LifecycleError> {
+        detached(boot::hydrate(self.inner.clone(), registry)).await
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -209,4 +304,34 @@ impl<B: SessionBackend> Inner<B> {
     ) -> Result<T, BackendError> {
         self.ask.ask(call).await.map_err(|(e, _)| e)
     }
+}
+
+/// Runs each operation in a task of its own and waits for them all, in the order given. A
+/// dropped wait leaves them running, as [`detached`] does.
+async fn join_all<T: Send + 'static>(
+    operations: impl IntoIterator<Item = impl std::future::Future<Output = T> + Send + 'static>,
+) -> Vec<T> {
+    let tasks: Vec<_> = operations.into_iter().map(tokio::spawn).collect();
+    let mut results = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        results.push(match task.await {
+            Ok(result) => result,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                // The runtime is shutting down: nobody is left to answer.
+                Err(_) => std::future::pending().await,
+            },
+        });
+    }
+    results
+}
+
+/// The outcome of several operations: the first error, where a cancellation (a newer command
+/// won) is no error.
+fn first_error(results: Vec<Result<(), LifecycleError>>) -> Result<(), LifecycleError> {
+    results
+        .into_iter()
+        .filter_map(Result::err)
+        .find(|e| *e != LifecycleError::Cancelled)
+        .map_or(Ok(()), Err)
 }

@@ -1,6 +1,6 @@
 //! Starting an agent: a new incarnation takes the agent's turn once the previous one has
 //! unwound, then acquires its server lease, session and event subscription, each recorded the
-//! moment it is acquired.
+//! moment it is acquired. A restart (refresh, update) brings its incarnation up the same way.
 
 use std::sync::Arc;
 
@@ -8,11 +8,20 @@ use tokio_util::sync::CancellationToken;
 
 use super::events::{Incarnation, watch_events};
 use super::teardown::reap_servers;
-use super::{Agent, Inner, Record, Watcher};
+use super::{Agent, Inner, Record, Wanted, Watcher};
 use crate::ambiguity::ambiguous;
 use crate::backend::SessionBackend;
 use crate::lifecycle::{LifecycleError, StartRequest, Status};
 use crate::point;
+
+/// Who asked for a start.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// A caller: it supersedes whatever the agent runs.
+    Command,
+    /// Boot hydration: it yields to any operation on the agent since boot.
+    Hydration,
+}
 
 /// A start, run in a task of its own ([`detached`]).
 ///
@@ -20,6 +29,8 @@ use crate::point;
 pub(super) async fn start<B: SessionBackend>(
     inner: Arc<Inner<B>>,
     request: StartRequest,
+    config: Option<String>,
+    origin: Origin,
 ) -> Result<(), LifecycleError> {
     let inner = &inner;
     let (turn, token, incarnation) = {
@@ -28,16 +39,18 @@ pub(super) async fn start<B: SessionBackend>(
             point!("start.refused_while_evicting");
             return Err(LifecycleError::Evicting);
         }
+        // The check and the entry it makes are one step under the state lock, so a start or
+        // stop arriving later finds this start and supersedes it like any other.
+        if origin == Origin::Hydration && state.agents.contains_key(&request.agent) {
+            point!("hydrate.skipped_newer_command");
+            return Ok(());
+        }
         state.next_incarnation += 1;
         let incarnation = state.next_incarnation;
         let agent = state
             .agents
             .entry(request.agent.clone())
-            .or_insert_with(|| Agent {
-                turn: Arc::default(),
-                latest: CancellationToken::new(),
-                record: None,
-            });
+            .or_insert_with(Agent::new);
         match agent.record.as_ref().map(|r| r.status) {
             Some(Status::Starting) => point!("start.superseded_starting"),
             Some(Status::Running) => point!("start.superseded_running"),
@@ -55,42 +68,91 @@ pub(super) async fn start<B: SessionBackend>(
         }
         turn = turn.lock_owned() => turn,
     };
+    let wanted = Wanted {
+        request,
+        config,
+        incarnation,
+        token,
+    };
+    inner.with_agent(&wanted.request.agent, |a| a.wanted = Some(wanted.clone()));
     // The restart path: the previous incarnation is gone before this one begins.
-    inner
-        .teardown_or_retry(&request.agent, None, Status::Exited)
-        .await?;
-    if token.is_cancelled() {
+    if let Err(e) = inner
+        .teardown_or_retry(&wanted.request.agent, None, Status::Exited)
+        .await
+    {
+        inner.drop_wanted(&wanted);
+        return Err(e);
+    }
+    if wanted.token.is_cancelled() {
         point!("start.cancelled_after_restart_teardown");
+        inner.drop_wanted(&wanted);
         return Err(LifecycleError::Cancelled);
     }
-    inner.with_agent(&request.agent, |agent| {
-        agent.record = Some(Record {
-            incarnation,
-            status: Status::Starting,
-            lease: None,
-            session: None,
-            suspect_on: None,
-            prompt_settles: None,
-        });
-    });
-    match Inner::start_up(inner, &request, incarnation, &token).await {
-        Ok(()) => {
-            point!("start.running");
-            inner.with_record(&request.agent, |record| record.status = Status::Running);
-            Ok(())
-        }
-        Err(e) => {
-            let end = match e {
-                LifecycleError::Cancelled => Status::Exited,
-                _ => Status::Failed,
-            };
-            inner.teardown_or_retry(&request.agent, None, end).await?;
-            Err(e)
-        }
-    }
+    inner.bring_up(wanted, true).await
 }
 
 impl<B: SessionBackend> Inner<B> {
+    /// Forgets what an operation meant to run once it gave up before its record existed,
+    /// unless a newer operation has replaced it meanwhile.
+    pub(super) fn drop_wanted(&self, wanted: &Wanted) {
+        self.with_agent(&wanted.request.agent, |a| {
+            if a.wanted.as_ref().map(|w| w.incarnation) == Some(wanted.incarnation) {
+                a.wanted = None;
+            }
+        });
+    }
+
+    /// Makes `wanted` the agent's record and starts it up; on failure, tears it down whole.
+    /// The caller holds the agent's turn and has ended the record before it. With `prompt`
+    /// false (a restart: the agent's work is in its session already), the session gets no
+    /// prompt, and its idle timer is armed at once: a restarted session is idle, and would
+    /// otherwise never exit.
+    pub(super) async fn bring_up(
+        self: &Arc<Self>,
+        wanted: Wanted,
+        prompt: bool,
+    ) -> Result<(), LifecycleError> {
+        let agent = wanted.request.agent.clone();
+        self.with_agent(&agent, |a| {
+            if a.wanted.as_ref().map(|w| w.incarnation) == Some(wanted.incarnation) {
+                a.wanted = None;
+            }
+            a.record = Some(Record {
+                incarnation: wanted.incarnation,
+                token: wanted.token.clone(),
+                request: wanted.request.clone(),
+                config: wanted.config.clone(),
+                status: Status::Starting,
+                lease: None,
+                session: None,
+                suspect_on: None,
+                prompt_settles: None,
+            });
+        });
+        let started = self
+            .start_up(&wanted.request, wanted.incarnation, &wanted.token, prompt)
+            .await;
+        match started {
+            Ok(()) => {
+                if prompt {
+                    point!("start.running");
+                } else {
+                    point!("restart.running");
+                }
+                self.with_record(&agent, |record| record.status = Status::Running);
+                Ok(())
+            }
+            Err(e) => {
+                let end = match e {
+                    LifecycleError::Cancelled => Status::Exited,
+                    _ => Status::Failed,
+                };
+                self.teardown_or_retry(&agent, None, end).await?;
+                Err(e)
+            }
+        }
+    }
+
     /// Steps 3-6 of a startup. Whatever it acquires goes into the record at once, so the
     /// caller's teardown releases it on every path.
     async fn start_up(
@@ -98,6 +160,7 @@ impl<B: SessionBackend> Inner<B> {
         request: &StartRequest,
         incarnation: u64,
         token: &CancellationToken,
+        prompt: bool,
     ) -> Result<(), LifecycleError> {
         let agent = &request.agent;
         let lease = match self
@@ -151,7 +214,7 @@ impl<B: SessionBackend> Inner<B> {
             (agent.clone(), incarnation),
             Watcher {
                 token: token.clone(),
-                idle_armed: false,
+                idle_armed: !prompt,
             },
         );
         tokio::spawn(watch_events(
@@ -164,12 +227,16 @@ impl<B: SessionBackend> Inner<B> {
             },
             events,
             token.clone(),
+            !prompt,
         ));
         if token.is_cancelled() {
             point!("start.cancel_seen_after_subscribe");
             return Err(LifecycleError::Cancelled);
         }
 
+        if !prompt {
+            return Ok(());
+        }
         if let Err((e, settles)) = self
             .ask
             .ask(self.backend.prompt(session, &request.prompt))

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Inner, RECONCILE_TRIES};
+use super::{Agent, Inner, RECONCILE_TRIES};
 use crate::backend::{AgentId, SessionBackend};
 use crate::lifecycle::{LifecycleError, Status};
 use crate::point;
@@ -18,9 +18,12 @@ pub(super) async fn stop<B: SessionBackend>(
     let inner = &inner;
     let agent = &agent;
     let turn = {
-        let state = inner.state();
+        let mut state = inner.state();
         let Some(known) = state.agents.get(agent) else {
             point!("stop.unknown_agent");
+            // Remembered, so that boot hydration does not start it after all: the newer
+            // command wins.
+            state.agents.insert(agent.clone(), Agent::new());
             return Ok(());
         };
         if known.record.as_ref().map(|r| r.status) == Some(Status::Starting) {
