@@ -21,6 +21,10 @@
 //! | generic path | `failed` (over any status), controller nulled, if `counted`: decrement the instance mapped now (no close) | `Err(Backend)` |
 //! | stop | docs/real-system.md stopAgent, POST branch (aborts and nulls the controller first) | [`Core::stop_agent`] |
 //! | evict | SIGTERM: ⏸`drainAll`, ⏸`stopAll`, exit | [`Core::drain_all`], [`Core::stop_all`] |
+//! | update | `PATCH /agents/:id/model` ⇒ `updateAgentModel` (`common/update.rs`); no gate | [`Lifecycle::update`] |
+//! | registry | what `syncRegistry` last wrote (`common/registry.rs`) | [`Lifecycle::registry`] |
+//! | hydrate | `bootHydration` @ `01615d20`, fired and forgotten after the control server starts (no gate, no token refresh, no prewarm): ⏸ registry fetch (no timeout), ⏸`startAgent` (= `startAgentImpl`, no 503 check) of each entry in order, errors swallowed | [`Lifecycle::hydrate`] |
+//! | refresh | POST's `/refresh-token` only sets the env var: no restart | `Unsupported` (the default) |
 //!
 //! Assumptions beyond common/mod.rs's:
 //! - B1 `hydrateDbFromSnapshot` swallows its errors (only its time counts).
@@ -89,7 +93,7 @@ pub(crate) async fn start_agent_impl<B: KiloSdk>(
     let signal = CancellationToken::new();
     let record = core
         .table()
-        .insert_record(agent, workdir, Some(signal.clone()));
+        .insert_record(agent, workdir, prompt, Some(signal.clone()));
     let mut counted = false;
     let steps = async {
         core.backend.worker("hydrate db").await;
@@ -138,6 +142,7 @@ pub(crate) async fn start_agent_impl<B: KiloSdk>(
             )));
         }
         lock(&record).startup_abort = None;
+        core.sync_registry();
         Ok(())
     };
     match steps.await {
@@ -162,7 +167,9 @@ pub(crate) async fn start_agent_impl<B: KiloSdk>(
                 }
             }
             let removed = core.table().remove_record_if(agent, &record);
-            if !removed {
+            if removed {
+                core.sync_registry();
+            } else {
                 point!("startAgentImpl.abort_path_kept_newer_record");
             }
             Err(LifecycleError::Cancelled)
@@ -174,6 +181,7 @@ pub(crate) async fn start_agent_impl<B: KiloSdk>(
                 r.status = Status::Failed;
                 r.startup_abort = None;
             }
+            core.sync_registry();
             if counted {
                 core.table().decrement_mapped(workdir);
             }
@@ -188,7 +196,7 @@ pub(crate) async fn start_agent_impl<B: KiloSdk>(
 /// (whatever its count, whoever else runs on it), ⏸`ensureSDKServer` (a fresh server at count
 /// 0), ⏸ create once more, and throw if that fails too. A create that throws (no answer)
 /// propagates. The caller keeps its old client and server for the stream and the prompt.
-async fn create_session_with_stale_db_fallback<B: KiloSdk>(
+pub(crate) async fn create_session_with_stale_db_fallback<B: KiloSdk>(
     core: &Arc<Core<B>>,
     server: agent_lifecycle::ServerId,
     workdir: &agent_lifecycle::Workdir,
@@ -255,5 +263,30 @@ impl<B: KiloSdk> Lifecycle<B> for AbortTokenManager<B> {
 
     fn snapshot(&self) -> Snapshot {
         self.core.snapshot()
+    }
+
+    async fn update(&self, agent: &AgentId, _config: &str) -> Result<(), LifecycleError> {
+        self.core.update_agent_model(agent).await
+    }
+
+    fn registry(&self) -> Vec<StartRequest> {
+        self.core.registry()
+    }
+
+    /// `bootHydration` (POST): fire-and-forget from `main.ts`, with no gate: the routes do not
+    /// wait for it, and its starts race theirs.
+    async fn hydrate(&self, registry: Vec<StartRequest>) -> Result<(), LifecycleError> {
+        self.core.found_registry(&registry);
+        self.core.backend.worker("registry fetch").await;
+        if registry.is_empty() {
+            point!("bootHydration.registry_empty");
+        }
+        for request in &registry {
+            point!("bootHydration.resumed_agent");
+            if start_agent_impl(&self.core, request).await.is_err() {
+                point!("bootHydration.resume_failed");
+            }
+        }
+        Ok(())
     }
 }

@@ -15,6 +15,8 @@
 //! | catch | `rec.status = failed` (over any status); if `counted`: `sdkInstances.get(workdir)?.sessionCount--` (no close) | [`Table::decrement_mapped`] |
 //! | stop | docs/real-system.md stopAgent, PRE branch | [`Core::stop_agent`] |
 //! | evict | SIGTERM: stopHeartbeat, ⏸`stopAll`, exit (PRE has no drain, no `_draining`) | [`Core::stop_all`] |
+//! | update | `PATCH /agents/:id/model` ⇒ `updateAgentModel` @ `05493752` (`common/update.rs`: always `session.create`, no mayor resume) | [`Lifecycle::update`] |
+//! | refresh, registry, hydrate | PRE has no token-refresh restart, no `syncRegistry` and no `bootHydration` | the defaults |
 //!
 //! Assumptions beyond common/mod.rs's: none.
 
@@ -55,7 +57,7 @@ impl<B: KiloSdk> Lifecycle<B> for LegacyManager<B> {
         if matches!(existing, Some(Status::Running | Status::Starting)) {
             core.stop_agent(agent).await;
         }
-        let record = core.table().insert_record(agent, workdir, None);
+        let record = core.table().insert_record(agent, workdir, prompt, None);
         let mut counted = false;
         let steps = async {
             let server = core.ensure_sdk_server(workdir).await?;
@@ -120,5 +122,9 @@ impl<B: KiloSdk> Lifecycle<B> for LegacyManager<B> {
 
     fn snapshot(&self) -> Snapshot {
         self.core.snapshot()
+    }
+
+    async fn update(&self, agent: &AgentId, _config: &str) -> Result<(), LifecycleError> {
+        self.core.update_agent_model(agent).await
     }
 }

@@ -1,6 +1,8 @@
 //! The coverage points of the historical models ([`mod@agent_lifecycle::point`]), named after
 //! the real code's functions, in one catalog per model: the shared functions' points that the
-//! model's version can reach, and its own start's.
+//! model's version can reach, and its own start's; the other entry points' are in `entry.rs`.
+
+mod entry;
 
 use agent_lifecycle::point::{Point, p};
 
@@ -273,20 +275,36 @@ fn join(parts: &[&[Point]]) -> Vec<Point> {
 
 /// The points [`LegacyManager`](crate::LegacyManager) (PRE) can reach.
 pub fn legacy() -> Vec<Point> {
-    join(&[SHARED, PRE, PRE_AND_POST])
+    join(&[SHARED, PRE, PRE_AND_POST, entry::UPDATE])
 }
 
 /// The points [`AbortTokenManager`](crate::AbortTokenManager) (POST) can reach.
 pub fn abort_token() -> Vec<Point> {
-    join(&[SHARED, PRE_AND_POST, POST])
+    join(&[SHARED, PRE_AND_POST, POST, entry::UPDATE, entry::REGISTRY])
 }
 
 /// The points [`StartLockManager`](crate::StartLockManager) (LATEST) can reach.
 pub fn start_lock() -> Vec<Point> {
-    join(&[SHARED, POST, LATEST])
+    join(&[
+        SHARED,
+        POST,
+        LATEST,
+        entry::UPDATE,
+        entry::REGISTRY,
+        entry::LATEST,
+    ])
 }
 
 /// Every point declared in this crate.
 pub fn all() -> Vec<Point> {
-    join(&[SHARED, PRE, PRE_AND_POST, POST, LATEST])
+    join(&[
+        SHARED,
+        PRE,
+        PRE_AND_POST,
+        POST,
+        LATEST,
+        entry::UPDATE,
+        entry::REGISTRY,
+        entry::LATEST,
+    ])
 }

@@ -221,8 +221,9 @@ impl<B: KiloSdk> Core<B> {
         );
     }
 
-    /// `exitAgent` (idle timeout): only a Running record exits; `exited`, release the
-    /// instance mapped now (close at ≤ 0), abort the stream. No `session.abort` (§3).
+    /// `exitAgent` (idle timeout): only a Running record exits; `exited`, `syncRegistry()`
+    /// (POST, LATEST), release the instance mapped now (close at ≤ 0), abort the stream. No
+    /// `session.abort` (§3).
     fn exit_agent(&self, record: &RecordRef, controller: &CancellationToken) {
         let close = {
             let mut table = self.table();
@@ -239,6 +240,8 @@ impl<B: KiloSdk> Core<B> {
                 .instance(&workdir)
                 .and_then(|inst| table.release(&inst, &workdir))
         };
+        // POST and LATEST `syncRegistry()` after `exited` (the release changes no status).
+        self.sync_registry();
         if close.is_some() {
             point!("exitAgent.closed_server");
         }

@@ -16,6 +16,9 @@
 //! | `subscribeToEvents`, `handleIdleEvent`, `exitAgent` (§2) | [`Core::subscribe_to_events`], [`Core::handle_idle_event`], [`Core::exit_agent`] |
 //! | `drainAll` (POST, §2) | [`Core::drain_all`] |
 //! | `stopAll` (§2) | [`Core::stop_all`] |
+//! | `syncRegistry` (POST, LATEST) and the registry it writes | [`Core::sync_registry`], [`Table::registry`] (`registry.rs`) |
+//! | `updateAgentModel` (PRE, POST, LATEST) | [`Core::update_agent_model`] (`update.rs`) |
+//! | `refreshTokenForAllAgents` (LATEST) | [`Core::refresh_token_for_all_agents`] (`refresh.rs`) |
 //!
 //! Assumptions, where the notes are silent:
 //! - A1 `session.create`, `session.prompt`, `session.abort` and the SSE connect have no timeout in
@@ -38,17 +41,20 @@
 //! - A10 Only the session's own `session.idle` and `session.error` reach a stream's handler
 //!   besides `server.connected` and `server.heartbeat`: other sessions' `message.part.updated`
 //!   (which passes every filter, §2) is not modelled.
-//! - A8 The registry (`syncRegistry`), db snapshots, heartbeats to the town and event
-//!   broadcasts are not modelled: they write nothing the container's own state depends on, and
-//!   boot hydration (which reads the registry) is not in the workload.
+//! - A8 Db snapshots, heartbeats to the town and event broadcasts are not modelled: they write
+//!   nothing the container's own state depends on. The registry is ([`Table::registry`],
+//!   `registry.rs`): boot hydration reads it.
 
 // The state's types live here, so their private fields stay private to `common`; the shared
 // functions on them are split by idea into the submodules.
 mod events;
 mod instances;
 mod records;
+mod refresh;
+mod registry;
 mod snapshot;
 mod stop;
+mod update;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -82,6 +88,8 @@ pub(crate) struct Record {
     /// `sessionId`: `''` (None) until `session.create` returns.
     pub session: Option<SessionId>,
     pub workdir: Workdir,
+    /// `startupRequest.prompt`: what `syncRegistry` writes back for boot hydration.
+    pub prompt: String,
     /// POST `startupAbortController`: set from creation until the initial prompt returns.
     pub startup_abort: Option<CancellationToken>,
 }
@@ -115,6 +123,9 @@ pub(crate) struct Table {
     controller_owner: Vec<(u64, u64)>,
     subscriptions: Vec<(u64, AgentId, u64, CancellationToken)>,
     pub draining: bool,
+    /// The container registry as the last `syncRegistry` wrote it (POST, LATEST), or as the
+    /// boot that hydrated from it found it; `None`: nothing written yet.
+    registry: Option<Vec<agent_lifecycle::StartRequest>>,
     next_serial: u64,
 }
 

@@ -18,6 +18,7 @@ impl Table {
         &mut self,
         agent: &AgentId,
         workdir: &Workdir,
+        prompt: &str,
         startup_abort: Option<CancellationToken>,
     ) -> RecordRef {
         self.next_serial += 1;
@@ -26,6 +27,7 @@ impl Table {
             status: Status::Starting,
             session: None,
             workdir: workdir.clone(),
+            prompt: prompt.to_string(),
             startup_abort,
         }));
         set(&mut self.agents, agent.clone(), record.clone());

@@ -32,7 +32,7 @@ impl<B: KiloSdk> Core<B> {
     ///    the create has not returned); if it *returned* (an HTTP error included), decrement the
     ///    captured instance and at ≤ 0 close its server and delete the workdir's entry; if it
     ///    *threw*, no decrement (**[2nd]**);
-    /// 5. `exited`.
+    /// 5. `exited`; POST and LATEST: `syncRegistry()`.
     pub async fn stop_agent(&self, agent: &AgentId) {
         let (record, inst) = {
             let mut table = self.table();
@@ -86,6 +86,7 @@ impl<B: KiloSdk> Core<B> {
             point!("stopAgent.no_instance");
         }
         lock(&record).status = Status::Exited;
+        self.sync_registry();
     }
 
     /// `drainAll` (POST and later; PR #1795):
@@ -96,8 +97,8 @@ impl<B: KiloSdk> Core<B> {
     /// 3. freeze each straggler (Running or Starting): clear its timer, abort and delete its
     ///    controller, ⏸`session.abort(sessionId)` if its workdir has an instance; a throw
     ///    leaves the status as it is, otherwise `exited`; no decrement, no close; then
-    ///    ⏸ force-save (git, checkpoint, snapshot, report) per frozen agent.
-    ///    Does not abort startup controllers.
+    ///    ⏸ force-save (git, checkpoint, snapshot, report) per frozen agent;
+    /// 4. `syncRegistry()`. Does not abort startup controllers.
     pub async fn drain_all(self: &Arc<Self>) {
         let any = {
             let mut table = self.table();
@@ -157,6 +158,8 @@ impl<B: KiloSdk> Core<B> {
         for _ in frozen {
             self.backend.worker("force-save").await;
         }
+        // "Clear the container registry": whatever is still running or starting stays in it.
+        self.sync_registry();
     }
 
     /// The records that are Running or Starting, in map order.
