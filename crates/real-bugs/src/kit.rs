@@ -43,14 +43,33 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use agent_lifecycle::point::{Point, p};
 use agent_lifecycle::{
     AgentId, AgentSnapshot, BackendError, Lifecycle, LifecycleError, ManagerConfig, ServerId,
     ServerSnapshot, SessionBackend, SessionEvent, SessionId, Snapshot, StartRequest, Status,
-    Workdir, bounded,
+    Workdir, bounded, point,
 };
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+/// The kit's coverage points (`point!` marks them below): the moments each bug needs, so a
+/// campaign that holds can be shown to have reached them.
+pub const POINTS: &[Point] = &[
+    p(
+        "kit.restart_cancelled_startup",
+        "a restart cancelled a startup still in flight and went on",
+    ),
+    p(
+        "kit.cancel_seen_after_create",
+        "a startup found its token cancelled right after session.create returned",
+    ),
+    p("kit.exit_idle", "a Running record exited on its idle timer"),
+    p(
+        "kit.exit_stream_failed",
+        "a Running record exited because its session's stream failed",
+    ),
+];
 
 /// Why a background exit ends an agent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +90,22 @@ impl ExitCause {
     }
 }
 
+/// What a teardown does with the record's count on its server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Release {
+    /// `sessionCount--`, and at 0 `server.close()` and the entry deleted: what every path of a
+    /// correct manager does.
+    Give,
+    /// Nothing: the count stays, so the server is never closed (#1075 before its fix).
+    Keep,
+    /// `sessionCount--` with no close at 0: the server stays listed at 0 (the real PRE catch's
+    /// decrement, docs/real-system.md §2).
+    DecrementOnly,
+    /// The entry deleted with no close: the server runs on, no longer listed (a stale instance
+    /// removal, docs/real-system.md §6.11).
+    Forget,
+}
+
 /// A startup found its token cancelled.
 #[derive(Debug)]
 pub struct Cancelled;
@@ -86,9 +121,9 @@ pub trait Steps: Send + Sync + 'static {
         record.check()
     }
 
-    /// Whether a background exit gives back the record's count on its server (#1075).
-    fn releases_on_exit(_cause: ExitCause) -> bool {
-        true
+    /// What a background exit does with the record's count on its server (#1075).
+    fn release_on_exit(_cause: ExitCause) -> Release {
+        Release::Give
     }
 }
 
@@ -242,16 +277,33 @@ impl<B: SessionBackend> Inner<B> {
     }
 
     /// `sessionCount--`, then `then` (the record ends with its count), and at 0
-    /// `server.close()` and the entry deleted, all under the gate.
-    async fn release(&self, workdir: &Workdir, server: ServerId, then: impl FnOnce()) {
+    /// `server.close()` and the entry deleted, all under the gate; or what `how` says instead.
+    async fn release(
+        &self,
+        workdir: &Workdir,
+        server: ServerId,
+        how: Release,
+        then: impl FnOnce(),
+    ) {
+        if how == Release::Keep {
+            then();
+            return;
+        }
         let gate = self.gate(workdir);
         let _gate = gate.lock().await;
-        let last = match self.state().servers.get_mut(workdir) {
-            Some((s, count)) if *s == server => {
-                *count -= 1;
-                *count <= 0
+        let last = {
+            let mut state = self.state();
+            match state.servers.get_mut(workdir) {
+                Some((s, _)) if *s == server && how == Release::Forget => {
+                    state.servers.remove(workdir);
+                    false
+                }
+                Some((s, count)) if *s == server => {
+                    *count -= 1;
+                    *count <= 0 && how == Release::Give
+                }
+                _ => false,
             }
-            _ => false,
         };
         then();
         if last {
@@ -284,9 +336,9 @@ impl<B: SessionBackend> Inner<B> {
         }
     }
 
-    /// Undoes what `record` holds: aborts its session, releases its count if `release`, and
-    /// ends it as `end`.
-    async fn undo(&self, record: &Record, end: Status, release: bool) {
+    /// Undoes what `record` holds: aborts its session, does with its count what `release`
+    /// says, and ends it as `end`.
+    async fn undo(&self, record: &Record, end: Status, release: Release) {
         let (session, server) = {
             let held = record.held();
             (held.session, held.server)
@@ -295,8 +347,8 @@ impl<B: SessionBackend> Inner<B> {
             self.abort(session).await;
         }
         match server {
-            Some(server) if release => {
-                self.release(&record.workdir, server, || record.finish(end))
+            Some(server) => {
+                self.release(&record.workdir, server, release, || record.finish(end))
                     .await;
             }
             _ => record.finish(end),
@@ -304,7 +356,7 @@ impl<B: SessionBackend> Inner<B> {
     }
 
     /// Ends a `Running` record: stop, eviction, or a background exit.
-    async fn teardown(&self, record: &Record, end: Status, release: bool) {
+    async fn teardown(&self, record: &Record, end: Status, release: Release) {
         if record.begin_teardown() {
             self.undo(record, end, release).await;
         }
@@ -318,9 +370,11 @@ impl<B: SessionBackend> Inner<B> {
         };
         match record.status() {
             Status::Starting => {
-                record.cancel();
+                if record.cancel() && !wait {
+                    point!("kit.restart_cancelled_startup");
+                }
             }
-            Status::Running => self.teardown(&record, Status::Exited, true).await,
+            Status::Running => self.teardown(&record, Status::Exited, Release::Give).await,
             _ => {}
         }
         if wait {
@@ -405,26 +459,27 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
         };
         record.held().server = Some(server);
         if record.check().is_err() {
-            inner.undo(record, Status::Exited, true).await;
+            inner.undo(record, Status::Exited, Release::Give).await;
             return Err(LifecycleError::Cancelled);
         }
         let session =
             match bounded(timeout, inner.backend.create_session(server, &record.agent)).await {
                 Ok(session) => session,
                 Err(e) => {
-                    inner.undo(record, Status::Failed, true).await;
+                    inner.undo(record, Status::Failed, Release::Give).await;
                     return Err(e.into());
                 }
             };
         if S::on_created(record, session).is_err() {
+            point!("kit.cancel_seen_after_create");
             // The abort path: it aborts the session the record holds, if it holds one.
-            inner.undo(record, Status::Exited, true).await;
+            inner.undo(record, Status::Exited, Release::Give).await;
             return Err(LifecycleError::Cancelled);
         }
         let events = match bounded(timeout, inner.backend.subscribe(session)).await {
             Ok(events) => events,
             Err(e) => {
-                inner.undo(record, Status::Failed, true).await;
+                inner.undo(record, Status::Failed, Release::Give).await;
                 return Err(e.into());
             }
         };
@@ -444,10 +499,10 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
             return Ok(());
         }
         if cancelled {
-            inner.undo(record, Status::Exited, true).await;
+            inner.undo(record, Status::Exited, Release::Give).await;
             return Err(LifecycleError::Cancelled);
         }
-        inner.undo(record, Status::Failed, true).await;
+        inner.undo(record, Status::Failed, Release::Give).await;
         Err(prompted
             .err()
             .unwrap_or_else(|| {
@@ -514,8 +569,14 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
     async fn exit(inner: &Inner<B>, record: &Record, cause: ExitCause) {
         let turn = inner.turn(&record.agent);
         let _turn = turn.lock().await;
+        if record.status() == Status::Running {
+            match cause {
+                ExitCause::Idle => point!("kit.exit_idle"),
+                ExitCause::StreamFailed => point!("kit.exit_stream_failed"),
+            }
+        }
         inner
-            .teardown(record, cause.end(), S::releases_on_exit(cause))
+            .teardown(record, cause.end(), S::release_on_exit(cause))
             .await;
     }
 }

@@ -12,7 +12,7 @@
 //! `running` → `failed`, report, `sessionCount--` (close and delete the instance at ≤0)". Before
 //! the fix both paths marked the record and stopped there.
 //!
-//! **The step.** [`Steps1075::releases_on_exit`], the tail of both background exits:
+//! **The step.** [`Steps1075::release_on_exit`], the tail of both background exits:
 //!
 //! | path | pre-fix | fixed |
 //! | --- | --- | --- |
@@ -26,15 +26,19 @@
 //! settled, a running server must be one the manager knows, counted by live records, and not
 //! left running at 0 (sim/src/check/settle.rs).
 
-use crate::kit::{ExitCause, KitManager, Steps};
+use crate::kit::{ExitCause, KitManager, Release, Steps};
 
 /// #1075's step; `FIXED` gives the count back.
 pub struct Steps1075<const FIXED: bool>;
 
 impl<const FIXED: bool> Steps for Steps1075<FIXED> {
-    fn releases_on_exit(_cause: ExitCause) -> bool {
-        // Before the fix neither `exitAgent` nor the stream's catch ran `sessionCount--`.
-        FIXED
+    fn release_on_exit(_cause: ExitCause) -> Release {
+        if FIXED {
+            Release::Give
+        } else {
+            // Before the fix neither `exitAgent` nor the stream's catch ran `sessionCount--`.
+            Release::Keep
+        }
     }
 }
 

@@ -14,16 +14,23 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeSet;
+use std::time::Duration;
+
 use lifecycle_sim::explore::shrink::{SHRINK_BUDGET, shrink};
-use lifecycle_sim::testing::{Finding, Source};
+use lifecycle_sim::testing::{CheckOptions, Finding, Source, run_once};
 use lifecycle_sim::{
-    Case, FakeBackend, Invariant, Manager, Scenario, Settings, Strategy, Subject, check_random,
-    replay,
+    CallKind, Case, FakeBackend, FaultConfig, Invariant, Manager, Scenario, Settings, Story,
+    Strategy, Subject, check_random, replay,
 };
+use real_bugs::kit::{ExitCause, KitManager, POINTS, Release, Steps};
 use real_bugs::{AbortOrphan, ServerLeak};
 
 /// Seeds a pre-fix manager must be found within.
 const FIND_WITHIN: u64 = 20_000;
+
+/// Seeds a fixed manager must hold on (about 6 s each in a debug build).
+const HOLD_ON: u64 = 20_000;
 
 /// The campaign every bug is judged on: the default generated scenarios, swarm faults, less the
 /// families in which a failed call took effect.
@@ -49,6 +56,7 @@ fn abort_orphan<const FIXED: bool>() -> Manager<AbortOrphan<FakeBackend, FIXED>>
     })
     .about("#1995: the session id stored before (fixed) or after (pre) the abort check")
     .callers_wait()
+    .points(POINTS.iter().copied())
 }
 
 /// #1075's manager, pre-fix or fixed, as a subject.
@@ -60,6 +68,7 @@ fn server_leak<const FIXED: bool>() -> Manager<ServerLeak<FakeBackend, FIXED>> {
     })
     .about("#1075: the workdir count given back (fixed) or not (pre) on idle and stream exits")
     .callers_wait()
+    .points(POINTS.iter().copied())
 }
 
 /// Every subject, by the names case files use.
@@ -122,7 +131,7 @@ fn abort_orphan_pre_fix_is_found() {
 
 #[test]
 fn abort_orphan_fix_holds() {
-    holds(&abort_orphan::<true>(), 2_000);
+    holds(&abort_orphan::<true>(), HOLD_ON);
 }
 
 // #1075: the idle exit and the stream's catch keep their count, so the server is never closed.
@@ -138,7 +147,162 @@ fn server_leak_pre_fix_is_found() {
 
 #[test]
 fn server_leak_fix_holds() {
-    holds(&server_leak::<true>(), 2_000);
+    holds(&server_leak::<true>(), HOLD_ON);
+}
+
+/// The coverage points the fixed managers reach on the campaign's first `seeds` seeds.
+fn reached(subject: &dyn Subject, seeds: u64) -> BTreeSet<&'static str> {
+    let mut points = BTreeSet::new();
+    for seed in 0..seeds {
+        points.extend(run_once(subject, &Campaign, seed).points);
+    }
+    points
+}
+
+/// A holding campaign proves something only where it went: the fixed managers' campaigns reach
+/// each bug's moment (a restart cancelling a startup, the cancel seen right after the create)
+/// and both background exits (idle, and a stream that failed).
+#[test]
+fn the_campaign_reaches_every_moment_the_bugs_need() {
+    for subject in [
+        Box::new(abort_orphan::<true>()) as Box<dyn Subject>,
+        Box::new(server_leak::<true>()),
+    ] {
+        let points = reached(subject.as_ref(), 2_000);
+        for point in POINTS {
+            assert!(
+                points.contains(point.name),
+                "{} never reached {} ({}) in 2,000 seeds",
+                subject.name(),
+                point.name,
+                point.about
+            );
+        }
+    }
+}
+
+// The bugs as their reports tell them, as stories.
+
+/// #1341's story, #1995's moment: a0 restarted while its first session is being created.
+#[test]
+fn abort_orphan_a_restart_during_create() {
+    let story = Story::new()
+        .agents(["a0"])
+        .start("a0")
+        .start("a0")
+        .while_pending(CallKind::CreateSession, "a0");
+    check_random(&abort_orphan::<false>(), &story, 50).expect_violation(Invariant::I6);
+    check_random(&abort_orphan::<true>(), &story, 500).assert_holds();
+    CheckOptions::default()
+        .within(Duration::from_secs(30))
+        .check_dfs(&abort_orphan::<true>(), &story, 100_000)
+        .assert_exhausted();
+}
+
+/// #1075 as the report tells it: an agent started once, left to go idle: its exit keeps the
+/// count, and the workdir's server is never closed.
+#[test]
+fn server_leak_an_agent_left_idle() {
+    let story = Story::new().agents(["a0"]).start("a0");
+    let leak = check_random(&server_leak::<false>(), &story, 10).expect_violation(Invariant::I3);
+    say(format!(
+        "server-leak-pre, left idle: {}",
+        leak.violation().detail
+    ));
+    check_random(&server_leak::<true>(), &story, 200).assert_holds();
+}
+
+// Which invariant catches a leaked server, in each shape it can take.
+
+/// A manager whose background exits do `HOW` (0: keep the count, 1: decrement without closing at
+/// 0, 2: forget the server without closing it) on the exits of `CAUSE` (0: idle, 1: a stream
+/// that failed) and give the count back on the other.
+struct LeakShape<const HOW: u8, const CAUSE: u8>;
+
+impl<const HOW: u8, const CAUSE: u8> Steps for LeakShape<HOW, CAUSE> {
+    fn release_on_exit(cause: ExitCause) -> Release {
+        let leaks = match cause {
+            ExitCause::Idle => CAUSE == 0,
+            ExitCause::StreamFailed => CAUSE == 1,
+        };
+        match HOW {
+            _ if !leaks => Release::Give,
+            0 => Release::Keep,
+            1 => Release::DecrementOnly,
+            _ => Release::Forget,
+        }
+    }
+}
+
+fn leak_shape<const HOW: u8, const CAUSE: u8>(
+    name: &str,
+) -> Manager<KitManager<FakeBackend, LeakShape<HOW, CAUSE>>> {
+    Manager::new(name).callers_wait()
+}
+
+/// Each shape a leaked server takes (still counted by no record; listed at 0; no longer listed),
+/// on each of #1075's two paths, is found on the campaign: as I3, whose settle check knows all
+/// three shapes, except where the stream failed because its server crashed: a crashed server a
+/// manager still lists at 0 is not judged by I3 (nothing tells a manager of a crash; the process
+/// is gone, so nothing leaks), and reusing it is L2 (sim/src/check/settle.rs).
+#[test]
+fn every_shape_of_a_leaked_server_is_found_on_either_path() {
+    let shapes: Vec<(Box<dyn Subject>, &str)> = vec![
+        (Box::new(leak_shape::<0, 0>("keep-on-idle")), "counted"),
+        (
+            Box::new(leak_shape::<1, 0>("decrement-only-on-idle")),
+            "at 0",
+        ),
+        (Box::new(leak_shape::<2, 0>("forget-on-idle")), "forgotten"),
+        (Box::new(leak_shape::<0, 1>("keep-on-stream")), "counted"),
+        (
+            Box::new(leak_shape::<1, 1>("decrement-only-on-stream")),
+            "at 0",
+        ),
+        (
+            Box::new(leak_shape::<2, 1>("forget-on-stream")),
+            "forgotten",
+        ),
+    ];
+    for (subject, shape) in shapes {
+        let verdict = check_random(subject.as_ref(), &Campaign, FIND_WITHIN);
+        let finding = verdict.finding.expect("every leak shape is found");
+        let invariant = finding.invariant();
+        let crashed_and_reused = invariant == Invariant::L2
+            && subject.name().ends_with("-on-stream")
+            && finding.violation().detail.contains("is not running");
+        assert!(
+            invariant == Invariant::I3 || crashed_and_reused,
+            "{}: {invariant}: {}",
+            subject.name(),
+            finding.violation().detail
+        );
+        say(format!(
+            "{} (a server {shape}): {invariant} at seed {}: {}",
+            subject.name(),
+            finding.seed.unwrap(),
+            finding.violation().detail
+        ));
+    }
+}
+
+/// The story that shows the stream path alone: a server crash under a running agent, whose
+/// stream ends; the pre-fix exit keeps the count of a server that is gone.
+#[test]
+fn server_leak_on_the_stream_path_alone() {
+    let faults = FaultConfig {
+        server_crashes: 1,
+        ..FaultConfig::none()
+    };
+    let story = Story::new().agents(["a0"]).start("a0").faults(faults);
+    let subject = leak_shape::<0, 1>("keep-on-stream");
+    let leak = check_random(&subject, &story, 2_000).expect_violation(Invariant::I3);
+    say(format!(
+        "keep-on-stream, a crash under a0: I3 at seed {}: {}",
+        leak.seed.unwrap(),
+        leak.violation().detail
+    ));
+    check_random(&server_leak::<true>(), &story, 2_000).assert_holds();
 }
 
 // The saved cases: one shrunk finding per pre-fix manager.
@@ -225,4 +389,3 @@ fn save_cases() {
         say(format!("saved {}", path.display()));
     }
 }
-
