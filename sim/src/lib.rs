@@ -204,9 +204,9 @@ pub use scenario::case::Case;
 pub use scenario::faults::FaultConfig;
 pub use scenario::spec::Strategy;
 pub use scenario::spec::{ScenarioSpec, Timing};
-pub use scenario::workload::CallKind;
+pub use scenario::workload::{CallKind, OpDecl, OpKind, OpName};
 pub use scenario::{FaultMode, Scenario, Settings};
-pub use subject::{Manager, Model, Subject};
+pub use subject::{Call, Manager, Model, Operation, Subject};
 pub use testing::{
     CheckOptions, Finding, Seeds, Source, Verdict, check_dfs, check_pct, check_random, replay,
     run_once,

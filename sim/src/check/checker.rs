@@ -141,12 +141,18 @@ impl Checker {
     }
 
     /// The container died, and what was in flight with it (returned, in order, for the
-    /// timeline).
-    pub fn on_bounce(&mut self) -> Vec<(OpId, OpKind)> {
+    /// timeline), but `surviving`: a reboot, which the next boot's hydration answers.
+    pub fn on_bounce(&mut self, surviving: Option<OpId>) -> Vec<(OpId, OpKind)> {
         for watch in &mut self.watches {
             watch.on_bounce();
         }
-        std::mem::take(&mut self.in_flight).into_iter().collect()
+        let mut died = std::mem::take(&mut self.in_flight);
+        if let Some(op) = surviving
+            && let Some(kind) = died.remove(&op)
+        {
+            self.in_flight.insert(op, kind);
+        }
+        died.into_iter().collect()
     }
 
     /// The view after a step at `now_ms`, on the backend's `ledger` and the manager's

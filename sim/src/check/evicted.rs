@@ -92,7 +92,15 @@ pub fn check_evicted(
     }
     let starts: Vec<String> = in_flight
         .iter()
-        .filter(|&(&op, kind)| op < evict && matches!(kind, OpKind::Start(_)))
+        // Whatever may start a session: a start, and a refresh, an update or a hydration,
+        // which restart one.
+        .filter(|&(&op, kind)| {
+            op < evict
+                && matches!(
+                    kind,
+                    OpKind::Start(_) | OpKind::Refresh | OpKind::Update(_) | OpKind::Reboot
+                )
+        })
         .map(|(op, kind)| format!("op#{op} {kind}"))
         .collect();
     if !starts.is_empty() {

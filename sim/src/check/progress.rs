@@ -27,7 +27,7 @@ impl Watch for Progress {
         for earlier in self.issued.values_mut() {
             earlier.superseded |= match (earlier.kind, issue.kind) {
                 (OpKind::Start(a), OpKind::Start(b) | OpKind::Stop(b)) => a == b,
-                (OpKind::Start(_), OpKind::Evict) => true,
+                (OpKind::Start(_), OpKind::Evict | OpKind::Reboot) => true,
                 (OpKind::Stop(a), OpKind::Start(b)) => a == b,
                 _ => false,
             };
@@ -205,6 +205,12 @@ fn judge_progress(
             }
             None
         }
-        OpKind::Evict => None,
+        // Not judged yet: what a refresh, an update, a reboot or a custom operation must
+        // leave with the faults off is the subject's to say (a user invariant).
+        OpKind::Evict
+        | OpKind::Refresh
+        | OpKind::Update(_)
+        | OpKind::Reboot
+        | OpKind::Custom(_) => None,
     }
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use super::UsageError;
 use crate::report::Origin;
 use crate::scenario::faults::FaultConfig;
+use crate::scenario::workload::OpMix;
 use crate::subject::Subject;
 use crate::{FaultMode, Settings, Strategy};
 use clap::{Args, ValueEnum};
@@ -89,6 +90,44 @@ pub(super) struct Generation {
     /// (hypothetical: a dead server's event stream throws).
     #[arg(long, value_name = "FAMILY", value_parser = parse_opt_in)]
     pub(super) also: Vec<String>,
+    /// The operation kinds every scenario draws from, such as `start,stop,refresh`: start,
+    /// restart, stop, evict, refresh, update, reboot, `custom` (all the subject's own) or one
+    /// of the subject's own by name; `all` is start to evict, `every` is all of them. Without
+    /// it, each seed draws its own subset (swarm), with the subject's own operations in.
+    #[arg(long, value_name = "LIST", value_parser = parse_ops)]
+    pub(super) ops: Option<String>,
+}
+
+/// Checks an `--ops` list's words (custom names are checked against the subject later).
+fn parse_ops(text: &str) -> Result<String, String> {
+    ops_of(text).map(|_| text.to_string())
+}
+
+/// An `--ops` list: its built-in kinds, and the custom operations it names.
+fn ops_of(text: &str) -> Result<(OpMix, Vec<String>), String> {
+    let mut builtin = Vec::new();
+    let mut custom = Vec::new();
+    for word in text.split(',').map(str::trim) {
+        if word.parse::<OpMix>().is_ok() {
+            builtin.push(word);
+        } else if crate::scenario::workload_text::is_custom_name(word) {
+            custom.push(word.to_string());
+        } else {
+            return Err(format!(
+                "`{word}` is not an operation kind (start, restart, stop, evict, refresh, \
+                 update, reboot, custom, all, every, or a subject's own operation)"
+            ));
+        }
+    }
+    let mut mix: OpMix = builtin
+        .join(",")
+        .parse()
+        .unwrap_or_else(|_| OpMix::starts());
+    if builtin.is_empty() {
+        mix = OpMix::starts();
+    }
+    mix.custom |= !custom.is_empty();
+    Ok((mix, custom))
 }
 
 fn parse_opt_in(text: &str) -> Result<String, String> {
@@ -147,8 +186,41 @@ impl Generation {
         Strategy::parse(&self.strategy, self.depth).expect("checked by the parser")
     }
 
+    /// The settings for `subject`: its own operations join the draw, or those `--ops` names
+    /// (each must be one of its own).
+    pub(super) fn settings_for(&self, subject: &dyn Subject) -> Result<Settings, UsageError> {
+        let mut settings = self.settings().for_subject(subject);
+        let named = match &self.ops {
+            Some(text) => ops_of(text).expect("checked by the parser").1,
+            None => Vec::new(),
+        };
+        if !named.is_empty() {
+            let declared: Vec<String> =
+                settings.custom.iter().map(|d| d.name.to_string()).collect();
+            if let Some(unknown) = named.iter().find(|n| !declared.contains(n)) {
+                return Err(UsageError(format!(
+                    "--ops names `{unknown}`, which {} does not declare (its own operations: {})",
+                    subject.name(),
+                    if declared.is_empty() {
+                        "none".to_string()
+                    } else {
+                        declared.join(", ")
+                    }
+                )));
+            }
+            settings
+                .custom
+                .retain(|d| named.iter().any(|n| n == d.name.as_str()));
+        }
+        Ok(settings)
+    }
+
     pub(super) fn settings(&self) -> Settings {
         Settings {
+            ops: self
+                .ops
+                .as_deref()
+                .map(|text| ops_of(text).expect("checked by the parser").0),
             faults: match self.faults {
                 FaultChoice::Swarm => FaultMode::Swarm,
                 FaultChoice::All => FaultMode::Fixed(FaultConfig::all()),
@@ -182,6 +254,9 @@ impl Generation {
         }
         for name in &self.also {
             flags.push_str(&format!(" --also {name}"));
+        }
+        if let Some(ops) = &self.ops {
+            flags.push_str(&format!(" --ops {ops}"));
         }
         match self.faults {
             FaultChoice::Swarm => {}

@@ -91,7 +91,12 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
         ));
     }
     let single = a.models.len() == 1;
-    let settings = generation.settings();
+    // Each subject's own: its operations join the draw.
+    let settings: Vec<crate::Settings> = a
+        .models
+        .iter()
+        .map(|&model| generation.settings_for(model))
+        .collect::<Result<_, _>>()?;
     // A steered seed's scenario depends on the rounds before it: it replays from its case.
     let origin = |seed: u64| {
         if a.steer {
@@ -120,7 +125,7 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
     // A sweep of several subjects prints its summary first, then the failures: a subject's
     // expected ones only with --verbose.
     let mut details: Vec<String> = Vec::new();
-    for &model in &a.models {
+    for (&model, settings) in a.models.iter().zip(&settings) {
         if INTERRUPTED.load(Ordering::Relaxed) {
             break;
         }
@@ -130,7 +135,7 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
         let mut reported = 0;
         let findings = sweep(
             model,
-            &settings,
+            settings,
             &config,
             |failure| {
                 let origin = origin(failure.seed);

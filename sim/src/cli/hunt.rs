@@ -16,7 +16,7 @@ pub(super) fn hunt(
     max: u64,
     scenario: HuntScenario,
 ) -> Result<bool, UsageError> {
-    let settings = generation.settings();
+    let settings = generation.settings_for(model)?;
     let late = crate::scenario::catalog::late_restart(generation.strategy());
     let hunted = match scenario {
         HuntScenario::Generated => Hunted::Generated(&settings),

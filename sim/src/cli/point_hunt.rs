@@ -32,7 +32,7 @@ pub(super) fn hunt_point(h: PointHunt, generation: &Generation) -> Result<bool, 
             h.point
         )));
     };
-    let settings = generation.settings();
+    let settings = generation.settings_for(model)?;
     let late = crate::scenario::catalog::late_restart(generation.strategy());
     let hunted = match h.scenario {
         HuntScenario::Generated => Hunted::Generated(&settings),

@@ -51,7 +51,7 @@ fn run_source(
     }
     let (scenario, origin) = match (&source.seed, &source.decisions) {
         (Some(seed), _) => (
-            Scenario::from_seed(&generation.settings(), *seed),
+            Scenario::from_seed(&generation.settings_for(model)?, *seed),
             generation.origin(*seed),
         ),
         (None, Some(path)) => {

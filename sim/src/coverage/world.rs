@@ -10,7 +10,8 @@ use std::sync::LazyLock;
 use crate::scenario::workload::{CallKind, OpKind};
 use crate::world::history::Fault;
 
-const OPS: [&str; 3] = ["start", "stop", "evict"];
+/// The operations whose callers may go away: the built-in ones, and every custom one as one.
+const OPS: [&str; 6] = ["start", "stop", "evict", "refresh", "update", "custom"];
 const FAULTS: [Fault; 5] = [
     Fault::Fail,
     Fault::Hang,
@@ -19,11 +20,12 @@ const FAULTS: [Fault; 5] = [
     Fault::Late,
 ];
 
+/// An operation's name in world points: a custom operation's points are all `custom`'s (the
+/// catalog is the same for every subject).
 pub(crate) fn op_name(kind: OpKind) -> &'static str {
     match kind {
-        OpKind::Start(_) => "start",
-        OpKind::Stop(_) => "stop",
-        OpKind::Evict => "evict",
+        OpKind::Custom(_) => "custom",
+        other => other.name(),
     }
 }
 

@@ -26,7 +26,6 @@ use crate::run::Outcome;
 use crate::run::state_op::StateOp;
 use crate::scenario::case::Case;
 use crate::scenario::spec::ScenarioSpec;
-use crate::scenario::workload::OpKind;
 use crate::scenario::{Scenario, Settings};
 use crate::schedule::PctMeasure;
 use crate::subject::Subject;
@@ -162,11 +161,7 @@ fn signature_of(invariant: Invariant, case: &Case) -> String {
         .workload
         .ops
         .iter()
-        .map(|op| match op.kind {
-            OpKind::Start(_) => "start",
-            OpKind::Stop(_) => "stop",
-            OpKind::Evict => "evict",
-        })
+        .map(|op| op.kind.name())
         .collect();
     format!(
         "{} [{}] faults: {}",
@@ -219,6 +214,7 @@ pub fn sweep(
     mut on_progress: impl FnMut(&Progress),
 ) -> Findings {
     let began = Instant::now();
+    let settings = &settings.for_subject(model);
     let mut f = Findings {
         model: model.name().to_string(),
         failures: Vec::new(),

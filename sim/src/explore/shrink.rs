@@ -8,7 +8,7 @@ use crate::run::Outcome;
 use crate::scenario::Scenario;
 use crate::scenario::case::Case;
 use crate::scenario::faults::FaultConfig;
-use crate::scenario::workload::{OpKind, Trigger};
+use crate::scenario::workload::Trigger;
 use crate::subject::Subject;
 use crate::world::history::What;
 
@@ -94,7 +94,7 @@ impl Shrinker<'_> {
         let mut progress = false;
         let used = |c: &Case, a: u8| {
             c.spec.workload.ops.iter().any(|op| {
-                matches!(op.kind, OpKind::Start(x) | OpKind::Stop(x) if x == a)
+                op.kind.agent() == Some(a)
                     || matches!(op.when, Trigger::WhilePending(_, x) if x == a)
             })
         };
@@ -108,11 +108,7 @@ impl Shrinker<'_> {
             c.spec.workload.workdirs.remove(a);
             let shift = |x: u8| if usize::from(x) > a { x - 1 } else { x };
             for op in &mut c.spec.workload.ops {
-                op.kind = match op.kind {
-                    OpKind::Start(x) => OpKind::Start(shift(x)),
-                    OpKind::Stop(x) => OpKind::Stop(shift(x)),
-                    OpKind::Evict => OpKind::Evict,
-                };
+                op.kind = op.kind.with_agent(shift);
                 if let Trigger::WhilePending(k, x) = op.when {
                     op.when = Trigger::WhilePending(k, shift(x));
                 }

@@ -168,15 +168,22 @@ impl Driver {
         let faults_off = w.faults_off();
         self.checker
             .on_issue(now_ms, op, kind, &snapshot, faults_off);
-        // Wrap-up stops are the harness's own, and an eviction is a signal (SIGTERM), not a
-        // request: their callers always wait.
+        // Wrap-up stops are the harness's own, an eviction is a signal (SIGTERM), not a
+        // request, and a reboot is the container's own: their callers always wait. A custom
+        // operation's caller waits if its subject says so.
         if self.callers == Callers::MayDrop
             && self.phase != Phase::Wrapup
-            && !matches!(kind, OpKind::Evict)
+            && !matches!(kind, OpKind::Evict | OpKind::Reboot)
+            && !self.caller_waits(kind)
         {
             w.plan_drop(op);
         }
-        w.post(Notice::Arrival(op, self.command(kind)));
+        if kind == OpKind::Reboot {
+            // The container goes at the next look; its next boot hydrates, as this operation.
+            w.reboot = Some(op);
+        } else {
+            w.post(Notice::Arrival(op, self.command(kind, op)));
+        }
         w.history
             .push(now_ms, Self::op_agent(kind), What::OpIssued(op, kind));
     }
@@ -184,8 +191,13 @@ impl Driver {
     /// The abstract state an operation meets (see [`StateOp`]).
     pub(super) fn state_label(&self, w: &World, snapshot: &Snapshot, kind: OpKind) -> StateOp {
         let Some(a) = kind.agent() else {
-            return StateOp::Evict {
-                in_flight: self.checker.in_flight().len().min(3) as u8,
+            let in_flight = self.checker.in_flight().len().min(3) as u8;
+            return match kind {
+                OpKind::Evict => StateOp::Evict { in_flight },
+                other => StateOp::Container {
+                    op: other.name(),
+                    in_flight,
+                },
             };
         };
         let agent = agent_id(a);
@@ -204,7 +216,13 @@ impl Driver {
         let call = w.call_in_flight_of(&agent);
         match kind {
             OpKind::Stop(_) => StateOp::Stop { status, busy, call },
-            _ => StateOp::Start { status, busy, call },
+            OpKind::Start(_) => StateOp::Start { status, busy, call },
+            other => StateOp::Agent {
+                op: other.name(),
+                status,
+                busy,
+                call,
+            },
         }
     }
 }

@@ -208,6 +208,10 @@ fn observe<S: Scene>(scene: &mut S, now_ms: u64) -> Result<bool, Violation> {
                     What::OpReturned(op, kind, result.clone()),
                 );
                 evicted |= kind == crate::scenario::workload::OpKind::Evict;
+                if kind == crate::scenario::workload::OpKind::Reboot {
+                    w.history
+                        .push(now_ms, None, What::Container("hydration ended".into()));
+                }
                 let snapshot = || snapshot_of(&w);
                 scene
                     .checker()
@@ -221,7 +225,8 @@ fn observe<S: Scene>(scene: &mut S, now_ms: u64) -> Result<bool, Violation> {
             }
         }
     }
-    Ok(evicted)
+    // A reboot issued before this look: the container goes, as after an eviction.
+    Ok(evicted || w.reboot.is_some())
 }
 
 /// The view after a step: the checker's, then the scene's own judgement and phases.
@@ -239,14 +244,16 @@ pub(crate) fn judge_view<S: Scene>(scene: &mut S, now_ms: u64) -> Flow {
     scene.judge(now_ms, &mut w, &snapshot).into()
 }
 
-/// The container died (bounced after an eviction, or killed): its calls with it, and what the
-/// checker knew of it.
+/// The container died (bounced after an eviction or for a reboot, or killed): its calls with
+/// it, and what the checker knew of it.
 pub(crate) fn container_died<S: Scene>(scene: &mut S, now_ms: u64) {
     let world = scene.world().clone();
     let mut w = lock(&world);
     w.now_ms = now_ms;
+    let reboot = w.reboot.take();
     w.kill_container();
-    for (op, kind) in scene.checker().on_bounce() {
+    w.rebooted = reboot;
+    for (op, kind) in scene.checker().on_bounce(reboot) {
         w.history
             .push(now_ms, agent_of(kind), What::OpKilled(op, kind));
     }

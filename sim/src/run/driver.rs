@@ -12,7 +12,7 @@ use super::state_op::StateOp;
 use crate::check::{Checker, Violation};
 use crate::scenario::names::{agent_id, agent_name, workdir_name};
 use crate::scenario::spec::ScenarioSpec;
-use crate::scenario::workload::{OpKind, Trigger};
+use crate::scenario::workload::{OpKind, OpName, Trigger};
 use crate::world::history::{OpId, What};
 use crate::world::{Command, World};
 
@@ -49,6 +49,8 @@ pub(super) struct Driver {
     pub(super) busy_ms: u64,
     /// How long the manager must have been quiet to count as settled.
     pub(super) settle_ms: u64,
+    /// The subject's own operations whose callers always wait.
+    pub(super) waiting_callers: Vec<OpName>,
     pub(super) coverage: BTreeSet<StateOp>,
     /// The workload's operations (by place) dropped unissued: the call each waited for was
     /// never in flight.
@@ -81,7 +83,9 @@ impl Driver {
 }
 
 impl Driver {
-    pub(super) fn command(&self, kind: OpKind) -> Command {
+    /// What the container is asked for operation `op` of `kind` (a reboot is the driver's
+    /// own doing, never a command).
+    pub(super) fn command(&self, kind: OpKind, op: OpId) -> Command {
         match kind {
             OpKind::Start(a) => Command::Start(StartRequest {
                 agent: agent_id(a),
@@ -90,7 +94,17 @@ impl Driver {
             }),
             OpKind::Stop(a) => Command::Stop(agent_id(a)),
             OpKind::Evict => Command::Evict,
+            OpKind::Refresh => Command::Refresh,
+            // Each update a configuration of its own, so a timeline tells them apart.
+            OpKind::Update(a) => Command::Update(agent_id(a), format!("model-{op}")),
+            OpKind::Custom(call) => Command::Custom(call, call.agent.map(agent_id)),
+            OpKind::Reboot => unreachable!("a reboot bounces the container; it is no command"),
         }
+    }
+
+    /// Whether the callers of `kind` always wait (a custom operation whose subject says so).
+    pub(super) fn caller_waits(&self, kind: OpKind) -> bool {
+        matches!(kind, OpKind::Custom(c) if self.waiting_callers.contains(&c.name))
     }
 
     pub(super) fn op_agent(kind: OpKind) -> Option<AgentId> {

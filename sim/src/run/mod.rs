@@ -29,6 +29,7 @@ use crate::decisions::{Decisions, Draw};
 use crate::scenario::case::Case;
 use crate::scenario::spec::ScenarioSpec;
 use crate::schedule::PctMeasure;
+use crate::subject::UserOperation;
 use crate::world::backend::{FakeBackend, lock};
 use crate::world::history::History;
 use crate::world::{BackendConfig, World};
@@ -150,6 +151,8 @@ pub struct RunConfig {
     pub callers: Callers,
     /// Checked with the built-in invariants after every step.
     pub invariants: Vec<UserInvariant>,
+    /// The subject's own operations.
+    pub operations: Vec<UserOperation>,
 }
 
 impl Default for RunConfig {
@@ -157,6 +160,7 @@ impl Default for RunConfig {
         Self {
             callers: Callers::MayDrop,
             invariants: Vec::new(),
+            operations: Vec::new(),
         }
     }
 }
@@ -222,10 +226,17 @@ fn run_scenario_unheard<M: Lifecycle<FakeBackend>>(
         coverage: BTreeSet::new(),
         never_issued: Vec::new(),
         settle_ms: settle_window_ms(&spec.manager_config()),
+        waiting_callers: config
+            .operations
+            .iter()
+            .filter(|o| o.waits)
+            .map(|o| o.decl.name)
+            .collect(),
         checker: Checker::new(config.invariants.clone(), spec.timing.liveness_bound_ms),
     };
     let host_world = world.clone();
     let manager_config = spec.manager_config();
+    let operations: Arc<[UserOperation]> = config.operations.clone().into();
     let (violation, left) = if clockwork {
         let wake = Arc::new(tokio::sync::Notify::new());
         lock(&world).clockwork = Some(wake.clone());
@@ -240,6 +251,7 @@ fn run_scenario_unheard<M: Lifecycle<FakeBackend>>(
                 host_world.clone(),
                 manager_config.clone(),
                 Some(host_shared.clone()),
+                operations.clone(),
             )
         });
         let violation = drive(&mut sim, &shared.driver, Time::Jumps(&shared));
@@ -247,7 +259,12 @@ fn run_scenario_unheard<M: Lifecycle<FakeBackend>>(
         (violation, left)
     } else {
         sim.host(CONTAINER, move || {
-            container::<M>(host_world.clone(), manager_config.clone(), None)
+            container::<M>(
+                host_world.clone(),
+                manager_config.clone(),
+                None,
+                operations.clone(),
+            )
         });
         let driver = Mutex::new(driver);
         let violation = drive(&mut sim, &driver, Time::Millisecond);
@@ -263,6 +280,7 @@ fn run_scenario_unheard<M: Lifecycle<FakeBackend>>(
     let mut w = lock(&world);
     // The snapshot closure holds the manager, which holds the world: break the cycle.
     w.snapshot = None;
+    w.registry = None;
     w.inbox = None;
     let history = std::mem::take(&mut w.history);
     Outcome {

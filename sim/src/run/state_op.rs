@@ -36,6 +36,26 @@ pub enum StateOp {
         /// Operations in flight (capped at 3).
         in_flight: u8,
     },
+    /// Another operation about one agent (an update, a custom one), meeting the same as a
+    /// start.
+    Agent {
+        /// The operation's name.
+        op: &'static str,
+        /// The agent's record's status.
+        status: Option<Status>,
+        /// Other operations of the agent in flight (capped at 2).
+        busy: u8,
+        /// The agent's earliest backend call in flight.
+        call: Option<CallKind>,
+    },
+    /// Another operation about the whole container (a refresh, a reboot, a custom one),
+    /// meeting this many operations in flight (capped at 3).
+    Container {
+        /// The operation's name.
+        op: &'static str,
+        /// Operations in flight (capped at 3).
+        in_flight: u8,
+    },
 }
 
 /// A cell of the map: an operation, the status it met, the call in flight it met.
@@ -48,6 +68,10 @@ pub fn key(pair: &StateOp) -> Key {
         StateOp::Start { status, call, .. } => ("start", status, call),
         StateOp::Stop { status, call, .. } => ("stop", status, call),
         StateOp::Evict { .. } => ("evict", None, None),
+        StateOp::Agent {
+            op, status, call, ..
+        } => (op, status, call),
+        StateOp::Container { op, .. } => (op, None, None),
     }
 }
 
@@ -55,6 +79,15 @@ impl fmt::Display for StateOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (verb, status, busy, call) = match *self {
             Self::Evict { in_flight } => return write!(f, "evict with {in_flight} in flight"),
+            Self::Container { op, in_flight } => {
+                return write!(f, "{op} with {in_flight} in flight");
+            }
+            Self::Agent {
+                op,
+                status,
+                busy,
+                call,
+            } => (op, status, busy, call),
             Self::Start { status, busy, call } => ("start", status, busy, call),
             Self::Stop { status, busy, call } => ("stop", status, busy, call),
         };

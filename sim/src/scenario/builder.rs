@@ -4,7 +4,9 @@
 use crate::scenario::faults::FaultConfig;
 use crate::scenario::spec::Strategy;
 use crate::scenario::spec::{CLOCKWORK_VERSION, STEPPING_VERSION, ScenarioSpec, Timing, VERSION};
-use crate::scenario::workload::{AgentIx, CallKind, Op, OpKind, OpMix, Trigger, Workload};
+use crate::scenario::workload::{
+    AgentIx, CallKind, CustomOp, Op, OpKind, OpMix, OpName, Trigger, Workload,
+};
 
 /// A hand-written scenario. Agents are named `a0`, `a1`, ... in the order [`Story::agents`]
 /// lists them, and share one workdir (one server) unless placed apart. Each operation arrives
@@ -95,6 +97,40 @@ impl Story {
     /// Container shutdown: stops everything and closes every server.
     pub fn evict(self) -> Self {
         self.then(OpKind::Evict)
+    }
+
+    /// Restarts every running agent's server (`Lifecycle::refresh`).
+    pub fn refresh(self) -> Self {
+        self.then(OpKind::Refresh)
+    }
+
+    /// Swaps `agent`'s configuration (`Lifecycle::update`).
+    pub fn update(self, agent: &str) -> Self {
+        let ix = self.ix(agent);
+        self.then(OpKind::Update(ix))
+    }
+
+    /// The container dies and boots again, and hydrates what it persisted
+    /// (`Lifecycle::hydrate`).
+    pub fn reboot(self) -> Self {
+        self.then(OpKind::Reboot)
+    }
+
+    /// Calls the subject's own operation `name` ([`Operation`]), about `agent` if it concerns
+    /// one, with argument `arg`.
+    ///
+    /// [`Operation`]: crate::Operation
+    pub fn call(self, name: &str, agent: Option<&str>, arg: u8) -> Self {
+        assert!(
+            crate::scenario::workload_text::is_custom_name(name),
+            "`{name}` cannot name a custom operation"
+        );
+        let agent = agent.map(|a| self.ix(a));
+        self.then(OpKind::Custom(CustomOp {
+            name: OpName::new(name),
+            agent,
+            arg,
+        }))
     }
 
     /// The last operation arrives at this simulated millisecond.

@@ -11,14 +11,14 @@ pub mod spec;
 #[cfg(feature = "proptest")]
 pub mod strategies;
 pub mod workload;
-mod workload_text;
+pub(crate) mod workload_text;
 
 use crate::decisions::Decisions;
 use crate::scenario::faults::FaultConfig;
 use crate::scenario::spec::Strategy;
 use case::Case;
 use spec::{ScenarioSpec, Timing, VERSION};
-use workload::{OpMix, Workload, WorkloadShape};
+use workload::{OpDecl, OpMix, Workload, WorkloadShape};
 
 /// How faults are chosen for generated scenarios.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +48,9 @@ pub struct Settings {
     /// The harness semantics: [`VERSION`], or [`spec::CLOCKWORK_VERSION`] for time that jumps
     /// to the next event (see [`ScenarioSpec::jumps_time`]).
     pub version: u32,
+    /// The subject's own operations, drawn when the mix has `custom` ([`Settings::for_subject`]
+    /// fills it in).
+    pub custom: Vec<OpDecl>,
 }
 
 impl Default for Settings {
@@ -60,11 +63,22 @@ impl Default for Settings {
             strategy: Strategy::Random,
             opt_in: FaultConfig::none(),
             version: VERSION,
+            custom: Vec::new(),
         }
     }
 }
 
 impl Settings {
+    /// These settings for `subject`: its own operations join the draw (unless the settings
+    /// name some already).
+    pub fn for_subject(&self, subject: &dyn crate::Subject) -> Self {
+        let mut settings = self.clone();
+        if settings.custom.is_empty() {
+            settings.custom = subject.operations();
+        }
+        settings
+    }
+
     /// The spec for a given workload and faults, with this run's timing and strategy.
     pub fn spec(&self, workload: Workload, faults: FaultConfig) -> ScenarioSpec {
         ScenarioSpec {
@@ -86,9 +100,9 @@ impl Settings {
         .with(self.opt_in);
         let mix = match self.ops {
             Some(mix) => mix,
-            None => OpMix::swarm(decisions),
+            None => OpMix::swarm(decisions, !self.custom.is_empty()),
         };
-        let workload = Workload::generate(&self.shape, mix, decisions);
+        let workload = Workload::generate(&self.shape, mix, &self.custom, decisions);
         self.spec(workload, faults)
     }
 }

@@ -20,16 +20,138 @@ pub enum OpKind {
     Stop(AgentIx),
     /// Container shutdown; ends with a bounce of the container host.
     Evict,
+    /// Restarts every running agent's server ([`Lifecycle::refresh`]).
+    ///
+    /// [`Lifecycle::refresh`]: agent_lifecycle::Lifecycle::refresh
+    Refresh,
+    /// Swaps the agent's configuration ([`Lifecycle::update`]).
+    ///
+    /// [`Lifecycle::update`]: agent_lifecycle::Lifecycle::update
+    Update(AgentIx),
+    /// The container dies (every process in it with it) and boots again; the new manager
+    /// hydrates what the old one persisted ([`Lifecycle::hydrate`]), and the operation returns
+    /// when the hydration does.
+    ///
+    /// [`Lifecycle::hydrate`]: agent_lifecycle::Lifecycle::hydrate
+    Reboot,
+    /// An operation the subject declares of its own.
+    Custom(CustomOp),
 }
 
 impl OpKind {
-    /// The agent the operation is about (an eviction is about all of them).
+    /// The agent the operation is about (an eviction, a refresh and a reboot are about all of
+    /// them).
     pub fn agent(self) -> Option<AgentIx> {
         match self {
-            Self::Start(a) | Self::Stop(a) => Some(a),
-            Self::Evict => None,
+            Self::Start(a) | Self::Stop(a) | Self::Update(a) => Some(a),
+            Self::Custom(c) => c.agent,
+            Self::Evict | Self::Refresh | Self::Reboot => None,
         }
     }
+
+    /// The same operation about agent `to` instead (shrinking renumbers agents).
+    pub fn with_agent(self, to: impl Fn(AgentIx) -> AgentIx) -> Self {
+        match self {
+            Self::Start(a) => Self::Start(to(a)),
+            Self::Stop(a) => Self::Stop(to(a)),
+            Self::Update(a) => Self::Update(to(a)),
+            Self::Custom(c) => Self::Custom(CustomOp {
+                agent: c.agent.map(to),
+                ..c
+            }),
+            other => other,
+        }
+    }
+
+    /// The operation's name in coverage, reports and `--ops`: `start`, `stop`, ..., or a
+    /// custom operation's own.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Start(_) => "start",
+            Self::Stop(_) => "stop",
+            Self::Evict => "evict",
+            Self::Refresh => "refresh",
+            Self::Update(_) => "update",
+            Self::Reboot => "reboot",
+            Self::Custom(c) => c.name.as_str(),
+        }
+    }
+}
+
+/// The name of a custom operation, interned: an operation stays `Copy`, and a case file
+/// names it as text.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OpName(&'static str);
+
+impl OpName {
+    /// The name `name`, interned once per distinct name (the set of names a process sees is
+    /// the set its subjects declare and its case files use).
+    pub fn new(name: &str) -> Self {
+        static NAMES: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
+            std::sync::Mutex::new(std::collections::BTreeSet::new());
+        let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(&known) = names.get(name) {
+            return Self(known);
+        }
+        let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        names.insert(leaked);
+        Self(leaked)
+    }
+
+    /// The name.
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl fmt::Debug for OpName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.0, f)
+    }
+}
+
+impl fmt::Display for OpName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl Serialize for OpName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for OpName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Ok(Self::new(&name))
+    }
+}
+
+/// One call of a custom operation: which, about which agent, with which argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomOp {
+    /// The operation, by its declared name.
+    pub name: OpName,
+    /// The agent it concerns, if it concerns one.
+    pub agent: Option<AgentIx>,
+    /// Its argument, drawn below the operation's declared count (0 when it takes none).
+    pub arg: u8,
+}
+
+/// What a generator needs to know of a custom operation: the rest (how it is invoked) is the
+/// subject's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpDecl {
+    /// Its name: not one of the built-in operations', one word.
+    pub name: OpName,
+    /// Whether it concerns one agent (drawn like a stop's) or the container.
+    pub per_agent: bool,
+    /// How many distinct arguments it takes (`0..args` is drawn; 0 or 1: none).
+    pub args: u8,
+    /// Its weight among the drawn kinds (a plain start weighs 4, a stop 2, an eviction 1).
+    pub weight: u32,
 }
 
 /// The kind of backend call, for triggers and timelines.
@@ -113,25 +235,69 @@ pub struct OpMix {
     pub stops: bool,
     /// Evictions.
     pub evicts: bool,
+    /// Refreshes of every running agent's server.
+    #[serde(default)]
+    pub refreshes: bool,
+    /// Configuration updates.
+    #[serde(default)]
+    pub updates: bool,
+    /// Container reboots with hydration.
+    #[serde(default)]
+    pub reboots: bool,
+    /// The subject's own operations (those [`Settings::custom`] lists).
+    ///
+    /// [`Settings::custom`]: crate::Settings::custom
+    #[serde(default)]
+    pub custom: bool,
 }
 
 impl OpMix {
-    /// Every kind.
+    /// Start, restart, stop and evict: the operations every manager offers, and the default.
     pub fn all() -> Self {
         Self {
             restarts: true,
             stops: true,
             evicts: true,
+            ..Self::starts()
         }
     }
 
-    /// Each kind on or off, drawn from `d` (half and half).
-    pub fn swarm(d: &mut Decisions) -> Self {
+    /// Plain starts only.
+    pub fn starts() -> Self {
         Self {
+            restarts: false,
+            stops: false,
+            evicts: false,
+            refreshes: false,
+            updates: false,
+            reboots: false,
+            custom: false,
+        }
+    }
+
+    /// Every kind: [`OpMix::all`], refreshes, updates, reboots and the subject's own.
+    pub fn every() -> Self {
+        Self {
+            refreshes: true,
+            updates: true,
+            reboots: true,
+            custom: true,
+            ..Self::all()
+        }
+    }
+
+    /// Each of start's companions on or off, drawn from `d` (half and half); the subject's own
+    /// operations are on, and drawn too when it has some (`custom`), so that a subject without
+    /// them draws what it always drew.
+    pub fn swarm(d: &mut Decisions, custom: bool) -> Self {
+        let mut mix = Self {
             restarts: d.percent(50),
             stops: d.percent(50),
             evicts: d.percent(50),
-        }
+            ..Self::starts()
+        };
+        mix.custom = custom && d.percent(75);
+        mix
     }
 }
 
@@ -139,18 +305,25 @@ impl std::str::FromStr for OpMix {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let mut mix = Self {
-            restarts: false,
-            stops: false,
-            evicts: false,
-        };
+        let mut mix = Self::starts();
         for kind in text.split(',').map(str::trim) {
             match kind {
                 "start" => {}
                 "restart" => mix.restarts = true,
                 "stop" => mix.stops = true,
                 "evict" => mix.evicts = true,
-                other => return Err(format!("`{other}` is not an operation kind")),
+                "refresh" => mix.refreshes = true,
+                "update" => mix.updates = true,
+                "reboot" => mix.reboots = true,
+                "custom" => mix.custom = true,
+                "all" => mix = Self { ..Self::all() },
+                "every" => mix = Self::every(),
+                other => {
+                    return Err(format!(
+                        "`{other}` is not an operation kind (start, restart, stop, evict, \
+                         refresh, update, reboot, custom, all, every)"
+                    ));
+                }
             }
         }
         Ok(mix)
@@ -164,6 +337,10 @@ impl fmt::Display for OpMix {
             (self.restarts, "restart"),
             (self.stops, "stop"),
             (self.evicts, "evict"),
+            (self.refreshes, "refresh"),
+            (self.updates, "update"),
+            (self.reboots, "reboot"),
+            (self.custom, "custom"),
         ] {
             if on {
                 write!(f, ", {name}")?;
@@ -231,8 +408,14 @@ impl Workload {
         (1..w.len()).any(|i| w[..i].contains(&w[i]))
     }
 
-    /// A workload within `shape`, of the kinds in `mix`, drawn from `d`.
-    pub fn generate(shape: &WorkloadShape, mix: OpMix, d: &mut Decisions) -> Self {
+    /// A workload within `shape`, of the kinds in `mix` (with the subject's own operations
+    /// `custom`), drawn from `d`.
+    pub fn generate(
+        shape: &WorkloadShape,
+        mix: OpMix,
+        custom: &[OpDecl],
+        d: &mut Decisions,
+    ) -> Self {
         let min_agents = shape.min_agents.max(1);
         let agents = d.between(
             u32::from(min_agents),
@@ -247,16 +430,30 @@ impl Workload {
         let min_ops = shape.min_ops.max(1);
         let n_ops = d.between(min_ops, shape.max_ops.max(min_ops));
         // Weighted kinds: plain starts dominate; evictions, which end everything, are rare.
+        // The kinds added later come after the first four, so a mix without them draws what
+        // it always drew.
         let mut kinds: Vec<(u32, u8)> = vec![(4, 0)];
         kinds.extend(
-            [(2, 1), (2, 2), (1, 3)]
+            [(2, 1), (2, 2), (1, 3), (1, 4), (2, 5), (1, 6)]
                 .into_iter()
                 .filter(|&(_, k)| match k {
                     1 => mix.restarts,
                     2 => mix.stops,
-                    _ => mix.evicts,
+                    3 => mix.evicts,
+                    4 => mix.refreshes,
+                    5 => mix.updates,
+                    _ => mix.reboots,
                 }),
         );
+        if mix.custom {
+            kinds.extend(
+                custom
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.weight > 0)
+                    .map(|(i, c)| (c.weight, 7 + i as u8)),
+            );
+        }
         let total: u32 = kinds.iter().map(|&(w, _)| w).sum();
         let mut ops: Vec<(u64, OpKind)> = Vec::new();
         for _ in 0..n_ops {
@@ -286,7 +483,24 @@ impl Workload {
                 }
                 0 | 1 => (at, OpKind::Start(agent)),
                 2 => (at, OpKind::Stop(agent)),
-                _ => (at, OpKind::Evict),
+                3 => (at, OpKind::Evict),
+                4 => (at, OpKind::Refresh),
+                5 => (at, OpKind::Update(agent)),
+                6 => (at, OpKind::Reboot),
+                k => {
+                    let c = custom[usize::from(k - 7)];
+                    let arg = if c.args > 1 {
+                        d.below(u32::from(c.args)) as u8
+                    } else {
+                        0
+                    };
+                    let custom = CustomOp {
+                        name: c.name,
+                        agent: c.per_agent.then_some(agent),
+                        arg,
+                    };
+                    (at, OpKind::Custom(custom))
+                }
             });
         }
         // Stable sort: operations due at the same millisecond keep their drawn order.

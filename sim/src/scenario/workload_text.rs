@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::workload::{AgentIx, CallKind, Op, OpKind, OpMix, Trigger, Workload};
+use super::workload::{AgentIx, CallKind, CustomOp, Op, OpKind, OpMix, OpName, Trigger, Workload};
 
 impl fmt::Display for OpKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -13,6 +13,19 @@ impl fmt::Display for OpKind {
             Self::Start(a) => write!(f, "start a{a}"),
             Self::Stop(a) => write!(f, "stop a{a}"),
             Self::Evict => f.write_str("evict"),
+            Self::Refresh => f.write_str("refresh"),
+            Self::Update(a) => write!(f, "update a{a}"),
+            Self::Reboot => f.write_str("reboot"),
+            Self::Custom(c) => {
+                write!(f, "{}", c.name)?;
+                if let Some(a) = c.agent {
+                    write!(f, " a{a}")?;
+                }
+                if c.arg > 0 {
+                    write!(f, " {}", c.arg)?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -57,11 +70,11 @@ impl TryFrom<WorkloadText> for Workload {
             .map(|op| op.parse())
             .collect::<Result<Vec<Op>, String>>()?;
         for op in &ops {
-            let agent = match op.kind {
-                OpKind::Start(a) | OpKind::Stop(a) => Some(a),
-                OpKind::Evict => None,
-            };
-            if agent.is_some_and(|a| usize::from(a) >= workdirs.len()) {
+            if op
+                .kind
+                .agent()
+                .is_some_and(|a| usize::from(a) >= workdirs.len())
+            {
                 return Err(format!("`{op}` names an agent the workload does not have"));
             }
         }
@@ -85,6 +98,20 @@ impl fmt::Display for Op {
     }
 }
 
+/// Whether `word` can name a custom operation: one word of letters, digits, `-` and `_`,
+/// starting with a letter, and none of the built-in operations' names or the trigger words.
+pub fn is_custom_name(word: &str) -> bool {
+    const TAKEN: [&str; 9] = [
+        "start", "stop", "evict", "refresh", "update", "reboot", "at", "while", "custom",
+    ];
+    word.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && !TAKEN.contains(&word)
+        && !(word.starts_with('a') && word[1..].parse::<u8>().is_ok())
+}
+
 fn parse_agent(word: &str) -> Result<AgentIx, String> {
     word.strip_prefix('a')
         .and_then(|n| n.parse().ok())
@@ -100,9 +127,37 @@ impl std::str::FromStr for Op {
             ["start", a, rest @ ..] => (OpKind::Start(parse_agent(a)?), rest),
             ["stop", a, rest @ ..] => (OpKind::Stop(parse_agent(a)?), rest),
             ["evict", rest @ ..] => (OpKind::Evict, rest),
+            ["refresh", rest @ ..] => (OpKind::Refresh, rest),
+            ["update", a, rest @ ..] => (OpKind::Update(parse_agent(a)?), rest),
+            ["reboot", rest @ ..] => (OpKind::Reboot, rest),
+            [name, rest @ ..] if is_custom_name(name) => {
+                // A custom operation: `name [aN] [ARG] at MS`.
+                let mut rest = rest;
+                let agent = match rest {
+                    [a, more @ ..] if a.starts_with('a') && parse_agent(a).is_ok() => {
+                        rest = more;
+                        Some(parse_agent(a)?)
+                    }
+                    _ => None,
+                };
+                let arg = match rest {
+                    [n, more @ ..] if n.parse::<u8>().is_ok() => {
+                        rest = more;
+                        n.parse().expect("checked")
+                    }
+                    _ => 0,
+                };
+                let custom = CustomOp {
+                    name: OpName::new(name),
+                    agent,
+                    arg,
+                };
+                (OpKind::Custom(custom), rest)
+            }
             _ => {
                 return Err(format!(
-                    "`{text}` is not an operation (start aN, stop aN, evict)"
+                    "`{text}` is not an operation (start aN, stop aN, evict, refresh, \
+                     update aN, reboot, or a custom NAME [aN] [ARG])"
                 ));
             }
         };

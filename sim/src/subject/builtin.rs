@@ -99,6 +99,7 @@ impl Subject for Model {
                 Callers::Wait
             },
             invariants: Vec::new(),
+            operations: Vec::new(),
         };
         let go = |f: fn(&ScenarioSpec, Decisions, u64, &RunConfig) -> Outcome| {
             f(spec, decisions, seed, &config)

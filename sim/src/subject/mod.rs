@@ -5,6 +5,7 @@
 
 mod builtin;
 mod catalogs;
+mod operation;
 
 use std::marker::PhantomData;
 
@@ -27,6 +28,7 @@ use crate::world::backend::FakeBackend;
 use control_server::StopRoute;
 
 pub use builtin::Model;
+pub use operation::{Call, Operation, UserOperation};
 
 /// A lifecycle implementation the harness can run scenarios on.
 pub trait Subject: Send + Sync {
@@ -51,6 +53,12 @@ pub trait Subject: Send + Sync {
 
     /// The names of its own invariants (what `hunt --invariant` accepts besides I1..L2).
     fn invariants(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    /// Its own operations, as the generator draws them (what `--ops` accepts besides the
+    /// built-in kinds).
+    fn operations(&self) -> Vec<crate::scenario::workload::OpDecl> {
         Vec::new()
     }
 
@@ -143,6 +151,13 @@ impl<M: Lifecycle<FakeBackend>> Manager<M> {
         self
     }
 
+    /// An operation of its own ([`Operation`]): generated, explored, shrunk, replayed and
+    /// covered with the built-in ones.
+    pub fn operation(mut self, operation: Operation<M>) -> Self {
+        self.config.operations.push(operation.erase());
+        self
+    }
+
     /// An invariant of its own, checked with I1-I8 after every step. Its `name` is its code
     /// in reports and case files.
     pub fn invariant(
@@ -170,6 +185,10 @@ impl<M: Lifecycle<FakeBackend>> Subject for Manager<M> {
 
     fn invariants(&self) -> Vec<&'static str> {
         self.config.invariants.iter().map(|i| i.name).collect()
+    }
+
+    fn operations(&self) -> Vec<crate::scenario::workload::OpDecl> {
+        self.config.operations.iter().map(|o| o.decl()).collect()
     }
 
     fn catalog(&self) -> Catalog {

@@ -29,6 +29,13 @@ use heartbeat::Heartbeat;
 pub trait Source {
     /// The scenario of `seed` under `strategy`.
     fn scenario(&self, seed: u64, strategy: Strategy) -> Scenario;
+
+    /// The scenario of `seed` under `strategy`, for `subject` (generated scenarios draw its
+    /// own operations too).
+    fn scenario_for(&self, subject: &dyn Subject, seed: u64, strategy: Strategy) -> Scenario {
+        let _ = subject;
+        self.scenario(seed, strategy)
+    }
 }
 
 impl Source for Story {
@@ -54,6 +61,10 @@ impl Source for Settings {
             ..self.clone()
         };
         Scenario::from_seed(&settings, seed)
+    }
+
+    fn scenario_for(&self, subject: &dyn Subject, seed: u64, strategy: Strategy) -> Scenario {
+        self.for_subject(subject).scenario(seed, strategy)
     }
 }
 
@@ -241,7 +252,7 @@ impl CheckOptions {
                 verdict.out_of_time = true;
                 break;
             }
-            let scenario = source.scenario(seed, strategy);
+            let scenario = source.scenario_for(subject, seed, strategy);
             let spec = scenario.spec.clone();
             let outcome = scenario.run(subject);
             verdict.runs += 1;
@@ -271,5 +282,7 @@ pub fn replay(subject: &dyn Subject, case: &Case) -> Outcome {
 
 /// Runs one scenario of `source`, the one of `seed`, with random latencies.
 pub fn run_once(subject: &dyn Subject, source: &dyn Source, seed: u64) -> Outcome {
-    source.scenario(seed, Strategy::Random).run(subject)
+    source
+        .scenario_for(subject, seed, Strategy::Random)
+        .run(subject)
 }

@@ -137,4 +137,10 @@ pub enum Command {
     Start(StartRequest),
     Stop(AgentId),
     Evict,
+    Refresh,
+    Update(AgentId, String),
+    /// Boot hydration of what the previous boot persisted (a reboot's second half).
+    Hydrate(Vec<StartRequest>),
+    /// A custom operation, with the agent it concerns.
+    Custom(crate::scenario::workload::CustomOp, Option<AgentId>),
 }

@@ -123,6 +123,11 @@ impl World {
             .retain(|(_, h)| matches!(h, Happening::Crash));
         self.inbox = None;
         self.snapshot = None;
+        // What it persisted survives it (a disk, the town's registry): read it now, as the
+        // last thing the container wrote.
+        if let Some(registry) = self.registry.take() {
+            self.persisted = registry();
+        }
         self.history.push(self.now_ms, None, What::Bounce);
     }
 }

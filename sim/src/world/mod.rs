@@ -41,6 +41,7 @@ pub(crate) use happenings::Happening;
 pub use server::Closing;
 
 pub(crate) type SnapshotFn = Arc<dyn Fn() -> Snapshot + Send + Sync>;
+pub(crate) type RegistryFn = Arc<dyn Fn() -> Vec<agent_lifecycle::StartRequest> + Send + Sync>;
 
 /// How often a server sends `server.heartbeat` on its SSE streams. Assumption (not in the
 /// notes): opencode-style servers send one every 30 s; against the real 120 s idle timeout that
@@ -119,6 +120,17 @@ pub(crate) struct World {
     /// ids): each is a thread of its own for pct.
     tasks: Vec<u64>,
     pub snapshot: Option<SnapshotFn>,
+    /// What the manager persists ([`Lifecycle::registry`]), read when the container dies.
+    ///
+    /// [`Lifecycle::registry`]: agent_lifecycle::Lifecycle::registry
+    pub registry: Option<RegistryFn>,
+    /// What the last container persisted when it died: the next boot's hydration, if that
+    /// boot is a reboot's.
+    pub persisted: Vec<agent_lifecycle::StartRequest>,
+    /// A reboot was issued: the container goes at the next look.
+    pub reboot: Option<OpId>,
+    /// The reboot whose boot this is: its hydration answers as that operation.
+    pub rebooted: Option<OpId>,
     /// Operations whose caller will go away: when, and the signal that drops their future.
     drop_plans: BTreeMap<OpId, (u64, Arc<tokio::sync::Notify>)>,
     /// SSE streams of dead servers that the SDK keeps retrying: open, and silent for ever.
@@ -153,6 +165,10 @@ impl World {
             events: RunEvents::default(),
             inbox: None,
             snapshot: None,
+            registry: None,
+            persisted: Vec::new(),
+            reboot: None,
+            rebooted: None,
             silent_streams: Vec::new(),
             drop_plans: BTreeMap::new(),
             batching: false,
