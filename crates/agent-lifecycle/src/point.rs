@@ -161,10 +161,6 @@ pub const POINTS: &[Point] = &[
         "a restart was cancelled while it tore down the old incarnation",
     ),
     p(
-        "hydrate.refused_while_evicting",
-        "a boot hydration arrived after the eviction began",
-    ),
-    p(
         "teardown.stale_exit_ignored",
         "a background exit of an older incarnation found a newer one and did nothing",
     ),

@@ -7,7 +7,6 @@ use super::start::{Origin, start};
 use super::{Inner, State, first_error, join_all};
 use crate::backend::SessionBackend;
 use crate::lifecycle::{LifecycleError, StartRequest, Status};
-use crate::point;
 
 /// Where an entry's prompt ends and its configuration begins: `StartRequest` has no field for
 /// it, and the registry is all the next boot gets. The last marker counts.
@@ -58,10 +57,7 @@ pub(super) async fn hydrate<B: SessionBackend>(
     inner: Arc<Inner<B>>,
     registry: Vec<StartRequest>,
 ) -> Result<(), LifecycleError> {
-    if inner.state().evicting {
-        point!("hydrate.refused_while_evicting");
-        return Err(LifecycleError::Evicting);
-    }
+    // Each start refuses on its own once an eviction began (`Evicting`).
     let starts = registry.into_iter().map(|entry| {
         let (request, config) = parse(entry);
         start(inner.clone(), request, config, Origin::Hydration)
