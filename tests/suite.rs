@@ -6,6 +6,7 @@ mod check_api;
 mod control_plane_network;
 mod coverage;
 mod determinism;
+mod entry_points;
 mod event_stream;
 mod eviction;
 mod historical_truth;

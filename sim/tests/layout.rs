@@ -119,3 +119,48 @@ fn the_harness_modules_import_each_other_in_layers() {
     assert!(!graph["check"].contains("run"), "{graph:?}");
     assert!(!graph["scenario"].contains("world"), "{graph:?}");
 }
+
+/// Code that runs inside a simulation draws no randomness of its own: tokio's `watch` wakes
+/// its waiters in an order picked by a thread-local random number, and an unbiased `select!`
+/// polls its branches in such an order, so a run on either would not replay from its seed (a
+/// `watch` gate in a model made one scenario differ between two threads). `agent_lifecycle::Gate`
+/// and `select! { biased; ... }` are the deterministic forms.
+#[test]
+fn simulated_code_draws_no_randomness_of_its_own() {
+    let mut files = Vec::new();
+    for dir in [
+        "sim/src",
+        "crates/agent-lifecycle/src",
+        "crates/lifecycle-models/src",
+        "crates/control-server/src",
+        "crates/real-bugs/src",
+        "examples/custom-manager/src",
+    ] {
+        let dir = root().join(dir);
+        if dir.exists() {
+            rust_files(&dir, &mut files);
+        }
+    }
+    // The control server's binary runs on a real runtime, never in a simulation.
+    files.retain(|f| !f.ends_with("crates/control-server/src/main.rs"));
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let code: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect();
+        for (i, line) in code.iter().enumerate() {
+            if line.contains("sync::watch") || line.contains("watch::Sender") {
+                found.push(format!("{}: tokio's watch", file.display()));
+            }
+            if line.contains("select!") {
+                let next = code.get(i + 1).copied().unwrap_or("");
+                if !line.contains("biased") && !next.contains("biased") {
+                    found.push(format!("{}: select! without `biased;`", file.display()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "randomness of its own: {found:#?}");
+}

@@ -18,6 +18,7 @@
 
 mod ambiguity;
 mod backend;
+mod gate;
 mod lease;
 mod lifecycle;
 mod manager;
@@ -30,6 +31,7 @@ pub use tracing as __tracing;
 pub use backend::{
     AgentId, BackendError, ServerId, SessionBackend, SessionEvent, SessionId, Workdir,
 };
+pub use gate::Gate;
 pub use lifecycle::{
     AgentSnapshot, Lifecycle, LifecycleError, ManagerConfig, ServerSnapshot, SideKind,
     SideSnapshot, Snapshot, StartRequest, Status, bounded,

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
-use agent_lifecycle::{AgentId, Lifecycle, LifecycleError, SessionBackend, StartRequest, Workdir};
-use tokio::sync::watch;
+use agent_lifecycle::{
+    AgentId, Gate, Lifecycle, LifecycleError, SessionBackend, StartRequest, Workdir,
+};
 
 use crate::api::{AgentState, StartBody};
 use crate::registry::{NoRegistry, Registry};
@@ -35,8 +36,9 @@ pub struct Control<B, L> {
     registered: Mutex<BTreeMap<AgentId, StartBody>>,
     /// How many starts of each agent are running.
     pub(crate) starting: Mutex<BTreeMap<AgentId, usize>>,
-    /// Open once boot hydration has run: starts wait for it (LATEST's hydration gate).
-    pub(crate) hydrated: watch::Sender<bool>,
+    /// Open once boot hydration has run: starts wait for it (LATEST's hydration gate), in
+    /// the order they came.
+    pub(crate) hydrated: Gate,
     pub(crate) stop_route: StopRoute,
     backend: PhantomData<fn() -> B>,
 }
@@ -59,7 +61,7 @@ impl<B: SessionBackend, L: Lifecycle<B>> Control<B, L> {
         registry: Box<dyn Registry>,
         stop_route: StopRoute,
     ) -> Arc<Self> {
-        let (hydrated, _) = watch::channel(false);
+        let hydrated = Gate::closed();
         let control = Arc::new(Self {
             lifecycle,
             serving: Mutex::new(BTreeMap::new()),
@@ -71,7 +73,7 @@ impl<B: SessionBackend, L: Lifecycle<B>> Control<B, L> {
             backend: PhantomData,
         });
         if control.registry.is_none() {
-            control.hydrated.send_replace(true);
+            control.hydrated.open();
         }
         control
     }
@@ -106,7 +108,7 @@ impl<B: SessionBackend, L: Lifecycle<B>> Control<B, L> {
                 failed.push((body.agent.clone(), e.to_string()));
             }
         }
-        self.hydrated.send_replace(true);
+        self.hydrated.open();
         (held.len(), failed)
     }
 

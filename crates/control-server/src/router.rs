@@ -59,14 +59,7 @@ async fn start<B: SessionBackend, L: Lifecycle<B>>(
         );
     }
     // LATEST: a start that arrives during boot hydration waits for it.
-    let mut hydrated = control.hydrated.subscribe();
-    if hydrated.wait_for(|open| *open).await.is_err() {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "evicting",
-            "the container is going away".into(),
-        );
-    }
+    control.hydrated.wait().await;
     let agent = AgentId::new(&body.agent);
     if let Some(dispatch) = &body.dispatch {
         // The agent still serves this dispatch while a start of it runs or its record lives;

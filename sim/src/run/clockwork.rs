@@ -111,7 +111,9 @@ pub(super) async fn run_clockwork(c: Arc<Clockwork>) {
             .as_mut()
             .reset(started + Duration::from_millis(next.saturating_sub(boot_ms)));
         loop {
+            // Biased: an unbiased select polls its branches in a thread-random order.
             tokio::select! {
+                biased;
                 _ = sleep.as_mut() => break,
                 _ = c.wake.notified() => {
                     let sooner = now_ms() + 1;

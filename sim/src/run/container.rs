@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use agent_lifecycle::{Lifecycle, ManagerConfig};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
-use crate::subject::{Call, UserOperation};
+use super::operation::{Call, UserOperation};
 use crate::world::backend::{FakeBackend, lock};
 use crate::world::history::OpId;
 use crate::world::history::What;

@@ -4,9 +4,11 @@
 pub(crate) mod builder;
 pub(crate) mod case;
 pub mod catalog;
+pub mod custom_op;
 pub mod engine;
 pub mod faults;
 pub mod names;
+pub mod op_mix;
 pub mod spec;
 #[cfg(feature = "proptest")]
 pub mod strategies;
@@ -69,16 +71,6 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// These settings for `subject`: its own operations join the draw (unless the settings
-    /// name some already).
-    pub fn for_subject(&self, subject: &dyn crate::Subject) -> Self {
-        let mut settings = self.clone();
-        if settings.custom.is_empty() {
-            settings.custom = subject.operations();
-        }
-        settings
-    }
-
     /// The spec for a given workload and faults, with this run's timing and strategy.
     pub fn spec(&self, workload: Workload, faults: FaultConfig) -> ScenarioSpec {
         ScenarioSpec {

@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::decisions::Decisions;
 
+pub use super::custom_op::{CustomOp, OpDecl, OpName};
+pub use super::op_mix::OpMix;
+
 /// Index of an agent in a scenario (`a0`, `a1`, ...).
 pub type AgentIx = u8;
 
@@ -76,82 +79,6 @@ impl OpKind {
             Self::Custom(c) => c.name.as_str(),
         }
     }
-}
-
-/// The name of a custom operation, interned: an operation stays `Copy`, and a case file
-/// names it as text.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct OpName(&'static str);
-
-impl OpName {
-    /// The name `name`, interned once per distinct name (the set of names a process sees is
-    /// the set its subjects declare and its case files use).
-    pub fn new(name: &str) -> Self {
-        static NAMES: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
-            std::sync::Mutex::new(std::collections::BTreeSet::new());
-        let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(&known) = names.get(name) {
-            return Self(known);
-        }
-        let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
-        names.insert(leaked);
-        Self(leaked)
-    }
-
-    /// The name.
-    pub fn as_str(self) -> &'static str {
-        self.0
-    }
-}
-
-impl fmt::Debug for OpName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.0, f)
-    }
-}
-
-impl fmt::Display for OpName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-impl Serialize for OpName {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for OpName {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let name = String::deserialize(d)?;
-        Ok(Self::new(&name))
-    }
-}
-
-/// One call of a custom operation: which, about which agent, with which argument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CustomOp {
-    /// The operation, by its declared name.
-    pub name: OpName,
-    /// The agent it concerns, if it concerns one.
-    pub agent: Option<AgentIx>,
-    /// Its argument, drawn below the operation's declared count (0 when it takes none).
-    pub arg: u8,
-}
-
-/// What a generator needs to know of a custom operation: the rest (how it is invoked) is the
-/// subject's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OpDecl {
-    /// Its name: not one of the built-in operations', one word.
-    pub name: OpName,
-    /// Whether it concerns one agent (drawn like a stop's) or the container.
-    pub per_agent: bool,
-    /// How many distinct arguments it takes (`0..args` is drawn; 0 or 1: none).
-    pub args: u8,
-    /// Its weight among the drawn kinds (a plain start weighs 4, a stop 2, an eviction 1).
-    pub weight: u32,
 }
 
 /// The kind of backend call, for triggers and timelines.
@@ -225,131 +152,6 @@ pub struct Op {
     /// When it is asked.
     pub when: Trigger,
 }
-
-/// Which kinds of operation a generated workload uses besides plain starts (swarm testing).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OpMix {
-    /// Starts aimed at an agent shortly after an earlier start of it.
-    pub restarts: bool,
-    /// Stops.
-    pub stops: bool,
-    /// Evictions.
-    pub evicts: bool,
-    /// Refreshes of every running agent's server.
-    #[serde(default)]
-    pub refreshes: bool,
-    /// Configuration updates.
-    #[serde(default)]
-    pub updates: bool,
-    /// Container reboots with hydration.
-    #[serde(default)]
-    pub reboots: bool,
-    /// The subject's own operations (those [`Settings::custom`] lists).
-    ///
-    /// [`Settings::custom`]: crate::Settings::custom
-    #[serde(default)]
-    pub custom: bool,
-}
-
-impl OpMix {
-    /// Start, restart, stop and evict: the operations every manager offers, and the default.
-    pub fn all() -> Self {
-        Self {
-            restarts: true,
-            stops: true,
-            evicts: true,
-            ..Self::starts()
-        }
-    }
-
-    /// Plain starts only.
-    pub fn starts() -> Self {
-        Self {
-            restarts: false,
-            stops: false,
-            evicts: false,
-            refreshes: false,
-            updates: false,
-            reboots: false,
-            custom: false,
-        }
-    }
-
-    /// Every kind: [`OpMix::all`], refreshes, updates, reboots and the subject's own.
-    pub fn every() -> Self {
-        Self {
-            refreshes: true,
-            updates: true,
-            reboots: true,
-            custom: true,
-            ..Self::all()
-        }
-    }
-
-    /// Each of start's companions on or off, drawn from `d` (half and half); the subject's own
-    /// operations are on, and drawn too when it has some (`custom`), so that a subject without
-    /// them draws what it always drew.
-    pub fn swarm(d: &mut Decisions, custom: bool) -> Self {
-        let mut mix = Self {
-            restarts: d.percent(50),
-            stops: d.percent(50),
-            evicts: d.percent(50),
-            ..Self::starts()
-        };
-        mix.custom = custom && d.percent(75);
-        mix
-    }
-}
-
-impl std::str::FromStr for OpMix {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        let mut mix = Self::starts();
-        for kind in text.split(',').map(str::trim) {
-            match kind {
-                "start" => {}
-                "restart" => mix.restarts = true,
-                "stop" => mix.stops = true,
-                "evict" => mix.evicts = true,
-                "refresh" => mix.refreshes = true,
-                "update" => mix.updates = true,
-                "reboot" => mix.reboots = true,
-                "custom" => mix.custom = true,
-                "all" => mix = Self { ..Self::all() },
-                "every" => mix = Self::every(),
-                other => {
-                    return Err(format!(
-                        "`{other}` is not an operation kind (start, restart, stop, evict, \
-                         refresh, update, reboot, custom, all, every)"
-                    ));
-                }
-            }
-        }
-        Ok(mix)
-    }
-}
-
-impl fmt::Display for OpMix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("start")?;
-        for (on, name) in [
-            (self.restarts, "restart"),
-            (self.stops, "stop"),
-            (self.evicts, "evict"),
-            (self.refreshes, "refresh"),
-            (self.updates, "update"),
-            (self.reboots, "reboot"),
-            (self.custom, "custom"),
-        ] {
-            if on {
-                write!(f, ", {name}")?;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// The agents, their workdirs, and the operations of one scenario.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(

@@ -5,7 +5,6 @@
 
 mod builtin;
 mod catalogs;
-mod operation;
 
 use std::marker::PhantomData;
 
@@ -15,8 +14,8 @@ use crate::check::{UserInvariant, View};
 use crate::coverage::Catalog;
 use crate::decisions::Decisions;
 use crate::run::{Callers, Outcome, RunConfig, run_scenario};
-use crate::scenario::Scenario;
 use crate::scenario::spec::ScenarioSpec;
+use crate::scenario::{Scenario, Settings};
 #[cfg(feature = "system")]
 use crate::system::registry::RegistryStyle;
 #[cfg(feature = "system")]
@@ -27,8 +26,8 @@ use crate::world::backend::FakeBackend;
 #[cfg(feature = "system")]
 use control_server::StopRoute;
 
+pub use crate::run::operation::{Call, Operation, UserOperation};
 pub use builtin::Model;
-pub use operation::{Call, Operation, UserOperation};
 
 /// A lifecycle implementation the harness can run scenarios on.
 pub trait Subject: Send + Sync {
@@ -216,6 +215,20 @@ impl Scenario {
     /// Runs the scenario on `subject`.
     pub fn run(self, subject: &dyn Subject) -> Outcome {
         subject.run(&self.spec, self.decisions, self.seed.unwrap_or(0))
+    }
+}
+
+/// Settings meet a subject here, as scenarios do, so that settings are data that know
+/// nothing of subjects.
+impl Settings {
+    /// These settings for `subject`: its own operations join the draw (unless the settings
+    /// name some already).
+    pub fn for_subject(&self, subject: &dyn Subject) -> Self {
+        let mut settings = self.clone();
+        if settings.custom.is_empty() {
+            settings.custom = subject.operations();
+        }
+        settings
     }
 }
 

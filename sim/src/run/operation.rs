@@ -123,7 +123,7 @@ impl<M: Send + Sync + 'static> Operation<M> {
 
 /// An operation with its manager type erased, as a [`RunConfig`] keeps it.
 ///
-/// [`RunConfig`]: crate::run::RunConfig
+/// [`RunConfig`]: super::RunConfig
 #[derive(Clone)]
 pub struct UserOperation {
     pub(crate) decl: OpDecl,
