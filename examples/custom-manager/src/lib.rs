@@ -7,13 +7,8 @@
 //! own, but a startup still waiting for its session is not a record yet, so nothing stops it;
 //! its session lands later and overwrites the restart's record, and the restart's session is
 //! left live with nothing tracking it.
-//!
-//! It also has an operation the harness does not know: `message` sends an agent more work
-//! (the real control server's `POST /agents/:id/message`), declared as an [`Operation`] of
-//! the subject. Its flaw: a message racing a stop prompts a session the stop is aborting, and
-//! a prompt that lands after an abort starts a fresh run (what `kilo serve` does), so the
-//! stopped agent's session runs again with no record.
 
+pub mod messaging;
 pub mod screened;
 
 use std::collections::BTreeMap;
@@ -22,8 +17,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 // Everything comes from the harness, the manager trait and its types included: one dependency.
 use lifecycle_sim::{
     AgentId, AgentSnapshot, FakeBackend, Lifecycle, LifecycleError, Manager, ManagerConfig,
-    Operation, ServerId, ServerSnapshot, SessionBackend, SessionId, Snapshot, StartRequest, Status,
-    View, Workdir, bounded,
+    ServerId, ServerSnapshot, SessionBackend, SessionId, Snapshot, StartRequest, Status, View,
+    Workdir, bounded,
 };
 
 struct Record {
@@ -51,19 +46,6 @@ pub struct NaiveManager<B> {
 impl<B: SessionBackend> NaiveManager<B> {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Sends `agent` more work: a prompt to its recorded session. Nothing orders it with a
-    /// stop of the agent.
-    pub async fn message(&self, agent: &AgentId, text: &str) -> Result<(), LifecycleError> {
-        let session = self
-            .state()
-            .records
-            .get(agent)
-            .map(|r| r.session)
-            .ok_or(LifecycleError::NotRunning)?;
-        bounded(self.config.call_timeout, self.backend.prompt(session, text)).await?;
-        Ok(())
     }
 
     /// Forgets `agent`'s record, aborts its session and closes its server if that was the
@@ -203,22 +185,9 @@ pub fn records_on_counted_servers(view: &View) -> Result<(), String> {
     Ok(())
 }
 
-/// The `message` operation: about one agent, its caller may go away mid-call.
-pub fn message() -> Operation<NaiveManager<FakeBackend>> {
-    Operation::new(
-        "message",
-        |manager: Arc<NaiveManager<FakeBackend>>, call| async move {
-            let agent = call.agent.expect("message is declared per agent");
-            manager.message(&agent, "more work").await
-        },
-    )
-    .per_agent()
-}
-
-/// The naive manager as the harness's subject, with its own invariant and operation.
+/// The naive manager as the harness's subject, with its own invariant.
 pub fn naive() -> Manager<NaiveManager<FakeBackend>> {
     Manager::new("naive")
         .about("a first try: a restart stops only what is recorded")
         .invariant("records-on-counted-servers", records_on_counted_servers)
-        .operation(message())
 }

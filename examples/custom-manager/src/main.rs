@@ -7,6 +7,7 @@ fn main() -> std::process::ExitCode {
     let subjects: Vec<Box<dyn Subject>> = vec![
         Box::new(custom_manager::naive()),
         Box::new(custom_manager::screened::screened()),
+        Box::new(custom_manager::messaging::messaging()),
         Box::new(Model::Owned),
     ];
     lifecycle_sim::cli::main_with(subjects)

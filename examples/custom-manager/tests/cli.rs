@@ -69,7 +69,7 @@ fn an_unknown_model_is_a_usage_error_that_lists_the_models() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("no model called `legacy`; the models are: naive, screened, owned"),
+        err.contains("no model called `legacy`; the models are: naive, screened, messaging, owned"),
         "{err}"
     );
 }

@@ -2,9 +2,11 @@
 //! leaks, shrink makes one small, replay reproduces it exactly, a saved case pins it, and a
 //! story shows #1341 in it.
 
+use custom_manager::messaging::messaging;
 use custom_manager::naive;
 use lifecycle_sim::explore::shrink::{SHRINK_BUDGET, shrink};
 use lifecycle_sim::explore::{SeedSet, SweepConfig, sweep};
+use lifecycle_sim::scenario::workload::WorkloadShape;
 use lifecycle_sim::{
     CallKind, Case, Invariant, Model, Settings, Source, Story, Subject, check_random, replay,
 };
@@ -49,7 +51,11 @@ fn shrink_and_replay_work_on_a_manager_defined_outside_the_harness() {
 /// The regression store of this crate: each case names the verdict each subject must reach.
 #[test]
 fn saved_cases_keep_their_verdicts() {
-    let subjects: Vec<Box<dyn Subject>> = vec![Box::new(naive()), Box::new(Model::Owned)];
+    let subjects: Vec<Box<dyn Subject>> = vec![
+        Box::new(naive()),
+        Box::new(messaging()),
+        Box::new(Model::Owned),
+    ];
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases");
     let mut checked = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -84,49 +90,48 @@ fn a_restart_during_create_leaks_in_the_naive_manager_but_not_in_owned() {
     check_random(&Model::Owned, &story, 200).assert_holds();
 }
 
-/// The subject's own operation, `message`, is drawn, explored, shrunk and replayed like the
-/// built-in ones: a message racing a stop makes the stopped agent's session run again.
+/// A subject's own operation, `message`, is drawn, explored, shrunk and replayed like the
+/// built-in ones: a message racing a stop runs the stopped agent's session again.
 #[test]
 fn a_custom_operation_is_explored_shrunk_and_replayed() {
-    let subject = naive();
+    let subject = messaging();
+    // The race needs the session's server to outlive the stop: agents sharing a workdir.
     let settings = Settings {
         ops: Some("stop,custom".parse().unwrap()),
+        shape: WorkloadShape {
+            shared_workdirs: true,
+            ..WorkloadShape::default()
+        },
         ..Settings::default()
     };
-    // The naive manager has other races too: take the first failing seed whose shrunk case
-    // still needs a message.
-    let shrunk = (0..3_000)
-        .find_map(|seed| {
-            let outcome = lifecycle_sim::run_once(&subject, &settings, seed);
-            let invariant = outcome.violation.as_ref()?.invariant;
-            let scenario = settings
-                .for_subject(&subject)
-                .scenario(seed, lifecycle_sim::Strategy::Random);
-            let case = Case::of_run(Some(seed), &scenario.spec, &outcome);
-            let shrunk = shrink(&subject, case, invariant, SHRINK_BUDGET);
-            let ops = &shrunk.case.spec.workload.ops;
-            ops.iter()
-                .any(|op| op.kind.to_string().starts_with("message a"))
-                .then_some(shrunk)
-        })
-        .expect("a race with a message in 3,000 seeds");
+    let finding = check_random(&subject, &settings, 5_000).expect_violation(Invariant::I1);
+    let shrunk = shrink(&subject, finding.case.clone(), Invariant::I1, SHRINK_BUDGET);
+    let ops: Vec<String> = shrunk
+        .case
+        .spec
+        .workload
+        .ops
+        .iter()
+        .map(|op| op.kind.to_string())
+        .collect();
+    assert!(
+        ops.iter().any(|op| op.starts_with("message a")),
+        "the shrunk race keeps its message: {ops:?}"
+    );
     // Saved and read back as a file is, it replays exactly.
+    assert!(shrunk.case.to_json().contains("\"message a"));
     let case = Case::from_json(&shrunk.case.to_json()).unwrap();
-    assert!(shrunk.case.to_json().contains("message a"));
     let again = replay(&subject, &case);
     assert_eq!(again.violation, shrunk.outcome.violation);
     assert_eq!(again.history.digest(), shrunk.outcome.history.digest());
-    // And a story scripts it.
+    // A story scripts it, and its timeline names it.
     let story = Story::new()
         .agents(["a0"])
         .start("a0")
         .call("message", Some("a0"), 0)
-        .at_ms(40)
-        .stop("a0")
-        .while_pending(CallKind::Prompt, "a0");
-    let outcome = lifecycle_sim::run_once(&subject, &story, 1);
-    assert!(
-        outcome.history.timeline().contains("message a0"),
-        "the story's message shows in the timeline"
-    );
+        .at_ms(40);
+    let timeline = lifecycle_sim::run_once(&subject, &story, 1)
+        .history
+        .timeline();
+    assert!(timeline.contains("message a0"), "{timeline}");
 }

@@ -70,7 +70,11 @@ pub(super) fn hunt_point(h: PointHunt, generation: &Generation) -> Result<bool, 
         let case = Case::of_run(Some(seed), &spec, &outcome);
         let shrunk = shrink_to(model, case, Goal::Reaches(point, verdict), SHRINK_BUDGET);
         let mut case = shrunk.case.clone();
-        for other in h.subjects {
+        for other in h
+            .subjects
+            .iter()
+            .filter(|s| s.undeclared(&case.spec).is_none())
+        {
             let outcome = Scenario::from_case(&case).run(other.as_ref());
             case.expect
                 .insert(other.name().into(), Case::verdict(&outcome));

@@ -69,6 +69,12 @@ fn run_source(
         (None, None) => unreachable!("clap requires one of --seed and --decisions"),
     };
     let (seed, spec) = (scenario.seed, scenario.spec.clone());
+    if let Some(name) = model.undeclared(&spec) {
+        return Err(UsageError(format!(
+            "the scenario calls `{name}`, an operation {} does not declare",
+            model.name()
+        )));
+    }
     let outcome = scenario.run(model);
     Ok((Case::of_run(seed, &spec, &outcome), origin, outcome))
 }

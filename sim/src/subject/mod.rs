@@ -61,6 +61,20 @@ pub trait Subject: Send + Sync {
         Vec::new()
     }
 
+    /// An operation `spec`'s workload calls that this subject does not declare, if any: such
+    /// a scenario cannot run on it.
+    fn undeclared(&self, spec: &ScenarioSpec) -> Option<crate::scenario::workload::OpName> {
+        let declared = self.operations();
+        spec.workload.ops.iter().find_map(|op| match op.kind {
+            crate::scenario::workload::OpKind::Custom(c)
+                if !declared.iter().any(|d| d.name == c.name) =>
+            {
+                Some(c.name)
+            }
+            _ => None,
+        })
+    }
+
     /// Its coverage catalog: the points its manager declares, and those it cannot reach.
     fn catalog(&self) -> Catalog {
         Catalog::default()
