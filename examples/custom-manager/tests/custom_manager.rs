@@ -8,7 +8,7 @@ use lifecycle_sim::explore::shrink::{SHRINK_BUDGET, shrink};
 use lifecycle_sim::explore::{SeedSet, SweepConfig, sweep};
 use lifecycle_sim::scenario::workload::WorkloadShape;
 use lifecycle_sim::{
-    CallKind, Case, Invariant, Model, Settings, Source, Story, Subject, check_random, replay,
+    CallKind, Case, Invariant, Model, Settings, Story, Subject, check_random, replay,
 };
 
 #[test]
