@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use lifecycle_sim::coverage::points_in_sources;
+use lifecycle_sim::scenario::workload::OpMix;
 use lifecycle_sim::scenario::workload::WorkloadShape;
 use lifecycle_sim::testing::coverage_of;
 use lifecycle_sim::{FaultConfig, FaultMode, Model, Settings, Subject};
@@ -92,6 +93,20 @@ fn ci_sweep(model: Model) {
             opt_in: FaultConfig::none()
                 .with_opt_in("stream-errors")
                 .expect("stream-errors is an opt-in family"),
+            ..Settings::default()
+        },
+        // Refreshes, updates and reboots too, each agent apart and sharing.
+        Settings {
+            ops: Some(OpMix::every()),
+            faults: FaultMode::Fixed(FaultConfig::all()),
+            ..Settings::default()
+        },
+        Settings {
+            ops: Some(OpMix::every()),
+            shape: WorkloadShape {
+                shared_workdirs: true,
+                ..WorkloadShape::default()
+            },
             ..Settings::default()
         },
     ];

@@ -27,7 +27,9 @@ impl Watch for Progress {
         for earlier in self.issued.values_mut() {
             earlier.superseded |= match (earlier.kind, issue.kind) {
                 (OpKind::Start(a), OpKind::Start(b) | OpKind::Stop(b)) => a == b,
-                (OpKind::Start(_), OpKind::Evict | OpKind::Reboot) => true,
+                (OpKind::Start(_), OpKind::Evict | OpKind::Reboot | OpKind::Refresh) => true,
+                // An update (or a refresh) restarts what the start left Running.
+                (OpKind::Start(a), OpKind::Update(b)) => a == b,
                 (OpKind::Stop(a), OpKind::Start(b)) => a == b,
                 _ => false,
             };
