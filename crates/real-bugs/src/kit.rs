@@ -71,6 +71,48 @@ pub const POINTS: &[Point] = &[
     ),
 ];
 
+/// The kit's coverage points of a refresh (#2835): the moments its two bugs need.
+pub const REFRESH_POINTS: &[Point] = &[
+    p(
+        "kit.refresh_restarted_running",
+        "a refresh moved a Running record to a fresh server",
+    ),
+    p(
+        "kit.refresh_ensure_timed_out",
+        "a refresh's ensure_server outlasted the refresh timeout",
+    ),
+];
+
+/// Reached only by the pre-fix refresh of #2835 (a), and by the fixed reaper of (b).
+pub const REFRESH_BUG_POINTS: &[Point] = &[
+    p(
+        "kit.refresh_restarted_starting",
+        "a refresh restarted the server of a record still Starting",
+    ),
+    p(
+        "kit.reaper_closed_orphan",
+        "the reaper closed the server a timed-out refresh ensure started",
+    ),
+];
+
+/// The kit's coverage points of a boot hydration (#3151).
+pub const BOOT_POINTS: &[Point] = &[
+    p(
+        "kit.hydration_started_entry",
+        "the boot hydration started a persisted request",
+    ),
+    p(
+        "kit.start_waited_for_hydration",
+        "a user start waited at the hydration gate",
+    ),
+];
+
+/// Reached only by the pre-fix hydration of #3151.
+pub const BOOT_BUG_POINTS: &[Point] = &[p(
+    "kit.start_queued_behind_hydration",
+    "a user start queued, its agent's turn held, behind the lock the hydration holds",
+)];
+
 /// Why a background exit ends an agent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitCause {
@@ -125,6 +167,25 @@ pub trait Steps: Send + Sync + 'static {
     fn release_on_exit(_cause: ExitCause) -> Release {
         Release::Give
     }
+
+    /// Whether a refresh restarts the server of a record in `status` (#2835: only `running`
+    /// ones; a `starting` agent's startup is still acquiring, counting and subscribing).
+    fn refresh_admits(status: Status) -> bool {
+        status == Status::Running
+    }
+
+    /// Whether a refresh whose `ensure_server` timed out reaps the server that call still
+    /// starts (#2835's reaper).
+    fn reap_timed_out_ensure() -> bool {
+        true
+    }
+
+    /// Whether boot hydration holds the global lock across its starts, which user starts take
+    /// inside their agent's turn (#3151 before its fix); if not, user starts wait at the
+    /// hydration gate before they take anything.
+    fn hydration_holds_lock() -> bool {
+        false
+    }
 }
 
 /// One start's record: the object the startup keeps writing to after a restart replaced the map
@@ -136,10 +197,13 @@ pub struct Record {
     /// Moves forward only; `Stopping` while the startup is in flight means its token is
     /// cancelled. Its lock orders the status changes of the startup, its canceller and its stream.
     status: watch::Sender<Status>,
+    /// Its first prompt: with `agent` and `workdir`, the request the registry persists.
+    prompt: String,
     /// The session died under the startup (its stream ended while the record was `Starting`).
     died: AtomicBool,
-    /// Ends the record's event stream.
-    stream: CancellationToken,
+    /// Ends the record's current event stream (`eventAbortControllers[agent]`); a refresh
+    /// cancels it and subscribes anew with a fresh one.
+    stream: Mutex<CancellationToken>,
     held: Mutex<Held>,
 }
 
@@ -175,12 +239,37 @@ impl Record {
         *self.status.borrow()
     }
 
+    /// The token of the record's current event stream.
+    fn stream(&self) -> CancellationToken {
+        self.stream
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Ends the current event stream and hands out the token of the next one.
+    fn next_stream(&self) -> CancellationToken {
+        let mut slot = self.stream.lock().unwrap_or_else(|p| p.into_inner());
+        slot.cancel();
+        *slot = CancellationToken::new();
+        slot.clone()
+    }
+
+    /// What started it, as the registry persists it.
+    fn request(&self) -> StartRequest {
+        StartRequest {
+            agent: self.agent.clone(),
+            workdir: self.workdir.clone(),
+            prompt: self.prompt.clone(),
+        }
+    }
+
     /// Cancels the record's startup (`startupAbortController.abort()`) if it is still starting.
     fn cancel(&self) -> bool {
         self.status.send_if_modified(|s| {
             if *s == Status::Starting {
                 *s = Status::Stopping;
-                self.stream.cancel();
+                self.stream().cancel();
                 true
             } else {
                 false
@@ -201,7 +290,7 @@ impl Record {
     }
 
     fn finish(&self, end: Status) {
-        self.stream.cancel();
+        self.stream().cancel();
         self.status.send_replace(end);
     }
 
@@ -222,14 +311,26 @@ struct State {
     servers: BTreeMap<Workdir, (ServerId, i64)>,
     incarnations: u64,
     evicting: bool,
+    /// Agents a user started or stopped since boot: the boot hydration leaves them alone (the
+    /// newer command wins; a stop of an agent not yet hydrated is remembered).
+    commanded: std::collections::BTreeSet<AgentId>,
+    /// Numbers user commands in arrival order.
+    commands: u64,
+    /// Per agent, the number of its newest stop: a start that arrived before it and is still
+    /// waiting at the hydration gate is superseded.
+    stopped_at: BTreeMap<AgentId, u64>,
 }
 
 struct Inner<B> {
     backend: B,
     config: ManagerConfig,
     state: Mutex<State>,
-    /// Starts in flight (an eviction waits for every earlier one).
+    /// Starts, refreshes and reapers in flight (an eviction waits for every earlier one).
     starts: watch::Sender<usize>,
+    /// The global lock (`sdkServerLock`) a pre-#3151 hydration holds across its starts.
+    boot_lock: tokio::sync::Mutex<()>,
+    /// The hydration gate (`_hydrationComplete`): true while the boot hydration runs.
+    hydrating: watch::Sender<bool>,
 }
 
 /// A manager of this crate: the kit, with `S`'s steps.
@@ -383,6 +484,13 @@ impl<B: SessionBackend> Inner<B> {
     }
 
     async fn stop(&self, agent: &AgentId) {
+        {
+            let mut state = self.state();
+            state.commanded.insert(agent.clone());
+            state.commands += 1;
+            let at = state.commands;
+            state.stopped_at.insert(agent.clone(), at);
+        }
         let turn = self.turn(agent);
         let _turn = turn.lock().await;
         self.stop_record(agent, true).await;
@@ -405,7 +513,12 @@ impl<B: SessionBackend> Inner<B> {
 }
 
 impl<B: SessionBackend, S: Steps> KitManager<B, S> {
-    async fn run_start(&self, request: StartRequest) -> Result<(), LifecycleError> {
+    /// A start: a user's (`issued`: its number among the user's commands) or the hydration's.
+    async fn run_start_as(
+        &self,
+        request: StartRequest,
+        issued: Option<u64>,
+    ) -> Result<(), LifecycleError> {
         let inner = &self.inner;
         {
             let state = inner.state();
@@ -414,16 +527,44 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
             }
             inner.starts.send_modify(|n| *n += 1);
         }
-        let result = self.start_counted(request).await;
+        let result = self.start_counted(request, issued).await;
         inner.starts.send_modify(|n| *n -= 1);
         result
     }
 
-    async fn start_counted(&self, request: StartRequest) -> Result<(), LifecycleError> {
+    async fn start_counted(
+        &self,
+        request: StartRequest,
+        issued: Option<u64>,
+    ) -> Result<(), LifecycleError> {
         let inner = &self.inner;
+        let user = issued.is_some();
         let record = {
             let turn = inner.turn(&request.agent);
             let _turn = turn.lock().await;
+            if user && S::hydration_holds_lock() {
+                // `startAgent` under `withStartAgentLock(agent)` reaching the global lock
+                // (`sdkServerLock`), which the hydration holds: the user start queues behind it
+                // with its agent's turn held.
+                if inner.boot_lock.try_lock().is_err() {
+                    point!("kit.start_queued_behind_hydration");
+                }
+                drop(inner.boot_lock.lock().await);
+            }
+            if !user && inner.state().commanded.contains(&request.agent) {
+                // A hydration entry of an agent a user started or stopped since boot.
+                return Ok(());
+            }
+            if let Some(issued) = issued
+                && inner
+                    .state()
+                    .stopped_at
+                    .get(&request.agent)
+                    .is_some_and(|&stop| stop > issued)
+            {
+                // A stop that arrived while this start waited at the gate wins.
+                return Err(LifecycleError::Cancelled);
+            }
             // A restart: stop what is recorded (a startup in flight is cancelled, not awaited).
             inner.stop_record(&request.agent, false).await;
             let mut state = inner.state();
@@ -436,14 +577,212 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
                 workdir: request.workdir.clone(),
                 incarnation: state.incarnations,
                 status: watch::Sender::new(Status::Starting),
+                prompt: request.prompt.clone(),
                 died: AtomicBool::new(false),
-                stream: CancellationToken::new(),
+                stream: Mutex::new(CancellationToken::new()),
                 held: Mutex::default(),
             });
             state.records.insert(request.agent.clone(), record.clone());
             record
         };
         self.startup(&record, &request.prompt).await
+    }
+
+    /// `POST /refresh-token`: `refreshTokenForAllAgents`, counted as a start (an eviction waits
+    /// for it) and refused during an eviction.
+    async fn run_refresh(&self) -> Result<(), LifecycleError> {
+        let inner = &self.inner;
+        {
+            let state = inner.state();
+            if state.evicting {
+                return Err(LifecycleError::Evicting);
+            }
+            inner.starts.send_modify(|n| *n += 1);
+        }
+        // r0: the records the refresh restarts, then `Promise.all` over their restarts.
+        let snapshot: Vec<Arc<Record>> = inner
+            .state()
+            .records
+            .values()
+            .filter(|r| S::refresh_admits(r.status()))
+            .cloned()
+            .collect();
+        let results = join_all(snapshot.iter().map(|r| self.restart_server(r)).collect()).await;
+        inner.starts.send_modify(|n| *n -= 1);
+        results.into_iter().find(Result::is_err).unwrap_or(Ok(()))
+    }
+
+    /// `restartAgent(agent)`: the record moves to a fresh server with a session and a
+    /// subscription of its own, under the agent's turn (so no stop, restart or exit of the
+    /// agent interleaves; a startup in flight does, since it runs outside the turn).
+    ///
+    /// The real code spawns the new `kilo serve` first and closes the old one after (r2, r5);
+    /// the backend runs one server per workdir, so here the old one is given up first (its
+    /// session aborted, its count given back, closed at 0), and the new session is created,
+    /// not resumed (a closed server's sessions die with it).
+    async fn restart_server(&self, record: &Arc<Record>) -> Result<(), LifecycleError> {
+        let inner = &self.inner;
+        let turn = inner.turn(&record.agent);
+        let _turn = turn.lock().await;
+        let current = inner.record(&record.agent);
+        if !current.is_some_and(|r| Arc::ptr_eq(&r, record)) || !S::refresh_admits(record.status())
+        {
+            return Ok(());
+        }
+        match record.status() {
+            Status::Starting => point!("kit.refresh_restarted_starting"),
+            _ => point!("kit.refresh_restarted_running"),
+        }
+        let (old_session, old_server) = {
+            let held = record.held();
+            (held.session, held.server)
+        };
+        // r5, first: the old stream ends, the old session and server go.
+        let stream = record.next_stream();
+        if let Some(session) = old_session {
+            inner.abort(session).await;
+        }
+        if let Some(server) = old_server {
+            record.held().server = None;
+            inner
+                .release(&record.workdir, server, Release::Give, || {})
+                .await;
+        }
+        // r2: a fresh server, counted.
+        let server = match self.acquire_for_refresh(&record.workdir).await {
+            Ok(server) => server,
+            // The real restart maps the old instance back and the agent runs on with the old
+            // token. Here the old server is closed already: the agent exits, for its next
+            // dispatch to start it again (a spawn that outlasted the refresh's own timeout is
+            // no failure of the agent's).
+            Err(e @ LifecycleError::Backend(BackendError::Timeout)) => {
+                inner.undo(record, Status::Exited, Release::Give).await;
+                return Err(e);
+            }
+            Err(e) => {
+                inner.undo(record, Status::Failed, Release::Give).await;
+                return Err(e);
+            }
+        };
+        record.held().server = Some(server);
+        // r3, r4: the agent's session on it.
+        let timeout = inner.config.call_timeout;
+        let session =
+            match bounded(timeout, inner.backend.create_session(server, &record.agent)).await {
+                Ok(session) => session,
+                Err(e) => {
+                    inner.undo(record, Status::Failed, Release::Give).await;
+                    return Err(e.into());
+                }
+            };
+        record.set_session(session);
+        // r6: subscribed again; the restarted session is idle.
+        let events = match bounded(timeout, inner.backend.subscribe(session)).await {
+            Ok(events) => events,
+            Err(e) => {
+                inner.undo(record, Status::Failed, Release::Give).await;
+                return Err(e.into());
+            }
+        };
+        tokio::spawn(Self::watch(
+            inner.clone(),
+            record.clone(),
+            events,
+            stream,
+            true,
+        ));
+        Ok(())
+    }
+
+    /// r2: `ensureSDKServer` raced against `REFRESH_AGENT_TIMEOUT_MS` by `withTimeout`, which
+    /// cannot cancel it: on the timeout the call runs on and may still start a server. With
+    /// the reaper ([`Steps::reap_timed_out_ensure`]) a task awaits it and closes what it
+    /// started unless a start has counted on it meanwhile; without it, that server runs on,
+    /// known to nobody.
+    async fn acquire_for_refresh(&self, workdir: &Workdir) -> Result<ServerId, LifecycleError> {
+        let inner = &self.inner;
+        let gate = inner.gate(workdir);
+        let held = gate.lock().await;
+        if let Some((server, count)) = inner.state().servers.get_mut(workdir) {
+            // Another agent of the workdir keeps the old server up: the agent joins it.
+            *count += 1;
+            return Ok(*server);
+        }
+        let mut pending = {
+            let inner = inner.clone();
+            let workdir = workdir.clone();
+            Box::pin(async move {
+                bounded(
+                    inner.config.call_timeout,
+                    inner.backend.ensure_server(&workdir),
+                )
+                .await
+            })
+        };
+        match tokio::time::timeout(refresh_timeout(&inner.config), &mut pending).await {
+            Ok(Ok(server)) => {
+                inner.state().servers.insert(workdir.clone(), (server, 1));
+                Ok(server)
+            }
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => {
+                point!("kit.refresh_ensure_timed_out");
+                drop(held);
+                if S::reap_timed_out_ensure() {
+                    // Counted as a start: an eviction waits for the reaper too.
+                    inner.starts.send_modify(|n| *n += 1);
+                    let inner = inner.clone();
+                    let workdir = workdir.clone();
+                    tokio::spawn(async move {
+                        if let Ok(server) = pending.await {
+                            let gate = inner.gate(&workdir);
+                            let _gate = gate.lock().await;
+                            let counted = inner
+                                .state()
+                                .servers
+                                .get(&workdir)
+                                .is_some_and(|(s, _)| *s == server);
+                            if !counted {
+                                point!("kit.reaper_closed_orphan");
+                                inner.close(server).await;
+                            }
+                        }
+                        inner.starts.send_modify(|n| *n -= 1);
+                    });
+                }
+                Err(BackendError::Timeout.into())
+            }
+        }
+    }
+
+    /// `bootHydration`: each persisted request started again, one after the other (LATEST's
+    /// loop awaits each `startAgent`). The gate is closed while it runs; before #3151's fix the
+    /// loop instead held the global lock that user starts take inside their agent's turn.
+    async fn run_hydrate(&self, registry: Vec<StartRequest>) -> Result<(), LifecycleError> {
+        let inner = &self.inner;
+        {
+            let state = inner.state();
+            if state.evicting {
+                return Err(LifecycleError::Evicting);
+            }
+            // Counted as a start for its whole length: an eviction waits for it.
+            inner.starts.send_modify(|n| *n += 1);
+        }
+        inner.hydrating.send_replace(true);
+        let lock = if S::hydration_holds_lock() {
+            Some(inner.boot_lock.lock().await)
+        } else {
+            None
+        };
+        for request in registry {
+            point!("kit.hydration_started_entry");
+            // A failed entry is logged and skipped, as the real loop does.
+            let _ = self.run_start_as(request, None).await;
+        }
+        drop(lock);
+        inner.hydrating.send_replace(false);
+        inner.starts.send_modify(|n| *n -= 1);
+        Ok(())
     }
 
     /// The startup, outside the agent's turn: a stop or a restart can land at any await.
@@ -483,7 +822,13 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
                 return Err(e.into());
             }
         };
-        tokio::spawn(Self::watch(inner.clone(), record.clone(), events));
+        tokio::spawn(Self::watch(
+            inner.clone(),
+            record.clone(),
+            events,
+            record.stream(),
+            false,
+        ));
         let prompted = bounded(timeout, inner.backend.prompt(session, prompt)).await;
         // Running, unless a stop cancelled it, the prompt failed, or the session died meanwhile.
         let mut cancelled = false;
@@ -517,8 +862,12 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
         inner: Arc<Inner<B>>,
         record: Arc<Record>,
         mut events: UnboundedReceiver<SessionEvent>,
+        stream: CancellationToken,
+        idle_now: bool,
     ) {
-        let mut deadline: Option<tokio::time::Instant> = None;
+        // A restarted session is idle (it is not prompted again): its timer runs at once.
+        let mut deadline =
+            idle_now.then(|| tokio::time::Instant::now() + inner.config.idle_timeout);
         let cause = loop {
             let idle = async {
                 match deadline {
@@ -528,7 +877,7 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
             };
             tokio::select! {
                 biased;
-                _ = record.stream.cancelled() => return,
+                _ = stream.cancelled() => return,
                 event = events.recv() => match event {
                     Some(SessionEvent::Idle) => {
                         deadline = Some(tokio::time::Instant::now() + inner.config.idle_timeout);
@@ -562,13 +911,18 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
                 },
             }
         };
-        Self::exit(&inner, &record, cause).await;
+        Self::exit(&inner, &record, cause, &stream).await;
     }
 
-    /// A background exit, under the agent's turn, of the record if it still runs.
-    async fn exit(inner: &Inner<B>, record: &Record, cause: ExitCause) {
+    /// A background exit, under the agent's turn, of the record if it still runs and this
+    /// stream is still its own (a refresh that ran meanwhile replaced it: the exit is the old
+    /// stream's, and the new one decides).
+    async fn exit(inner: &Inner<B>, record: &Record, cause: ExitCause, stream: &CancellationToken) {
         let turn = inner.turn(&record.agent);
         let _turn = turn.lock().await;
+        if stream.is_cancelled() {
+            return;
+        }
         if record.status() == Status::Running {
             match cause {
                 ExitCause::Idle => point!("kit.exit_idle"),
@@ -589,13 +943,29 @@ impl<B: SessionBackend, S: Steps> Lifecycle<B> for KitManager<B, S> {
                 config,
                 state: Mutex::default(),
                 starts: watch::Sender::new(0),
+                boot_lock: tokio::sync::Mutex::new(()),
+                hydrating: watch::Sender::new(false),
             }),
             steps: PhantomData,
         }
     }
 
     async fn start(&self, request: StartRequest) -> Result<(), LifecycleError> {
-        self.run_start(request).await
+        let issued = {
+            let mut state = self.inner.state();
+            state.commanded.insert(request.agent.clone());
+            state.commands += 1;
+            state.commands
+        };
+        if !S::hydration_holds_lock() {
+            // `/agents/start` awaits the hydration gate before it takes anything.
+            let mut hydrating = self.inner.hydrating.subscribe();
+            if *hydrating.borrow() {
+                point!("kit.start_waited_for_hydration");
+            }
+            let _ = hydrating.wait_for(|h| !*h).await;
+        }
+        self.run_start_as(request, Some(issued)).await
     }
 
     async fn stop(&self, agent: &AgentId) -> Result<(), LifecycleError> {
@@ -606,6 +976,24 @@ impl<B: SessionBackend, S: Steps> Lifecycle<B> for KitManager<B, S> {
     async fn evict(&self) -> Result<(), LifecycleError> {
         self.inner.evict().await;
         Ok(())
+    }
+
+    async fn refresh(&self) -> Result<(), LifecycleError> {
+        self.run_refresh().await
+    }
+
+    fn registry(&self) -> Vec<StartRequest> {
+        let state = self.inner.state();
+        state
+            .records
+            .values()
+            .filter(|r| matches!(r.status(), Status::Starting | Status::Running))
+            .map(|r| r.request())
+            .collect()
+    }
+
+    async fn hydrate(&self, registry: Vec<StartRequest>) -> Result<(), LifecycleError> {
+        self.run_hydrate(registry).await
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -634,4 +1022,36 @@ impl<B: SessionBackend, S: Steps> Lifecycle<B> for KitManager<B, S> {
             side: Vec::new(),
         }
     }
+}
+
+/// `REFRESH_AGENT_TIMEOUT_MS` (6 s against `createKilo`'s 30 s): a tenth of the call timeout,
+/// which puts it inside the simulated latencies (up to a fifth of the call timeout) as a
+/// stuck spawn is in the real ones, so that some refreshes time out.
+fn refresh_timeout(config: &ManagerConfig) -> std::time::Duration {
+    config.call_timeout / 10
+}
+
+/// `Promise.all` over futures started together: the first poll runs each to its first await,
+/// in order, and each is polled again when woken.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }

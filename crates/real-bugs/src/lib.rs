@@ -13,13 +13,22 @@
 //! | --- | --- | --- |
 //! | [`abort_orphan`] | #1995 (PR #1862's review fix `83337e4d`), the #1341 follow-up | store the session id before the abort check after `session.create` |
 //! | [`server_leak`] | #1075 | give the workdir's count back on the idle exit and on a stream error |
+//! | [`refresh_starting`] | #2835 (PR #2919 via #2932) | a refresh restarts only `running` agents, not `starting` ones |
+//! | [`refresh_orphan`] | #2835 (PR #2919 via #2932) | a refresh whose server spawn timed out reaps the server it still starts |
+//! | [`hydration_lock`] | #3151 | user starts wait at the hydration gate instead of queueing behind a lock the hydration holds |
 //!
-//! To come (needing entry points the harness does not drive yet): #2835 (refresh), #3151
-//! (hydration), #1828 (a blocking initial prompt): a module and a [`kit::Steps`] step each.
+//! To come: #1828 (a blocking initial prompt), once the harness judges how long a start stays
+//! `Starting` and how long a drain takes (L3-L6).
 
 pub mod abort_orphan;
+pub mod hydration_lock;
 pub mod kit;
+pub mod refresh_orphan;
+pub mod refresh_starting;
 pub mod server_leak;
 
 pub use abort_orphan::AbortOrphan;
+pub use hydration_lock::HydrationLock;
+pub use refresh_orphan::RefreshOrphan;
+pub use refresh_starting::RefreshStarting;
 pub use server_leak::ServerLeak;

@@ -23,8 +23,11 @@ use lifecycle_sim::{
     CallKind, Case, FakeBackend, FaultConfig, Invariant, Manager, Scenario, Settings, Story,
     Strategy, Subject, check_random, replay,
 };
-use real_bugs::kit::{ExitCause, KitManager, POINTS, Release, Steps};
-use real_bugs::{AbortOrphan, ServerLeak};
+use real_bugs::kit::{
+    BOOT_BUG_POINTS, BOOT_POINTS, ExitCause, KitManager, POINTS, REFRESH_BUG_POINTS,
+    REFRESH_POINTS, Release, Steps,
+};
+use real_bugs::{AbortOrphan, HydrationLock, RefreshOrphan, RefreshStarting, ServerLeak};
 
 /// Seeds a pre-fix manager must be found within.
 const FIND_WITHIN: u64 = 20_000;
@@ -46,6 +49,32 @@ impl Source for Campaign {
         scenario
     }
 }
+
+/// The campaign with the operation kinds a bug's entry point needs added: every seed draws
+/// `mix` (here `all`: starts, restarts, stops and evictions, plus the new kind), where the
+/// default campaign draws a subset of `all` per seed.
+struct CampaignWith(&'static str);
+
+impl Source for CampaignWith {
+    fn scenario(&self, seed: u64, strategy: Strategy) -> Scenario {
+        let settings = Settings {
+            ops: Some(self.0.parse().expect("an operation mix")),
+            ..Settings::default()
+        };
+        let mut scenario = settings.scenario(seed, strategy);
+        let faults = &mut scenario.spec.faults;
+        faults.create_lies = 0;
+        faults.lost_replies = 0;
+        faults.late_effects = 0;
+        scenario
+    }
+}
+
+/// #2835's campaign: the default one with refreshes.
+const REFRESHES: CampaignWith = CampaignWith("all,refresh");
+
+/// #3151's campaign: the default one with reboots.
+const REBOOTS: CampaignWith = CampaignWith("start,restart,stop,reboot");
 
 /// #1995's manager, pre-fix or fixed, as a subject.
 fn abort_orphan<const FIXED: bool>() -> Manager<AbortOrphan<FakeBackend, FIXED>> {
@@ -71,6 +100,42 @@ fn server_leak<const FIXED: bool>() -> Manager<ServerLeak<FakeBackend, FIXED>> {
     .points(POINTS.iter().copied())
 }
 
+/// #2835 (a)'s manager, pre-fix or fixed, as a subject.
+fn refresh_starting<const FIXED: bool>() -> Manager<RefreshStarting<FakeBackend, FIXED>> {
+    Manager::new(if FIXED {
+        "refresh-starting-fixed"
+    } else {
+        "refresh-starting-pre"
+    })
+    .about("#2835 (a): a refresh restarts running agents only (fixed) or starting ones too (pre)")
+    .callers_wait()
+    .points(REFRESH_POINTS.iter().chain(REFRESH_BUG_POINTS).copied())
+}
+
+/// #2835 (b)'s manager, pre-fix or fixed, as a subject.
+fn refresh_orphan<const FIXED: bool>() -> Manager<RefreshOrphan<FakeBackend, FIXED>> {
+    Manager::new(if FIXED {
+        "refresh-orphan-fixed"
+    } else {
+        "refresh-orphan-pre"
+    })
+    .about("#2835 (b): a timed-out refresh spawn reaped (fixed) or left running (pre)")
+    .callers_wait()
+    .points(REFRESH_POINTS.iter().chain(REFRESH_BUG_POINTS).copied())
+}
+
+/// #3151's manager, pre-fix or fixed, as a subject.
+fn hydration_lock<const FIXED: bool>() -> Manager<HydrationLock<FakeBackend, FIXED>> {
+    Manager::new(if FIXED {
+        "hydration-lock-fixed"
+    } else {
+        "hydration-lock-pre"
+    })
+    .about("#3151: user starts wait at the gate (fixed) or behind the hydration's lock (pre)")
+    .callers_wait()
+    .points(BOOT_POINTS.iter().chain(BOOT_BUG_POINTS).copied())
+}
+
 /// Every subject, by the names case files use.
 fn subjects() -> Vec<Box<dyn Subject>> {
     vec![
@@ -78,6 +143,12 @@ fn subjects() -> Vec<Box<dyn Subject>> {
         Box::new(abort_orphan::<true>()),
         Box::new(server_leak::<false>()),
         Box::new(server_leak::<true>()),
+        Box::new(refresh_starting::<false>()),
+        Box::new(refresh_starting::<true>()),
+        Box::new(refresh_orphan::<false>()),
+        Box::new(refresh_orphan::<true>()),
+        Box::new(hydration_lock::<false>()),
+        Box::new(hydration_lock::<true>()),
     ]
 }
 
@@ -90,7 +161,17 @@ fn say(line: String) {
 /// that `fixed` holds on every seed up to the finding's, so the finding is the fix's; says
 /// which seed found it.
 fn found(pre: &dyn Subject, fixed: &dyn Subject, invariant: Invariant) -> Finding {
-    let verdict = check_random(pre, &Campaign, FIND_WITHIN);
+    found_on(&Campaign, pre, fixed, invariant)
+}
+
+/// [`found`] on `campaign`.
+fn found_on(
+    campaign: &dyn Source,
+    pre: &dyn Subject,
+    fixed: &dyn Subject,
+    invariant: Invariant,
+) -> Finding {
+    let verdict = check_random(pre, campaign, FIND_WITHIN);
     let (runs, elapsed) = (verdict.runs, verdict.elapsed);
     let finding = verdict.expect_violation(invariant);
     let seed = finding.seed.expect("a random check's finding has a seed");
@@ -100,13 +181,18 @@ fn found(pre: &dyn Subject, fixed: &dyn Subject, invariant: Invariant) -> Findin
         elapsed.as_secs_f64(),
         finding.violation().detail
     ));
-    check_random(fixed, &Campaign, 0..seed + 1).assert_holds();
+    check_random(fixed, campaign, 0..seed + 1).assert_holds();
     finding
 }
 
 /// `fixed` holds on the campaign's first `seeds` seeds.
 fn holds(fixed: &dyn Subject, seeds: u64) {
-    let verdict = check_random(fixed, &Campaign, seeds);
+    holds_on(&Campaign, fixed, seeds);
+}
+
+/// [`holds`] on `campaign`.
+fn holds_on(campaign: &dyn Source, fixed: &dyn Subject, seeds: u64) {
+    let verdict = check_random(fixed, campaign, seeds);
     say(format!(
         "{}: held on {} seed(s) in {:.1} s",
         fixed.name(),
@@ -148,6 +234,105 @@ fn server_leak_pre_fix_is_found() {
 #[test]
 fn server_leak_fix_holds() {
     holds(&server_leak::<true>(), HOLD_ON);
+}
+
+// #2835 (a): a refresh restarts the server of an agent still starting.
+
+#[test]
+fn refresh_starting_pre_fix_is_found() {
+    found_on(
+        &REFRESHES,
+        &refresh_starting::<false>(),
+        &refresh_starting::<true>(),
+        Invariant::I1,
+    );
+}
+
+#[test]
+fn refresh_starting_fix_holds() {
+    holds_on(&REFRESHES, &refresh_starting::<true>(), HOLD_ON);
+}
+
+// #2835 (b): a refresh whose spawn timed out leaves the server it still starts to run.
+
+#[test]
+fn refresh_orphan_pre_fix_is_found() {
+    found_on(
+        &REFRESHES,
+        &refresh_orphan::<false>(),
+        &refresh_orphan::<true>(),
+        Invariant::I3,
+    );
+}
+
+#[test]
+fn refresh_orphan_fix_holds() {
+    holds_on(&REFRESHES, &refresh_orphan::<true>(), HOLD_ON);
+}
+
+// #3151: the hydration holds the lock user starts queue behind with their agent's turn held.
+
+#[test]
+fn hydration_lock_pre_fix_is_found() {
+    found_on(
+        &REBOOTS,
+        &hydration_lock::<false>(),
+        &hydration_lock::<true>(),
+        Invariant::L1,
+    );
+}
+
+#[test]
+fn hydration_lock_fix_holds() {
+    holds_on(&REBOOTS, &hydration_lock::<true>(), HOLD_ON);
+}
+
+/// The new entry points' campaigns reach the moments their bugs need: the fixed managers a
+/// refresh of a running agent, a refresh spawn that timed out, the reaper at work, a boot
+/// hydration and a start waiting at its gate; the pre-fix managers a refresh of a starting
+/// agent and a start queued behind the hydration's lock.
+#[test]
+fn the_new_campaigns_reach_every_moment_the_bugs_need() {
+    let cases: Vec<(&dyn Source, Box<dyn Subject>, Vec<&str>)> = vec![
+        (
+            &REFRESHES,
+            Box::new(refresh_starting::<true>()),
+            REFRESH_POINTS.iter().map(|p| p.name).collect(),
+        ),
+        (
+            &REFRESHES,
+            Box::new(refresh_starting::<false>()),
+            vec!["kit.refresh_restarted_starting"],
+        ),
+        (
+            &REFRESHES,
+            Box::new(refresh_orphan::<true>()),
+            vec!["kit.refresh_ensure_timed_out", "kit.reaper_closed_orphan"],
+        ),
+        (
+            &REBOOTS,
+            Box::new(hydration_lock::<true>()),
+            BOOT_POINTS.iter().map(|p| p.name).collect(),
+        ),
+        (
+            &REBOOTS,
+            Box::new(hydration_lock::<false>()),
+            BOOT_BUG_POINTS.iter().map(|p| p.name).collect(),
+        ),
+    ];
+    for (campaign, subject, wanted) in cases {
+        let mut points = BTreeSet::new();
+        for seed in 0..1_000 {
+            points.extend(run_once(subject.as_ref(), campaign, seed).points);
+        }
+        for point in wanted {
+            assert!(
+                points.contains(point),
+                "{} never reached {point} in 1,000 seeds",
+                subject.name()
+            );
+        }
+    }
 }
 
 /// The coverage points the fixed managers reach on the campaign's first `seeds` seeds.
@@ -305,6 +490,67 @@ fn server_leak_on_the_stream_path_alone() {
     check_random(&server_leak::<true>(), &story, 2_000).assert_holds();
 }
 
+/// #2835 (a) as the code comment tells it: a refresh lands while a0's startup creates its
+/// session; the pre-fix refresh restarts it anyway.
+#[test]
+fn refresh_starting_a_refresh_during_create() {
+    let story = Story::new()
+        .agents(["a0"])
+        .start("a0")
+        .refresh()
+        .while_pending(CallKind::CreateSession, "a0");
+    let finding = check_random(&refresh_starting::<false>(), &story, 200)
+        .finding
+        .expect("the pre-fix refresh races the startup");
+    say(format!(
+        "refresh-starting-pre, a refresh during create: {} at seed {}: {}",
+        finding.invariant(),
+        finding.seed.unwrap(),
+        finding.violation().detail
+    ));
+    check_random(&refresh_starting::<true>(), &story, 500).assert_holds();
+}
+
+/// #2835 (b): a0 runs, a refresh restarts its server and the spawn outlasts the refresh
+/// timeout; nothing else starts a server for a0's workdir, so the pre-fix spawn's server runs
+/// on, nobody's.
+#[test]
+fn refresh_orphan_a_slow_spawn() {
+    let story = Story::new().agents(["a0"]).start("a0").refresh().at_ms(150);
+    let leak =
+        check_random(&refresh_orphan::<false>(), &story, 200).expect_violation(Invariant::I3);
+    say(format!(
+        "refresh-orphan-pre, a slow spawn: I3 at seed {}: {}",
+        leak.seed.unwrap(),
+        leak.violation().detail
+    ));
+    check_random(&refresh_orphan::<true>(), &story, 500).assert_holds();
+}
+
+/// #3151: a0 and a1 run; the container reboots and hydrates a0 then a1; a start of a1 arrives
+/// while a0 is being hydrated. Pre-fix, it holds a1's turn and waits for the lock the
+/// hydration holds, which waits for a1's turn: neither returns.
+#[test]
+fn hydration_lock_a_start_during_hydration() {
+    let story = Story::new()
+        .agents(["a0", "a1"])
+        .apart()
+        .start("a0")
+        .start("a1")
+        .reboot()
+        .at_ms(150)
+        .start("a1")
+        .while_pending(CallKind::EnsureServer, "a0");
+    let stall =
+        check_random(&hydration_lock::<false>(), &story, 200).expect_violation(Invariant::L1);
+    say(format!(
+        "hydration-lock-pre, a start during hydration: L1 at seed {}: {}",
+        stall.seed.unwrap(),
+        stall.violation().detail
+    ));
+    check_random(&hydration_lock::<true>(), &story, 500).assert_holds();
+}
+
 // The saved cases: one shrunk finding per pre-fix manager.
 
 fn cases_dir() -> PathBuf {
@@ -359,20 +605,44 @@ fn saved_cases_keep_their_verdicts() {
 #[test]
 #[ignore = "writes tests/cases/; run by hand to regenerate them"]
 fn save_cases() {
-    let pairs: Vec<(Box<dyn Subject>, Box<dyn Subject>, Invariant)> = vec![
+    let pairs: Vec<(&dyn Source, Box<dyn Subject>, Box<dyn Subject>, Invariant)> = vec![
         (
+            &Campaign,
             Box::new(abort_orphan::<false>()),
             Box::new(abort_orphan::<true>()),
             Invariant::I6,
         ),
         (
+            &Campaign,
             Box::new(server_leak::<false>()),
             Box::new(server_leak::<true>()),
             Invariant::I3,
         ),
+        (
+            &REFRESHES,
+            Box::new(refresh_starting::<false>()),
+            Box::new(refresh_starting::<true>()),
+            Invariant::I1,
+        ),
+        (
+            &REFRESHES,
+            Box::new(refresh_orphan::<false>()),
+            Box::new(refresh_orphan::<true>()),
+            Invariant::I3,
+        ),
+        (
+            &REBOOTS,
+            Box::new(hydration_lock::<false>()),
+            Box::new(hydration_lock::<true>()),
+            Invariant::L1,
+        ),
     ];
-    for (pre, fixed, invariant) in pairs {
-        let finding = found(pre.as_ref(), fixed.as_ref(), invariant);
+    let only = std::env::var("SAVE_ONLY").ok();
+    for (campaign, pre, fixed, invariant) in pairs {
+        if only.as_deref().is_some_and(|o| !pre.name().starts_with(o)) {
+            continue;
+        }
+        let finding = found_on(campaign, pre.as_ref(), fixed.as_ref(), invariant);
         let seed = finding.seed.unwrap();
         let mut case = shrink(pre.as_ref(), finding.case, invariant, SHRINK_BUDGET).case;
         case.expect.clear();
