@@ -18,6 +18,8 @@
 //! | `stopAgent` | `Inner::stop` |
 //! | `subscribeToEvents`, the idle timer, `exitAgent`, the stream's catch | `KitManager::watch`, `KitManager::exit` |
 //! | SIGTERM: drain and `stopAll` | `Inner::evict` |
+//! | `refreshTokenForAllAgents` (r0-r6, the reaper) | `KitManager::run_refresh`, `KitManager::restart_server`, `KitManager::acquire_for_refresh` |
+//! | `syncRegistry`, `bootHydration`, `awaitHydration` | `registry`, `KitManager::run_hydrate`, `Inner::hydrating` |
 //!
 //! Where it is more careful than the real code, so that a finding is its bug's and nothing else:
 //! - Operations on one agent (a stop, a restart's stop, a background exit) take the agent's turn
@@ -34,6 +36,11 @@
 //! - A background exit (idle, or the session's stream failed) aborts the session before it
 //!   releases the count (the real `exitAgent` leaves the session to the server's close, §3), so
 //!   what a missing release leaves behind is exactly the server.
+//! - A refresh restarts a record under its agent's turn, and an old stream's exit that waited
+//!   for that turn no longer acts; a refresh spawn that outlasts its timeout ends the agent
+//!   `Exited` (the old server, which the real code maps back, is closed already: the backend
+//!   runs one server per workdir). The boot hydration skips an agent a user started or stopped
+//!   since boot, and a user start that waited at the gate loses to a stop that arrived meanwhile.
 //! - A failed call is trusted to have done nothing, as the real code trusts it: the campaigns of
 //!   `tests/suite.rs` leave out the fault families where a failed call did something
 //!   (create-lies, lost-replies, late-effects).
