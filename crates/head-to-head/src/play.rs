@@ -103,6 +103,12 @@ async fn run_workload<M: Lifecycle<PlainBackend>>(
                 OpKind::Start(_) => manager.start(request.expect("a start has an agent")).await,
                 OpKind::Stop(a) => manager.stop(&agent_id(a)).await,
                 OpKind::Evict => manager.evict().await,
+                OpKind::Refresh => manager.refresh().await,
+                OpKind::Update(a) => manager.update(&agent_id(a), "model").await,
+                // A peer has no container to reboot and no subject's operations.
+                OpKind::Reboot | OpKind::Custom(_) => {
+                    unreachable!("the panel's workloads have no {kind}")
+                }
             };
             let mut in_flight = lock(&in_flight);
             in_flight.remove(&id);

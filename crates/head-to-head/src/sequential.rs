@@ -83,6 +83,12 @@ impl<M: Lifecycle<PlainBackend>> Sequential for On<M> {
                 OpKind::Start(a) => manager.start(start_request(spec, a)).await,
                 OpKind::Stop(a) => manager.stop(&agent_id(a)).await,
                 OpKind::Evict => manager.evict().await,
+                OpKind::Refresh => manager.refresh().await,
+                OpKind::Update(a) => manager.update(&agent_id(a), "model").await,
+                // A peer has no container to reboot and no subject's operations.
+                OpKind::Reboot | OpKind::Custom(_) => {
+                    unreachable!("the panel's workloads have no {kind}")
+                }
             }
         });
         let closed = self.backend.judge(|_, closed| closed.cloned());

@@ -37,9 +37,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use agent_lifecycle::{
-    AgentId, Lifecycle, LifecycleError, ManagerConfig, Snapshot, StartRequest, point,
+    AgentId, Gate, Lifecycle, LifecycleError, ManagerConfig, Snapshot, StartRequest, point,
 };
-use tokio::sync::watch;
 
 use crate::abort_token::{refuse_while_draining, start_agent_impl};
 use crate::common::{Core, Version, lock};
@@ -48,26 +47,26 @@ use crate::sdk::KiloSdk;
 pub struct StartLockManager<B> {
     core: Arc<Core<B>>,
     start_locks: Mutex<BTreeMap<AgentId, Arc<tokio::sync::Mutex<()>>>>,
-    /// `_hydrationComplete`: `true` while resolved.
-    hydrated: watch::Sender<bool>,
+    /// `_hydrationComplete`: open while resolved; its waiters go on in the order they came,
+    /// as a promise's continuations run.
+    hydrated: Gate,
 }
 
 /// Opens the gate when `bootHydration` ends, however it ends (its `finally`).
-struct OpenGate<'a>(&'a watch::Sender<bool>);
+struct OpenGate<'a>(&'a Gate);
 
 impl Drop for OpenGate<'_> {
     fn drop(&mut self) {
-        self.0.send_replace(true);
+        self.0.open();
     }
 }
 
 impl<B: KiloSdk> StartLockManager<B> {
     /// `await awaitHydration()`: no pause when the gate is open.
     async fn await_hydration(&self) {
-        if !*self.hydrated.borrow() {
+        if !self.hydrated.is_open() {
             point!("awaitHydration.waited_for_hydration");
-            let mut open = self.hydrated.subscribe();
-            let _ = open.wait_for(|open| *open).await;
+            self.hydrated.wait().await;
         }
     }
 
@@ -91,7 +90,7 @@ impl<B: KiloSdk> Lifecycle<B> for StartLockManager<B> {
         Self {
             core: Core::new(backend, config, Version::Latest),
             start_locks: Mutex::default(),
-            hydrated: watch::Sender::new(true),
+            hydrated: Gate::opened(),
         }
     }
 
@@ -140,7 +139,7 @@ impl<B: KiloSdk> Lifecycle<B> for StartLockManager<B> {
     }
 
     async fn hydrate(&self, registry: Vec<StartRequest>) -> Result<(), LifecycleError> {
-        self.hydrated.send_replace(false);
+        self.hydrated.close();
         let _open = OpenGate(&self.hydrated);
         self.core.found_registry(&registry);
         self.core

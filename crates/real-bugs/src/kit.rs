@@ -50,6 +50,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::watched::Watched;
 use agent_lifecycle::point::{Point, p};
 use agent_lifecycle::{
     AgentId, AgentSnapshot, BackendError, Lifecycle, LifecycleError, ManagerConfig, ServerId,
@@ -57,7 +58,6 @@ use agent_lifecycle::{
     Workdir, bounded, point,
 };
 use tokio::sync::mpsc::UnboundedReceiver;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// The kit's coverage points (`point!` marks them below): the moments each bug needs, so a
@@ -203,7 +203,7 @@ pub struct Record {
     incarnation: u64,
     /// Moves forward only; `Stopping` while the startup is in flight means its token is
     /// cancelled. Its lock orders the status changes of the startup, its canceller and its stream.
-    status: watch::Sender<Status>,
+    status: Watched<Status>,
     /// Its first prompt: with `agent` and `workdir`, the request the registry persists.
     prompt: String,
     /// The session died under the startup (its stream ended while the record was `Starting`).
@@ -235,7 +235,7 @@ impl Record {
 
     /// The startup's abort check: `if (signal.aborted) throw new StartupAbortedError()`.
     pub fn check(&self) -> Result<(), Cancelled> {
-        if *self.status.borrow() == Status::Starting {
+        if self.status.get() == Status::Starting {
             Ok(())
         } else {
             Err(Cancelled)
@@ -243,7 +243,7 @@ impl Record {
     }
 
     fn status(&self) -> Status {
-        *self.status.borrow()
+        self.status.get()
     }
 
     /// The token of the record's current event stream.
@@ -273,7 +273,7 @@ impl Record {
 
     /// Cancels the record's startup (`startupAbortController.abort()`) if it is still starting.
     fn cancel(&self) -> bool {
-        self.status.send_if_modified(|s| {
+        self.status.modify(|s| {
             if *s == Status::Starting {
                 *s = Status::Stopping;
                 self.stream().cancel();
@@ -286,7 +286,7 @@ impl Record {
 
     /// Moves `Running` to `Stopping` (a teardown begins); false if it was not running.
     fn begin_teardown(&self) -> bool {
-        self.status.send_if_modified(|s| {
+        self.status.modify(|s| {
             if *s == Status::Running {
                 *s = Status::Stopping;
                 true
@@ -298,12 +298,11 @@ impl Record {
 
     fn finish(&self, end: Status) {
         self.stream().cancel();
-        self.status.send_replace(end);
+        self.status.set(end);
     }
 
     async fn ended(&self) {
-        let mut rx = self.status.subscribe();
-        let _ = rx.wait_for(|s| s.is_terminal()).await;
+        self.status.wait_for(|s| s.is_terminal()).await;
     }
 }
 
@@ -333,11 +332,11 @@ struct Inner<B> {
     config: ManagerConfig,
     state: Mutex<State>,
     /// Starts, refreshes and reapers in flight (an eviction waits for every earlier one).
-    starts: watch::Sender<usize>,
+    starts: Watched<usize>,
     /// The global lock (`sdkServerLock`) a pre-#3151 hydration holds across its starts.
     boot_lock: tokio::sync::Mutex<()>,
     /// The hydration gate (`_hydrationComplete`): true while the boot hydration runs.
-    hydrating: watch::Sender<bool>,
+    hydrating: Watched<bool>,
 }
 
 /// A manager of this crate: the kit, with `S`'s steps.
@@ -477,10 +476,9 @@ impl<B: SessionBackend> Inner<B> {
             return;
         };
         match record.status() {
-            Status::Starting => {
-                if record.cancel() && !wait {
-                    point!("kit.restart_cancelled_startup");
-                }
+            // Cancelling has its effect whether or not the restart waits.
+            Status::Starting if record.cancel() && !wait => {
+                point!("kit.restart_cancelled_startup");
             }
             Status::Running => self.teardown(&record, Status::Exited, Release::Give).await,
             _ => {}
@@ -509,8 +507,7 @@ impl<B: SessionBackend> Inner<B> {
         for agent in agents {
             self.stop(&agent).await;
         }
-        let mut starts = self.starts.subscribe();
-        let _ = starts.wait_for(|n| *n == 0).await;
+        self.starts.wait_for(|n| *n == 0).await;
         // A record ends with its count; its server's close may still run, under the gate.
         let gates: Vec<_> = self.state().gates.values().cloned().collect();
         for gate in gates {
@@ -532,10 +529,10 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
             if state.evicting {
                 return Err(LifecycleError::Evicting);
             }
-            inner.starts.send_modify(|n| *n += 1);
+            inner.starts.update(|n| *n += 1);
         }
         let result = self.start_counted(request, issued).await;
-        inner.starts.send_modify(|n| *n -= 1);
+        inner.starts.update(|n| *n -= 1);
         result
     }
 
@@ -583,7 +580,7 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
                 agent: request.agent.clone(),
                 workdir: request.workdir.clone(),
                 incarnation: state.incarnations,
-                status: watch::Sender::new(Status::Starting),
+                status: Watched::new(Status::Starting),
                 prompt: request.prompt.clone(),
                 died: AtomicBool::new(false),
                 stream: Mutex::new(CancellationToken::new()),
@@ -604,7 +601,7 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
             if state.evicting {
                 return Err(LifecycleError::Evicting);
             }
-            inner.starts.send_modify(|n| *n += 1);
+            inner.starts.update(|n| *n += 1);
         }
         // r0: the records the refresh restarts, then `Promise.all` over their restarts.
         let snapshot: Vec<Arc<Record>> = inner
@@ -615,7 +612,7 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
             .cloned()
             .collect();
         let results = join_all(snapshot.iter().map(|r| self.restart_server(r)).collect()).await;
-        inner.starts.send_modify(|n| *n -= 1);
+        inner.starts.update(|n| *n -= 1);
         results.into_iter().find(Result::is_err).unwrap_or(Ok(()))
     }
 
@@ -737,7 +734,7 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
                 drop(held);
                 if S::reap_timed_out_ensure() {
                     // Counted as a start: an eviction waits for the reaper too.
-                    inner.starts.send_modify(|n| *n += 1);
+                    inner.starts.update(|n| *n += 1);
                     let inner = inner.clone();
                     let workdir = workdir.clone();
                     tokio::spawn(async move {
@@ -754,7 +751,7 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
                                 inner.close(server).await;
                             }
                         }
-                        inner.starts.send_modify(|n| *n -= 1);
+                        inner.starts.update(|n| *n -= 1);
                     });
                 }
                 Err(BackendError::Timeout.into())
@@ -773,9 +770,9 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
                 return Err(LifecycleError::Evicting);
             }
             // Counted as a start for its whole length: an eviction waits for it.
-            inner.starts.send_modify(|n| *n += 1);
+            inner.starts.update(|n| *n += 1);
         }
-        inner.hydrating.send_replace(true);
+        inner.hydrating.set(true);
         let lock = if S::hydration_holds_lock() {
             Some(inner.boot_lock.lock().await)
         } else {
@@ -787,8 +784,8 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
             let _ = self.run_start_as(request, None).await;
         }
         drop(lock);
-        inner.hydrating.send_replace(false);
-        inner.starts.send_modify(|n| *n -= 1);
+        inner.hydrating.set(false);
+        inner.starts.update(|n| *n -= 1);
         Ok(())
     }
 
@@ -839,7 +836,7 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
         let prompted = bounded(timeout, inner.backend.prompt(session, prompt)).await;
         // Running, unless a stop cancelled it, the prompt failed, or the session died meanwhile.
         let mut cancelled = false;
-        let running = record.status.send_if_modified(|s| {
+        let running = record.status.modify(|s| {
             cancelled = *s != Status::Starting;
             let ok = !cancelled && prompted.is_ok() && !record.died.load(Ordering::SeqCst);
             if ok {
@@ -898,7 +895,7 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
                         // The session died. Under the status lock, so that the startup either
                         // sees it, or has already made the record Running and this exits it.
                         let mut starting = false;
-                        record.status.send_if_modified(|s| {
+                        record.status.modify(|s| {
                             starting = *s == Status::Starting;
                             record.died.store(starting, Ordering::SeqCst);
                             false
@@ -949,9 +946,9 @@ impl<B: SessionBackend, S: Steps> Lifecycle<B> for KitManager<B, S> {
                 backend,
                 config,
                 state: Mutex::default(),
-                starts: watch::Sender::new(0),
+                starts: Watched::new(0),
                 boot_lock: tokio::sync::Mutex::new(()),
-                hydrating: watch::Sender::new(false),
+                hydrating: Watched::new(false),
             }),
             steps: PhantomData,
         }
@@ -966,11 +963,10 @@ impl<B: SessionBackend, S: Steps> Lifecycle<B> for KitManager<B, S> {
         };
         if !S::hydration_holds_lock() {
             // `/agents/start` awaits the hydration gate before it takes anything.
-            let mut hydrating = self.inner.hydrating.subscribe();
-            if *hydrating.borrow() {
+            if self.inner.hydrating.get() {
                 point!("kit.start_waited_for_hydration");
             }
-            let _ = hydrating.wait_for(|h| !*h).await;
+            self.inner.hydrating.wait_for(|h| !*h).await;
         }
         self.run_start_as(request, Some(issued)).await
     }

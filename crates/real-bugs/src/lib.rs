@@ -26,6 +26,7 @@ pub mod kit;
 pub mod refresh_orphan;
 pub mod refresh_starting;
 pub mod server_leak;
+mod watched;
 
 pub use abort_orphan::AbortOrphan;
 pub use hydration_lock::HydrationLock;

@@ -29,6 +29,17 @@ use real_bugs::kit::{
 };
 use real_bugs::{AbortOrphan, HydrationLock, RefreshOrphan, RefreshStarting, ServerLeak};
 
+/// A campaign, a subject, and the points it must reach.
+type Reaching<'a> = (&'a dyn Source, Box<dyn Subject>, Vec<&'a str>);
+
+/// A campaign, the pre-fix and the fixed subject, and the invariant the pre-fix one breaks.
+type Pair<'a> = (
+    &'a dyn Source,
+    Box<dyn Subject>,
+    Box<dyn Subject>,
+    Invariant,
+);
+
 /// Seeds a pre-fix manager must be found within.
 const FIND_WITHIN: u64 = 20_000;
 
@@ -293,7 +304,7 @@ fn hydration_lock_fix_holds() {
 /// agent and a start queued behind the hydration's lock.
 #[test]
 fn the_new_campaigns_reach_every_moment_the_bugs_need() {
-    let cases: Vec<(&dyn Source, Box<dyn Subject>, Vec<&str>)> = vec![
+    let cases: Vec<Reaching> = vec![
         (
             &REFRESHES,
             Box::new(refresh_starting::<true>()),
@@ -607,7 +618,7 @@ fn saved_cases_keep_their_verdicts() {
 #[test]
 #[ignore = "writes tests/cases/; run by hand to regenerate them"]
 fn save_cases() {
-    let pairs: Vec<(&dyn Source, Box<dyn Subject>, Box<dyn Subject>, Invariant)> = vec![
+    let pairs: Vec<Pair> = vec![
         (
             &Campaign,
             Box::new(abort_orphan::<false>()),

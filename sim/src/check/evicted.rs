@@ -92,14 +92,11 @@ pub fn check_evicted(
     }
     let starts: Vec<String> = in_flight
         .iter()
-        // Whatever may start a session: a start, and a refresh, an update or a hydration,
-        // which restart one.
+        // Whatever may start a session: a start, and a refresh or an update, which restart
+        // one. Not a reboot: one issued just before the eviction has not killed the container
+        // yet, and no manager can wait for it; a hydration's sessions are judged as any (I1).
         .filter(|&(&op, kind)| {
-            op < evict
-                && matches!(
-                    kind,
-                    OpKind::Start(_) | OpKind::Refresh | OpKind::Update(_) | OpKind::Reboot
-                )
+            op < evict && matches!(kind, OpKind::Start(_) | OpKind::Refresh | OpKind::Update(_))
         })
         .map(|(op, kind)| format!("op#{op} {kind}"))
         .collect();

@@ -67,6 +67,12 @@ async fn play<M: Lifecycle<Backend>>(spec: &ScenarioSpec, invariant: &str) {
                 }
                 OpKind::Stop(a) => manager.stop(&AgentId::new(&agent_name(a))).await,
                 OpKind::Evict => manager.evict().await,
+                OpKind::Refresh => manager.refresh().await,
+                OpKind::Update(a) => manager.update(&AgentId::new(&agent_name(a)), "model").await,
+                // A peer has no container to reboot and no subject's operations.
+                OpKind::Reboot | OpKind::Custom(_) => {
+                    unreachable!("the panel's workloads have no {kind:?}")
+                }
             };
         }));
     }
