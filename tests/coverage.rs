@@ -110,7 +110,21 @@ fn ci_sweep(model: Model) {
             ..Settings::default()
         },
     ];
-    coverage_of(&model, &settings, 0..3000).assert_reaches_every_required_point();
+    // The refresh and update paths' rarer branches (a refresh's spawn failing, the reaper
+    // finding nothing, a count missed) take more seeds: refreshes and updates among starts and
+    // stops, agents sharing workdirs, every fault on.
+    let restarts = Settings {
+        ops: Some("start,restart,stop,refresh,update".parse().unwrap()),
+        shape: WorkloadShape {
+            shared_workdirs: true,
+            ..WorkloadShape::default()
+        },
+        faults: FaultMode::Fixed(FaultConfig::all()),
+        ..Settings::default()
+    };
+    coverage_of(&model, &settings, 0..3000)
+        .and(coverage_of(&model, &[restarts], 0..20_000))
+        .assert_reaches_every_required_point();
 }
 
 #[test]

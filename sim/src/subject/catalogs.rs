@@ -40,6 +40,9 @@ fn post(catalog: Catalog) -> Catalog {
         )
 }
 
+/// Why a refresh never resumes a listed session in the fake.
+const SESSIONS_DIE_WITH_SERVER: &str = "the real new server reads the workdir's kilo.db and lists the old sessions; the fake's sessions die with their server, so the refresh's session.list on the new server finds none (docs/findings.md, what the fake cannot yet say)";
+
 pub(super) fn of(model: Model) -> Catalog {
     use lifecycle_models::points;
     const START_LOCK: &str = "the start lock holds each start through its initial prompt [2nd]: a start never meets a record another start left Starting, nor a newer record in the abort path";
@@ -54,7 +57,16 @@ pub(super) fn of(model: Model) -> Catalog {
         Model::StartLock => post(Catalog::new(points::start_lock()))
             .unreachable("startAgentImpl.aborted_previous_startup", START_LOCK)
             .unreachable("startAgentImpl.stopped_existing_starting", START_LOCK)
-            .unreachable("startAgentImpl.abort_path_kept_newer_record", START_LOCK),
+            .unreachable("startAgentImpl.abort_path_kept_newer_record", START_LOCK)
+            .unreachable("refreshTokenForAllAgents.resumed_same_session", SESSIONS_DIE_WITH_SERVER)
+            .unreachable(
+                "refreshTokenForAllAgents.resumed_newest_listed",
+                SESSIONS_DIE_WITH_SERVER,
+            )
+            .unreachable(
+                "updateAgentModel.not_found",
+                "the route answers 404 for an agent with no record before it waits at the hydration gate; only a record deleted while the update waits there reaches this, and no sweep of 60,000 scenarios with updates did; the coverage test will say when one does",
+            ),
         // `teardown.stale_exit_ignored` is reached since restarts: an idle exit queued on the
         // turn behind a refresh or an update finds the restart's new incarnation.
         Model::Owned => Catalog::new(agent_lifecycle::point::POINTS.iter().copied()).unreachable(

@@ -43,6 +43,13 @@ pub fn coverage_of(subject: &dyn Subject, settings: &[Settings], seeds: Range<u6
 }
 
 impl Coverage {
+    /// What both reached (`other` swept the same subject, perhaps over more seeds).
+    pub fn and(mut self, other: Coverage) -> Coverage {
+        self.tally.merge(&other.tally);
+        self.scenarios += other.scenarios;
+        self
+    }
+
     /// The required points never reached.
     pub fn unreached(&self) -> Vec<&'static str> {
         let required = self.catalog.required();
