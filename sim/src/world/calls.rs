@@ -8,6 +8,7 @@ use crate::scenario::workload::CallKind;
 use crate::schedule::{Ready, Thread};
 use crate::world::call::Parked;
 use crate::world::history::{Fault, OpId, What};
+use crate::world::ledger::Cause;
 use crate::world::mailbox::Notice;
 use crate::world::{Call, LATE_EFFECT_MS, Reply, World};
 
@@ -113,6 +114,7 @@ impl World {
             Some(Fault::Late) => self.now_ms + self.backend.call_timeout_ms + u64::from(late_by),
             _ => self.now_ms + u64::from(latency),
         };
+        let due_ms = self.turn_begins(&call, op, fault).unwrap_or(due_ms);
         self.parked.push(Parked {
             id,
             call,
@@ -127,6 +129,37 @@ impl World {
             cut_short: false,
         });
         answer
+    }
+
+    /// The effect of a call made by `op` (none: the manager's background work), what it ends
+    /// put down to that (L6).
+    fn effect(&mut self, call: &Call, op: Option<OpId>) -> Reply {
+        self.ledger.now_ms = self.now_ms;
+        self.ledger.cause = Some(op.map_or(Cause::Background, Cause::Op));
+        let reply = self.apply(call, op);
+        self.ledger.cause = None;
+        reply
+    }
+
+    /// A prompt whose request reaches the server (no fault keeps it away or late) begins a
+    /// turn there: its session is no longer idle (L3), and its turn is under way (L5). Under
+    /// `turn_ms` the turn, and so the prompt, lasts that long: its due time, else `None`.
+    fn turn_begins(&mut self, call: &Call, op: Option<OpId>, fault: Option<Fault>) -> Option<u64> {
+        let (Call::Prompt(session) | Call::PromptOn(_, session)) = call else {
+            return None;
+        };
+        if matches!(fault, Some(Fault::Hang | Fault::Fail | Fault::Late)) {
+            return None;
+        }
+        let now = self.now_ms;
+        if let Some(s) = self.ledger.session_mut(*session) {
+            s.idle_since = None;
+            s.errored = false;
+            if fault.is_none() {
+                s.turn = Some((now, op));
+            }
+        }
+        self.backend.turn_ms.map(|t| now + t)
     }
 
     /// Numbers a call and writes its start into the history.
@@ -166,7 +199,7 @@ impl World {
         let reply = if launcher_only {
             "only the kilo launcher died; the server runs on".to_string()
         } else {
-            self.apply(&call, op).describe()
+            self.effect(&call, op).describe()
         };
         self.history.push(
             self.now_ms,
@@ -301,7 +334,7 @@ impl World {
         let outcome = if cut_short {
             Reply::Done
         } else {
-            self.apply(&call, op)
+            self.effect(&call, op)
         };
         let turn = match (&call, &outcome) {
             (Call::Prompt(session) | Call::PromptOn(_, session), Reply::Done) if !cut_short => {

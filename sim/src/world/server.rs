@@ -184,6 +184,20 @@ impl World {
         }
     }
 
+    /// A server's heartbeat reaches the sessions' own streams too: the real server sends
+    /// `server.connected`, then `server.heartbeat` every 10 s, on every event stream, and a
+    /// per-session subscription is one filtered from it (`SessionEvent::Heartbeat`).
+    pub(super) fn heartbeat_sessions(&mut self, server: ServerId) {
+        let streams: Vec<_> = self
+            .ledger
+            .live_on(server)
+            .flat_map(|s| s.events.iter().filter(|tx| !tx.is_closed()).cloned())
+            .collect();
+        for tx in streams {
+            self.post(Notice::SessionEvent(tx, SessionEvent::Heartbeat));
+        }
+    }
+
     /// A turn of `session` ended: the server publishes, on the session's streams and its
     /// server's, `session.idle` (docs/real-system.md), after a `session.error` when the turn
     /// ended in a provider error (`error-events`: a non-retryable provider error or a broken
@@ -197,11 +211,23 @@ impl World {
     /// Publishes the end of `session`'s run: `session.error` first if `error`, then
     /// `session.idle`.
     fn publish_end(&mut self, session: SessionId, error: bool) {
-        let Some(s) = self.ledger.session(session) else {
+        let faults_off = self.faults_off();
+        let Some(s) = self.ledger.session_mut(session) else {
             return;
         };
         let (agent, server, streams) = (s.agent.clone(), s.server, s.events.clone());
         let now = self.now_ms;
+        s.turn = None;
+        s.errored |= error;
+        let heard = streams.iter().any(|tx| !tx.is_closed())
+            || self
+                .ledger
+                .server(server)
+                .is_some_and(|sv| sv.streams.iter().any(|tx| !tx.is_closed()));
+        if heard && let Some(s) = self.ledger.session_mut(session) {
+            s.idle_since = Some((now, faults_off));
+            self.ledger.idles.push((session, now));
+        }
         if error {
             for events in &streams {
                 self.post(Notice::SessionEvent(events.clone(), SessionEvent::Error));

@@ -1,0 +1,88 @@
+//! L4 (drain within grace): an eviction returns within the drain grace. The real `drainAll`
+//! waits up to 5 min for its working agents, then freezes the stragglers: a drain that waits
+//! for a turn to end, however long, never lets the container go.
+
+use std::collections::BTreeMap;
+
+use super::watch::{Issue, Return, Watch};
+use super::{Invariant, View, Violation};
+use crate::scenario::spec::Timing;
+use crate::scenario::workload::OpKind;
+use crate::world::history::OpId;
+
+/// L4's memory: the evictions in flight, and those that returned since the last view, with
+/// when each was issued.
+pub(super) struct DrainWithinGrace {
+    grace_ms: u64,
+    in_flight: BTreeMap<OpId, u64>,
+    returned: Vec<(OpId, u64)>,
+}
+
+impl DrainWithinGrace {
+    pub(super) fn new(timing: &Timing) -> Self {
+        Self {
+            grace_ms: timing.drain_grace(),
+            in_flight: BTreeMap::new(),
+            returned: Vec::new(),
+        }
+    }
+
+    fn late(&self, op: OpId, issued_ms: u64, now_ms: u64, returned: bool) -> Option<Violation> {
+        let took = now_ms.saturating_sub(issued_ms);
+        (took > self.grace_ms).then(|| {
+            let what = if returned {
+                format!("returned after {took} ms")
+            } else {
+                format!("has not returned after {took} ms")
+            };
+            Violation::new(
+                Invariant::L4,
+                format!(
+                    "op#{op} evict {what}: longer than the drain grace of {} ms",
+                    self.grace_ms
+                ),
+                Vec::new(),
+            )
+        })
+    }
+}
+
+impl Watch for DrainWithinGrace {
+    fn on_issue(&mut self, issue: &Issue<'_>) {
+        if issue.kind == OpKind::Evict {
+            self.in_flight.insert(issue.op, issue.now_ms);
+        }
+    }
+
+    fn on_return(&mut self, ret: &Return<'_>) -> Result<(), Violation> {
+        if let Some(issued) = self.in_flight.remove(&ret.op) {
+            // Judged at the view of this look, which knows the time.
+            self.returned.push((ret.op, issued));
+        }
+        Ok(())
+    }
+
+    fn on_drop(&mut self, op: OpId) {
+        self.in_flight.remove(&op);
+    }
+
+    /// An eviction still in flight died with the container (a reboot): it never returns.
+    fn on_bounce(&mut self) {
+        self.in_flight.clear();
+    }
+
+    fn on_step(&mut self, view: &View<'_>) -> Result<(), Violation> {
+        let now = view.now_ms;
+        for (op, issued) in std::mem::take(&mut self.returned) {
+            if let Some(v) = self.late(op, issued, now, true) {
+                return Err(v);
+            }
+        }
+        for (&op, &issued) in &self.in_flight {
+            if let Some(v) = self.late(op, issued, now, false) {
+                return Err(v);
+            }
+        }
+        Ok(())
+    }
+}
