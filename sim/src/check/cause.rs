@@ -6,8 +6,13 @@
 //! outside any operation: an idle exit, a retry), a crash, or the container's death.
 //!
 //! Background work has no operation to name, so it is held to the session's own state: it
-//! may end a session that went idle (its idle event went out since its last prompt: an idle
-//! exit) or errored (`session.error`: the manager answers the session's death), and no other.
+//! may end a session that went idle (its turn ended, `session.idle` published, since its last
+//! prompt: an idle exit) or errored (`session.error`: the manager answers the session's
+//! death), and no other. While the faults are on, a background death is put down to them: a
+//! call that failed or a stream that threw is the session's death as the manager learns of
+//! it (the models fail a Running record whose event subscription throws, and close its
+//! server), so background work is held to account only for sessions born after the faults
+//! healed (or in a fault-free run): a call faulted before the heal may answer after it.
 
 use std::collections::BTreeMap;
 
@@ -33,8 +38,8 @@ impl EndsWithCause {
         let (detail, ok) = match d.cause {
             Cause::Crash | Cause::Bounce => return None,
             Cause::Background => (
-                "the manager's background work (no operation) ended it, though it was neither idle nor errored".to_string(),
-                d.idle_or_errored,
+                "with the faults off all its life, the manager's background work (no operation) ended it, though its turn had not ended and it had not errored".to_string(),
+                d.idle_or_errored || d.faults_on,
             ),
             Cause::Op(op) => match self.kinds.get(&op) {
                 Some(&kind) => (

@@ -8,7 +8,11 @@
 //! server's heartbeats) put it off for ever, holds on to the agent and its server.
 //!
 //! The premise is the faults being off when the idle event went out (a fault-free scenario,
-//! or after the faults healed): then it is delivered, and every call of the exit answers.
+//! or after the faults healed), on a stream the manager held open then: then it is delivered,
+//! and every call of the exit answers. An idle event published before the manager's
+//! subscription was open (a turn that ended before `subscribe` answered) is not heard, and
+//! its session is not judged. The session must stay live: one that died (aborted, which
+//! publishes `session.idle` too, or its server gone) is no longer timed.
 
 use agent_lifecycle::{AgentId, SessionId};
 
@@ -77,11 +81,13 @@ impl Watch for IdleExit {
             }
         }
         let now = view.now_ms;
-        // A prompt that reached the session since: it is working, not idle.
+        // A prompt that reached the session since: it is working, not idle. A session that
+        // died is no longer idle either (an abort publishes `session.idle` too): its death is
+        // L6's to judge, and the agent's next session is timed by its own idle event.
         self.timed.retain(|t| {
             ledger
                 .session(t.session)
-                .is_some_and(|s| s.idle_since.is_some_and(|(at, _)| at == t.at_ms))
+                .is_some_and(|s| s.live && s.idle_since.is_some_and(|(at, _)| at == t.at_ms))
         });
         let mut verdict = Ok(());
         self.timed.retain_mut(|t| {

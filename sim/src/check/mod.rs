@@ -8,8 +8,8 @@
 //! its own with a `Watch`, plus its variant, its `mod` line and one line in `watches` here.
 
 mod cancelled;
-mod checker;
 mod cause;
+mod checker;
 mod close;
 mod drain;
 mod evicted;

@@ -65,9 +65,7 @@ impl Watch for RunningBeforeTurnEnds {
                 continue;
             };
             let under_way = view.now_ms.saturating_sub(since);
-            if under_way <= self.bound_ms
-                || agent_id(a) != s.agent
-                || self.disturbed.contains(&op)
+            if under_way <= self.bound_ms || agent_id(a) != s.agent || self.disturbed.contains(&op)
             {
                 continue;
             }

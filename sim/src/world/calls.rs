@@ -135,6 +135,7 @@ impl World {
     /// put down to that (L6).
     fn effect(&mut self, call: &Call, op: Option<OpId>) -> Reply {
         self.ledger.now_ms = self.now_ms;
+        self.ledger.faults_on = !self.faults_off();
         self.ledger.cause = Some(op.map_or(Cause::Background, Cause::Op));
         let reply = self.apply(call, op);
         self.ledger.cause = None;
@@ -154,6 +155,7 @@ impl World {
         let now = self.now_ms;
         if let Some(s) = self.ledger.session_mut(*session) {
             s.idle_since = None;
+            s.idle = false;
             s.errored = false;
             if fault.is_none() {
                 s.turn = Some((now, op));

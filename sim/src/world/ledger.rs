@@ -54,6 +54,11 @@ pub struct SessionRecord {
     pub turn: Option<(u64, Option<OpId>)>,
     /// A turn of it ended in `session.error` since its last prompt (L6: a death of its own).
     pub errored: bool,
+    /// Its last turn ended (`session.idle` published, heard or not) and no prompt reached it
+    /// since (L6: an idle exit may end it).
+    pub idle: bool,
+    /// Created while the faults were on: a fault may have struck its life (L6).
+    pub born_faulty: bool,
 }
 
 /// What ended a session (L6).
@@ -83,6 +88,9 @@ pub struct Death {
     pub cause: Cause,
     /// Whether it was idle (its idle event published since its last prompt) or had errored.
     pub idle_or_errored: bool,
+    /// Whether the faults were on then, or when the session was created: a call faulted
+    /// while it lived may be what its manager answered.
+    pub faults_on: bool,
 }
 
 /// Every server and session the backend ever made, live or not: the ground truth the
@@ -103,6 +111,8 @@ pub struct Ledger {
     pub cause: Option<Cause>,
     /// The instant, for the deaths' log.
     pub now_ms: u64,
+    /// Whether the faults are on, for the deaths' log.
+    pub faults_on: bool,
 }
 
 impl Ledger {
@@ -179,20 +189,27 @@ impl Ledger {
             idle_since: None,
             turn: None,
             errored: false,
+            idle: false,
+            born_faulty: self.faults_on,
         });
         id
     }
 
     /// Session `id` dies: it is no longer live, and its event streams end.
     pub fn kill_session(&mut self, id: SessionId) {
-        let (cause, now) = (self.cause.unwrap_or(Cause::Background), self.now_ms);
+        let (cause, now, faults_on) = (
+            self.cause.unwrap_or(Cause::Background),
+            self.now_ms,
+            self.faults_on,
+        );
         if let Some(s) = self.session_mut(id) {
             let death = s.live.then(|| Death {
                 session: s.id,
                 agent: s.agent.clone(),
                 at_ms: now,
                 cause,
-                idle_or_errored: s.idle_since.is_some() || s.errored,
+                idle_or_errored: s.idle || s.errored,
+                faults_on: faults_on || s.born_faulty,
             });
             s.live = false;
             s.events.clear();

@@ -218,6 +218,7 @@ impl World {
         let (agent, server, streams) = (s.agent.clone(), s.server, s.events.clone());
         let now = self.now_ms;
         s.turn = None;
+        s.idle = true;
         s.errored |= error;
         let heard = streams.iter().any(|tx| !tx.is_closed())
             || self
