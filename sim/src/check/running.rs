@@ -2,7 +2,10 @@
 //! whose turn has been under way longer than a request takes shows its record Running while
 //! the prompt is still out. kilo-serve's `session.prompt` blocks for the model's whole turn
 //! (minutes); a record left Starting all that time is an agent the control plane believes
-//! is still coming up (PR #1828, "mark running before initial prompt").
+//! is still coming up (PR #1828, "mark running before initial prompt"). Judged only for a
+//! start with no other operation of its agent in flight at any moment of it, and only a
+//! record still Starting (or absent) fails: one the manager ended meanwhile (a failure it
+//! learned of) is not being held on to.
 
 use std::collections::BTreeSet;
 
@@ -33,12 +36,19 @@ impl RunningBeforeTurnEnds {
 }
 
 impl Watch for RunningBeforeTurnEnds {
+    /// A start is disturbed by any other operation of its agent in flight with it, issued
+    /// before it or after.
     fn on_issue(&mut self, issue: &Issue<'_>) {
         for (&op, &kind) in issue.in_flight {
             if let OpKind::Start(a) = kind
                 && concerns(issue.kind, &agent_id(a))
             {
                 self.disturbed.insert(op);
+            }
+            if let OpKind::Start(a) = issue.kind
+                && concerns(kind, &agent_id(a))
+            {
+                self.disturbed.insert(issue.op);
             }
         }
     }
@@ -69,8 +79,11 @@ impl Watch for RunningBeforeTurnEnds {
             {
                 continue;
             }
+            // Starting (or no record at all) is what L5 forbids; a record the manager already
+            // ended or is ending (a failure it learned of: its event subscription failed, say)
+            // is not held on to.
             let record = view.snapshot.agents.iter().find(|r| r.agent == s.agent);
-            if record.is_some_and(|r| r.status == Status::Running) {
+            if record.is_some_and(|r| r.status != Status::Starting) {
                 continue;
             }
             let status = record.map_or("absent".to_string(), |r| format!("{:?}", r.status));
