@@ -15,7 +15,8 @@ use crate::world::history::OpId;
 pub(super) struct DrainWithinGrace {
     grace_ms: u64,
     in_flight: BTreeMap<OpId, u64>,
-    returned: Vec<(OpId, u64)>,
+    /// (op, issued, returned).
+    returned: Vec<(OpId, u64, u64)>,
 }
 
 impl DrainWithinGrace {
@@ -56,8 +57,10 @@ impl Watch for DrainWithinGrace {
 
     fn on_return(&mut self, ret: &Return<'_>) -> Result<(), Violation> {
         if let Some(issued) = self.in_flight.remove(&ret.op) {
-            // Judged at the view of this look, which knows the time.
-            self.returned.push((ret.op, issued));
+            // Judged at the view of this look, by the instant it returned: the look may come
+            // later (after an eviction, at the container's bounce, up to half a call timeout
+            // on).
+            self.returned.push((ret.op, issued, ret.at.at_ms));
         }
         Ok(())
     }
@@ -73,8 +76,8 @@ impl Watch for DrainWithinGrace {
 
     fn on_step(&mut self, view: &View<'_>) -> Result<(), Violation> {
         let now = view.now_ms;
-        for (op, issued) in std::mem::take(&mut self.returned) {
-            if let Some(v) = self.late(op, issued, now, true) {
+        for (op, issued, returned) in std::mem::take(&mut self.returned) {
+            if let Some(v) = self.late(op, issued, returned, true) {
                 return Err(v);
             }
         }

@@ -8,7 +8,6 @@ use crate::scenario::workload::CallKind;
 use crate::schedule::{Ready, Thread};
 use crate::world::call::Parked;
 use crate::world::history::{Fault, OpId, What};
-use crate::world::ledger::Cause;
 use crate::world::mailbox::Notice;
 use crate::world::{Call, LATE_EFFECT_MS, Reply, World};
 
@@ -129,39 +128,6 @@ impl World {
             cut_short: false,
         });
         answer
-    }
-
-    /// The effect of a call made by `op` (none: the manager's background work), what it ends
-    /// put down to that (L6).
-    fn effect(&mut self, call: &Call, op: Option<OpId>) -> Reply {
-        self.ledger.now_ms = self.now_ms;
-        self.ledger.faults_on = !self.faults_off();
-        self.ledger.cause = Some(op.map_or(Cause::Background, Cause::Op));
-        let reply = self.apply(call, op);
-        self.ledger.cause = None;
-        reply
-    }
-
-    /// A prompt whose request reaches the server (no fault keeps it away or late) begins a
-    /// turn there: its session is no longer idle (L3), and its turn is under way (L5). Under
-    /// `turn_ms` the turn, and so the prompt, lasts that long: its due time, else `None`.
-    fn turn_begins(&mut self, call: &Call, op: Option<OpId>, fault: Option<Fault>) -> Option<u64> {
-        let (Call::Prompt(session) | Call::PromptOn(_, session)) = call else {
-            return None;
-        };
-        if matches!(fault, Some(Fault::Hang | Fault::Fail | Fault::Late)) {
-            return None;
-        }
-        let now = self.now_ms;
-        if let Some(s) = self.ledger.session_mut(*session) {
-            s.idle_since = None;
-            s.idle = false;
-            s.errored = false;
-            if fault.is_none() {
-                s.turn = Some((now, op));
-            }
-        }
-        self.backend.turn_ms.map(|t| now + t)
     }
 
     /// Numbers a call and writes its start into the history.
