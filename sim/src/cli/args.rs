@@ -55,7 +55,7 @@ pub(super) fn parse_invariant(
                 format!(", or {model}'s own: {}", own.join(", "))
             };
             UsageError(format!(
-                "`{text}` is not an invariant (I1..I8, L1, L2, panic{extra})"
+                "`{text}` is not an invariant (I1..I8, L1..L6, panic{extra})"
             ))
         })
 }
