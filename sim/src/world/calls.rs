@@ -106,6 +106,7 @@ impl World {
     ) -> oneshot::Receiver<Reply> {
         let (reply, answer) = oneshot::channel();
         let (fault, late_by) = self.draw_fault(call.kind());
+        self.ledger.faulted_calls += u64::from(fault.is_some());
         let latency = self.scheduler.latency(&mut self.decisions);
         let agent = self.agent_of(&call).or(agent);
         let id = self.call_started(&call, call.args(), op, agent.clone(), fault);

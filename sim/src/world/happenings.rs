@@ -108,6 +108,7 @@ impl World {
     pub(super) fn crash(&mut self, server: ServerId) {
         self.ledger.now_ms = self.now_ms;
         self.ledger.cause = Some(Cause::Crash);
+        self.ledger.faulted_calls += 1;
         self.server_died(server, false);
         self.ledger.cause = None;
         if let Some(s) = self.ledger.server_mut(server) {

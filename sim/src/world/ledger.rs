@@ -113,6 +113,8 @@ pub struct Ledger {
     pub now_ms: u64,
     /// Whether the faults are on, for the deaths' log.
     pub faults_on: bool,
+    /// How many calls a fault struck so far, and servers crashed (L4).
+    pub faulted_calls: u64,
 }
 
 impl Ledger {
