@@ -32,6 +32,8 @@ fn a_start_then_a_stop_reaches_only_the_plain_path() {
         declared_points(&story),
         // Every turn now ends idle (docs/real-system.md): the idle timer arms and exits a0.
         set(&[
+            // The server heartbeats on the session's stream too; owned ignores it.
+            "events.heartbeat_ignored",
             "events.idle_armed",
             "events.idle_exit",
             "lease.last_release_closed",
@@ -53,6 +55,8 @@ fn a_restart_during_the_create_supersedes_the_starting_incarnation() {
         set(&[
             // Every turn now ends idle (docs/real-system.md): the restarted a0 exits idle
             // before the recovery phase, which so finds no running agent to supersede.
+            // The server heartbeats on the session's stream too; owned ignores it.
+            "events.heartbeat_ignored",
             "events.idle_armed",
             "events.idle_exit",
             "lease.last_release_closed",
@@ -75,6 +79,8 @@ fn a_stop_during_the_create_cancels_the_start_after_it() {
         declared_points(&story),
         set(&[
             // Every turn now ends idle (docs/real-system.md): the recovery's start exits idle.
+            // The server heartbeats on the session's stream too; owned ignores it.
+            "events.heartbeat_ignored",
             "events.idle_armed",
             "events.idle_exit",
             "lease.last_release_closed",
@@ -100,6 +106,8 @@ fn two_agents_share_a_server_until_the_eviction() {
         set(&[
             // Every turn now ends idle (docs/real-system.md): the agents' idle timers arm and
             // exit them.
+            // The server heartbeats on the session's stream too; owned ignores it.
+            "events.heartbeat_ignored",
             "events.idle_armed",
             "events.idle_exit",
             "lease.last_release_closed",

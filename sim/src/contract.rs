@@ -36,6 +36,7 @@ where
             call_timeout_ms: 1_000,
             same_instant: SameInstant::Drawn,
             heartbeat_ms: HEARTBEAT_MS,
+            turn_ms: None,
         },
         Strategy::Random,
         0,

@@ -20,6 +20,7 @@ use super::{
     UserInvariant, View, Violation, check_all_stopped, check_settled, check_step,
     stalled_after_return, stalled_in_flight,
 };
+use crate::scenario::spec::Timing;
 use crate::scenario::workload::OpKind;
 use crate::world::history::OpId;
 use crate::world::ledger::Ledger;
@@ -40,11 +41,12 @@ pub struct Checker {
 }
 
 impl Checker {
-    /// A checker with the subject's own invariants and L1's bound.
-    pub fn new(user: Vec<UserInvariant>, liveness_bound_ms: u64) -> Self {
+    /// A checker with the subject's own invariants and the scenario's clocks (L1's bound, and
+    /// what L3-L5 measure against).
+    pub fn new(user: Vec<UserInvariant>, timing: &Timing) -> Self {
         Self {
-            watches: watches(user),
-            liveness_bound_ms,
+            watches: watches(user, timing),
+            liveness_bound_ms: timing.liveness_bound_ms,
             in_flight: BTreeMap::new(),
             quiet_since_ms: 0,
             views: 0,
@@ -82,6 +84,7 @@ impl Checker {
         faults_off: bool,
     ) {
         let issue = Issue {
+            now_ms,
             op,
             kind,
             snapshot,

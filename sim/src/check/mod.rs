@@ -8,11 +8,15 @@
 //! its own with a `Watch`, plus its variant, its `mod` line and one line in `watches` here.
 
 mod cancelled;
+mod cause;
 mod checker;
 mod close;
+mod drain;
 mod evicted;
+mod idle;
 mod liveness;
 mod progress;
+mod running;
 mod settle;
 mod status;
 mod stop;
@@ -38,6 +42,8 @@ use std::fmt;
 
 use agent_lifecycle::{AgentId, ServerId};
 
+use crate::scenario::spec::Timing;
+use crate::scenario::workload::OpKind;
 use crate::world::ledger::SessionRecord;
 
 /// An invariant, by its code. `docs/invariants.md` says the same in prose.
@@ -78,6 +84,23 @@ pub enum Invariant {
     /// Progress: with the faults off, a start nothing superseded ends Running and a stop
     /// leaves its agent Exited with nothing live.
     L2,
+    /// Idle exit: with the faults off, an agent whose session's idle event went out on a
+    /// stream the manager held open, and that stayed idle with no operation of the agent in
+    /// flight for its idle timeout plus one call timeout, has exited: no live session of it,
+    /// its record terminal or absent.
+    L3,
+    /// Drain within grace: an eviction returns within the drain grace
+    /// ([`Timing::drain_grace`](crate::Timing::drain_grace)).
+    L4,
+    /// Running before the turn ends: a start whose initial prompt reached the server, and
+    /// whose turn has been under way longer than the latency bound with nothing else of its
+    /// agent in flight, shows its record Running while the prompt is still out.
+    L5,
+    /// Nothing ends without a cause: a Running record's session ends only through a call of
+    /// its own agent's stop, start or update, a refresh, an eviction or a reboot, of the
+    /// manager's background work once it went idle or errored (an idle exit, a death), or a
+    /// crash or the container's death.
+    L6,
     /// A task of the container (the manager's, or one it spawned) panicked.
     Panic,
     /// An invariant of the subject's own ([`UserInvariant`]), by its name.
@@ -99,7 +122,7 @@ pub enum Invariant {
 
 impl Invariant {
     /// Every built-in invariant.
-    pub const ALL: [Invariant; 15] = [
+    pub const ALL: [Invariant; 19] = [
         Self::I1,
         Self::I2,
         Self::I3,
@@ -110,6 +133,10 @@ impl Invariant {
         Self::I8,
         Self::L1,
         Self::L2,
+        Self::L3,
+        Self::L4,
+        Self::L5,
+        Self::L6,
         Self::Panic,
         Self::S1,
         Self::S2,
@@ -130,6 +157,10 @@ impl Invariant {
             Self::I8 => "status moves forward only",
             Self::L1 => "liveness",
             Self::L2 => "progress",
+            Self::L3 => "idle exit",
+            Self::L4 => "drain within grace",
+            Self::L5 => "running before the turn ends",
+            Self::L6 => "nothing ends without a cause",
             Self::Panic => "a task panicked",
             Self::User(_) => "the subject's own invariant",
             Self::S1 => "one live session per agent, system-wide",
@@ -171,7 +202,7 @@ impl fmt::Display for Invariant {
 /// The watches every run is judged by, in the order they judge a view: the safety invariants
 /// first, the subject's own next, and L2 last (a leak that also stalls progress is reported as
 /// what it is).
-fn watches(user: Vec<UserInvariant>) -> Vec<Box<dyn Watch>> {
+fn watches(user: Vec<UserInvariant>, timing: &Timing) -> Vec<Box<dyn Watch>> {
     vec![
         Box::new(close::ClosedUnderSession),
         Box::new(stop::StopIsTerminal::default()),
@@ -179,7 +210,11 @@ fn watches(user: Vec<UserInvariant>) -> Vec<Box<dyn Watch>> {
         Box::new(evicted::EvictionLeavesNothing),
         Box::new(user::Users(user)),
         Box::new(status::StatusWatch::default()),
+        Box::new(cause::EndsWithCause::default()),
         Box::new(progress::Progress::default()),
+        Box::new(running::RunningBeforeTurnEnds::new(timing)),
+        Box::new(drain::DrainWithinGrace::new(timing)),
+        Box::new(idle::IdleExit::new(timing)),
     ]
 }
 
@@ -300,4 +335,14 @@ fn reference_counts(v: &View, claims: &Claims) -> Result<(), Violation> {
         }
     }
     Ok(())
+}
+
+/// Whether an operation of `kind` concerns `agent`: one of its own (a start, stop, update or
+/// custom operation of it), or one of every agent (an eviction, a refresh, a reboot, a custom
+/// operation of no agent in particular). L3, L5 and L6 read it.
+pub(super) fn concerns(kind: OpKind, agent: &AgentId) -> bool {
+    match kind.agent() {
+        Some(ix) => crate::scenario::names::agent_id(ix) == *agent,
+        None => true,
+    }
 }

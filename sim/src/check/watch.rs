@@ -14,6 +14,8 @@ use crate::world::{AtReturn, Closing};
 
 /// An operation being issued.
 pub struct Issue<'a> {
+    /// When it was issued.
+    pub now_ms: u64,
     /// The operation's number.
     pub op: OpId,
     /// What it is.

@@ -55,7 +55,7 @@ pub(super) fn parse_invariant(
                 format!(", or {model}'s own: {}", own.join(", "))
             };
             UsageError(format!(
-                "`{text}` is not an invariant (I1..I8, L1, L2, panic{extra})"
+                "`{text}` is not an invariant (I1..I8, L1..L6, panic{extra})"
             ))
         })
 }
@@ -85,6 +85,11 @@ pub(super) struct Generation {
     /// workspaces do in the real system (by default each agent has its own worktree).
     #[arg(long)]
     pub(super) shared_workdirs: bool,
+    /// Every prompt's turn lasts this many simulated milliseconds (kilo-serve's
+    /// `session.prompt` blocks for the model's whole turn) instead of its drawn latency; what
+    /// L5 judges. Keep it below the call timeout (100 ms), or the managers' prompts time out.
+    #[arg(long, value_name = "MS")]
+    pub(super) turn_ms: Option<u64>,
     /// Switch on a fault family that is off unless named: `launcher-close` (the gastown
     /// image's `server.close()` kills only the kilo launcher) or `stream-errors`
     /// (hypothetical: a dead server's event stream throws).
@@ -239,6 +244,10 @@ impl Generation {
             } else {
                 crate::scenario::spec::VERSION
             },
+            timing: crate::Timing {
+                turn_ms: self.turn_ms,
+                ..crate::Timing::default()
+            },
             ..Settings::default()
         }
     }
@@ -251,6 +260,9 @@ impl Generation {
         }
         if self.shared_workdirs {
             flags.push_str(" --shared-workdirs");
+        }
+        if let Some(ms) = self.turn_ms {
+            flags.push_str(&format!(" --turn-ms {ms}"));
         }
         for name in &self.also {
             flags.push_str(&format!(" --also {name}"));

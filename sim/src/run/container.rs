@@ -154,7 +154,7 @@ pub(super) fn spawn_operation<M: Lifecycle<FakeBackend>>(
         let snapshot = manager.snapshot();
         let mut w = lock(&world);
         w.sync_clock();
-        let at = AtReturn::of(snapshot, &w.ledger, of.as_ref());
+        let at = AtReturn::of(snapshot, &w.ledger, of.as_ref(), w.now_ms);
         w.report(RunEvent::Returned { op, result, at });
         w.poke();
     };

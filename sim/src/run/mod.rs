@@ -233,7 +233,7 @@ fn run_scenario_unheard<M: Lifecycle<FakeBackend>>(
             .filter(|o| o.waits)
             .map(|o| o.decl.name)
             .collect(),
-        checker: Checker::new(config.invariants.clone(), spec.timing.liveness_bound_ms),
+        checker: Checker::new(config.invariants.clone(), &spec.timing),
     };
     let host_world = world.clone();
     let manager_config = spec.manager_config();

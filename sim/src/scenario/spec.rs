@@ -57,6 +57,15 @@ pub struct Timing {
     /// listings too early: that is how a test plays "a timed-out call did nothing".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_lifetime_ms: Option<u64>,
+    /// How long a prompt's turn lasts at the server when its request reaches it (the prompt
+    /// blocks for the whole turn, as kilo-serve's `session.prompt` does for the model's turn,
+    /// minutes). `None`: a turn is the prompt's drawn latency, as before (nothing drawn
+    /// changes either way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_ms: Option<u64>,
+    /// How long an eviction may take to return (L4). `None`: [`Timing::drain_grace`]'s default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_grace_ms: Option<u64>,
 }
 
 impl Timing {
@@ -71,7 +80,17 @@ impl Timing {
             retry_pause_ms: 1_000,
             liveness_bound_ms: 3_600_000,
             request_lifetime_ms: None,
+            turn_ms: None,
+            drain_grace_ms: None,
         }
+    }
+
+    /// L4's bound on an eviction: `drain_grace_ms`, by default ten call timeouts. The real
+    /// `drainAll` waits up to 5 min for working agents (five of its 60 s call timeouts), then
+    /// freezes the stragglers and closes the servers, each call bounded by the call timeout:
+    /// as long again. With the default clocks, 1 s; with [`Timing::real`], 10 min.
+    pub fn drain_grace(&self) -> u64 {
+        self.drain_grace_ms.unwrap_or(10 * self.call_timeout_ms)
     }
 }
 
@@ -84,6 +103,8 @@ impl Default for Timing {
             retry_pause_ms: 10,
             liveness_bound_ms: 10_000,
             request_lifetime_ms: None,
+            turn_ms: None,
+            drain_grace_ms: None,
         }
     }
 }

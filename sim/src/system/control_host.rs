@@ -264,7 +264,12 @@ pub(super) fn record_end(
     }
     let mut w = lock(world);
     w.sync_clock();
-    let at = AtReturn::of(snapshot_of(&w), &w.ledger, agent_of(kind).as_ref());
+    let at = AtReturn::of(
+        snapshot_of(&w),
+        &w.ledger,
+        agent_of(kind).as_ref(),
+        w.now_ms,
+    );
     w.report(RunEvent::Returned { op, result, at });
     w.poke();
 }

@@ -76,6 +76,7 @@ pub fn run_system<M: Lifecycle<FakeBackend>>(
             call_timeout_ms: spec.call_timeout_ms,
             same_instant: SameInstant::Drawn,
             heartbeat_ms: HEARTBEAT_MS,
+            turn_ms: None,
         },
         Strategy::Random,
         0,
@@ -143,7 +144,16 @@ pub fn run_system<M: Lifecycle<FakeBackend>>(
         draining_since: None,
         down_until: None,
         // L1's bound is a scenario's (scaled) default.
-        checker: Checker::new(invariants.to_vec(), Timing::default().liveness_bound_ms),
+        checker: Checker::new(
+            invariants.to_vec(),
+            &Timing {
+                max_latency_ms: spec.max_latency_ms,
+                call_timeout_ms: spec.call_timeout_ms,
+                // The container's idle timeout (above): no idle exit within a run.
+                idle_timeout_ms: 3_600_000,
+                ..Timing::default()
+            },
+        ),
     });
     let violation = drive(&mut sim, &scene, Time::Millisecond);
     let mut w = lock(&world);

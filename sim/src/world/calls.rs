@@ -106,6 +106,7 @@ impl World {
     ) -> oneshot::Receiver<Reply> {
         let (reply, answer) = oneshot::channel();
         let (fault, late_by) = self.draw_fault(call.kind());
+        self.ledger.faulted_calls += u64::from(fault.is_some());
         let latency = self.scheduler.latency(&mut self.decisions);
         let agent = self.agent_of(&call).or(agent);
         let id = self.call_started(&call, call.args(), op, agent.clone(), fault);
@@ -113,6 +114,7 @@ impl World {
             Some(Fault::Late) => self.now_ms + self.backend.call_timeout_ms + u64::from(late_by),
             _ => self.now_ms + u64::from(latency),
         };
+        let due_ms = self.turn_begins(&call, op, fault).unwrap_or(due_ms);
         self.parked.push(Parked {
             id,
             call,
@@ -166,7 +168,7 @@ impl World {
         let reply = if launcher_only {
             "only the kilo launcher died; the server runs on".to_string()
         } else {
-            self.apply(&call, op).describe()
+            self.effect(&call, op).describe()
         };
         self.history.push(
             self.now_ms,
@@ -301,7 +303,7 @@ impl World {
         let outcome = if cut_short {
             Reply::Done
         } else {
-            self.apply(&call, op)
+            self.effect(&call, op)
         };
         let turn = match (&call, &outcome) {
             (Call::Prompt(session) | Call::PromptOn(_, session), Reply::Done) if !cut_short => {

@@ -45,6 +45,9 @@ pub struct Began {
 /// What the container saw the moment an operation returned: the manager's snapshot and the
 /// live sessions of the operation's agent.
 pub struct AtReturn {
+    /// The simulated instant it returned (a look may come later: after an eviction, at the
+    /// container's bounce).
+    pub at_ms: u64,
     pub snapshot: Snapshot,
     /// As the ledger had them.
     pub live: Vec<SessionRecord>,
@@ -52,7 +55,7 @@ pub struct AtReturn {
 
 impl AtReturn {
     /// What an operation of `agent` (none: an eviction) sees returning now.
-    pub fn of(snapshot: Snapshot, ledger: &Ledger, agent: Option<&AgentId>) -> Self {
+    pub fn of(snapshot: Snapshot, ledger: &Ledger, agent: Option<&AgentId>, at_ms: u64) -> Self {
         let live = agent.map_or_else(Vec::new, |agent| {
             ledger
                 .live_sessions()
@@ -60,7 +63,11 @@ impl AtReturn {
                 .cloned()
                 .collect()
         });
-        Self { snapshot, live }
+        Self {
+            at_ms,
+            snapshot,
+            live,
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use lifecycle_models::ServerEvent;
 
 use crate::world::World;
 use crate::world::history::What;
+use crate::world::ledger::Cause;
 
 /// Something the backend does on its own at a set time.
 #[derive(Clone, Copy, Debug)]
@@ -62,10 +63,15 @@ impl World {
     /// heartbeat of a server nobody listens to. Such happenings are not worth an order.
     pub fn is_unheard(&self, happening: &Happening) -> bool {
         match happening {
-            Happening::Heartbeat(server) => self
-                .ledger
-                .server(*server)
-                .is_none_or(|s| s.streams.iter().all(|tx| tx.is_closed())),
+            Happening::Heartbeat(server) => {
+                self.ledger
+                    .server(*server)
+                    .is_none_or(|s| s.streams.iter().all(|tx| tx.is_closed()))
+                    && self
+                        .ledger
+                        .live_on(*server)
+                        .all(|s| s.events.iter().all(|tx| tx.is_closed()))
+            }
             _ => false,
         }
     }
@@ -77,6 +83,7 @@ impl World {
             Happening::Heartbeat(server) => {
                 if self.ledger.server(server).is_some_and(|s| s.open) {
                     self.broadcast(server, ServerEvent::Heartbeat);
+                    self.heartbeat_sessions(server);
                     self.scheduled.push((
                         now + self.backend.heartbeat_ms,
                         Happening::Heartbeat(server),
@@ -99,7 +106,11 @@ impl World {
 
     /// `server` is killed from outside: its sessions stop, its streams go silent.
     pub(super) fn crash(&mut self, server: ServerId) {
+        self.ledger.now_ms = self.now_ms;
+        self.ledger.cause = Some(Cause::Crash);
+        self.ledger.faulted_calls += 1;
         self.server_died(server, false);
+        self.ledger.cause = None;
         if let Some(s) = self.ledger.server_mut(server) {
             s.crashed = true;
         }
@@ -114,6 +125,7 @@ impl World {
         // sets the clock on its own runtime.
         self.forget_operation_events();
         self.clock_base = None;
+        self.ledger.now_ms = self.now_ms;
         self.ledger.kill_all();
         self.parked.clear();
         self.outbox.clear();

@@ -47,6 +47,50 @@ pub struct SessionRecord {
     pub events: Vec<UnboundedSender<SessionEvent>>,
     /// Created by a call whose caller never heard of it (a lost reply or a late effect).
     pub ambiguous: bool,
+    /// Its turn ended and `session.idle` went out on a stream someone held open, at this
+    /// instant, with the faults off then or not; cleared when a prompt reaches it (L3).
+    pub idle_since: Option<(u64, bool)>,
+    /// A prompt's turn is under way: since when, and the operation that sent it (L5).
+    pub turn: Option<(u64, Option<OpId>)>,
+    /// A turn of it ended in `session.error` since its last prompt (L6: a death of its own).
+    pub errored: bool,
+    /// Its last turn ended (`session.idle` published, heard or not) and no prompt reached it
+    /// since (L6: an idle exit may end it).
+    pub idle: bool,
+    /// Created while the faults were on: a fault may have struck its life (L6).
+    pub born_faulty: bool,
+}
+
+/// What ended a session (L6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// A call made by this operation (an abort, a server's close).
+    Op(OpId),
+    /// A call made outside any operation: the manager's own background work (an idle exit,
+    /// a retry, a reaper).
+    Background,
+    /// Its server crashed.
+    Crash,
+    /// The container died with everything in it (an eviction's return, a reboot).
+    Bounce,
+}
+
+/// A live session ended (L6).
+#[derive(Clone, Debug)]
+pub struct Death {
+    /// The session.
+    pub session: SessionId,
+    /// Its agent.
+    pub agent: AgentId,
+    /// When.
+    pub at_ms: u64,
+    /// What ended it.
+    pub cause: Cause,
+    /// Whether it was idle (its idle event published since its last prompt) or had errored.
+    pub idle_or_errored: bool,
+    /// Whether the faults were on then, or when the session was created: a call faulted
+    /// while it lived may be what its manager answered.
+    pub faults_on: bool,
 }
 
 /// Every server and session the backend ever made, live or not: the ground truth the
@@ -59,6 +103,18 @@ pub struct Ledger {
     pub servers: Vec<ServerRecord>,
     /// Every session, in id order.
     pub sessions: Vec<SessionRecord>,
+    /// Every death of a live session, in order (L6 reads it from where it left off).
+    pub deaths: Vec<Death>,
+    /// Every idle event that went out on an open stream: the session and the instant (L3).
+    pub idles: Vec<(SessionId, u64)>,
+    /// What the next deaths are put down to; set by the world around each call's effect.
+    pub cause: Option<Cause>,
+    /// The instant, for the deaths' log.
+    pub now_ms: u64,
+    /// Whether the faults are on, for the deaths' log.
+    pub faults_on: bool,
+    /// How many calls a fault struck so far, and servers crashed (L4).
+    pub faulted_calls: u64,
 }
 
 impl Ledger {
@@ -132,15 +188,34 @@ impl Ledger {
             live: true,
             events: Vec::new(),
             ambiguous: false,
+            idle_since: None,
+            turn: None,
+            errored: false,
+            idle: false,
+            born_faulty: self.faults_on,
         });
         id
     }
 
     /// Session `id` dies: it is no longer live, and its event streams end.
     pub fn kill_session(&mut self, id: SessionId) {
+        let (cause, now, faults_on) = (
+            self.cause.unwrap_or(Cause::Background),
+            self.now_ms,
+            self.faults_on,
+        );
         if let Some(s) = self.session_mut(id) {
+            let death = s.live.then(|| Death {
+                session: s.id,
+                agent: s.agent.clone(),
+                at_ms: now,
+                cause,
+                idle_or_errored: s.idle || s.errored,
+                faults_on: faults_on || s.born_faulty,
+            });
             s.live = false;
             s.events.clear();
+            self.deaths.extend(death);
         }
     }
 
@@ -157,17 +232,24 @@ impl Ledger {
             server.open = false;
             server.streams.clear();
         }
-        for s in self.sessions.iter_mut().filter(|s| s.server == id) {
-            s.live = false;
-            s.events.clear();
+        let ids: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(|s| s.server == id)
+            .map(|s| s.id)
+            .collect();
+        for session in ids {
+            self.kill_session(session);
         }
     }
 
     /// The container died: every server and session on it with it.
     pub fn kill_all(&mut self) {
+        self.cause = Some(Cause::Bounce);
         for id in 1..=self.servers.len() as u64 {
             self.close_server(ServerId(id));
         }
+        self.cause = None;
     }
 
     /// The servers running now, in id order.

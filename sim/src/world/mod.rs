@@ -63,6 +63,8 @@ pub(crate) struct BackendConfig {
     /// same share of the idle timeout (8 of 30), so that real timing constants heartbeat as
     /// rarely as real servers do (32 s against 120 s).
     pub heartbeat_ms: u64,
+    /// How long a turn lasts (`Timing::turn_ms`): `None`, the prompt's drawn latency.
+    pub turn_ms: Option<u64>,
 }
 
 impl BackendConfig {
@@ -79,6 +81,7 @@ impl BackendConfig {
             } else {
                 HEARTBEAT_MS
             },
+            turn_ms: spec.timing.turn_ms,
         }
     }
 }

@@ -7,6 +7,7 @@ use lifecycle_models::ServerEvent;
 use tokio::sync::mpsc::unbounded_channel;
 
 use crate::world::history::{Fault, OpId, What};
+use crate::world::ledger::Cause;
 use crate::world::ledger::Ledger;
 use crate::world::mailbox::Notice;
 use crate::world::{Call, Happening, Reply, World};
@@ -33,6 +34,44 @@ impl Closing {
 }
 
 impl World {
+    /// The effect of a call made by `op` (none: the manager's background work), what it ends
+    /// put down to that (L6).
+    pub(super) fn effect(&mut self, call: &Call, op: Option<OpId>) -> Reply {
+        self.ledger.now_ms = self.now_ms;
+        self.ledger.faults_on = !self.faults_off();
+        self.ledger.cause = Some(op.map_or(Cause::Background, Cause::Op));
+        let reply = self.apply(call, op);
+        self.ledger.cause = None;
+        reply
+    }
+
+    /// A prompt whose request reaches the server (no fault keeps it away or late) begins a
+    /// turn there: its session is no longer idle (L3), and its turn is under way (L5). Under
+    /// `turn_ms` the turn, and so the prompt, lasts that long: its due time, else `None`.
+    pub(super) fn turn_begins(
+        &mut self,
+        call: &Call,
+        op: Option<OpId>,
+        fault: Option<Fault>,
+    ) -> Option<u64> {
+        let (Call::Prompt(session) | Call::PromptOn(_, session)) = call else {
+            return None;
+        };
+        if matches!(fault, Some(Fault::Hang | Fault::Fail | Fault::Late)) {
+            return None;
+        }
+        let now = self.now_ms;
+        if let Some(s) = self.ledger.session_mut(*session) {
+            s.idle_since = None;
+            s.idle = false;
+            s.errored = false;
+            if fault.is_none() {
+                s.turn = Some((now, op));
+            }
+        }
+        self.backend.turn_ms.map(|t| now + t)
+    }
+
     /// The backend's side of a call.
     pub(super) fn apply(&mut self, call: &Call, op: Option<OpId>) -> Reply {
         let not_running = |server: &ServerId| {
@@ -184,6 +223,20 @@ impl World {
         }
     }
 
+    /// A server's heartbeat reaches the sessions' own streams too: the real server sends
+    /// `server.connected`, then `server.heartbeat` every 10 s, on every event stream, and a
+    /// per-session subscription is one filtered from it (`SessionEvent::Heartbeat`).
+    pub(super) fn heartbeat_sessions(&mut self, server: ServerId) {
+        let streams: Vec<_> = self
+            .ledger
+            .live_on(server)
+            .flat_map(|s| s.events.iter().filter(|tx| !tx.is_closed()).cloned())
+            .collect();
+        for tx in streams {
+            self.post(Notice::SessionEvent(tx, SessionEvent::Heartbeat));
+        }
+    }
+
     /// A turn of `session` ended: the server publishes, on the session's streams and its
     /// server's, `session.idle` (docs/real-system.md), after a `session.error` when the turn
     /// ended in a provider error (`error-events`: a non-retryable provider error or a broken
@@ -197,11 +250,24 @@ impl World {
     /// Publishes the end of `session`'s run: `session.error` first if `error`, then
     /// `session.idle`.
     fn publish_end(&mut self, session: SessionId, error: bool) {
-        let Some(s) = self.ledger.session(session) else {
+        let faults_off = self.faults_off();
+        let Some(s) = self.ledger.session_mut(session) else {
             return;
         };
         let (agent, server, streams) = (s.agent.clone(), s.server, s.events.clone());
         let now = self.now_ms;
+        s.turn = None;
+        s.idle = true;
+        s.errored |= error;
+        let heard = streams.iter().any(|tx| !tx.is_closed())
+            || self
+                .ledger
+                .server(server)
+                .is_some_and(|sv| sv.streams.iter().any(|tx| !tx.is_closed()));
+        if heard && let Some(s) = self.ledger.session_mut(session) {
+            s.idle_since = Some((now, faults_off));
+            self.ledger.idles.push((session, now));
+        }
         if error {
             for events in &streams {
                 self.post(Notice::SessionEvent(events.clone(), SessionEvent::Error));
