@@ -397,7 +397,7 @@ fn l4_catches_an_eviction_that_waits_for_a_turn_to_end() {
 }
 
 #[test]
-fn l4_holds_for_the_historical_models_and_a_plain_manager_and_catches_owned() {
+fn l4_holds_for_owned_and_the_others_end_the_start_no_sooner() {
     let story = evict_during_a_long_turn();
     // Each returns within the grace, leaving the start running: I7, the other way to get an
     // eviction wrong. Together L4 and I7 ask that an eviction end a start, not wait for it.
@@ -414,10 +414,10 @@ fn l4_holds_for_the_historical_models_and_a_plain_manager_and_catches_owned() {
             subject.name()
         );
     }
-    // owned's eviction waits for the start's whole turn: the start holds the agent's turn
-    // (its lock) through the initial prompt, and the eviction takes every agent's turn
-    // (docs/findings.md). When it no longer waits, this flips.
-    check_random(&Model::Owned, &story, SEEDS).expect_violation(Invariant::L4);
+    // owned's eviction used to wait for the start's whole turn (the start holds the agent's
+    // turn through the initial prompt; docs/findings.md): it now aborts the prompting
+    // session first, again while the prompt could still land, and holds both L4 and I7.
+    check_random(&Model::Owned, &story, SEEDS).assert_holds();
 }
 
 // L5: running before the turn ends.
@@ -445,20 +445,20 @@ fn l5_catches_a_record_left_starting_through_the_initial_turn() {
 }
 
 #[test]
-fn l5_holds_for_post_latest_and_a_plain_manager_and_catches_pre_and_owned() {
+fn l5_holds_for_post_latest_owned_and_a_plain_manager_and_catches_pre() {
     let story = one_start_with_a_long_turn();
+    // owned marks its record Running right before the initial prompt, as POST and LATEST do
+    // (#1828's fix; it used to mark it after, which this found).
     for subject in [
         &Model::AbortToken as &dyn Subject,
         &Model::StartLock,
+        &Model::Owned,
         &plain::<NONE>("plain"),
     ] {
         assert_eq!(first_broken(subject, &story), None, "{}", subject.name());
     }
     // PRE sets `running` after the prompt returns (lifecycle-models/src/legacy.rs).
     check_random(&Model::Legacy, &story, SEEDS).expect_violation(Invariant::L5);
-    // So does owned: `bring_up` marks the record Running once `start_up`, prompt included,
-    // returned (docs/findings.md). When it marks it before the prompt, this flips.
-    check_random(&Model::Owned, &story, SEEDS).expect_violation(Invariant::L5);
 }
 
 // L6: nothing ends without a cause.

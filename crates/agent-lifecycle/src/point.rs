@@ -105,6 +105,10 @@ pub const POINTS: &[Point] = &[
         "a stop cancelled an incarnation still starting",
     ),
     p(
+        "stop.cut_initial_turn",
+        "a stop or an eviction aborted the session of an initial prompt on its way, so as not to wait its turn out",
+    ),
+    p(
         "evict.during_start",
         "an eviction cancelled an incarnation still starting",
     ),

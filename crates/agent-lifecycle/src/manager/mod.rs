@@ -170,6 +170,10 @@ struct Record {
     /// after the session's abort runs the session again (kilo queues it after the abort), so
     /// the teardown aborts once more after it.
     prompt_settles: Option<tokio::time::Instant>,
+    /// The initial prompt is on its way: its turn can last minutes, and the startup holds
+    /// the agent's turn until it returns, so a stop or an eviction aborts the session first
+    /// (the prompt then returns at once) instead of waiting the turn out.
+    prompting: bool,
 }
 
 impl<B: SessionBackend> Lifecycle<B> for AgentManager<B> {

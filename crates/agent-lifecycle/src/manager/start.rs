@@ -127,6 +127,7 @@ impl<B: SessionBackend> Inner<B> {
                 session: None,
                 suspect_on: None,
                 prompt_settles: None,
+                prompting: false,
             });
         });
         let started = self
@@ -237,11 +238,19 @@ impl<B: SessionBackend> Inner<B> {
         if !prompt {
             return Ok(());
         }
-        if let Err((e, settles)) = self
+        // Running before the initial prompt, whose turn blocks for the agent's whole first
+        // piece of work (#1828's fix: a record Starting for a whole turn looks stuck to the
+        // drain and to the town).
+        self.with_record(agent, |r| {
+            r.status = Status::Running;
+            r.prompting = true;
+        });
+        let prompted = self
             .ask
             .ask(self.backend.prompt(session, &request.prompt))
-            .await
-        {
+            .await;
+        self.with_record(agent, |r| r.prompting = false);
+        if let Err((e, settles)) = prompted {
             point!("start.prompt_failed");
             if ambiguous(&e) {
                 self.with_record(agent, |r| r.prompt_settles = Some(settles));

@@ -32,6 +32,7 @@ pub(super) async fn stop<B: SessionBackend>(
         known.latest.cancel();
         known.turn.clone()
     };
+    inner.cut_initial_turn(agent).await;
     let _turn = turn.lock_owned().await;
     inner.teardown_or_retry(agent, None, Status::Exited).await
 }
@@ -52,6 +53,9 @@ pub(super) async fn evict<B: SessionBackend>(inner: Arc<Inner<B>>) -> Result<(),
         }
         state.agents.keys().cloned().collect()
     };
+    for agent in &agents {
+        inner.cut_initial_turn(agent).await;
+    }
     // The container dies after this, and background retries with it: what fails is
     // retried here, a few times, before eviction gives up and says so.
     let mut outcome = Ok(());
@@ -89,4 +93,34 @@ pub(super) async fn evict<B: SessionBackend>(inner: Arc<Inner<B>>) -> Result<(),
         }
     }
     outcome.and(closed.map_err(LifecycleError::from))
+}
+
+impl<B: SessionBackend> Inner<B> {
+    /// Aborts the session of a startup whose initial prompt is on its way (its token already
+    /// cancelled): the prompt then returns at once (kilo answers an aborted turn's prompt), and
+    /// the startup unwinds through its own teardown, which aborts again under the turn. An
+    /// abort that overtakes the prompt leaves it to run as a fresh turn (kilo queues it after),
+    /// so the abort is repeated, a retry pause apart, while the prompt is still out and could
+    /// still land. Without it a stop or an eviction would wait out the whole turn.
+    async fn cut_initial_turn(&self, agent: &AgentId) {
+        let until = tokio::time::Instant::now() + self.config.request_lifetime;
+        loop {
+            let session = self.with_agent(agent, |a| {
+                a.record
+                    .as_ref()
+                    .filter(|r| r.prompting)
+                    .and_then(|r| r.session)
+            });
+            let Some(session) = session else {
+                return;
+            };
+            point!("stop.cut_initial_turn");
+            // A failure changes nothing: the teardown under the turn aborts again.
+            let _ = self.call(self.backend.abort_session(session)).await;
+            if tokio::time::Instant::now() >= until {
+                return;
+            }
+            tokio::time::sleep(self.config.retry_pause).await;
+        }
+    }
 }
