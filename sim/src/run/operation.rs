@@ -62,9 +62,9 @@ impl<M: Send + Sync + 'static> Operation<M> {
     ///
     /// # Panics
     ///
-    /// If `name` cannot name an operation (see [`is_custom_name`]).
-    ///
-    /// [`is_custom_name`]: crate::scenario::workload_text::is_custom_name
+    /// If `name` cannot name an operation: it must be one word of letters, digits, `-` and
+    /// `_`, starting with a letter, and not a built-in operation's name, `at`, `while`,
+    /// `custom` or an agent's (`a0`).
     pub fn new<F, Fut>(name: &str, invoke: F) -> Self
     where
         F: Fn(Arc<M>, Call) -> Fut + Send + Sync + 'static,
