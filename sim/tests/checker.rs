@@ -496,13 +496,18 @@ impl Lifecycle<FakeBackend> for EndsButSuspects {
     fn snapshot(&self) -> Snapshot {
         let mut snapshot = self.inner.snapshot();
         let server = snapshot.servers.first().map(|s| s.server);
+        let mut ended = Vec::new();
         for r in &mut snapshot.agents {
             if r.status == Status::Running {
                 r.status = Status::Exited;
                 r.session = None;
                 r.suspect_on = server;
+                ended.push(r.agent.clone());
             }
         }
+        // Nor does it show the ended record's stream (that alone would be I5): only the
+        // session is left for I1 to judge.
+        snapshot.side.retain(|s| !ended.contains(&s.agent));
         snapshot
     }
 }
