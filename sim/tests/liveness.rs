@@ -322,6 +322,13 @@ fn first_broken(subject: &dyn Subject, story: &Story) -> Option<Invariant> {
         .map(|f| f.invariant())
 }
 
+/// Every one of `subjects` breaks nothing on `story`.
+fn holds_for(story: &Story, subjects: &[&dyn Subject]) {
+    for subject in subjects {
+        assert_eq!(first_broken(*subject, story), None, "{}", subject.name());
+    }
+}
+
 // L3: idle exit.
 
 /// One agent started, the faults off: its turn ends idle, and nothing else happens to it
@@ -354,14 +361,15 @@ fn l3_catches_a_manager_whose_idle_timer_heartbeats_clear() {
 #[test]
 fn l3_holds_for_owned_post_latest_and_a_plain_manager_and_catches_pre() {
     let story = one_agent_left_idle();
-    for subject in [
-        &Model::Owned as &dyn Subject,
-        &Model::AbortToken,
-        &Model::StartLock,
-        &plain::<NONE>("plain"),
-    ] {
-        assert_eq!(first_broken(subject, &story), None, "{}", subject.name());
-    }
+    holds_for(
+        &story,
+        &[
+            &Model::Owned as &dyn Subject,
+            &Model::AbortToken,
+            &Model::StartLock,
+            &plain::<NONE>("plain"),
+        ],
+    );
     // PRE clears its idle timer on every event, server.heartbeat included
     // (lifecycle-models/src/common/events.rs): its idle agent never exits.
     check_random(&Model::Legacy, &story, SEEDS).expect_violation(Invariant::L3);
@@ -449,14 +457,15 @@ fn l5_holds_for_post_latest_owned_and_a_plain_manager_and_catches_pre() {
     let story = one_start_with_a_long_turn();
     // owned marks its record Running right before the initial prompt, as POST and LATEST do
     // (#1828's fix; it used to mark it after, which this found).
-    for subject in [
-        &Model::AbortToken as &dyn Subject,
-        &Model::StartLock,
-        &Model::Owned,
-        &plain::<NONE>("plain"),
-    ] {
-        assert_eq!(first_broken(subject, &story), None, "{}", subject.name());
-    }
+    holds_for(
+        &story,
+        &[
+            &Model::AbortToken as &dyn Subject,
+            &Model::StartLock,
+            &Model::Owned,
+            &plain::<NONE>("plain"),
+        ],
+    );
     // PRE sets `running` after the prompt returns (lifecycle-models/src/legacy.rs).
     check_random(&Model::Legacy, &story, SEEDS).expect_violation(Invariant::L5);
 }
@@ -496,14 +505,15 @@ fn l6_catches_a_stop_that_tears_down_another_agent() {
 #[test]
 fn l6_holds_for_owned_the_historical_models_and_a_plain_manager() {
     let story = stop_one_of_two();
-    for subject in [
-        &Model::Owned as &dyn Subject,
-        &Model::AbortToken,
-        &Model::StartLock,
-        &plain::<NONE>("plain"),
-    ] {
-        assert_eq!(first_broken(subject, &story), None, "{}", subject.name());
-    }
+    holds_for(
+        &story,
+        &[
+            &Model::Owned as &dyn Subject,
+            &Model::AbortToken,
+            &Model::StartLock,
+            &plain::<NONE>("plain"),
+        ],
+    );
     // PRE's idle a0 never exits while heartbeats flow (L3), which may come first.
     assert!(matches!(
         first_broken(&Model::Legacy, &story),

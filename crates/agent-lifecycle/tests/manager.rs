@@ -1,142 +1,15 @@
 //! The production manager against a small in-memory backend, in paused tokio time. The
 //! simulation harness (sim/) explores interleavings; these pin the basic contract.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agent_lifecycle::{
-    AgentId, AgentManager, BackendError, Lifecycle, LifecycleError, ManagerConfig, ServerId,
-    SessionBackend, SessionEvent, SessionId, StartRequest, Status, Workdir,
+    AgentId, AgentManager, Lifecycle, LifecycleError, ManagerConfig, StartRequest, Status, Workdir,
 };
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-#[derive(Default)]
-struct Backend {
-    servers: BTreeMap<ServerId, (Workdir, bool)>,
-    sessions: BTreeMap<SessionId, (AgentId, ServerId, bool)>,
-    /// Creates that succeed but answer an error.
-    lying_creates: u32,
-    failing_aborts: u32,
-    create_delay: Duration,
-    /// Open event streams (no events are sent; they stay open).
-    streams: Vec<UnboundedSender<SessionEvent>>,
-}
+mod support;
 
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Backend>>);
-
-impl Shared {
-    fn with<T>(&self, f: impl FnOnce(&mut Backend) -> T) -> T {
-        f(&mut self.0.lock().unwrap())
-    }
-
-    fn live_sessions(&self) -> Vec<SessionId> {
-        self.with(|b| {
-            b.sessions
-                .iter()
-                .filter(|(_, s)| s.2)
-                .map(|(id, _)| *id)
-                .collect()
-        })
-    }
-
-    fn open_servers(&self) -> usize {
-        self.with(|b| b.servers.values().filter(|s| s.1).count())
-    }
-}
-
-impl SessionBackend for Shared {
-    async fn ensure_server(&self, workdir: &Workdir) -> Result<ServerId, BackendError> {
-        Ok(self.with(|b| {
-            if let Some((id, _)) = b
-                .servers
-                .iter()
-                .find(|(_, (w, open))| w == workdir && *open)
-            {
-                return *id;
-            }
-            let id = ServerId(b.servers.len() as u64 + 1);
-            b.servers.insert(id, (workdir.clone(), true));
-            id
-        }))
-    }
-
-    async fn close_server(&self, server: ServerId) -> Result<(), BackendError> {
-        self.with(|b| {
-            b.servers.get_mut(&server).unwrap().1 = false;
-            for s in b.sessions.values_mut().filter(|s| s.1 == server) {
-                s.2 = false;
-            }
-        });
-        Ok(())
-    }
-
-    async fn create_session(
-        &self,
-        server: ServerId,
-        agent: &AgentId,
-    ) -> Result<SessionId, BackendError> {
-        let delay = self.with(|b| b.create_delay);
-        tokio::time::sleep(delay).await;
-        self.with(|b| {
-            let id = SessionId(b.sessions.len() as u64 + 1);
-            b.sessions.insert(id, (agent.clone(), server, true));
-            if b.lying_creates > 0 {
-                b.lying_creates -= 1;
-                return Err(BackendError::Failed("reply lost".into()));
-            }
-            Ok(id)
-        })
-    }
-
-    async fn prompt(&self, _session: SessionId, _text: &str) -> Result<(), BackendError> {
-        Ok(())
-    }
-
-    async fn abort_session(&self, session: SessionId) -> Result<(), BackendError> {
-        self.with(|b| {
-            if b.failing_aborts > 0 {
-                b.failing_aborts -= 1;
-                return Err(BackendError::Failed("abort failed".into()));
-            }
-            b.sessions.get_mut(&session).unwrap().2 = false;
-            Ok(())
-        })
-    }
-
-    async fn list_sessions(
-        &self,
-        server: ServerId,
-    ) -> Result<Vec<(SessionId, AgentId)>, BackendError> {
-        Ok(self.with(|b| {
-            b.sessions
-                .iter()
-                .filter(|(_, s)| s.1 == server && s.2)
-                .map(|(id, s)| (*id, s.0.clone()))
-                .collect()
-        }))
-    }
-
-    async fn list_servers(&self) -> Result<Vec<(ServerId, Workdir)>, BackendError> {
-        Ok(self.with(|b| {
-            b.servers
-                .iter()
-                .filter(|(_, s)| s.1)
-                .map(|(id, s)| (*id, s.0.clone()))
-                .collect()
-        }))
-    }
-
-    async fn subscribe(
-        &self,
-        _session: SessionId,
-    ) -> Result<UnboundedReceiver<SessionEvent>, BackendError> {
-        let (tx, rx) = unbounded_channel();
-        self.with(|b| b.streams.push(tx));
-        Ok(rx)
-    }
-}
+use support::Shared;
 
 fn request(agent: &str) -> StartRequest {
     StartRequest {
@@ -173,15 +46,15 @@ async fn start_then_stop_leaves_nothing_running() {
     assert_eq!(snap.agents[0].status, Status::Running);
     assert_eq!(snap.servers[0].count, 1);
     assert_eq!(
-        backend.live_sessions(),
+        backend.live_session_ids(),
         vec![snap.agents[0].session.unwrap()]
     );
 
     m.stop(&AgentId::new("a")).await.unwrap();
     assert_eq!(m.snapshot().agents[0].status, Status::Exited);
     assert!(m.snapshot().servers.is_empty());
-    assert!(backend.live_sessions().is_empty());
-    assert_eq!(backend.open_servers(), 0);
+    assert!(backend.live_session_ids().is_empty());
+    assert_eq!(backend.open_servers().len(), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -197,7 +70,7 @@ async fn a_restart_during_a_slow_create_leaves_exactly_one_session() {
     assert_eq!(second, Ok(()));
     let snap = m.snapshot();
     assert_eq!(
-        backend.live_sessions(),
+        backend.live_session_ids(),
         vec![snap.agents[0].session.unwrap()]
     );
     assert_eq!(snap.servers[0].count, 1);
@@ -213,7 +86,7 @@ async fn a_create_that_lies_is_reconciled() {
         Err(LifecycleError::Backend(_))
     ));
     assert!(
-        backend.live_sessions().is_empty(),
+        backend.live_session_ids().is_empty(),
         "the orphan of the lying create survived"
     );
     assert_eq!(m.snapshot().agents[0].status, Status::Failed);
@@ -229,13 +102,13 @@ async fn a_failed_abort_keeps_the_session_tracked_until_a_retry_succeeds() {
     let snap = m.snapshot();
     assert_eq!(snap.agents[0].status, Status::Stopping);
     assert_eq!(
-        backend.live_sessions(),
+        backend.live_session_ids(),
         vec![snap.agents[0].session.unwrap()]
     );
 
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(m.snapshot().agents[0].status, Status::Exited);
-    assert!(backend.live_sessions().is_empty());
+    assert!(backend.live_session_ids().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -245,7 +118,7 @@ async fn eviction_stops_everything_and_refuses_new_starts() {
     m.start(request("a")).await.unwrap();
     m.start(request("b")).await.unwrap();
     m.evict().await.unwrap();
-    assert!(backend.live_sessions().is_empty());
-    assert_eq!(backend.open_servers(), 0);
+    assert!(backend.live_session_ids().is_empty());
+    assert_eq!(backend.open_servers().len(), 0);
     assert_eq!(m.start(request("c")).await, Err(LifecycleError::Evicting));
 }

@@ -681,6 +681,19 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
             };
         record.set_session(session);
         // r6: subscribed again; the restarted session is idle.
+        Self::subscribe_and_watch(inner, record, session, stream, true).await
+    }
+
+    /// Subscribes to `session`'s events and watches them in a task of its own (`idle_now`:
+    /// the session is idle already); a subscription that fails ends the record Failed.
+    async fn subscribe_and_watch(
+        inner: &Arc<Inner<B>>,
+        record: &Arc<Record>,
+        session: SessionId,
+        stream: CancellationToken,
+        idle_now: bool,
+    ) -> Result<(), LifecycleError> {
+        let timeout = inner.config.call_timeout;
         let events = match bounded(timeout, inner.backend.subscribe(session)).await {
             Ok(events) => events,
             Err(e) => {
@@ -693,7 +706,7 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
             record.clone(),
             events,
             stream,
-            true,
+            idle_now,
         ));
         Ok(())
     }
@@ -819,20 +832,7 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
             inner.undo(record, Status::Exited, Release::Give).await;
             return Err(LifecycleError::Cancelled);
         }
-        let events = match bounded(timeout, inner.backend.subscribe(session)).await {
-            Ok(events) => events,
-            Err(e) => {
-                inner.undo(record, Status::Failed, Release::Give).await;
-                return Err(e.into());
-            }
-        };
-        tokio::spawn(Self::watch(
-            inner.clone(),
-            record.clone(),
-            events,
-            record.stream(),
-            false,
-        ));
+        Self::subscribe_and_watch(inner, record, session, record.stream(), false).await?;
         let prompted = bounded(timeout, inner.backend.prompt(session, prompt)).await;
         // Running, unless a stop cancelled it, the prompt failed, or the session died meanwhile.
         let mut cancelled = false;

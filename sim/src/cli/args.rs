@@ -124,13 +124,11 @@ fn ops_of(text: &str) -> Result<(OpMix, Vec<String>), String> {
             ));
         }
     }
-    let mut mix: OpMix = builtin
-        .join(",")
-        .parse()
-        .unwrap_or_else(|_| OpMix::starts());
-    if builtin.is_empty() {
-        mix = OpMix::starts();
-    }
+    let mut mix = if builtin.is_empty() {
+        OpMix::starts()
+    } else {
+        builtin.join(",").parse().expect("each word parsed above")
+    };
     mix.custom |= !custom.is_empty();
     Ok((mix, custom))
 }

@@ -96,7 +96,7 @@ impl std::str::FromStr for OpMix {
                 "update" => mix.updates = true,
                 "reboot" => mix.reboots = true,
                 "custom" => mix.custom = true,
-                "all" => mix = Self { ..Self::all() },
+                "all" => mix = Self::all(),
                 "every" => mix = Self::every(),
                 other => {
                     return Err(format!(
