@@ -33,9 +33,15 @@
 //!   still land (a prompt landing after the abort revives it).
 //! - Aborts and closes are retried until they took effect (`Ok`, or the session or server is gone):
 //!   an abort that throws does not leave its count behind (§6.14).
+//! - The startup owns its record until its initial prompt returns, `Running` or not (#1828's
+//!   step decides which): a stop, a drain or an exit meanwhile aborts the session once to cut
+//!   the turn short, and the startup undoes the record when the prompt returns (aborting again,
+//!   since a prompt that reached the server after the first abort revived the session).
 //! - A background exit (idle, or the session's stream failed) aborts the session before it
 //!   releases the count (the real `exitAgent` leaves the session to the server's close, §3), so
 //!   what a missing release leaves behind is exactly the server.
+//! - A refresh leaves alone a record whose initial prompt is still out (LATEST restarts it and
+//!   closes the server under the prompt, docs/real-system.md §6.10).
 //! - A refresh restarts a record under its agent's turn, and an old stream's exit that waited
 //!   for that turn no longer acts; a refresh spawn that outlasts its timeout ends the agent
 //!   `Exited` (the old server, which the real code maps back, is closed already: the backend
@@ -77,6 +83,12 @@ pub const POINTS: &[Point] = &[
         "a Running record exited because its session's stream failed",
     ),
 ];
+
+/// The kit's coverage points of a long initial turn (#1828).
+pub const TURN_POINTS: &[Point] = &[p(
+    "kit.cut_initial_turn",
+    "a stop or an exit aborted a session whose initial prompt was still out",
+)];
 
 /// The kit's coverage points of a refresh (#2835): the moments its two bugs need.
 pub const REFRESH_POINTS: &[Point] = &[
@@ -159,6 +171,15 @@ pub enum Release {
 #[derive(Debug)]
 pub struct Cancelled;
 
+/// Who finishes a teardown that began.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Teardown {
+    /// The caller: the record's session and count are its to give back.
+    Now,
+    /// The startup, once its initial prompt returns.
+    Deferred,
+}
+
 /// The steps a bug lives in, each defaulting to its fixed form. A bug module overrides the one
 /// step of its bug, and decides with its `FIXED` const generic whether it runs the fix.
 pub trait Steps: Send + Sync + 'static {
@@ -193,6 +214,12 @@ pub trait Steps: Send + Sync + 'static {
     fn hydration_holds_lock() -> bool {
         false
     }
+
+    /// Whether the record is `Running` before its initial prompt goes out (#1828's fix, POST's
+    /// order), or only once the prompt returned, a whole turn later (PRE's order).
+    fn running_before_prompt() -> bool {
+        true
+    }
 }
 
 /// One start's record: the object the startup keeps writing to after a restart replaced the map
@@ -208,6 +235,12 @@ pub struct Record {
     prompt: String,
     /// The session died under the startup (its stream ended while the record was `Starting`).
     died: AtomicBool,
+    /// Its initial prompt is out: the startup still owns the record's session and count, and
+    /// a teardown meanwhile leaves the undoing to it (changed under the status lock).
+    prompting: AtomicBool,
+    /// How a teardown that arrived during the initial prompt ends the record, once the
+    /// startup undoes it.
+    ending: Mutex<Option<(Status, Release)>>,
     /// Ends the record's current event stream (`eventAbortControllers[agent]`); a refresh
     /// cancels it and subscribes anew with a fresh one.
     stream: Mutex<CancellationToken>,
@@ -284,16 +317,27 @@ impl Record {
         })
     }
 
-    /// Moves `Running` to `Stopping` (a teardown begins); false if it was not running.
-    fn begin_teardown(&self) -> bool {
-        self.status.modify(|s| {
-            if *s == Status::Running {
-                *s = Status::Stopping;
-                true
+    /// Moves `Running` to `Stopping` (a teardown begins); `None` if it was not running. During
+    /// the initial prompt the teardown is the startup's to finish: `end` and `release` are left
+    /// for it, and `Some(Deferred)` says so.
+    fn begin_teardown(&self, end: Status, release: Release) -> Option<Teardown> {
+        self.status.change(|s| {
+            if *s != Status::Running {
+                return None;
+            }
+            *s = Status::Stopping;
+            if self.prompting.load(Ordering::SeqCst) {
+                *self.ending.lock().unwrap_or_else(|p| p.into_inner()) = Some((end, release));
+                Some(Teardown::Deferred)
             } else {
-                false
+                Some(Teardown::Now)
             }
         })
+    }
+
+    /// Whether its initial prompt is out.
+    fn prompting(&self) -> bool {
+        self.prompting.load(Ordering::SeqCst)
     }
 
     fn finish(&self, end: Status) {
@@ -462,10 +506,29 @@ impl<B: SessionBackend> Inner<B> {
         }
     }
 
-    /// Ends a `Running` record: stop, eviction, or a background exit.
+    /// Ends a `Running` record: stop, eviction, or a background exit. During its initial prompt
+    /// the turn is cut short and the startup undoes the record when the prompt returns.
     async fn teardown(&self, record: &Record, end: Status, release: Release) {
-        if record.begin_teardown() {
-            self.undo(record, end, release).await;
+        match record.begin_teardown(end, release) {
+            Some(Teardown::Now) => self.undo(record, end, release).await,
+            Some(Teardown::Deferred) => self.cut_turn(record).await,
+            None => {}
+        }
+    }
+
+    /// Aborts the session of an initial prompt still out, once, so that its turn ends now
+    /// rather than when the model is done (a stop or a drain would otherwise wait the whole
+    /// turn). A prompt that reaches the server after this revives the session; the startup
+    /// aborts it again, until it took effect, once the prompt returned.
+    async fn cut_turn(&self, record: &Record) {
+        let session = record.held().session;
+        if let Some(session) = session {
+            point!("kit.cut_initial_turn");
+            let _ = bounded(
+                self.config.call_timeout,
+                self.backend.abort_session(session),
+            )
+            .await;
         }
     }
 
@@ -476,9 +539,13 @@ impl<B: SessionBackend> Inner<B> {
             return;
         };
         match record.status() {
-            // Cancelling has its effect whether or not the restart waits.
-            Status::Starting if record.cancel() && !wait => {
-                point!("kit.restart_cancelled_startup");
+            Status::Starting if record.cancel() => {
+                if !wait {
+                    point!("kit.restart_cancelled_startup");
+                }
+                if record.prompting() {
+                    self.cut_turn(&record).await;
+                }
             }
             Status::Running => self.teardown(&record, Status::Exited, Release::Give).await,
             _ => {}
@@ -583,6 +650,8 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
                 status: Watched::new(Status::Starting),
                 prompt: request.prompt.clone(),
                 died: AtomicBool::new(false),
+                prompting: AtomicBool::new(false),
+                ending: Mutex::new(None),
                 stream: Mutex::new(CancellationToken::new()),
                 held: Mutex::default(),
             });
@@ -629,7 +698,11 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
         let turn = inner.turn(&record.agent);
         let _turn = turn.lock().await;
         let current = inner.record(&record.agent);
-        if !current.is_some_and(|r| Arc::ptr_eq(&r, record)) || !S::refresh_admits(record.status())
+        // A record whose initial prompt is out is still its startup's: restarting it would
+        // close the server under that prompt (LATEST does, docs/real-system.md §6.10).
+        if !current.is_some_and(|r| Arc::ptr_eq(&r, record))
+            || !S::refresh_admits(record.status())
+            || record.prompting()
         {
             return Ok(());
         }
@@ -833,31 +906,66 @@ impl<B: SessionBackend, S: Steps> KitManager<B, S> {
             return Err(LifecycleError::Cancelled);
         }
         Self::subscribe_and_watch(inner, record, session, record.stream(), false).await?;
-        let prompted = bounded(timeout, inner.backend.prompt(session, prompt)).await;
-        // Running, unless a stop cancelled it, the prompt failed, or the session died meanwhile.
-        let mut cancelled = false;
-        let running = record.status.modify(|s| {
-            cancelled = *s != Status::Starting;
-            let ok = !cancelled && prompted.is_ok() && !record.died.load(Ordering::SeqCst);
-            if ok {
+        // #1828's step: the record is Running before the prompt goes out ([`Steps::running_before_prompt`]),
+        // or stays Starting for the whole turn. Either way the startup owns the record until the
+        // prompt returns.
+        let before = record.status.change(|s| {
+            if *s != Status::Starting {
+                return Err(LifecycleError::Cancelled);
+            }
+            if record.died.load(Ordering::SeqCst) {
+                return Err(died_under_startup());
+            }
+            if S::running_before_prompt() {
                 *s = Status::Running;
             }
-            ok
+            record.prompting.store(true, Ordering::SeqCst);
+            Ok(())
         });
-        if running {
+        if let Err(e) = before {
+            let end = match e {
+                LifecycleError::Cancelled => Status::Exited,
+                _ => Status::Failed,
+            };
+            inner.undo(record, end, Release::Give).await;
+            return Err(e);
+        }
+        let prompted = bounded(timeout, inner.backend.prompt(session, prompt)).await;
+        // Running, unless a stop or a background exit ended it meanwhile, the prompt failed, or
+        // the session died.
+        let after = record.status.change(|s| {
+            record.prompting.store(false, Ordering::SeqCst);
+            let live = prompted.is_ok() && !record.died.load(Ordering::SeqCst);
+            match *s {
+                Status::Starting | Status::Running if live => {
+                    *s = Status::Running;
+                    None
+                }
+                Status::Starting | Status::Running => {
+                    *s = Status::Stopping;
+                    Some((Status::Failed, Release::Give))
+                }
+                // A teardown during the prompt left the undoing here; a cancelled startup ends
+                // Exited.
+                _ => Some(
+                    record
+                        .ending
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .take()
+                        .unwrap_or((Status::Exited, Release::Give)),
+                ),
+            }
+        });
+        let Some((end, release)) = after else {
             return Ok(());
+        };
+        inner.undo(record, end, release).await;
+        match (end, prompted) {
+            (Status::Exited, _) => Err(LifecycleError::Cancelled),
+            (_, Err(e)) => Err(e.into()),
+            (_, Ok(())) => Err(died_under_startup()),
         }
-        if cancelled {
-            inner.undo(record, Status::Exited, Release::Give).await;
-            return Err(LifecycleError::Cancelled);
-        }
-        inner.undo(record, Status::Failed, Release::Give).await;
-        Err(prompted
-            .err()
-            .unwrap_or_else(|| {
-                BackendError::Gone("the session died during its first prompt".into())
-            })
-            .into())
     }
 
     /// The record's event stream and idle timer (`subscribeToEvents`): `session.idle` arms the
@@ -1025,6 +1133,11 @@ impl<B: SessionBackend, S: Steps> Lifecycle<B> for KitManager<B, S> {
             side: Vec::new(),
         }
     }
+}
+
+/// The session's stream ended under its startup.
+fn died_under_startup() -> LifecycleError {
+    BackendError::Gone("the session died during its first prompt".into()).into()
 }
 
 /// `REFRESH_AGENT_TIMEOUT_MS` (6 s against `createKilo`'s 30 s): a tenth of the call timeout,

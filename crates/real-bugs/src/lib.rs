@@ -16,9 +16,7 @@
 //! | [`refresh_starting`] | #2835 (PR #2919 via #2932) | a refresh restarts only `running` agents, not `starting` ones |
 //! | [`refresh_orphan`] | #2835 (PR #2919 via #2932) | a refresh whose server spawn timed out reaps the server it still starts |
 //! | [`hydration_lock`] | #3151 | user starts wait at the hydration gate instead of queueing behind a lock the hydration holds |
-//!
-//! To come: #1828 (a blocking initial prompt), once the harness judges how long a start stays
-//! `Starting` and how long a drain takes (L3-L6).
+//! | [`stuck_starting`] | PR #1828 | the record is `running` before the initial prompt goes out, not once it returned |
 
 pub mod abort_orphan;
 pub mod hydration_lock;
@@ -26,6 +24,7 @@ pub mod kit;
 pub mod refresh_orphan;
 pub mod refresh_starting;
 pub mod server_leak;
+pub mod stuck_starting;
 mod watched;
 
 pub use abort_orphan::AbortOrphan;
@@ -33,3 +32,4 @@ pub use hydration_lock::HydrationLock;
 pub use refresh_orphan::RefreshOrphan;
 pub use refresh_starting::RefreshStarting;
 pub use server_leak::ServerLeak;
+pub use stuck_starting::StuckStarting;

@@ -53,6 +53,13 @@ impl<T: Copy> Watched<T> {
         changed
     }
 
+    /// Changes it with `f` and returns what `f` says, waking every waiter (who look again).
+    pub fn change<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let out = f(&mut self.value.lock().unwrap_or_else(|p| p.into_inner()));
+        self.changed.notify_waiters();
+        out
+    }
+
     /// Waits until the value satisfies `holds`.
     pub async fn wait_for(&self, holds: impl Fn(&T) -> bool) {
         loop {

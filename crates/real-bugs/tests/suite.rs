@@ -21,13 +21,15 @@ use lifecycle_sim::explore::shrink::{SHRINK_BUDGET, shrink};
 use lifecycle_sim::testing::{CheckOptions, Finding, Source, run_once};
 use lifecycle_sim::{
     CallKind, Case, FakeBackend, FaultConfig, Invariant, Manager, Scenario, Settings, Story,
-    Strategy, Subject, check_random, replay,
+    Strategy, Subject, Timing, check_random, replay,
 };
 use real_bugs::kit::{
     BOOT_BUG_POINTS, BOOT_POINTS, ExitCause, KitManager, POINTS, REFRESH_BUG_POINTS,
-    REFRESH_POINTS, Release, Steps,
+    REFRESH_POINTS, Release, Steps, TURN_POINTS,
 };
-use real_bugs::{AbortOrphan, HydrationLock, RefreshOrphan, RefreshStarting, ServerLeak};
+use real_bugs::{
+    AbortOrphan, HydrationLock, RefreshOrphan, RefreshStarting, ServerLeak, StuckStarting,
+};
 
 /// A campaign, a subject, and the points it must reach.
 type Reaching<'a> = (&'a dyn Source, Box<dyn Subject>, Vec<&'a str>);
@@ -77,6 +79,22 @@ impl Source for CampaignWith {
         faults.create_lies = 0;
         faults.lost_replies = 0;
         faults.late_effects = 0;
+        scenario
+    }
+}
+
+/// #1828's campaign: the default one with turns that last 60 ms (three times the longest
+/// request, under the 100 ms call timeout), as the real `session.prompt` blocks for the model's
+/// whole turn.
+struct LongTurns;
+
+/// How long a turn lasts in [`LongTurns`].
+const TURN_MS: u64 = 60;
+
+impl Source for LongTurns {
+    fn scenario(&self, seed: u64, strategy: Strategy) -> Scenario {
+        let mut scenario = Campaign.scenario(seed, strategy);
+        scenario.spec.timing.turn_ms = Some(TURN_MS);
         scenario
     }
 }
@@ -147,6 +165,18 @@ fn hydration_lock<const FIXED: bool>() -> Manager<HydrationLock<FakeBackend, FIX
     .points(BOOT_POINTS.iter().chain(BOOT_BUG_POINTS).copied())
 }
 
+/// #1828's manager, pre-fix or fixed, as a subject.
+fn stuck_starting<const FIXED: bool>() -> Manager<StuckStarting<FakeBackend, FIXED>> {
+    Manager::new(if FIXED {
+        "stuck-starting-fixed"
+    } else {
+        "stuck-starting-pre"
+    })
+    .about("#1828: the record Running before the initial prompt (fixed) or after it (pre)")
+    .callers_wait()
+    .points(POINTS.iter().chain(TURN_POINTS).copied())
+}
+
 /// Every subject, by the names case files use.
 fn subjects() -> Vec<Box<dyn Subject>> {
     vec![
@@ -160,6 +190,8 @@ fn subjects() -> Vec<Box<dyn Subject>> {
         Box::new(refresh_orphan::<true>()),
         Box::new(hydration_lock::<false>()),
         Box::new(hydration_lock::<true>()),
+        Box::new(stuck_starting::<false>()),
+        Box::new(stuck_starting::<true>()),
     ]
 }
 
@@ -298,6 +330,65 @@ fn hydration_lock_fix_holds() {
     holds_on(&REBOOTS, &hydration_lock::<true>(), HOLD_ON);
 }
 
+// #1828: the record stays Starting for the whole of a long first turn.
+
+#[test]
+fn stuck_starting_pre_fix_is_found() {
+    found_on(
+        &LongTurns,
+        &stuck_starting::<false>(),
+        &stuck_starting::<true>(),
+        Invariant::L5,
+    );
+}
+
+#[test]
+fn stuck_starting_fix_holds() {
+    holds_on(&LongTurns, &stuck_starting::<true>(), HOLD_ON);
+}
+
+/// The kit is correct around every bug's step under long turns too: each fixed manager holds
+/// on the long-turn campaign, so a finding there is its step's.
+#[test]
+fn every_fix_holds_under_long_turns() {
+    for fixed in [
+        Box::new(abort_orphan::<true>()) as Box<dyn Subject>,
+        Box::new(server_leak::<true>()),
+        Box::new(refresh_starting::<true>()),
+        Box::new(refresh_orphan::<true>()),
+        Box::new(hydration_lock::<true>()),
+    ] {
+        holds_on(&LongTurns, fixed.as_ref(), 2_000);
+    }
+}
+
+/// #1828 as its fix tells it: a0's first turn lasts 60 ms; pre-fix, a0 shows Starting for all
+/// of it. And an eviction in the middle of that turn returns without waiting for it: the stop
+/// cuts the turn short, before the fix and after.
+#[test]
+fn stuck_starting_a_long_first_turn() {
+    let turns = Timing {
+        turn_ms: Some(TURN_MS),
+        ..Timing::default()
+    };
+    let story = Story::new().agents(["a0"]).start("a0").timing(turns);
+    let stuck =
+        check_random(&stuck_starting::<false>(), &story, 50).expect_violation(Invariant::L5);
+    say(format!(
+        "stuck-starting-pre, a long first turn: L5 at seed {}: {}",
+        stuck.seed.unwrap(),
+        stuck.violation().detail
+    ));
+    check_random(&stuck_starting::<true>(), &story, 500).assert_holds();
+    let drained = Story::new()
+        .agents(["a0"])
+        .start("a0")
+        .evict()
+        .at_ms(40)
+        .timing(turns);
+    check_random(&stuck_starting::<true>(), &drained, 500).assert_holds();
+}
+
 /// The new entry points' campaigns reach the moments their bugs need: the fixed managers a
 /// refresh of a running agent, a refresh spawn that timed out, the reaper at work, a boot
 /// hydration and a start waiting at its gate; the pre-fix managers a refresh of a starting
@@ -329,6 +420,11 @@ fn the_new_campaigns_reach_every_moment_the_bugs_need() {
             &REBOOTS,
             Box::new(hydration_lock::<false>()),
             BOOT_BUG_POINTS.iter().map(|p| p.name).collect(),
+        ),
+        (
+            &LongTurns,
+            Box::new(stuck_starting::<true>()),
+            TURN_POINTS.iter().map(|p| p.name).collect(),
         ),
     ];
     for (campaign, subject, wanted) in cases {
@@ -648,6 +744,12 @@ fn save_cases() {
             Box::new(hydration_lock::<false>()),
             Box::new(hydration_lock::<true>()),
             Invariant::L1,
+        ),
+        (
+            &LongTurns,
+            Box::new(stuck_starting::<false>()),
+            Box::new(stuck_starting::<true>()),
+            Invariant::L5,
         ),
     ];
     let only = std::env::var("SAVE_ONLY").ok();
