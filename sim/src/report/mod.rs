@@ -10,6 +10,7 @@ pub mod json;
 #[cfg(feature = "cli")]
 pub(crate) mod junit;
 pub(crate) mod merge;
+mod spans;
 
 use std::fmt::Write as _;
 
