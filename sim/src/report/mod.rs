@@ -6,6 +6,8 @@ pub mod chrome;
 pub(crate) mod coverage;
 #[cfg_attr(not(feature = "cli"), allow(dead_code))]
 pub(crate) mod grid;
+#[cfg(feature = "cli")]
+pub(crate) mod html;
 pub mod json;
 #[cfg(feature = "cli")]
 pub(crate) mod junit;

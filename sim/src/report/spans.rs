@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use agent_lifecycle::{AgentId, LifecycleError};
+use agent_lifecycle::{AgentId, LifecycleError, ServerId, SessionId};
 
 use crate::scenario::workload::{CallKind, OpKind};
 use crate::world::history::{Event, Fault, History, OpId, What};
@@ -41,6 +41,10 @@ pub(crate) enum Ending<'a> {
 
 /// An operation or call, from its start to its end.
 pub(crate) struct Span<'a> {
+    /// The place in the history of the event that began it.
+    pub(crate) start_ix: usize,
+    /// The place of the event that ended it; `None`: still in flight when the run ended.
+    pub(crate) end_ix: Option<usize>,
     pub(crate) start_ms: u64,
     /// `None`: still in flight when the run ended.
     pub(crate) end_ms: Option<u64>,
@@ -64,10 +68,10 @@ impl Span<'_> {
     }
 }
 
-/// One piece of a paired history: an event as it happened, or a span closed by the event
-/// just before it (or by the end of the run).
+/// One piece of a paired history: an event as it happened (with its place in the history),
+/// or a span closed by the event just before it (or by the end of the run).
 pub(crate) enum Piece<'a> {
-    Event(&'a Event),
+    Event(usize, &'a Event),
     Span(Span<'a>),
 }
 
@@ -76,10 +80,10 @@ pub(crate) enum Piece<'a> {
 /// the history does not hold is dropped.
 pub(crate) fn pieces(history: &History) -> Vec<Piece<'_>> {
     let mut out = Vec::new();
-    let mut ops: BTreeMap<OpId, (u64, Option<&AgentId>, &OpKind)> = BTreeMap::new();
-    let mut calls: BTreeMap<u64, (u64, Option<&AgentId>, SpanOf)> = BTreeMap::new();
-    for e in &history.events {
-        out.push(Piece::Event(e));
+    let mut ops: BTreeMap<OpId, (usize, u64, Option<&AgentId>, &OpKind)> = BTreeMap::new();
+    let mut calls: BTreeMap<u64, (usize, u64, Option<&AgentId>, SpanOf)> = BTreeMap::new();
+    for (ix, e) in history.events.iter().enumerate() {
+        out.push(Piece::Event(ix, e));
         let op_end = |ending| match &e.what {
             What::OpReturned(op, ..) | What::OpKilled(op, _) | What::OpDropped(op, _) => {
                 Some((*op, ending))
@@ -88,7 +92,7 @@ pub(crate) fn pieces(history: &History) -> Vec<Piece<'_>> {
         };
         let ended_op = match &e.what {
             What::OpIssued(op, kind) => {
-                ops.insert(*op, (e.at_ms, e.agent.as_ref(), kind));
+                ops.insert(*op, (ix, e.at_ms, e.agent.as_ref(), kind));
                 None
             }
             What::OpReturned(_, _, result) => op_end(Ending::Returned(result)),
@@ -97,9 +101,11 @@ pub(crate) fn pieces(history: &History) -> Vec<Piece<'_>> {
             _ => None,
         };
         if let Some((op, ending)) = ended_op
-            && let Some((start_ms, agent, kind)) = ops.remove(&op)
+            && let Some((start_ix, start_ms, agent, kind)) = ops.remove(&op)
         {
             out.push(Piece::Span(Span {
+                start_ix,
+                end_ix: Some(ix),
                 start_ms,
                 end_ms: Some(e.at_ms),
                 agent,
@@ -122,7 +128,7 @@ pub(crate) fn pieces(history: &History) -> Vec<Piece<'_>> {
                     args,
                     fault: *fault,
                 };
-                calls.insert(*call, (e.at_ms, e.agent.as_ref(), of));
+                calls.insert(*call, (ix, e.at_ms, e.agent.as_ref(), of));
                 None
             }
             What::CallReturned { call, reply, .. } => Some((*call, Ending::Replied(reply))),
@@ -130,9 +136,11 @@ pub(crate) fn pieces(history: &History) -> Vec<Piece<'_>> {
             _ => None,
         };
         if let Some((call, ending)) = ended_call
-            && let Some((start_ms, agent, of)) = calls.remove(&call)
+            && let Some((start_ix, start_ms, agent, of)) = calls.remove(&call)
         {
             out.push(Piece::Span(Span {
+                start_ix,
+                end_ix: Some(ix),
                 start_ms,
                 end_ms: Some(e.at_ms),
                 agent,
@@ -141,8 +149,10 @@ pub(crate) fn pieces(history: &History) -> Vec<Piece<'_>> {
             }));
         }
     }
-    for (op, (start_ms, agent, kind)) in ops {
+    for (op, (start_ix, start_ms, agent, kind)) in ops {
         out.push(Piece::Span(Span {
+            start_ix,
+            end_ix: None,
             start_ms,
             end_ms: None,
             agent,
@@ -150,8 +160,10 @@ pub(crate) fn pieces(history: &History) -> Vec<Piece<'_>> {
             ending: Ending::InFlight,
         }));
     }
-    for (start_ms, agent, of) in calls.into_values() {
+    for (start_ix, start_ms, agent, of) in calls.into_values() {
         out.push(Piece::Span(Span {
+            start_ix,
+            end_ix: None,
             start_ms,
             end_ms: None,
             agent,
@@ -160,4 +172,16 @@ pub(crate) fn pieces(history: &History) -> Vec<Piece<'_>> {
         }));
     }
     out
+}
+
+/// The sessions a call's arguments or reply name (`s3`, but not `srv3`).
+pub(crate) fn sessions_in(text: &str) -> impl Iterator<Item = SessionId> + '_ {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter_map(|word| word.strip_prefix('s')?.parse().ok().map(SessionId))
+}
+
+/// The servers a text names (`srv3`).
+pub(crate) fn servers_in(text: &str) -> impl Iterator<Item = ServerId> + '_ {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter_map(|word| word.strip_prefix("srv")?.parse().ok().map(ServerId))
 }

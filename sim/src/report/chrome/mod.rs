@@ -12,7 +12,7 @@ use crate::run::Outcome;
 use crate::scenario::workload::CallKind;
 use crate::world::history::{Event, Fault, History, What};
 
-use super::spans::{Piece, Span, SpanOf, pieces};
+use super::spans::{Piece, Span, SpanOf, pieces, sessions_in};
 
 const PID: u32 = 1;
 /// The shortest span drawn, in µs: simulated time has millisecond steps, so many spans would
@@ -41,12 +41,6 @@ impl Track<'_> {
             Self::Network => "network".into(),
         }
     }
-}
-
-/// The sessions a call's arguments or reply name (`s3`, but not `srv3`).
-fn sessions_in(text: &str) -> impl Iterator<Item = SessionId> + '_ {
-    text.split(|c: char| !c.is_ascii_alphanumeric())
-        .filter_map(|word| word.strip_prefix('s')?.parse().ok().map(SessionId))
 }
 
 fn call_track<'a>(kind: CallKind, args: &str, agent: Option<&'a AgentId>) -> Track<'a> {
@@ -245,7 +239,7 @@ pub fn trace_of(
     for piece in pieces(history) {
         match piece {
             Piece::Span(span) => b.span(span, end_us),
-            Piece::Event(e) => b.event(e),
+            Piece::Event(_, e) => b.event(e),
         }
     }
     if let Some(v) = violation {
