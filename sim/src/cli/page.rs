@@ -54,7 +54,8 @@ pub(super) fn campaign_page(command: &str, report: &RunReport, subjects: &[&dyn 
 /// The shards side by side: a column per shard, a row per setting and per model's count.
 pub(super) fn shards_table(shards: &[RunReport], files: &[String]) -> Table {
     type Field = fn(&ModelReport) -> String;
-    let settings: [(&str, fn(&RunReport) -> String); 4] = [
+    type Setting = fn(&RunReport) -> String;
+    let settings: [(&str, Setting); 4] = [
         ("seeds", |r| r.seeds.clone()),
         ("shard", |r| r.shard.clone()),
         ("faults", |r| r.faults.clone()),
