@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::UsageError;
 use super::args::Generation;
-use super::findings::{print_metrics, print_table};
+use super::findings::{print_expected, print_metrics, print_table};
 use super::progress_bar::ProgressView;
 use super::replay::shrunk_text;
 use crate::explore::{DfsReport, Failure, SeedSet, SweepConfig, dfs, sweep};
@@ -41,6 +41,8 @@ pub(super) struct ExploreArgs<'a> {
     pub(super) require_coverage: Option<Option<PathBuf>>,
     pub(super) steer: bool,
     pub(super) junit: Option<PathBuf>,
+    /// Write the campaign as one HTML page here.
+    pub(super) html: Option<PathBuf>,
     pub(super) max_schedules: u64,
     /// dfs: a case file whose scenario to enumerate.
     pub(super) dfs_scenario: Option<PathBuf>,
@@ -51,15 +53,15 @@ pub(super) static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, UsageError> {
     // A report that cannot be written is found out now, not after an 8-hour run.
-    for path in a.report.iter().chain(&a.junit) {
+    for path in a.report.iter().chain(&a.junit).chain(&a.html) {
         write_file(path, "")?;
     }
     let requirement =
         super::coverage::requirement(a.require_coverage.clone().flatten().as_deref(), &a.models)?;
     if generation.strategy() == Strategy::Dfs {
-        if a.require_coverage.is_some() || a.coverage || a.steer {
+        if a.require_coverage.is_some() || a.coverage || a.steer || a.html.is_some() {
             return Err(UsageError(
-                "--coverage, --require-coverage and --steer are for a sweep of seeds, not dfs"
+                "--coverage, --require-coverage, --steer and --html are for a sweep of seeds, not dfs"
                     .into(),
             ));
         }
@@ -269,6 +271,12 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
     if let Some(path) = &a.junit {
         write_file(path, &run_report.junit())?;
     }
+    if let Some(path) = &a.html {
+        super::page::write(
+            path,
+            &super::page::campaign_page("explore", &run_report, &a.models),
+        )?;
+    }
     let covered = a.require_coverage.is_none() || super::coverage::check(&run_report.models);
     // A subject named alone is judged on its own; in a sweep of several, an expected failure
     // (a historical model's known bug) does not fail the run.
@@ -277,42 +285,6 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
             f.failures.is_empty() || (!single && model.expected_to_fail().is_some())
         });
     Ok(clean && covered)
-}
-
-/// After the table: which failures were expected, and why; and whether the rest held.
-fn print_expected(models: &[&dyn Subject], all: &[crate::explore::Findings]) {
-    let expected: Vec<&str> = models
-        .iter()
-        .zip(all)
-        .filter(|(m, f)| !f.failures.is_empty() && m.expected_to_fail().is_some())
-        .map(|(m, _)| m.name())
-        .collect();
-    if let Some(why) = models.iter().find_map(|m| m.expected_to_fail())
-        && !expected.is_empty()
-    {
-        println!(
-            "\nexpected: {} ({why}; --verbose prints each)",
-            expected.join(", ")
-        );
-    }
-    let failed: Vec<&str> = models
-        .iter()
-        .zip(all)
-        .filter(|(m, f)| !f.failures.is_empty() && m.expected_to_fail().is_none())
-        .map(|(m, _)| m.name())
-        .collect();
-    if failed.is_empty() {
-        let held: Vec<&str> = models
-            .iter()
-            .filter(|m| m.expected_to_fail().is_none())
-            .map(|m| m.name())
-            .collect();
-        if !held.is_empty() {
-            println!("held: {} (no violation)", held.join(", "));
-        }
-    } else {
-        println!("unexpected failures: {} (below)", failed.join(", "));
-    }
 }
 
 pub(super) fn write_file(path: &Path, text: &str) -> Result<(), UsageError> {

@@ -75,6 +75,10 @@ pub(super) enum Command {
         /// point) here.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+        /// Write the campaign as one self-contained HTML page here: settings, failure
+        /// classes, each finding's timeline as swimlanes, coverage, the state × operation map.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
         /// Print every coverage point of each model: required or not, in how many scenarios
         /// reached, the first seed that reached it.
         #[arg(long)]
@@ -113,6 +117,9 @@ pub(super) enum Command {
         /// Also write the run as Chrome trace-event JSON (open it in Perfetto).
         #[arg(long, value_name = "FILE")]
         trace_out: Option<PathBuf>,
+        /// Also write the run as one self-contained HTML page: its timeline as swimlanes.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// Shrink a failing scenario to a minimal one and print it as a regression test.
     Shrink {
@@ -156,6 +163,10 @@ pub(super) enum Command {
         /// (a0, a1, a2 start together, a0 restarts at 35 ms) under many seeds.
         #[arg(long, value_enum, default_value_t = HuntScenario::Generated)]
         scenario: HuntScenario,
+        /// Write the hunt as one self-contained HTML page here: its campaigns, and the first
+        /// finding, shrunk, as swimlanes.
+        #[arg(long, value_name = "FILE", conflicts_with = "point")]
+        html: Option<PathBuf>,
     },
     /// Merge the JSON reports of a sweep split over machines (`explore --shard K/N --report
     /// F`) into one: failures and coverage as if one machine had run every seed.
@@ -169,6 +180,10 @@ pub(super) enum Command {
         /// Write the merged JUnit XML report here.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+        /// Write the merged campaign as one self-contained HTML page here, the shards side
+        /// by side, each finding replayed from its case and drawn.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
         /// Fail (exit 1) unless every point the shards required was reached by one of them.
         #[arg(long)]
         require_coverage: bool,
