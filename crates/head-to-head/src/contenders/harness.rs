@@ -1,5 +1,5 @@
 //! This harness, by strategy: random (latencies and same-instant orders from the seed), pct
-//! (depth 3), dfs (every schedule, depth first) and swarm (random, each scenario with a random
+//! (depth 3), walk (each step drawn uniformly), dfs (every schedule, depth first) and swarm (random, each scenario with a random
 //! subset of the race's fault families on).
 
 use std::time::Duration;
@@ -17,6 +17,7 @@ use crate::{Race, cpu};
 pub enum HarnessStrategy {
     Random,
     Pct,
+    Walk,
     Dfs,
     Swarm,
 }
@@ -24,9 +25,10 @@ pub enum HarnessStrategy {
 pub struct Harness(pub HarnessStrategy);
 
 impl Harness {
-    pub const ALL: [HarnessStrategy; 4] = [
+    pub const ALL: [HarnessStrategy; 5] = [
         HarnessStrategy::Random,
         HarnessStrategy::Pct,
+        HarnessStrategy::Walk,
         HarnessStrategy::Dfs,
         HarnessStrategy::Swarm,
     ];
@@ -58,6 +60,7 @@ impl Contender for Harness {
         match self.0 {
             HarnessStrategy::Random => "lifecycle-sim random",
             HarnessStrategy::Pct => "lifecycle-sim pct (depth 3)",
+            HarnessStrategy::Walk => "lifecycle-sim walk",
             HarnessStrategy::Dfs => "lifecycle-sim dfs",
             HarnessStrategy::Swarm => "lifecycle-sim swarm",
         }
@@ -88,6 +91,10 @@ impl Contender for Harness {
             let spec = match self.0 {
                 HarnessStrategy::Pct => ScenarioSpec {
                     strategy: Strategy::Pct { depth: 3 },
+                    ..race.spec.clone()
+                },
+                HarnessStrategy::Walk => ScenarioSpec {
+                    strategy: Strategy::Walk,
                     ..race.spec.clone()
                 },
                 HarnessStrategy::Swarm => swarm_spec(&race.spec, seed),
