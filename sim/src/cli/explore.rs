@@ -1,5 +1,6 @@
-//! `explore`: sweep seeds (or exhaust one scenario's schedules with dfs) on each model, report
-//! what each violates, and save and write what was asked for.
+//! `explore`: sweep seeds (or search one scenario's schedules, by increasing deviations from
+//! its default choices, with dfs) on each model, report what each violates, and save and
+//! write what was asked for.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,8 @@ use super::args::Generation;
 use super::findings::{print_metrics, print_table};
 use super::progress_bar::ProgressView;
 use super::replay::shrunk_text;
-use crate::explore::{DfsReport, Failure, SeedSet, SweepConfig, dfs, sweep};
+use crate::explore::shrink::{SHRINK_BUDGET, shrink};
+use crate::explore::{BoundedFailure, SeedSet, SweepConfig, bounded_for, sweep};
 use crate::report::json::{ModelReport, RunReport};
 use crate::report::{Origin, replay_command, scenario_report};
 use crate::subject::Subject;
@@ -42,7 +44,9 @@ pub(super) struct ExploreArgs<'a> {
     pub(super) steer: bool,
     pub(super) junit: Option<PathBuf>,
     pub(super) max_schedules: u64,
-    /// dfs: a case file whose scenario to enumerate.
+    /// dfs: the most deviations from the default choices to search.
+    pub(super) max_deviations: u32,
+    /// dfs: a case file whose scenario to search.
     pub(super) dfs_scenario: Option<PathBuf>,
 }
 
@@ -77,17 +81,28 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
                 "the two-start scenario".to_string(),
             ),
         };
+        let search = Search {
+            spec: &spec,
+            label: &label,
+            max_deviations: a.max_deviations,
+            max_schedules: a.max_schedules,
+            shrink: a.shrink,
+        };
         return explore_dfs(
             &a.models,
-            &spec,
-            &label,
-            a.max_schedules,
+            a.subjects,
+            &search,
             a.save_failures.as_deref(),
         );
     }
     if a.dfs_scenario.is_some() {
         return Err(UsageError(
-            "--scenario names the scenario dfs enumerates; add --strategy dfs".into(),
+            "--scenario names the scenario dfs searches; add --strategy dfs".into(),
+        ));
+    }
+    if a.max_deviations != u32::MAX {
+        return Err(UsageError(
+            "--max-deviations bounds the search of --strategy dfs; add --strategy dfs".into(),
         ));
     }
     let single = a.models.len() == 1;
@@ -176,7 +191,13 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
                     && saved.is_ok()
                 {
                     let case = failure.shrunk.as_ref().map_or(&failure.case, |s| &s.case);
-                    match save_case(dir, model, a.subjects, failure, case) {
+                    let name = format!(
+                        "{}-{}-seed{}.json",
+                        model.name(),
+                        failure.invariant.code(),
+                        failure.seed
+                    );
+                    match save_case(dir, model, a.subjects, failure.invariant, case, &name) {
                         Ok(path) => text.push_str(&format!("saved: {}\n", path.display())),
                         Err(e) => saved = Err(e),
                     }
@@ -320,63 +341,115 @@ pub(super) fn write_file(path: &Path, text: &str) -> Result<(), UsageError> {
         .map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))
 }
 
+/// What the bounded search of `explore --strategy dfs` runs.
+struct Search<'a> {
+    spec: &'a ScenarioSpec,
+    /// Which scenario it is, for the report.
+    label: &'a str,
+    max_deviations: u32,
+    max_schedules: u64,
+    shrink: bool,
+}
+
+/// The bounded search of one scenario on each model: "no violation within bound k (N
+/// schedules)", or the first failing schedule, its deviations, shrunk and saved like a
+/// sweep's.
 fn explore_dfs(
     models: &[&dyn Subject],
-    spec: &ScenarioSpec,
-    label: &str,
-    max_schedules: u64,
+    subjects: &[Box<dyn Subject>],
+    search: &Search,
     save_failures: Option<&Path>,
 ) -> Result<bool, UsageError> {
     let mut clean = true;
     for &model in models {
-        let DfsReport {
-            schedules,
-            exhausted,
-            failure,
-        } = dfs(model, spec, max_schedules);
-        let verdict = if exhausted {
-            format!("exhausted: all {schedules} schedules")
-        } else {
-            format!("{schedules} schedules, not exhausted")
-        };
-        let Some((case, outcome)) = failure else {
-            println!("{model}: dfs of {label}: no violation; {verdict}");
+        let began = std::time::Instant::now();
+        let mut ran = 0;
+        let report = bounded_for(
+            model,
+            search.spec,
+            search.max_deviations,
+            |outcome| outcome.violation.is_some(),
+            || {
+                ran += 1;
+                ran <= search.max_schedules && !INTERRUPTED.load(Ordering::Relaxed)
+            },
+        );
+        let secs = began.elapsed().as_secs_f64();
+        let label = search.label;
+        let (summary, complete, within, schedules, exhausted) = (
+            report.summary(),
+            report.complete,
+            report.schedules_within_bound(),
+            report.schedules(),
+            report.exhausted,
+        );
+        let Some(BoundedFailure {
+            case,
+            outcome,
+            deviations,
+        }) = report.failure
+        else {
+            let cut = if exhausted {
+                ""
+            } else if complete == Some(search.max_deviations) {
+                "; --max-deviations ended the search"
+            } else {
+                "; --max-schedules ended the search"
+            };
+            println!(
+                "{model}: bounded search of {label}: no violation {summary}{cut}; {secs:.2} s"
+            );
             continue;
         };
         clean = false;
         let v = outcome.violation.as_ref().expect("a failure");
+        let invariant = v.invariant;
+        let before = complete.map_or_else(String::new, |k| {
+            format!("; none within bound {k} ({within} schedules)")
+        });
         println!(
-            "{model}: dfs of {label}: {} after {schedules} schedules",
-            v.invariant
+            "{model}: bounded search of {label}: {invariant} at {deviations} deviation(s), schedule {schedules} of the search{before}; {secs:.2} s"
         );
-        let origin = Origin::Unsaved("found by dfs".into());
+        let origin = Origin::Unsaved(format!(
+            "found by the bounded search at {deviations} deviation(s)"
+        ));
         print!(
             "{}",
             scenario_report(model.name(), &origin, &case.spec, &outcome)
         );
+        let case = if search.shrink {
+            let shrunk = shrink(model, case, invariant, SHRINK_BUDGET);
+            print!(
+                "{}",
+                shrunk_text(model, &origin, invariant, &shrunk, true)
+            );
+            shrunk.case
+        } else {
+            case
+        };
         if let Some(dir) = save_failures {
-            let path = dir.join(format!("{}-{}-dfs.json", model.name(), v.invariant.code()));
-            std::fs::create_dir_all(dir)
-                .map_err(|e| UsageError(format!("cannot create {}: {e}", dir.display())))?;
-            case.save(&path).map_err(UsageError)?;
+            let name = format!("{}-{}-dfs.json", model.name(), invariant.code());
+            let path = save_case(dir, model, subjects, invariant, &case, &name)?;
             println!("saved: {}", path.display());
         }
     }
     Ok(clean)
 }
 
+/// Saves `case`, which `model` fails with `invariant`, as `dir/name`, with what every other
+/// subject makes of it.
 fn save_case(
     dir: &Path,
     model: &dyn Subject,
     subjects: &[Box<dyn Subject>],
-    found: &Failure,
+    invariant: crate::Invariant,
     case: &Case,
+    name: &str,
 ) -> Result<PathBuf, UsageError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| UsageError(format!("cannot create {}: {e}", dir.display())))?;
     let mut case = case.clone();
-    case.expect
-        .insert(model.name().into(), found.invariant.code());
+    case.expect.insert(model.name().into(), invariant.code());
     // What every other subject makes of it, so that the store holds them all to it.
     // A subject that does not declare an operation the case calls cannot run it.
     for other in subjects
@@ -387,12 +460,7 @@ fn save_case(
         case.expect
             .insert(other.name().into(), Case::verdict(&outcome));
     }
-    let path = dir.join(format!(
-        "{}-{}-seed{}.json",
-        model.name(),
-        found.invariant.code(),
-        found.seed
-    ));
+    let path = dir.join(name);
     case.save(&path).map_err(UsageError)?;
     Ok(path)
 }

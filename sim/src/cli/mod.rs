@@ -106,6 +106,7 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             junit,
             save_failures,
             max_schedules,
+            max_deviations,
             scenario,
             grid,
             coverage,
@@ -137,6 +138,7 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
                 steer,
                 junit,
                 max_schedules,
+                max_deviations,
                 dfs_scenario: scenario,
             };
             explore(args, &generation)

@@ -6,7 +6,7 @@
 //! - `random` (`random.rs`): each call takes a random latency; calls are answered when due.
 //! - `pct` (`pct.rs`): Probabilistic Concurrency Testing over threads' priorities.
 //! - `dfs` (`dfs.rs`): one step at a time, which one a decision of its own, so the decision
-//!   tree is the tree of schedules, which `crate::explore::dfs` enumerates.
+//!   stream names the schedule; `crate::explore::bounded` searches them by deviations.
 
 mod dfs;
 mod pct;
@@ -42,7 +42,7 @@ impl Strategy {
         ("pct", "Probabilistic Concurrency Testing with --depth"),
         (
             "dfs",
-            "Bounded exhaustive search of the #1341 two-start scenario",
+            "Bounded systematic search of one scenario (--scenario), by deviations",
         ),
     ];
 
