@@ -236,17 +236,27 @@ mod tests {
         let moot: Vec<bool> = (0..50)
             .map(|i| again.percent_if_it_matters(i % 2 == 0, 30))
             .collect();
-        assert_eq!(drawn, moot, "whether it matters never changes what is drawn");
+        assert_eq!(
+            drawn, moot,
+            "whether it matters never changes what is drawn"
+        );
         let first = d.log()[0];
         assert_eq!(first.classes, Classes::Split(70));
         assert_eq!(first.deviations().collect::<Vec<_>>(), [70]);
         assert_eq!(again.log()[1].deviations().count(), 0);
         let mut zeros = Decisions::replaying(vec![70]);
-        assert!(zeros.percent(30), "the first option of the other outcome is true");
+        assert!(
+            zeros.percent(30),
+            "the first option of the other outcome is true"
+        );
         assert_eq!(d.below(4), d.log()[50].choice);
         assert_eq!(d.log()[50].deviations().collect::<Vec<_>>(), [1, 2, 3]);
         zeros.percent(0);
-        assert_eq!(zeros.log()[1].deviations().count(), 0, "one option, no deviation");
+        assert_eq!(
+            zeros.log()[1].deviations().count(),
+            0,
+            "one option, no deviation"
+        );
     }
 
     #[test]

@@ -183,7 +183,12 @@ pub fn run_bench(seconds: f64, jobs: usize) -> String {
         rows.push((strategy.name(), scenarios, secs, found));
     }
     let dfs_began = Instant::now();
-    let report = bounded(&Model::Legacy, &late_restart(Strategy::Dfs), u32::MAX, 100_000);
+    let report = bounded(
+        &Model::Legacy,
+        &late_restart(Strategy::Dfs),
+        u32::MAX,
+        100_000,
+    );
     let dfs_secs = dfs_began.elapsed().as_secs_f64();
     for (name, scenarios, secs, found) in &rows {
         writeln!(out, "| #1341 (late-restart, `legacy` I1), {name}: median of {campaigns} campaigns | {scenarios} scenarios, {:.2} ms (found in {found}/{campaigns}) |", secs * 1000.0).unwrap();

@@ -46,6 +46,8 @@ pub(super) struct ExploreArgs<'a> {
     pub(super) max_schedules: u64,
     /// dfs: the most deviations from the default choices to search.
     pub(super) max_deviations: u32,
+    /// dfs: the invariant to search for (`None`: any).
+    pub(super) dfs_invariant: Option<String>,
     /// dfs: a case file whose scenario to search.
     pub(super) dfs_scenario: Option<PathBuf>,
 }
@@ -87,22 +89,18 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
             max_deviations: a.max_deviations,
             max_schedules: a.max_schedules,
             shrink: a.shrink,
+            invariant: a.dfs_invariant.as_deref(),
         };
-        return explore_dfs(
-            &a.models,
-            a.subjects,
-            &search,
-            a.save_failures.as_deref(),
-        );
+        return explore_dfs(&a.models, a.subjects, &search, a.save_failures.as_deref());
     }
     if a.dfs_scenario.is_some() {
         return Err(UsageError(
             "--scenario names the scenario dfs searches; add --strategy dfs".into(),
         ));
     }
-    if a.max_deviations != u32::MAX {
+    if a.max_deviations != u32::MAX || a.dfs_invariant.is_some() {
         return Err(UsageError(
-            "--max-deviations bounds the search of --strategy dfs; add --strategy dfs".into(),
+            "--max-deviations and --invariant are for the search of --strategy dfs; add --strategy dfs".into(),
         ));
     }
     let single = a.models.len() == 1;
@@ -349,6 +347,8 @@ struct Search<'a> {
     max_deviations: u32,
     max_schedules: u64,
     shrink: bool,
+    /// The invariant searched for (`None`: any).
+    invariant: Option<&'a str>,
 }
 
 /// The bounded search of one scenario on each model: "no violation within bound k (N
@@ -362,13 +362,24 @@ fn explore_dfs(
 ) -> Result<bool, UsageError> {
     let mut clean = true;
     for &model in models {
+        let wanted = match search.invariant {
+            Some(text) => Some(super::args::parse_invariant(model, text)?),
+            None => None,
+        };
+        // "no violation", or "no I3" when hunting one.
+        let none = wanted.map_or_else(|| "violation".to_string(), |i| i.code());
         let began = std::time::Instant::now();
         let mut ran = 0;
         let report = bounded_for(
             model,
             search.spec,
             search.max_deviations,
-            |outcome| outcome.violation.is_some(),
+            |outcome| {
+                outcome
+                    .violation
+                    .as_ref()
+                    .is_some_and(|v| wanted.is_none_or(|i| v.invariant == i))
+            },
             || {
                 ran += 1;
                 ran <= search.max_schedules && !INTERRUPTED.load(Ordering::Relaxed)
@@ -397,7 +408,8 @@ fn explore_dfs(
                 "; --max-schedules ended the search"
             };
             println!(
-                "{model}: bounded search of {label}: no violation {summary}{cut}; {secs:.2} s"
+                "{model}: bounded search of {label}: no {none}{}{summary}{cut}; {secs:.2} s",
+                if exhausted { "; " } else { " " }
             );
             continue;
         };
@@ -405,7 +417,7 @@ fn explore_dfs(
         let v = outcome.violation.as_ref().expect("a failure");
         let invariant = v.invariant;
         let before = complete.map_or_else(String::new, |k| {
-            format!("; none within bound {k} ({within} schedules)")
+            format!("; no {none} within bound {k} ({within} schedules)")
         });
         println!(
             "{model}: bounded search of {label}: {invariant} at {deviations} deviation(s), schedule {schedules} of the search{before}; {secs:.2} s"
@@ -419,10 +431,7 @@ fn explore_dfs(
         );
         let case = if search.shrink {
             let shrunk = shrink(model, case, invariant, SHRINK_BUDGET);
-            print!(
-                "{}",
-                shrunk_text(model, &origin, invariant, &shrunk, true)
-            );
+            print!("{}", shrunk_text(model, &origin, invariant, &shrunk, true));
             shrunk.case
         } else {
             case

@@ -99,6 +99,10 @@ pub(super) enum Command {
         /// (every bound up to K, then stop; default: no bound).
         #[arg(long, value_name = "K", default_value_t = u32::MAX, hide_default_value = true)]
         max_deviations: u32,
+        /// dfs: search for a violation of this invariant (I1..I8, L1..L6, panic): a schedule
+        /// that violates another one first is passed over.
+        #[arg(long, value_name = "INVARIANT")]
+        invariant: Option<String>,
         /// dfs: the scenario whose schedules to search, a case file (its agents, operations,
         /// faults and timing; its choices are ignored). Without it, the #1341 two-start
         /// scenario.

@@ -107,6 +107,7 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             save_failures,
             max_schedules,
             max_deviations,
+            invariant,
             scenario,
             grid,
             coverage,
@@ -139,6 +140,7 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
                 junit,
                 max_schedules,
                 max_deviations,
+                dfs_invariant: invariant,
                 dfs_scenario: scenario,
             };
             explore(args, &generation)

@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::decisions::Draw;
 use crate::run::Outcome;
 use crate::scenario::Scenario;
 use crate::scenario::case::Case;
@@ -60,13 +61,13 @@ impl BoundedReport {
             .map_or(0, |k| self.levels.iter().take(k as usize + 1).sum())
     }
 
-    /// One line on what was searched: "no violation within bound k (N schedules)", and how
-    /// far into the next bound it got, or that it exhausted the scenario.
+    /// What was searched, to follow "no violation": "within bound k (N schedules)" and how far
+    /// into the next bound it got, or "exhausted: all N schedules (up to k deviations)".
     pub fn summary(&self) -> String {
         let all = self.schedules();
         let mut text = match self.complete {
             Some(k) if self.exhausted => {
-                format!("exhausted: all {all} schedules (every bound up to {k} deviations)")
+                format!("exhausted: all {all} schedules (up to {k} deviations)")
             }
             Some(k) => format!(
                 "within bound {k} ({} schedules)",
@@ -122,19 +123,63 @@ pub fn bounded_for(
     spec: &ScenarioSpec,
     max_deviations: u32,
     found: impl Fn(&Outcome) -> bool,
-    mut more: impl FnMut() -> bool,
+    more: impl FnMut() -> bool,
 ) -> BoundedReport {
+    let case_of = |choices| Case {
+        seed: None,
+        spec: spec.clone(),
+        decisions: choices,
+        expect: BTreeMap::new(),
+        reaches: BTreeMap::new(),
+    };
+    let run = |choices: Vec<u32>| {
+        let outcome = Scenario::from_case(&case_of(choices)).run(model);
+        if found(&outcome) {
+            Err(outcome)
+        } else {
+            Ok(outcome.draws)
+        }
+    };
+    let searched = search(max_deviations, run, more);
+    BoundedReport {
+        levels: searched.levels,
+        complete: searched.complete,
+        exhausted: searched.exhausted,
+        failure: searched.found.map(|(outcome, deviations)| BoundedFailure {
+            case: case_of(outcome.choices()),
+            outcome,
+            deviations,
+        }),
+    }
+}
+
+/// How far a search of decision streams got, and what stopped it.
+struct Searched<F> {
+    levels: Vec<u64>,
+    complete: Option<u32>,
+    exhausted: bool,
+    /// What `run` returned for the stream that stopped the search, and its deviations.
+    found: Option<(F, u32)>,
+}
+
+/// The search itself, over any run of a decision stream: `run` replays the choices it is given
+/// (zeros after them) and returns what it drew, or what it found.
+fn search<F>(
+    max_deviations: u32,
+    mut run: impl FnMut(Vec<u32>) -> Result<Vec<Draw>, F>,
+    mut more: impl FnMut() -> bool,
+) -> Searched<F> {
     // levels[k]: the schedules of k deviations; the default schedule's node is a placeholder.
     let mut levels: Vec<Vec<Node>> = vec![vec![Node {
         parent: 0,
         at: 0,
         choice: 0,
     }]];
-    let mut report = BoundedReport {
+    let mut searched = Searched {
         levels: Vec::new(),
         complete: None,
         exhausted: false,
-        failure: None,
+        found: None,
     };
     // Whether level k holds every schedule of k deviations (not cut short by MOST_QUEUED).
     let mut whole = true;
@@ -142,37 +187,30 @@ pub fn bounded_for(
     loop {
         let grow = whole && (k as u32) < max_deviations;
         let (mut next, mut cut) = (Vec::new(), false);
-        report.levels.push(0);
+        searched.levels.push(0);
         for i in 0..levels[k].len() {
             if !more() {
-                return report;
+                return searched;
             }
-            let case = Case {
-                seed: None,
-                spec: spec.clone(),
-                decisions: choices_of(&levels, k, i),
-                expect: BTreeMap::new(),
-                reaches: BTreeMap::new(),
+            let drawn = run(choices_of(&levels, k, i));
+            searched.levels[k] += 1;
+            let draws = match drawn {
+                Ok(draws) => draws,
+                Err(found) => {
+                    searched.found = Some((found, k as u32));
+                    return searched;
+                }
             };
-            let outcome = Scenario::from_case(&case).run(model);
-            report.levels[k] += 1;
-            if found(&outcome) {
-                report.failure = Some(BoundedFailure {
-                    case: Case {
-                        decisions: outcome.choices(),
-                        ..case
-                    },
-                    outcome,
-                    deviations: k as u32,
-                });
-                return report;
-            }
             if !grow || cut {
                 continue;
             }
             // Its children: one more deviation, after its last.
-            let from = if k == 0 { 0 } else { levels[k][i].at as usize + 1 };
-            for (at, draw) in outcome.draws.iter().enumerate().skip(from) {
+            let from = if k == 0 {
+                0
+            } else {
+                levels[k][i].at as usize + 1
+            };
+            for (at, draw) in draws.iter().enumerate().skip(from) {
                 for choice in draw.deviations() {
                     if next.len() == MOST_QUEUED {
                         cut = true;
@@ -187,15 +225,15 @@ pub fn bounded_for(
             }
         }
         if !whole {
-            return report;
+            return searched;
         }
-        report.complete = Some(k as u32);
+        searched.complete = Some(k as u32);
         if !grow {
-            return report;
+            return searched;
         }
         if next.is_empty() {
-            report.exhausted = true;
-            return report;
+            searched.exhausted = true;
+            return searched;
         }
         whole = !cut;
         levels.push(next);
@@ -219,4 +257,125 @@ fn choices_of(levels: &[Vec<Node>], k: usize, i: usize) -> Vec<u32> {
         choices[at] = choice;
     }
     choices
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::decisions::Decisions;
+
+    /// A small program whose draws depend on what it drew: a pick of three; on its first
+    /// option a fault (`percent`), on the others a delay of four; then a flip whose
+    /// outcome is moot after the fault; then a pick of two. Returns its log and a value that
+    /// names the run's behaviour.
+    fn program(d: &mut Decisions) -> Vec<u32> {
+        let pick = d.below(3);
+        let mut seen = vec![pick];
+        let fault = if pick == 0 {
+            d.percent(20)
+        } else {
+            seen.push(d.between(1, 4));
+            false
+        };
+        seen.push(u32::from(fault));
+        let flip = d.percent_if_it_matters(!fault, 50);
+        seen.push(u32::from(flip && !fault));
+        seen.push(d.below(2));
+        seen
+    }
+
+    fn run_program(choices: Vec<u32>) -> (Vec<Draw>, Vec<u32>) {
+        let mut d = Decisions::replaying(choices);
+        let seen = program(&mut d);
+        (d.log().to_vec(), seen)
+    }
+
+    /// How many non-default outcomes a run took.
+    fn deviations_of(draws: &[Draw]) -> u32 {
+        draws
+            .iter()
+            .filter(|d| match d.classes {
+                crate::decisions::Classes::Each => d.choice > 0,
+                crate::decisions::Classes::Split(at) => d.choice >= at,
+                crate::decisions::Classes::One => false,
+            })
+            .count() as u32
+    }
+
+    #[test]
+    fn every_behaviour_runs_once_at_its_fewest_deviations() {
+        let mut runs: Vec<(Vec<u32>, u32)> = Vec::new();
+        let searched = search(
+            u32::MAX,
+            |choices| {
+                let (draws, seen) = run_program(choices);
+                runs.push((seen, deviations_of(&draws)));
+                Ok::<_, ()>(draws)
+            },
+            || true,
+        );
+        assert!(searched.exhausted);
+        // Every behaviour of the program, by brute force over every stream.
+        let mut every = BTreeSet::new();
+        for stream in 0..3 * 100 * 100 * 2 {
+            let choices = vec![
+                stream % 3,
+                (stream / 3) % 100,
+                (stream / 300) % 100,
+                stream / 30000,
+            ];
+            every.insert(run_program(choices).1);
+        }
+        let behaviours: BTreeSet<Vec<u32>> = runs.iter().map(|(seen, _)| seen.clone()).collect();
+        assert_eq!(behaviours, every, "every behaviour is reached");
+        assert_eq!(runs.len(), every.len(), "and each one once");
+        // Level k holds exactly the runs of k deviations, in order.
+        let by_level: Vec<u32> = runs.iter().map(|&(_, k)| k).collect();
+        assert!(by_level.windows(2).all(|w| w[0] <= w[1]), "{by_level:?}");
+        let counted: Vec<u64> = (0..searched.levels.len() as u32)
+            .map(|k| by_level.iter().filter(|&&n| n == k).count() as u64)
+            .collect();
+        assert_eq!(searched.levels, counted);
+        // Level 1: pick 1 or 2, the fault, the flip, the last pick; not 99 faults nor flips.
+        assert_eq!(searched.levels[..2], [1, 5]);
+    }
+
+    #[test]
+    fn a_bound_stops_the_search_and_says_how_far_it_got() {
+        let searched = search(1, |choices| Ok::<_, ()>(run_program(choices).0), || true);
+        assert_eq!((searched.complete, searched.exhausted), (Some(1), false));
+        assert_eq!(searched.levels, [1, 5]);
+        let mut budget = 3;
+        let cut = search(
+            u32::MAX,
+            |choices| Ok::<_, ()>(run_program(choices).0),
+            || {
+                budget -= 1;
+                budget >= 0
+            },
+        );
+        assert_eq!((cut.complete, cut.levels), (Some(0), vec![1, 2]));
+    }
+
+    #[test]
+    fn the_first_run_found_stops_the_search_with_its_deviations() {
+        // Found: pick 0 with its fault, and the last pick's other option.
+        let searched = search(
+            u32::MAX,
+            |choices| {
+                let (draws, seen) = run_program(choices.clone());
+                if seen[0] == 0 && seen[1] == 1 && seen[3] == 1 {
+                    Err(choices)
+                } else {
+                    Ok(draws)
+                }
+            },
+            || true,
+        );
+        let (choices, k) = searched.found.expect("found");
+        assert_eq!((choices, k), (vec![0, 80, 0, 1], 2));
+        assert_eq!(searched.complete, Some(1));
+    }
 }

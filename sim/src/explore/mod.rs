@@ -9,8 +9,8 @@ mod seeds;
 pub mod shrink;
 pub(crate) mod steer;
 
-pub use config::SweepConfig;
 pub use bounded::{BoundedFailure, BoundedReport, bounded, bounded_for};
+pub use config::SweepConfig;
 pub use hunt::{Hunted, hunt, hunt_for};
 pub use seeds::SeedSet;
 

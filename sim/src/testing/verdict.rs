@@ -173,7 +173,9 @@ impl Verdict<'_> {
         let within = self.bound.map_or_else(String::new, |(k, n)| {
             format!(" (no violation within bound {k}: {n} schedule(s))")
         });
-        let bound_ended = self.bound.is_some_and(|(k, _)| Some(k) == self.max_deviations);
+        let bound_ended = self
+            .bound
+            .is_some_and(|(k, _)| Some(k) == self.max_deviations);
         match (self.exhausted, self.out_of_time) {
             (Some(false), true) => Some(format!(
                 "{name} held in {} schedule(s){within}, but the time budget ran out ({secs:.1} s) before the search exhausted the story's schedules: a bounded check, not a proof, and how far it got depends on the machine",

@@ -81,9 +81,10 @@ impl World {
         } else {
             0
         };
-        let lost = faults.lost_replies > 0
-            && d.percent_if_it_matters(open && !late, faults.lost_replies);
-        let silently = faults.lost_replies > 0 && d.percent_if_it_matters(open && !late && lost, 50);
+        let lost =
+            faults.lost_replies > 0 && d.percent_if_it_matters(open && !late, faults.lost_replies);
+        let silently =
+            faults.lost_replies > 0 && d.percent_if_it_matters(open && !late && lost, 50);
         let fault = if kind == CallKind::Worker {
             // Every caller of the worker swallows its errors (sdk.rs): only its time counts.
             None
