@@ -151,13 +151,13 @@ impl Decisions {
     /// is still a draw, of one option, so that turning a fault off or on keeps every later
     /// decision in its place, and so that dfs does not branch on it.
     pub fn percent(&mut self, percent: u32) -> bool {
-        self.percent_if_it_matters(true, percent)
+        self.percent_or_moot(true, percent)
     }
 
     /// `percent(percent)`, drawn and returned the same whether or not it `matters` (so every
     /// later decision keeps its place and its value), but logged as one outcome when it does
     /// not: the caller will ignore it, and a systematic search need not try the other.
-    pub fn percent_if_it_matters(&mut self, matters: bool, percent: u32) -> bool {
+    pub fn percent_or_moot(&mut self, matters: bool, percent: u32) -> bool {
         match percent {
             0 => self.below(1) == 1,
             100.. => self.below(1) == 0,
@@ -234,7 +234,7 @@ mod tests {
         let drawn: Vec<bool> = (0..50).map(|_| d.percent(30)).collect();
         let mut again = Decisions::from_seed(5);
         let moot: Vec<bool> = (0..50)
-            .map(|i| again.percent_if_it_matters(i % 2 == 0, 30))
+            .map(|i| again.percent_or_moot(i % 2 == 0, 30))
             .collect();
         assert_eq!(
             drawn, moot,

@@ -17,6 +17,7 @@ mod merge;
 mod point_hunt;
 mod progress_bar;
 mod replay;
+mod search;
 mod system;
 
 use std::io::Write as _;
