@@ -1,5 +1,6 @@
-//! `explore`: sweep seeds (or exhaust one scenario's schedules with dfs) on each model, report
-//! what each violates, and save and write what was asked for.
+//! `explore`: sweep seeds (or search one scenario's schedules, by increasing deviations from
+//! its default choices, with dfs) on each model, report what each violates, and save and
+//! write what was asked for.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,8 @@ use super::args::Generation;
 use super::findings::{print_expected, print_metrics, print_table};
 use super::progress_bar::ProgressView;
 use super::replay::shrunk_text;
-use crate::explore::{DfsReport, Failure, SeedSet, SweepConfig, dfs, sweep};
+use super::search::{Search, explore_dfs};
+use crate::explore::{SeedSet, SweepConfig, sweep};
 use crate::report::json::{ModelReport, RunReport};
 use crate::report::{Origin, replay_command, scenario_report};
 use crate::subject::Subject;
@@ -44,7 +46,11 @@ pub(super) struct ExploreArgs<'a> {
     /// Write the campaign as one HTML page here.
     pub(super) html: Option<PathBuf>,
     pub(super) max_schedules: u64,
-    /// dfs: a case file whose scenario to enumerate.
+    /// dfs: the most deviations from the default choices to search.
+    pub(super) max_deviations: u32,
+    /// dfs: the invariant to search for (`None`: any).
+    pub(super) dfs_invariant: Option<String>,
+    /// dfs: a case file whose scenario to search.
     pub(super) dfs_scenario: Option<PathBuf>,
 }
 
@@ -79,17 +85,24 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
                 "the two-start scenario".to_string(),
             ),
         };
-        return explore_dfs(
-            &a.models,
-            &spec,
-            &label,
-            a.max_schedules,
-            a.save_failures.as_deref(),
-        );
+        let search = Search {
+            spec: &spec,
+            label: &label,
+            max_deviations: a.max_deviations,
+            max_schedules: a.max_schedules,
+            shrink: a.shrink,
+            invariant: a.dfs_invariant.as_deref(),
+        };
+        return explore_dfs(&a.models, a.subjects, &search, a.save_failures.as_deref());
     }
     if a.dfs_scenario.is_some() {
         return Err(UsageError(
-            "--scenario names the scenario dfs enumerates; add --strategy dfs".into(),
+            "--scenario names the scenario dfs searches; add --strategy dfs".into(),
+        ));
+    }
+    if a.max_deviations != u32::MAX || a.dfs_invariant.is_some() {
+        return Err(UsageError(
+            "--max-deviations and --invariant are for the search of --strategy dfs; add --strategy dfs".into(),
         ));
     }
     let single = a.models.len() == 1;
@@ -178,7 +191,13 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
                     && saved.is_ok()
                 {
                     let case = failure.shrunk.as_ref().map_or(&failure.case, |s| &s.case);
-                    match save_case(dir, model, a.subjects, failure, case) {
+                    let name = format!(
+                        "{}-{}-seed{}.json",
+                        model.name(),
+                        failure.invariant.code(),
+                        failure.seed
+                    );
+                    match save_case(dir, model, a.subjects, failure.invariant, case, &name) {
                         Ok(path) => text.push_str(&format!("saved: {}\n", path.display())),
                         Err(e) => saved = Err(e),
                     }
@@ -292,63 +311,20 @@ pub(super) fn write_file(path: &Path, text: &str) -> Result<(), UsageError> {
         .map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))
 }
 
-fn explore_dfs(
-    models: &[&dyn Subject],
-    spec: &ScenarioSpec,
-    label: &str,
-    max_schedules: u64,
-    save_failures: Option<&Path>,
-) -> Result<bool, UsageError> {
-    let mut clean = true;
-    for &model in models {
-        let DfsReport {
-            schedules,
-            exhausted,
-            failure,
-        } = dfs(model, spec, max_schedules);
-        let verdict = if exhausted {
-            format!("exhausted: all {schedules} schedules")
-        } else {
-            format!("{schedules} schedules, not exhausted")
-        };
-        let Some((case, outcome)) = failure else {
-            println!("{model}: dfs of {label}: no violation; {verdict}");
-            continue;
-        };
-        clean = false;
-        let v = outcome.violation.as_ref().expect("a failure");
-        println!(
-            "{model}: dfs of {label}: {} after {schedules} schedules",
-            v.invariant
-        );
-        let origin = Origin::Unsaved("found by dfs".into());
-        print!(
-            "{}",
-            scenario_report(model.name(), &origin, &case.spec, &outcome)
-        );
-        if let Some(dir) = save_failures {
-            let path = dir.join(format!("{}-{}-dfs.json", model.name(), v.invariant.code()));
-            std::fs::create_dir_all(dir)
-                .map_err(|e| UsageError(format!("cannot create {}: {e}", dir.display())))?;
-            case.save(&path).map_err(UsageError)?;
-            println!("saved: {}", path.display());
-        }
-    }
-    Ok(clean)
-}
-
-fn save_case(
+/// Saves `case`, which `model` fails with `invariant`, as `dir/name`, with what every other
+/// subject makes of it.
+pub(super) fn save_case(
     dir: &Path,
     model: &dyn Subject,
     subjects: &[Box<dyn Subject>],
-    found: &Failure,
+    invariant: crate::Invariant,
     case: &Case,
+    name: &str,
 ) -> Result<PathBuf, UsageError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| UsageError(format!("cannot create {}: {e}", dir.display())))?;
     let mut case = case.clone();
-    case.expect
-        .insert(model.name().into(), found.invariant.code());
+    case.expect.insert(model.name().into(), invariant.code());
     // What every other subject makes of it, so that the store holds them all to it.
     // A subject that does not declare an operation the case calls cannot run it.
     for other in subjects
@@ -359,12 +335,7 @@ fn save_case(
         case.expect
             .insert(other.name().into(), Case::verdict(&outcome));
     }
-    let path = dir.join(format!(
-        "{}-{}-seed{}.json",
-        model.name(),
-        found.invariant.code(),
-        found.seed
-    ));
+    let path = dir.join(name);
     case.save(&path).map_err(UsageError)?;
     Ok(path)
 }

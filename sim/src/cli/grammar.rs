@@ -96,12 +96,20 @@ pub(super) enum Command {
         /// Save every failure (shrunk unless --no-shrink) as a case file in this directory.
         #[arg(long, value_name = "DIR")]
         save_failures: Option<PathBuf>,
-        /// dfs: the most schedules to run before giving up on exhausting the tree.
+        /// dfs: the most schedules the bounded search runs.
         #[arg(long, default_value_t = 100_000)]
         max_schedules: u64,
-        /// dfs: the scenario whose schedules to enumerate, a case file (its agents,
-        /// operations, faults and timing; its choices are ignored). Without it, the #1341
-        /// two-start scenario.
+        /// dfs: search only schedules with at most K deviations from the default choices
+        /// (every bound up to K, then stop; default: no bound).
+        #[arg(long, value_name = "K", default_value_t = u32::MAX, hide_default_value = true)]
+        max_deviations: u32,
+        /// dfs: search for a violation of this invariant (I1..I8, L1..L6, panic): a schedule
+        /// that violates another one first is passed over.
+        #[arg(long, value_name = "INVARIANT")]
+        invariant: Option<String>,
+        /// dfs: the scenario whose schedules to search, a case file (its agents, operations,
+        /// faults and timing; its choices are ignored). Without it, the #1341 two-start
+        /// scenario.
         #[arg(long, value_name = "FILE")]
         scenario: Option<PathBuf>,
     },

@@ -18,6 +18,7 @@ mod page;
 mod point_hunt;
 mod progress_bar;
 mod replay;
+mod search;
 mod system;
 mod system_one;
 mod system_page;
@@ -111,6 +112,8 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             junit,
             save_failures,
             max_schedules,
+            max_deviations,
+            invariant,
             scenario,
             grid,
             coverage,
@@ -144,6 +147,8 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
                 junit,
                 html,
                 max_schedules,
+                max_deviations,
+                dfs_invariant: invariant,
                 dfs_scenario: scenario,
             };
             explore(args, &generation)

@@ -8,7 +8,7 @@
 //! - `walk` (`walk.rs`): one step a tick, drawn uniformly: a random walk over schedules at call
 //!   granularity.
 //! - `dfs` (`dfs.rs`): one step at a time, which one a decision of its own, so the decision
-//!   tree is the tree of schedules, which `crate::explore::dfs` enumerates.
+//!   stream names the schedule; `crate::explore::bounded` searches them by deviations.
 
 mod dfs;
 mod pct;
@@ -51,7 +51,7 @@ impl Strategy {
         ),
         (
             "dfs",
-            "Bounded exhaustive search of the #1341 two-start scenario",
+            "Bounded systematic search of one scenario (--scenario), by deviations",
         ),
     ];
 

@@ -1,11 +1,12 @@
 //! This harness, by strategy: random (latencies and same-instant orders from the seed), pct
-//! (depth 3), walk (each step drawn uniformly), dfs (every schedule, depth first) and swarm (random, each scenario with a random
-//! subset of the race's fault families on).
+//! (depth 3), walk (each step drawn uniformly), bounded search (every schedule by increasing
+//! deviations from the default choices) and swarm (random, each scenario with a random subset
+//! of the race's fault families on).
 
 use std::time::Duration;
 
 use lifecycle_sim::decisions::Decisions;
-use lifecycle_sim::explore::dfs_for;
+use lifecycle_sim::explore::bounded_for;
 use lifecycle_sim::scenario::spec::{ScenarioSpec, Strategy};
 use lifecycle_sim::{Outcome, Scenario};
 
@@ -18,7 +19,7 @@ pub enum HarnessStrategy {
     Random,
     Pct,
     Walk,
-    Dfs,
+    Bounded,
     Swarm,
 }
 
@@ -29,7 +30,7 @@ impl Harness {
         HarnessStrategy::Random,
         HarnessStrategy::Pct,
         HarnessStrategy::Walk,
-        HarnessStrategy::Dfs,
+        HarnessStrategy::Bounded,
         HarnessStrategy::Swarm,
     ];
 }
@@ -61,26 +62,32 @@ impl Contender for Harness {
             HarnessStrategy::Random => "lifecycle-sim random",
             HarnessStrategy::Pct => "lifecycle-sim pct (depth 3)",
             HarnessStrategy::Walk => "lifecycle-sim walk",
-            HarnessStrategy::Dfs => "lifecycle-sim dfs",
+            HarnessStrategy::Bounded => "lifecycle-sim bounded search",
             HarnessStrategy::Swarm => "lifecycle-sim swarm",
         }
         .into()
     }
 
     fn deterministic(&self) -> bool {
-        self.0 == HarnessStrategy::Dfs
+        self.0 == HarnessStrategy::Bounded
     }
 
     fn campaign(&self, race: &Race, k: u64, budget: Duration) -> Attempt {
         let began = cpu::thread();
         let spent = || cpu::thread() - began;
-        if self.0 == HarnessStrategy::Dfs {
+        if self.0 == HarnessStrategy::Bounded {
             let spec = ScenarioSpec {
                 strategy: Strategy::Dfs,
                 ..race.spec.clone()
             };
-            let report = dfs_for(&race.model, &spec, |o| found(race, o), || spent() < budget);
-            return Attempt::new(report.failure.is_some(), report.schedules, spent());
+            let report = bounded_for(
+                &race.model,
+                &spec,
+                u32::MAX,
+                |o| found(race, o),
+                || spent() < budget,
+            );
+            return Attempt::new(report.failure.is_some(), report.schedules(), spent());
         }
         let mut scenarios = 0;
         for seed in first_seed(k).. {
