@@ -2,6 +2,7 @@
 //! it down under the agent's turn.
 
 use std::sync::Arc;
+use std::task::Poll;
 
 use super::{Agent, Inner, RECONCILE_TRIES};
 use crate::backend::{AgentId, SessionBackend};
@@ -32,8 +33,18 @@ pub(super) async fn stop<B: SessionBackend>(
         known.latest.cancel();
         known.turn.clone()
     };
-    inner.cut_initial_turn(agent).await;
-    let _turn = turn.lock_owned().await;
+    // The stop takes its place in the agent's queue before it cuts an initial turn short, so
+    // that a start issued after it cannot take the turn first while the cut goes on. A turn
+    // taken at once has no initial prompt out: the startup holds the turn through it.
+    let mut acquire = std::pin::pin!(turn.lock_owned());
+    let queued = std::future::poll_fn(|cx| Poll::Ready(acquire.as_mut().poll(cx))).await;
+    let _turn = match queued {
+        Poll::Ready(turn) => turn,
+        Poll::Pending => {
+            inner.cut_initial_turn(agent).await;
+            acquire.await
+        }
+    };
     inner.teardown_or_retry(agent, None, Status::Exited).await
 }
 
@@ -104,16 +115,22 @@ impl<B: SessionBackend> Inner<B> {
     /// still land. Without it a stop or an eviction would wait out the whole turn.
     async fn cut_initial_turn(&self, agent: &AgentId) {
         let until = tokio::time::Instant::now() + self.config.request_lifetime;
+        // The incarnation this stop found: a start that replaced it while the cut went on
+        // prompts a session of its own, which this stop must leave alone.
+        let mut found = None;
         loop {
-            let session = self.with_agent(agent, |a| {
+            let target = self.with_agent(agent, |a| {
                 a.record
                     .as_ref()
                     .filter(|r| r.prompting)
-                    .and_then(|r| r.session)
+                    .and_then(|r| Some((r.incarnation, r.session?)))
             });
-            let Some(session) = session else {
+            let Some((incarnation, session)) = target else {
                 return;
             };
+            if *found.get_or_insert(incarnation) != incarnation {
+                return;
+            }
             point!("stop.cut_initial_turn");
             // A failure changes nothing: the teardown under the turn aborts again.
             let _ = self.call(self.backend.abort_session(session)).await;
