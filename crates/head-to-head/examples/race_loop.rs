@@ -32,10 +32,10 @@ fn main() {
                 .as_ref()
                 .is_some_and(|v| v.invariant == race.invariant),
         );
-        if seed < 5 {
-            if let Some(v) = &outcome.violation {
-                println!("seed {seed}: {} {}", v.invariant, v.detail);
-            }
+        if seed < 5
+            && let Some(v) = &outcome.violation
+        {
+            println!("seed {seed}: {} {}", v.invariant, v.detail);
         }
         elapsed_ms += outcome.elapsed.as_millis() as u64;
         views += outcome.views;
