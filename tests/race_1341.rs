@@ -13,6 +13,7 @@
 //! POST (the abort token) must hold I1/I2 for two starts, but not for a start that arrives
 //! while an earlier restart's stop is still in flight (§6.8). `owned` must hold throughout.
 
+use lifecycle_sim::explore::bounded;
 use lifecycle_sim::scenario::catalog;
 use lifecycle_sim::{Invariant, Model, Story, Strategy, check_dfs, check_random};
 use race_regressions::stories::{
@@ -154,5 +155,52 @@ fn the_two_start_story_is_the_one_explore_searches_with_dfs() {
     assert_eq!(
         two_starts().spec_with(Strategy::Dfs),
         catalog::two_starts(Strategy::Dfs)
+    );
+}
+
+/// The head-to-head panel's #1341 story (a0, a1, a2 start in one workdir, a0 restarts at
+/// 35 ms), searched by deviations from the default choices: `legacy` leaks in the default
+/// schedule itself, and `owned` holds in every schedule within two deviations (the README's
+/// "clean within bound k"; `explore --strategy dfs --scenario` searches deeper).
+#[test]
+fn the_bounded_search_finds_the_panels_1341_on_pre_at_once_and_owned_clean_within_bound_2() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/head-to-head/races/legacy-late-restart.json"
+    );
+    let case = lifecycle_sim::Case::load(std::path::Path::new(path)).expect("the panel's case");
+    let spec = lifecycle_sim::ScenarioSpec {
+        strategy: Strategy::Dfs,
+        ..case.spec
+    };
+    let leak = bounded(&Model::Legacy, &spec, 1, 100);
+    let found = leak.failure.expect("legacy leaks within one deviation");
+    assert_eq!(found.deviations, 0, "in the default schedule");
+    assert!(
+        matches!(
+            found.outcome.violation.as_ref().map(|v| v.invariant),
+            Some(Invariant::I1 | Invariant::I5)
+        ),
+        "{}",
+        found.outcome.violation.as_ref().unwrap().detail
+    );
+    // The found case replays to the same violation.
+    let again = lifecycle_sim::replay(&Model::Legacy, &found.case);
+    assert_eq!(
+        again.violation.map(|v| v.invariant),
+        found.outcome.violation.map(|v| v.invariant)
+    );
+    let clean = bounded(&Model::Owned, &spec, 2, 100_000);
+    assert!(
+        clean.failure.is_none(),
+        "{}",
+        clean.failure.unwrap().outcome.violation.unwrap().detail
+    );
+    assert_eq!(clean.complete, Some(2), "{}", clean.summary());
+    // Every level branches: a search that ran one schedule a level would pass vacuously.
+    assert!(
+        clean.levels.windows(2).all(|w| w[1] > w[0]),
+        "{:?}",
+        clean.levels
     );
 }

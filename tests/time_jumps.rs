@@ -1,8 +1,8 @@
-//! Time that jumps to the next event (harness version 3): the same stories and generated
-//! scenarios as version 2, judged the same way, with the milliseconds in which nothing happens
-//! skipped, so that real timing constants cost nothing.
+//! Time that jumps to the next event (harness version 3, and under every strategy from version
+//! 4): the same stories and generated scenarios as version 2, judged the same way, with the
+//! milliseconds in which nothing happens skipped, so that real timing constants cost nothing.
 
-use lifecycle_sim::scenario::spec::{CLOCKWORK_VERSION, STEPPING_VERSION};
+use lifecycle_sim::scenario::spec::{CLOCKWORK_VERSION, STEPPING_VERSION, Strategy, VERSION};
 use lifecycle_sim::world::history::What;
 use lifecycle_sim::{
     Case, FaultConfig, FaultMode, Invariant, Model, Scenario, Settings, Story, Timing,
@@ -36,7 +36,7 @@ fn owned_holds_over_500_all_fault_seeds_with_time_jumps() {
 #[test]
 fn pre_still_leaks_on_the_1341_story_with_time_jumps() {
     let story = restart_during_create_on_a_shared_server().time_jumps();
-    assert_eq!(story.spec().version, CLOCKWORK_VERSION);
+    assert_eq!(story.spec().version, VERSION);
     let found = verdicts(&Model::Legacy, &story, 0..30);
     assert!(
         found
@@ -112,7 +112,7 @@ fn an_eviction_reboots_the_container_and_later_starts_succeed() {
 /// #1341 story the same, and advance one turmoil step a millisecond.
 #[test]
 fn millisecond_steps_remain_available_and_find_the_same_leak() {
-    assert_eq!(Settings::default().version, CLOCKWORK_VERSION);
+    assert_eq!(Settings::default().version, VERSION);
     let story = restart_during_create_on_a_shared_server().ms_steps();
     assert_eq!(story.spec().version, STEPPING_VERSION);
     let found = verdicts(&Model::Legacy, &story, 0..30);
@@ -138,4 +138,43 @@ fn millisecond_steps_remain_available_and_find_the_same_leak() {
         jumping.views,
         jumping.elapsed
     );
+}
+
+/// From version 4 the strategies that take one step at a time jump too: a pct, walk or dfs
+/// scenario is judged at fewer looks than it has simulated milliseconds, finds #1341 on the
+/// story as before, and replays exactly; a version 3 scenario of theirs still steps every
+/// millisecond.
+#[test]
+fn step_strategies_jump_from_version_4_and_step_in_version_3() {
+    let story = restart_during_create_on_a_shared_server();
+    for strategy in [Strategy::Pct { depth: 3 }, Strategy::Walk, Strategy::Dfs] {
+        let spec = story.spec_with(strategy);
+        assert_eq!(spec.version, VERSION);
+        assert!(spec.jumps_time(), "{strategy:?}");
+        let mut found = false;
+        let (mut views, mut ms) = (0, 0);
+        for seed in 0..30 {
+            let outcome = Scenario::with_spec(seed, spec.clone()).run(&Model::Legacy);
+            views += outcome.views;
+            ms += outcome.elapsed.as_millis() as u64;
+            found |= outcome.violation.is_some();
+            let again = Scenario::with_spec(seed, spec.clone()).run(&Model::Legacy);
+            assert_eq!(outcome.history.digest(), again.history.digest());
+        }
+        assert!(found, "{strategy:?} never found #1341 in 30 seeds");
+        assert!(views < ms, "{strategy:?}: {views} views in {ms} ms");
+        let stepping = lifecycle_sim::ScenarioSpec {
+            version: CLOCKWORK_VERSION,
+            ..spec.clone()
+        };
+        assert!(!stepping.jumps_time(), "{strategy:?} in version 3");
+        let jumping = Scenario::with_spec(0, spec.clone()).run(&Model::Legacy);
+        let stepped = Scenario::with_spec(0, stepping).run(&Model::Legacy);
+        assert!(
+            stepped.views > jumping.views,
+            "{strategy:?}: {} views stepping, {} jumping",
+            stepped.views,
+            jumping.views
+        );
+    }
 }

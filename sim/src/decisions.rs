@@ -3,8 +3,11 @@
 //! list of choices or a fuzzer's bytes fixes the whole run.
 //!
 //! Every draw is a choice in `0..n`, and every draw is logged, so any run can be saved and
-//! replayed from its choices, enumerated (dfs) or shrunk. Choice 0 is always the simplest
-//! option (no fault, the shortest delay, the first call), so shrinking moves towards zeros.
+//! replayed from its choices, searched systematically (`crate::explore::bounded`) or shrunk.
+//! Choice 0 is always the simplest option (no fault, the shortest delay, the first call), so
+//! shrinking moves towards zeros. Each logged draw also says which of its choices can lead to
+//! different runs ([`Classes`]): a `percent` draw has two outcomes, not a hundred, and the
+//! systematic search tries one choice of each.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -28,6 +31,35 @@ pub struct Draw {
     pub bound: u32,
     /// The option taken.
     pub choice: u32,
+    /// Which options can make a difference.
+    pub classes: Classes,
+}
+
+/// How a draw's options fall into outcomes: two options of one class give the same value to
+/// the code that drew them, so a run that takes one and a run that takes the other are the
+/// same run. Recording classes changes nothing that is drawn: it only tells a systematic
+/// search which options are worth a run of their own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Classes {
+    /// Every option is its own outcome (a pick among steps, a delay, a server).
+    Each,
+    /// Two outcomes: the options below this one, and the rest (a `percent` draw: false, true).
+    Split(u32),
+    /// One outcome: the value drawn does not matter, as the code that drew it says.
+    One,
+}
+
+impl Draw {
+    /// One option of each outcome other than the default's (choice 0's), in order: the
+    /// options a systematic search deviates to at this draw.
+    pub fn deviations(&self) -> std::ops::Range<u32> {
+        let (from, to) = match self.classes {
+            Classes::Each => (1, self.bound),
+            Classes::Split(at) if at > 0 && at < self.bound => (at, at + 1),
+            Classes::Split(_) | Classes::One => (0, 0),
+        };
+        from..to
+    }
 }
 
 /// A scenario's decision stream, from a seed, fuzzer bytes or recorded choices; every draw is
@@ -81,6 +113,10 @@ impl Decisions {
 
     /// A choice in `0..n` (`n > 0`).
     pub fn below(&mut self, n: u32) -> u32 {
+        self.draw(n, Classes::Each)
+    }
+
+    fn draw(&mut self, n: u32, classes: Classes) -> u32 {
         assert!(n > 0, "a choice needs at least one option");
         let choice = match &mut self.source {
             Source::Seeded(rng) => scale(rng.next_u32(), n),
@@ -98,7 +134,11 @@ impl Decisions {
                 choice
             }
         };
-        self.log.push(Draw { bound: n, choice });
+        self.log.push(Draw {
+            bound: n,
+            choice,
+            classes,
+        });
         choice
     }
 
@@ -111,10 +151,24 @@ impl Decisions {
     /// is still a draw, of one option, so that turning a fault off or on keeps every later
     /// decision in its place, and so that dfs does not branch on it.
     pub fn percent(&mut self, percent: u32) -> bool {
+        self.percent_or_moot(true, percent)
+    }
+
+    /// `percent(percent)`, drawn and returned the same whether or not it `matters` (so every
+    /// later decision keeps its place and its value), but logged as one outcome when it does
+    /// not: the caller will ignore it, and a systematic search need not try the other.
+    pub fn percent_or_moot(&mut self, matters: bool, percent: u32) -> bool {
         match percent {
             0 => self.below(1) == 1,
             100.. => self.below(1) == 0,
-            p => self.below(100) >= 100 - p,
+            p => {
+                let classes = if matters {
+                    Classes::Split(100 - p)
+                } else {
+                    Classes::One
+                };
+                self.draw(100, classes) >= 100 - p
+            }
         }
     }
 
@@ -172,6 +226,37 @@ mod tests {
         let mut zeros = Decisions::replaying(Vec::new());
         assert!(!zeros.percent(99));
         assert_eq!(zeros.between(1, 20), 1);
+    }
+
+    #[test]
+    fn a_percent_draw_has_two_outcomes_and_a_moot_one_has_one() {
+        let mut d = Decisions::from_seed(5);
+        let drawn: Vec<bool> = (0..50).map(|_| d.percent(30)).collect();
+        let mut again = Decisions::from_seed(5);
+        let moot: Vec<bool> = (0..50)
+            .map(|i| again.percent_or_moot(i % 2 == 0, 30))
+            .collect();
+        assert_eq!(
+            drawn, moot,
+            "whether it matters never changes what is drawn"
+        );
+        let first = d.log()[0];
+        assert_eq!(first.classes, Classes::Split(70));
+        assert_eq!(first.deviations().collect::<Vec<_>>(), [70]);
+        assert_eq!(again.log()[1].deviations().count(), 0);
+        let mut zeros = Decisions::replaying(vec![70]);
+        assert!(
+            zeros.percent(30),
+            "the first option of the other outcome is true"
+        );
+        assert_eq!(d.below(4), d.log()[50].choice);
+        assert_eq!(d.log()[50].deviations().collect::<Vec<_>>(), [1, 2, 3]);
+        zeros.percent(0);
+        assert_eq!(
+            zeros.log()[1].deviations().count(),
+            0,
+            "one option, no deviation"
+        );
     }
 
     #[test]

@@ -481,7 +481,9 @@ fn dfs_exhausts_the_two_start_scenario_on_owned_and_finds_legacy_leaking() {
     let legacy = sim(&["explore", "--model", "legacy", "--strategy", "dfs"]);
     assert_eq!(legacy.status.code(), Some(1));
     assert!(
-        stdout(&legacy).contains("dfs of the two-start scenario: I1 tracked == live"),
+        stdout(&legacy).contains(
+            "bounded search of the two-start scenario: I1 tracked == live at 0 deviation(s)"
+        ),
         "{}",
         stdout(&legacy)
     );
@@ -593,7 +595,8 @@ fn dfs_enumerates_the_scenario_it_is_given_and_says_which() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
-        text.contains("owned: dfs of the scenario of ") && text.contains("exhausted: all"),
+        text.contains("owned: bounded search of the scenario of ")
+            && text.contains("exhausted: all"),
         "{text}"
     );
     let out = sim(&[
@@ -609,7 +612,7 @@ fn dfs_enumerates_the_scenario_it_is_given_and_says_which() {
     assert!(stdout(&out).contains("VIOLATION I1"), "{}", stdout(&out));
     let out = sim(&["explore", "--strategy", "dfs", "--model", "owned"]);
     assert!(
-        stdout(&out).contains("dfs of the two-start scenario"),
+        stdout(&out).contains("bounded search of the two-start scenario"),
         "{}",
         stdout(&out)
     );
@@ -899,4 +902,58 @@ fn a_decisions_file_that_is_not_a_case_is_refused_unless_it_is_named_a_fuzz_inpu
         "--structured",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+}
+
+/// The bounded search says how far it got: the deviations of what it found and the bound
+/// within which nothing was, or the bound it was given and the schedules within it.
+#[test]
+fn dfs_reports_deviations_and_the_bound_it_searched() {
+    let case = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/cases/abort-token-I3-seed30.json"
+    );
+    let found = sim(&[
+        "explore",
+        "--strategy",
+        "dfs",
+        "--model",
+        "abort-token",
+        "--invariant",
+        "I3",
+        "--scenario",
+        case,
+    ]);
+    assert_eq!(found.status.code(), Some(1), "{}", stderr(&found));
+    let text = stdout(&found);
+    assert!(
+        text.contains("I3 reference counts at 2 deviation(s)")
+            && text.contains("no I3 within bound 1 (")
+            && text.contains("shrunk in "),
+        "{text}"
+    );
+    let clean = sim(&[
+        "explore",
+        "--strategy",
+        "dfs",
+        "--model",
+        "owned",
+        "--max-deviations",
+        "1",
+        "--scenario",
+        case,
+    ]);
+    assert_eq!(clean.status.code(), Some(0), "{}", stderr(&clean));
+    let text = stdout(&clean);
+    assert!(
+        text.contains("no violation within bound 1 (")
+            && text.contains("--max-deviations ended the search"),
+        "{text}"
+    );
+    let misplaced = sim(&["explore", "--model", "owned", "--max-deviations", "1"]);
+    assert_eq!(misplaced.status.code(), Some(2));
+    assert!(
+        stderr(&misplaced).contains("add --strategy dfs"),
+        "{}",
+        stderr(&misplaced)
+    );
 }

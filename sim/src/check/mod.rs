@@ -18,6 +18,7 @@ mod liveness;
 mod progress;
 mod running;
 mod settle;
+mod statement;
 mod status;
 mod stop;
 mod user;

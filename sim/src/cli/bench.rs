@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use crate::check::Invariant;
-use crate::explore::{Hunted, SeedSet, SweepConfig, dfs, hunt, sweep};
+use crate::explore::{Hunted, SeedSet, SweepConfig, bounded, hunt, sweep};
 use crate::scenario::catalog::late_restart;
 use crate::scenario::spec::{CLOCKWORK_VERSION, STEPPING_VERSION, Strategy, Timing};
 use crate::scenario::workload::WorkloadShape;
@@ -183,7 +183,12 @@ pub fn run_bench(seconds: f64, jobs: usize) -> String {
         rows.push((strategy.name(), scenarios, secs, found));
     }
     let dfs_began = Instant::now();
-    let report = dfs(&Model::Legacy, &late_restart(Strategy::Dfs), 100_000);
+    let report = bounded(
+        &Model::Legacy,
+        &late_restart(Strategy::Dfs),
+        u32::MAX,
+        100_000,
+    );
     let dfs_secs = dfs_began.elapsed().as_secs_f64();
     for (name, scenarios, secs, found) in &rows {
         writeln!(out, "| #1341 (late-restart, `legacy` I1), {name}: median of {campaigns} campaigns | {scenarios} scenarios, {:.2} ms (found in {found}/{campaigns}) |", secs * 1000.0).unwrap();
@@ -191,7 +196,7 @@ pub fn run_bench(seconds: f64, jobs: usize) -> String {
     writeln!(
         out,
         "| #1341 (late-restart, `legacy` I1), dfs (deterministic: one search) | {} schedules, {:.2} ms ({}) |",
-        report.schedules,
+        report.schedules(),
         dfs_secs * 1000.0,
         if report.failure.is_some() { "found" } else { "not found" }
     )

@@ -1,5 +1,6 @@
-//! `explore`: sweep seeds (or exhaust one scenario's schedules with dfs) on each model, report
-//! what each violates, and save and write what was asked for.
+//! `explore`: sweep seeds (or search one scenario's schedules, by increasing deviations from
+//! its default choices, with dfs) on each model, report what each violates, and save and
+//! write what was asked for.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -8,10 +9,11 @@ use std::time::Duration;
 
 use super::UsageError;
 use super::args::Generation;
-use super::findings::{print_metrics, print_table};
+use super::findings::{print_expected, print_metrics, print_table};
 use super::progress_bar::ProgressView;
 use super::replay::shrunk_text;
-use crate::explore::{DfsReport, Failure, SeedSet, SweepConfig, dfs, sweep};
+use super::search::{Search, explore_dfs};
+use crate::explore::{SeedSet, SweepConfig, sweep};
 use crate::report::json::{ModelReport, RunReport};
 use crate::report::{Origin, replay_command, scenario_report};
 use crate::subject::Subject;
@@ -41,8 +43,14 @@ pub(super) struct ExploreArgs<'a> {
     pub(super) require_coverage: Option<Option<PathBuf>>,
     pub(super) steer: bool,
     pub(super) junit: Option<PathBuf>,
+    /// Write the campaign as one HTML page here.
+    pub(super) html: Option<PathBuf>,
     pub(super) max_schedules: u64,
-    /// dfs: a case file whose scenario to enumerate.
+    /// dfs: the most deviations from the default choices to search.
+    pub(super) max_deviations: u32,
+    /// dfs: the invariant to search for (`None`: any).
+    pub(super) dfs_invariant: Option<String>,
+    /// dfs: a case file whose scenario to search.
     pub(super) dfs_scenario: Option<PathBuf>,
 }
 
@@ -51,15 +59,15 @@ pub(super) static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, UsageError> {
     // A report that cannot be written is found out now, not after an 8-hour run.
-    for path in a.report.iter().chain(&a.junit) {
+    for path in a.report.iter().chain(&a.junit).chain(&a.html) {
         write_file(path, "")?;
     }
     let requirement =
         super::coverage::requirement(a.require_coverage.clone().flatten().as_deref(), &a.models)?;
     if generation.strategy() == Strategy::Dfs {
-        if a.require_coverage.is_some() || a.coverage || a.steer {
+        if a.require_coverage.is_some() || a.coverage || a.steer || a.html.is_some() {
             return Err(UsageError(
-                "--coverage, --require-coverage and --steer are for a sweep of seeds, not dfs"
+                "--coverage, --require-coverage, --steer and --html are for a sweep of seeds, not dfs"
                     .into(),
             ));
         }
@@ -77,17 +85,24 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
                 "the two-start scenario".to_string(),
             ),
         };
-        return explore_dfs(
-            &a.models,
-            &spec,
-            &label,
-            a.max_schedules,
-            a.save_failures.as_deref(),
-        );
+        let search = Search {
+            spec: &spec,
+            label: &label,
+            max_deviations: a.max_deviations,
+            max_schedules: a.max_schedules,
+            shrink: a.shrink,
+            invariant: a.dfs_invariant.as_deref(),
+        };
+        return explore_dfs(&a.models, a.subjects, &search, a.save_failures.as_deref());
     }
     if a.dfs_scenario.is_some() {
         return Err(UsageError(
-            "--scenario names the scenario dfs enumerates; add --strategy dfs".into(),
+            "--scenario names the scenario dfs searches; add --strategy dfs".into(),
+        ));
+    }
+    if a.max_deviations != u32::MAX || a.dfs_invariant.is_some() {
+        return Err(UsageError(
+            "--max-deviations and --invariant are for the search of --strategy dfs; add --strategy dfs".into(),
         ));
     }
     let single = a.models.len() == 1;
@@ -176,7 +191,13 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
                     && saved.is_ok()
                 {
                     let case = failure.shrunk.as_ref().map_or(&failure.case, |s| &s.case);
-                    match save_case(dir, model, a.subjects, failure, case) {
+                    let name = format!(
+                        "{}-{}-seed{}.json",
+                        model.name(),
+                        failure.invariant.code(),
+                        failure.seed
+                    );
+                    match save_case(dir, model, a.subjects, failure.invariant, case, &name) {
                         Ok(path) => text.push_str(&format!("saved: {}\n", path.display())),
                         Err(e) => saved = Err(e),
                     }
@@ -269,6 +290,12 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
     if let Some(path) = &a.junit {
         write_file(path, &run_report.junit())?;
     }
+    if let Some(path) = &a.html {
+        super::page::write(
+            path,
+            &super::page::campaign_page("explore", &run_report, &a.models),
+        )?;
+    }
     let covered = a.require_coverage.is_none() || super::coverage::check(&run_report.models);
     // A subject named alone is judged on its own; in a sweep of several, an expected failure
     // (a historical model's known bug) does not fail the run.
@@ -279,104 +306,25 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
     Ok(clean && covered)
 }
 
-/// After the table: which failures were expected, and why; and whether the rest held.
-fn print_expected(models: &[&dyn Subject], all: &[crate::explore::Findings]) {
-    let expected: Vec<&str> = models
-        .iter()
-        .zip(all)
-        .filter(|(m, f)| !f.failures.is_empty() && m.expected_to_fail().is_some())
-        .map(|(m, _)| m.name())
-        .collect();
-    if let Some(why) = models.iter().find_map(|m| m.expected_to_fail())
-        && !expected.is_empty()
-    {
-        println!(
-            "\nexpected: {} ({why}; --verbose prints each)",
-            expected.join(", ")
-        );
-    }
-    let failed: Vec<&str> = models
-        .iter()
-        .zip(all)
-        .filter(|(m, f)| !f.failures.is_empty() && m.expected_to_fail().is_none())
-        .map(|(m, _)| m.name())
-        .collect();
-    if failed.is_empty() {
-        let held: Vec<&str> = models
-            .iter()
-            .filter(|m| m.expected_to_fail().is_none())
-            .map(|m| m.name())
-            .collect();
-        if !held.is_empty() {
-            println!("held: {} (no violation)", held.join(", "));
-        }
-    } else {
-        println!("unexpected failures: {} (below)", failed.join(", "));
-    }
-}
-
 pub(super) fn write_file(path: &Path, text: &str) -> Result<(), UsageError> {
     std::fs::write(path, text)
         .map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))
 }
 
-fn explore_dfs(
-    models: &[&dyn Subject],
-    spec: &ScenarioSpec,
-    label: &str,
-    max_schedules: u64,
-    save_failures: Option<&Path>,
-) -> Result<bool, UsageError> {
-    let mut clean = true;
-    for &model in models {
-        let DfsReport {
-            schedules,
-            exhausted,
-            failure,
-        } = dfs(model, spec, max_schedules);
-        let verdict = if exhausted {
-            format!("exhausted: all {schedules} schedules")
-        } else {
-            format!("{schedules} schedules, not exhausted")
-        };
-        let Some((case, outcome)) = failure else {
-            println!("{model}: dfs of {label}: no violation; {verdict}");
-            continue;
-        };
-        clean = false;
-        let v = outcome.violation.as_ref().expect("a failure");
-        println!(
-            "{model}: dfs of {label}: {} after {schedules} schedules",
-            v.invariant
-        );
-        let origin = Origin::Unsaved("found by dfs".into());
-        print!(
-            "{}",
-            scenario_report(model.name(), &origin, &case.spec, &outcome)
-        );
-        if let Some(dir) = save_failures {
-            let path = dir.join(format!("{}-{}-dfs.json", model.name(), v.invariant.code()));
-            std::fs::create_dir_all(dir)
-                .map_err(|e| UsageError(format!("cannot create {}: {e}", dir.display())))?;
-            case.save(&path).map_err(UsageError)?;
-            println!("saved: {}", path.display());
-        }
-    }
-    Ok(clean)
-}
-
-fn save_case(
+/// Saves `case`, which `model` fails with `invariant`, as `dir/name`, with what every other
+/// subject makes of it.
+pub(super) fn save_case(
     dir: &Path,
     model: &dyn Subject,
     subjects: &[Box<dyn Subject>],
-    found: &Failure,
+    invariant: crate::Invariant,
     case: &Case,
+    name: &str,
 ) -> Result<PathBuf, UsageError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| UsageError(format!("cannot create {}: {e}", dir.display())))?;
     let mut case = case.clone();
-    case.expect
-        .insert(model.name().into(), found.invariant.code());
+    case.expect.insert(model.name().into(), invariant.code());
     // What every other subject makes of it, so that the store holds them all to it.
     // A subject that does not declare an operation the case calls cannot run it.
     for other in subjects
@@ -387,12 +335,7 @@ fn save_case(
         case.expect
             .insert(other.name().into(), Case::verdict(&outcome));
     }
-    let path = dir.join(format!(
-        "{}-{}-seed{}.json",
-        model.name(),
-        found.invariant.code(),
-        found.seed
-    ));
+    let path = dir.join(name);
     case.save(&path).map_err(UsageError)?;
     Ok(path)
 }

@@ -3,6 +3,7 @@
 use crate::Strategy;
 use crate::explore::Findings;
 use crate::schedule::pct_bound;
+use crate::subject::Subject;
 
 pub(super) fn print_table(findings: &[Findings]) {
     println!(
@@ -75,5 +76,41 @@ pub(super) fn print_metrics(f: &Findings, strategy: Strategy) {
             "{}:   n = {} threads, the most any scenario had (the client, each operation, each task of the manager's own that called the backend); k = {k}: the most steps measured was {}, and change points were drawn over each scenario's estimate (at most {}), which {} of {} scenarios exceeded",
             f.model, p.threads, p.steps, p.estimate, p.over_estimate, f.scenarios
         );
+    }
+}
+
+/// After the table: which failures were expected, and why; and whether the rest held.
+pub(super) fn print_expected(models: &[&dyn Subject], all: &[crate::explore::Findings]) {
+    let expected: Vec<&str> = models
+        .iter()
+        .zip(all)
+        .filter(|(m, f)| !f.failures.is_empty() && m.expected_to_fail().is_some())
+        .map(|(m, _)| m.name())
+        .collect();
+    if let Some(why) = models.iter().find_map(|m| m.expected_to_fail())
+        && !expected.is_empty()
+    {
+        println!(
+            "\nexpected: {} ({why}; --verbose prints each)",
+            expected.join(", ")
+        );
+    }
+    let failed: Vec<&str> = models
+        .iter()
+        .zip(all)
+        .filter(|(m, f)| !f.failures.is_empty() && m.expected_to_fail().is_none())
+        .map(|(m, _)| m.name())
+        .collect();
+    if failed.is_empty() {
+        let held: Vec<&str> = models
+            .iter()
+            .filter(|m| m.expected_to_fail().is_none())
+            .map(|m| m.name())
+            .collect();
+        if !held.is_empty() {
+            println!("held: {} (no violation)", held.join(", "));
+        }
+    } else {
+        println!("unexpected failures: {} (below)", failed.join(", "));
     }
 }

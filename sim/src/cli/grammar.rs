@@ -75,6 +75,10 @@ pub(super) enum Command {
         /// point) here.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+        /// Write the campaign as one self-contained HTML page here: settings, failure
+        /// classes, each finding's timeline as swimlanes, coverage, the state × operation map.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
         /// Print every coverage point of each model: required or not, in how many scenarios
         /// reached, the first seed that reached it.
         #[arg(long)]
@@ -92,12 +96,20 @@ pub(super) enum Command {
         /// Save every failure (shrunk unless --no-shrink) as a case file in this directory.
         #[arg(long, value_name = "DIR")]
         save_failures: Option<PathBuf>,
-        /// dfs: the most schedules to run before giving up on exhausting the tree.
+        /// dfs: the most schedules the bounded search runs.
         #[arg(long, default_value_t = 100_000)]
         max_schedules: u64,
-        /// dfs: the scenario whose schedules to enumerate, a case file (its agents,
-        /// operations, faults and timing; its choices are ignored). Without it, the #1341
-        /// two-start scenario.
+        /// dfs: search only schedules with at most K deviations from the default choices
+        /// (every bound up to K, then stop; default: no bound).
+        #[arg(long, value_name = "K", default_value_t = u32::MAX, hide_default_value = true)]
+        max_deviations: u32,
+        /// dfs: search for a violation of this invariant (I1..I8, L1..L6, panic): a schedule
+        /// that violates another one first is passed over.
+        #[arg(long, value_name = "INVARIANT")]
+        invariant: Option<String>,
+        /// dfs: the scenario whose schedules to search, a case file (its agents, operations,
+        /// faults and timing; its choices are ignored). Without it, the #1341 two-start
+        /// scenario.
         #[arg(long, value_name = "FILE")]
         scenario: Option<PathBuf>,
     },
@@ -113,6 +125,9 @@ pub(super) enum Command {
         /// Also write the run as Chrome trace-event JSON (open it in Perfetto).
         #[arg(long, value_name = "FILE")]
         trace_out: Option<PathBuf>,
+        /// Also write the run as one self-contained HTML page: its timeline as swimlanes.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// Shrink a failing scenario to a minimal one and print it as a regression test.
     Shrink {
@@ -156,6 +171,10 @@ pub(super) enum Command {
         /// (a0, a1, a2 start together, a0 restarts at 35 ms) under many seeds.
         #[arg(long, value_enum, default_value_t = HuntScenario::Generated)]
         scenario: HuntScenario,
+        /// Write the hunt as one self-contained HTML page here: its campaigns, and the first
+        /// finding, shrunk, as swimlanes.
+        #[arg(long, value_name = "FILE", conflicts_with = "point")]
+        html: Option<PathBuf>,
     },
     /// Merge the JSON reports of a sweep split over machines (`explore --shard K/N --report
     /// F`) into one: failures and coverage as if one machine had run every seed.
@@ -169,6 +188,10 @@ pub(super) enum Command {
         /// Write the merged JUnit XML report here.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+        /// Write the merged campaign as one self-contained HTML page here, the shards side
+        /// by side, each finding replayed from its case and drawn.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
         /// Fail (exit 1) unless every point the shards required was reached by one of them.
         #[arg(long)]
         require_coverage: bool,

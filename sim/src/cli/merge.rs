@@ -5,15 +5,18 @@ use std::path::PathBuf;
 
 use super::UsageError;
 use crate::report::json::RunReport;
+use crate::subject::Subject;
 
 pub(super) struct MergeArgs {
     pub(super) reports: Vec<PathBuf>,
     pub(super) report: Option<PathBuf>,
     pub(super) junit: Option<PathBuf>,
+    pub(super) html: Option<PathBuf>,
     pub(super) require_coverage: bool,
 }
 
-pub(super) fn merge(a: MergeArgs) -> Result<bool, UsageError> {
+/// Merges the reports; `subjects` replay the findings the page draws.
+pub(super) fn merge(a: MergeArgs, subjects: &[&dyn Subject]) -> Result<bool, UsageError> {
     let mut reports = Vec::new();
     for path in &a.reports {
         let text = std::fs::read_to_string(path)
@@ -47,6 +50,13 @@ pub(super) fn merge(a: MergeArgs) -> Result<bool, UsageError> {
     }
     if let Some(path) = &a.junit {
         super::explore::write_file(path, &merged.junit())?;
+    }
+    if let Some(path) = &a.html {
+        let mut page = super::page::campaign_page("merge", &merged, subjects);
+        let files: Vec<String> = a.reports.iter().map(|p| p.display().to_string()).collect();
+        page.tables
+            .push(super::page::shards_table(&reports, &files));
+        super::page::write(path, &page)?;
     }
     let clean = merged.models.iter().all(|m| m.failures.is_empty());
     let covered = !a.require_coverage || super::coverage::check(&merged.models);

@@ -14,10 +14,14 @@ mod findings;
 mod grammar;
 mod hunt;
 mod merge;
+mod page;
 mod point_hunt;
 mod progress_bar;
 mod replay;
+mod search;
 mod system;
+mod system_one;
+mod system_page;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -65,6 +69,7 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             require_coverage,
             steer,
             grid,
+            html,
             ..
         } => {
             let unsupported = [
@@ -88,8 +93,9 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             } else {
                 vec![subject(subjects, &model)?]
             };
-            let args =
+            let mut args =
                 system::SystemArgs::sweep(policy, model, seeds, time, jobs, generation.faults);
+            args.html = html;
             system::system(args, models)
         }
         Command::Explore {
@@ -106,11 +112,14 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             junit,
             save_failures,
             max_schedules,
+            max_deviations,
+            invariant,
             scenario,
             grid,
             coverage,
             require_coverage,
             steer,
+            html,
             ..
         } => {
             let models: Vec<&dyn Subject> = if model == "all" {
@@ -136,7 +145,10 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
                 require_coverage,
                 steer,
                 junit,
+                html,
                 max_schedules,
+                max_deviations,
+                dfs_invariant: invariant,
                 dfs_scenario: scenario,
             };
             explore(args, &generation)
@@ -146,9 +158,10 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             source,
             generation,
             trace_out,
+            html,
         } => {
             let model = subject(subjects, &model)?;
-            replay::replay(model, &source, &generation, trace_out)
+            replay::replay(model, &source, &generation, trace_out, html)
         }
         Command::Shrink {
             model,
@@ -168,12 +181,21 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             campaigns,
             max,
             scenario,
+            html,
         } => {
             let model = subject(subjects, &model)?;
             match (invariant, point) {
                 (Some(invariant), _) => {
                     let invariant = parse_invariant(model, &invariant)?;
-                    hunt::hunt(model, invariant, &generation, campaigns, max, scenario)
+                    let hunt = hunt::Hunt {
+                        model,
+                        invariant,
+                        campaigns,
+                        max,
+                        scenario,
+                        html,
+                    };
+                    hunt::hunt(hunt, &generation)
                 }
                 (None, point) => {
                     let hunt = point_hunt::PointHunt {
@@ -229,13 +251,18 @@ fn run(cli: Cli, subjects: &[Box<dyn Subject>]) -> Result<bool, UsageError> {
             reports,
             report,
             junit,
+            html,
             require_coverage,
-        } => merge::merge(merge::MergeArgs {
-            reports,
-            report,
-            junit,
-            require_coverage,
-        }),
+        } => merge::merge(
+            merge::MergeArgs {
+                reports,
+                report,
+                junit,
+                html,
+                require_coverage,
+            },
+            &subjects.iter().map(|s| s.as_ref()).collect::<Vec<_>>(),
+        ),
         Command::Points { model } => {
             coverage::list(subject(subjects, &model)?);
             Ok(true)

@@ -8,7 +8,7 @@ use super::args::{Generation, Source, one_line};
 use crate::explore::shrink::{
     SHRINK_BUDGET, Shrunk, regression_test, shrink as shrink_case, steps,
 };
-use crate::report::{Origin, scenario_report};
+use crate::report::{Origin, replay_command, scenario_report};
 use crate::subject::Subject;
 use crate::{Case, Scenario};
 
@@ -116,6 +116,7 @@ pub(super) fn replay(
     source: &Source,
     generation: &Generation,
     trace_out: Option<PathBuf>,
+    html: Option<PathBuf>,
 ) -> Result<bool, UsageError> {
     let (case, origin, outcome) = run_source(model, source, generation)?;
     print!(
@@ -128,7 +129,53 @@ pub(super) fn replay(
         std::fs::write(&path, format!("{json}\n"))
             .map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))?;
     }
+    if let Some(path) = html {
+        super::page::write(&path, &replay_page(model, &origin, &case, &outcome))?;
+    }
     Ok(outcome.violation.is_none())
+}
+
+/// `replay --html`: the one run, drawn.
+fn replay_page(
+    model: &dyn Subject,
+    origin: &Origin,
+    case: &Case,
+    outcome: &crate::Outcome,
+) -> crate::report::html::Page {
+    let verdict = outcome.violation.as_ref().map_or_else(
+        || "passes".to_string(),
+        |v| format!("violates {}", v.invariant),
+    );
+    let heading = format!("{model} {} {verdict}", origin.args());
+    let file = match &outcome.violation {
+        Some(v) => format!("{model}-{}-replay.json", v.invariant.code()),
+        None => format!("{model}-replay.json"),
+    };
+    let run = crate::report::html::container_run(
+        model,
+        heading,
+        replay_command(model.name(), origin),
+        Some((file, case)),
+        &case.spec,
+        outcome,
+    );
+    let settings = vec![
+        ("model".to_string(), model.name().to_string()),
+        ("scenario".into(), origin.args()),
+        ("ops".into(), case.spec.workload.mix.to_string()),
+        ("faults".into(), case.spec.faults.to_string()),
+        ("schedule".into(), case.spec.strategy.name()),
+    ];
+    let title = format!("replay: {model} {}", origin.args());
+    let seed = case.seed.unwrap_or(0);
+    super::page::one_run_page(
+        "replay",
+        title,
+        settings,
+        (model.name(), model.about()),
+        run,
+        seed,
+    )
 }
 
 /// `shrink`: shrinks a failing scenario and prints it as a regression test; true if the

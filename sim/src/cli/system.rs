@@ -11,9 +11,10 @@ use clap::{Args, ValueEnum};
 
 use super::UsageError;
 use super::args::{FaultChoice, default_jobs, parse_seeds};
+use super::system_one::{shrink_and_save, tell};
 use crate::report::program;
 use crate::subject::Subject;
-use crate::system::saved::{SystemCase, shrink};
+use crate::system::saved::SystemCase;
 use crate::system::scenario::{Families, SystemSpec};
 use crate::system::scene::SystemOutcome;
 use crate::system::town::TownPolicy;
@@ -43,15 +44,15 @@ pub(super) struct SystemArgs {
     model: String,
     /// A seed range `A..B`; without it, seeds from 0 until `--time` runs out, per pair.
     #[arg(long, value_parser = parse_seeds)]
-    seeds: Option<Range<u64>>,
+    pub(super) seeds: Option<Range<u64>>,
     /// The time budget per (policy, model) pair, such as `30s`.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "3s")]
-    time: Duration,
+    pub(super) time: Duration,
     #[arg(long, value_enum, default_value_t = SystemFaults::All)]
     faults: SystemFaults,
     /// Threads.
     #[arg(long, default_value_t = default_jobs(), value_parser = clap::value_parser!(u64).range(1..=1024))]
-    jobs: u64,
+    pub(super) jobs: u64,
     /// Run this one scenario and print its timeline (needs one policy and one model).
     #[arg(long)]
     seed: Option<u64>,
@@ -61,7 +62,7 @@ pub(super) struct SystemArgs {
     shrink: bool,
     /// With --shrink: save the shrunk scenario as a case file, with every model's verdict.
     #[arg(long, value_name = "FILE", requires = "shrink")]
-    save: Option<PathBuf>,
+    pub(super) save: Option<PathBuf>,
     /// Run a saved system case (its policy is in it) on one model and print its timeline.
     #[arg(long, value_name = "FILE", conflicts_with = "seed")]
     case: Option<PathBuf>,
@@ -69,7 +70,11 @@ pub(super) struct SystemArgs {
     /// Perfetto): a track for the town's host, the container, the network, each agent and
     /// each session.
     #[arg(long, value_name = "FILE")]
-    trace_out: Option<PathBuf>,
+    pub(super) trace_out: Option<PathBuf>,
+    /// Write the sweep (or, with --seed or --case, the one run) as one self-contained HTML
+    /// page here: each pair's failures, the first failing run of each as swimlanes.
+    #[arg(long, value_name = "FILE")]
+    pub(super) html: Option<PathBuf>,
 }
 
 fn policies(name: &str) -> Result<Vec<TownPolicy>, UsageError> {
@@ -115,6 +120,7 @@ impl SystemArgs {
             save: None,
             case: None,
             trace_out: None,
+            html: None,
         }
     }
 
@@ -122,7 +128,7 @@ impl SystemArgs {
         &self.model
     }
 
-    fn families(&self) -> Families {
+    pub(super) fn families(&self) -> Families {
         match self.faults {
             SystemFaults::All => Families::All,
             SystemFaults::Swarm => Families::Swarm,
@@ -131,7 +137,7 @@ impl SystemArgs {
         }
     }
 
-    fn replay_command(&self, policy: TownPolicy, model: &str, seed: u64) -> String {
+    pub(super) fn replay_command(&self, policy: TownPolicy, model: &str, seed: u64) -> String {
         let faults = match self.faults {
             SystemFaults::All => "",
             SystemFaults::Swarm => " --faults swarm",
@@ -150,13 +156,13 @@ impl SystemArgs {
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// What one (policy, model) pair found.
-struct Found {
-    scenarios: u64,
+pub(super) struct Found {
+    pub(super) scenarios: u64,
     failing: u64,
     /// Each invariant violated: in how many scenarios, and the first seed.
-    by_invariant: BTreeMap<String, (u64, u64)>,
-    first: Option<(u64, SystemOutcome)>,
-    seconds: f64,
+    pub(super) by_invariant: BTreeMap<String, (u64, u64)>,
+    pub(super) first: Option<(u64, SystemOutcome)>,
+    pub(super) seconds: f64,
 }
 
 fn sweep(args: &SystemArgs, policy: TownPolicy, model: &dyn Subject) -> Found {
@@ -238,7 +244,7 @@ pub(super) fn system(args: SystemArgs, models: Vec<&dyn Subject>) -> Result<bool
             .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
         let case = SystemCase::from_json(&text)
             .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
-        return tell(model, &case.spec, case.seed, args.trace_out.as_deref());
+        return tell(model, &case.spec, case.seed, &args);
     }
     if let Some(seed) = args.seed {
         let (&[policy], &[model]) = (policies.as_slice(), models.as_slice()) else {
@@ -250,7 +256,7 @@ pub(super) fn system(args: SystemArgs, models: Vec<&dyn Subject>) -> Result<bool
         if args.shrink {
             return shrink_and_save(&args, model, &spec, seed);
         }
-        return tell(model, &spec, seed, args.trace_out.as_deref());
+        return tell(model, &spec, seed, &args);
     }
     if args.trace_out.is_some() {
         return Err(UsageError(
@@ -261,8 +267,12 @@ pub(super) fn system(args: SystemArgs, models: Vec<&dyn Subject>) -> Result<bool
         "{:<14} {:<12} {:<8} {:<42} {:>6} {:>9} {:>8}",
         "policy", "model", "verdict", "first violated", "seed", "scenarios", "failing"
     );
+    if let Some(path) = &args.html {
+        super::explore::write_file(path, "")?;
+    }
     let mut clean = true;
     let mut replays = Vec::new();
+    let mut parts = Vec::new();
     for &policy in &policies {
         for &model in &models {
             let f = sweep(&args, policy, model);
@@ -299,94 +309,17 @@ pub(super) fn system(args: SystemArgs, models: Vec<&dyn Subject>) -> Result<bool
                 f.failing,
                 f.seconds
             );
+            if args.html.is_some() {
+                parts.push(super::system_page::pair(&args, policy, model, &f));
+            }
         }
+    }
+    if let Some(path) = &args.html {
+        let page = super::system_page::sweep(&args, parts);
+        super::page::write(path, &page)?;
     }
     for line in replays {
         println!("\n{line}");
     }
     Ok(clean)
-}
-
-/// Runs one system scenario and prints its verdict and timeline.
-fn tell(
-    model: &dyn Subject,
-    spec: &SystemSpec,
-    seed: u64,
-    trace_out: Option<&std::path::Path>,
-) -> Result<bool, UsageError> {
-    let outcome = model
-        .run_system(spec, seed)
-        .ok_or_else(|| UsageError(format!("`{}` cannot run as a container", model.name())))?;
-    println!(
-        "system scenario {seed}: town policy {}, container {}; agents {:?}; families: {}; backend faults: {}",
-        spec.policy.name(),
-        model.name(),
-        spec.agents,
-        spec.families(),
-        spec.faults
-    );
-    match &outcome.violation {
-        Some(v) => println!("VIOLATION {}: {}", v.invariant, v.detail),
-        None => println!("no violation"),
-    }
-    print!("{}", outcome.history.timeline());
-    if let Some(path) = trace_out {
-        let title = format!(
-            "system seed {seed}: {} x {}",
-            spec.policy.name(),
-            model.name()
-        );
-        let trace = crate::report::chrome::trace_of(
-            &outcome.history,
-            outcome.elapsed,
-            outcome.violation.as_ref(),
-            &title,
-        );
-        std::fs::write(path, trace.to_string())
-            .map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))?;
-        eprintln!(
-            "trace written to {} (open it in https://ui.perfetto.dev)",
-            path.display()
-        );
-    }
-    Ok(outcome.violation.is_none())
-}
-
-fn shrink_and_save(
-    args: &SystemArgs,
-    model: &dyn Subject,
-    spec: &SystemSpec,
-    seed: u64,
-) -> Result<bool, UsageError> {
-    let Some(invariant) = model.system_verdict(spec, seed) else {
-        println!("seed {seed} passes on {}: nothing to shrink", model.name());
-        return Ok(true);
-    };
-    let (small, runs) = shrink(spec, invariant, |s| model.system_verdict(s, seed));
-    println!(
-        "shrunk in {runs} runs: {} agents; families: {}; backend faults: {}",
-        small.agents.len(),
-        small.families(),
-        small.faults
-    );
-    if let Some(path) = &args.save {
-        let expect = crate::subject::Model::ALL
-            .into_iter()
-            .map(|m| {
-                let verdict = m
-                    .system_verdict(&small, seed)
-                    .map_or("pass".to_string(), |i| i.code());
-                (m.name().to_string(), verdict)
-            })
-            .collect();
-        let case = SystemCase {
-            seed,
-            spec: small.clone(),
-            expect,
-        };
-        std::fs::write(path, case.to_json() + "\n")
-            .map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))?;
-        println!("saved {}", path.display());
-    }
-    tell(model, &small, seed, args.trace_out.as_deref())
 }

@@ -1,16 +1,16 @@
 //! Campaigns over many scenarios: seed sweeps with any strategy, hunts for one invariant, and
-//! bounded exhaustive search (dfs) of one scenario's schedules.
+//! bounded systematic search of one scenario's schedules (by deviations from its defaults).
 
+mod bounded;
 mod config;
-mod dfs;
 pub(crate) mod distinct;
 mod hunt;
 mod seeds;
 pub mod shrink;
 pub(crate) mod steer;
 
+pub use bounded::{BoundedFailure, BoundedReport, bounded, bounded_for};
 pub use config::SweepConfig;
-pub use dfs::{DfsReport, dfs, dfs_for};
 pub use hunt::{Hunted, hunt, hunt_for};
 pub use seeds::SeedSet;
 

@@ -50,6 +50,73 @@ pub fn cells(map: &BTreeMap<Key, u64>) -> Vec<Cell> {
         .collect()
 }
 
+/// The map as the HTML page's heat map: one row per operation and record status, one column
+/// per backend call in flight (the first, `none`, for no call).
+#[derive(Debug, Serialize)]
+pub(crate) struct HeatMap {
+    pub(crate) columns: Vec<String>,
+    pub(crate) rows: Vec<HeatRow>,
+}
+
+/// One row of the heat map: in how many scenarios each column's combination arrived.
+#[derive(Debug, Serialize)]
+pub(crate) struct HeatRow {
+    pub(crate) label: String,
+    pub(crate) counts: Vec<u64>,
+}
+
+/// The heat map of a report's cells. Start and stop always have a row per status, and so
+/// does any other operation that met a record or a call; the rest (evict, refresh, reboot)
+/// one row.
+pub(crate) fn heat_map(cells: &[Cell]) -> HeatMap {
+    let columns: Vec<String> = std::iter::once("none".to_string())
+        .chain(CallKind::ALL.iter().map(|c| c.to_string()))
+        .collect();
+    let mut operations: Vec<&str> = vec!["start", "stop"];
+    let mut others: Vec<&str> = cells
+        .iter()
+        .map(|c| c.operation.as_str())
+        .filter(|op| !["start", "stop", "evict"].contains(op))
+        .collect();
+    others.sort();
+    others.dedup();
+    operations.extend(others);
+    operations.push("evict");
+    let mut rows = Vec::new();
+    for op in operations {
+        let per_status = ["start", "stop"].contains(&op)
+            || cells
+                .iter()
+                .any(|c| c.operation == op && (c.status != "none" || c.call != "none"));
+        let statuses: Vec<String> = if per_status {
+            STATUSES.iter().map(|s| status_name(*s)).collect()
+        } else {
+            vec!["none".into()]
+        };
+        for status in statuses {
+            let counts = columns
+                .iter()
+                .map(|call| {
+                    cells
+                        .iter()
+                        .filter(|c| {
+                            (&c.operation, &c.status, &c.call) == (&op.to_string(), &status, call)
+                        })
+                        .map(|c| c.scenarios)
+                        .sum()
+                })
+                .collect();
+            let label = if per_status {
+                format!("{op} {status}")
+            } else {
+                op.to_string()
+            };
+            rows.push(HeatRow { label, counts });
+        }
+    }
+    HeatMap { columns, rows }
+}
+
 /// The map as a grid of text, one row per operation and status, one column per call kind.
 pub fn grid(map: &BTreeMap<Key, u64>) -> String {
     let columns: Vec<Option<CallKind>> = std::iter::once(None)

@@ -6,10 +6,15 @@ pub mod chrome;
 pub(crate) mod coverage;
 #[cfg_attr(not(feature = "cli"), allow(dead_code))]
 pub(crate) mod grid;
+#[cfg(feature = "cli")]
+pub(crate) mod html;
 pub mod json;
 #[cfg(feature = "cli")]
 pub(crate) mod junit;
 pub(crate) mod merge;
+// The trace uses part of it; the HTML page, a CLI output, the rest.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+mod spans;
 
 use std::fmt::Write as _;
 

@@ -3,7 +3,7 @@
 
 use crate::scenario::faults::FaultConfig;
 use crate::scenario::spec::Strategy;
-use crate::scenario::spec::{CLOCKWORK_VERSION, STEPPING_VERSION, ScenarioSpec, Timing, VERSION};
+use crate::scenario::spec::{STEPPING_VERSION, ScenarioSpec, Timing, VERSION};
 use crate::scenario::workload::{
     AgentIx, CallKind, CustomOp, Op, OpKind, OpMix, OpName, Trigger, Workload,
 };
@@ -159,10 +159,10 @@ impl Story {
         self
     }
 
-    /// Time jumps to the next event ([`CLOCKWORK_VERSION`], the default): real timing
-    /// constants cost nothing (random strategy only).
+    /// Time jumps to the next event ([`VERSION`], the default): real timing constants cost
+    /// nothing, and pct, walk and dfs pay no turmoil step per step.
     pub fn time_jumps(mut self) -> Self {
-        self.version = CLOCKWORK_VERSION;
+        self.version = VERSION;
         self
     }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::spec::{CLOCKWORK_VERSION, ScenarioSpec};
+use crate::scenario::spec::{ScenarioSpec, VERSION};
 
 /// One scenario saved whole: its spec and every choice its run drew, with the verdicts and
 /// coverage points named models must reach on it.
@@ -42,9 +42,9 @@ impl Case {
     /// build cannot replay.
     pub fn from_json(text: &str) -> Result<Self, String> {
         let case: Self = serde_json::from_str(text).map_err(|e| format!("not a case file: {e}"))?;
-        if case.spec.version > CLOCKWORK_VERSION || case.spec.version == 0 {
+        if case.spec.version > VERSION || case.spec.version == 0 {
             return Err(format!(
-                "a case of harness version {}, which this build (versions 1 to {CLOCKWORK_VERSION}) cannot replay",
+                "a case of harness version {}, which this build (versions 1 to {VERSION}) cannot replay",
                 case.spec.version
             ));
         }

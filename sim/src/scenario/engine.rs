@@ -17,7 +17,10 @@ use crate::scenario::spec::{ScenarioSpec, pct_steps_estimate};
 ///   ([`STEPPING_VERSION`]).
 /// - 3: as 2, but time jumps to the next event ([`CLOCKWORK_VERSION`]) under the random
 ///   strategy; pct and dfs keep one step a millisecond.
-pub const VERSION: u32 = 3;
+/// - 4: time jumps under every strategy ([`STEP_JUMPS_VERSION`]): pct, walk and dfs take one
+///   step a look of the clockwork, and the milliseconds in which no step is ready are skipped.
+///   Random scenarios run exactly as in 3.
+pub const VERSION: u32 = 4;
 
 /// The last version that steps turmoil once a simulated millisecond (`--ms-steps`), kept to
 /// replay its cases and to measure time jumps against.
@@ -26,6 +29,10 @@ pub const STEPPING_VERSION: u32 = 2;
 /// The first version whose time jumps to the next event (a clockwork inside the container
 /// drives it; see `run::clockwork`).
 pub const CLOCKWORK_VERSION: u32 = 3;
+
+/// The first version whose time jumps under the strategies that take one step at a time (pct,
+/// walk, dfs) too: their steps no longer pay a turmoil step each.
+pub const STEP_JUMPS_VERSION: u32 = 4;
 
 /// The steps a PCT change point is drawn from in version 1 scenarios.
 const PCT_STEPS_V1: u32 = 60;
@@ -36,8 +43,8 @@ pub struct Engine {
     /// How the events of one millisecond are ordered (1: fixed; 2 and on: drawn). Drawn
     /// orders also give each task of the manager's own its own pct thread.
     pub same_instant: SameInstant,
-    /// Whether time jumps to the next event: version 3 and a strategy that answers calls by
-    /// time (pct and dfs have no timing model to jump over, and step every millisecond).
+    /// Whether time jumps to the next event: from version 4 always; in version 3 under a
+    /// strategy that answers calls by time (there pct and dfs step every millisecond).
     pub jumps_time: bool,
     /// The k pct draws its change points over: 60 in version 1; the scenario's estimated
     /// steps since.
@@ -54,7 +61,8 @@ impl Engine {
             } else {
                 SameInstant::Fixed
             },
-            jumps_time: v >= CLOCKWORK_VERSION && spec.strategy.times_calls(),
+            jumps_time: v >= STEP_JUMPS_VERSION
+                || (v >= CLOCKWORK_VERSION && spec.strategy.times_calls()),
             pct_steps: if v >= 2 {
                 pct_steps_estimate(spec.workload.ops.len(), spec.workload.agents())
             } else {

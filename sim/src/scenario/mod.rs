@@ -47,8 +47,9 @@ pub struct Settings {
     pub strategy: Strategy,
     /// Opt-in fault families (`--also`), on in every scenario whatever `faults` draws.
     pub opt_in: FaultConfig,
-    /// The harness semantics: [`VERSION`], or [`spec::CLOCKWORK_VERSION`] for time that jumps
-    /// to the next event (see [`ScenarioSpec::jumps_time`]).
+    /// The harness semantics: [`VERSION`] (time jumps to the next event, see
+    /// [`ScenarioSpec::jumps_time`]), or [`spec::STEPPING_VERSION`] for one turmoil step a
+    /// millisecond.
     pub version: u32,
     /// The subject's own operations, drawn when the mix has `custom` ([`Settings::for_subject`]
     /// fills it in).

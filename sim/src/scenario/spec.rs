@@ -13,7 +13,9 @@ use crate::scenario::workload::Workload;
 /// manager's request lifetime must outlast it (see [`ScenarioSpec::manager_config`]).
 pub const LATE_EFFECT_MS: u32 = 40;
 
-pub use crate::scenario::engine::{CLOCKWORK_VERSION, STEPPING_VERSION, VERSION};
+pub use crate::scenario::engine::{
+    CLOCKWORK_VERSION, STEP_JUMPS_VERSION, STEPPING_VERSION, VERSION,
+};
 
 /// Everything a scenario needs besides the decision stream.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

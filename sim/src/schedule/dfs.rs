@@ -1,5 +1,5 @@
-//! `dfs`: one step a tick, which one a decision of its own, so the decision tree is exactly
-//! the tree of schedules (`crate::explore::dfs` enumerates it).
+//! `dfs`: one step a tick, which one a decision of its own, so the decision stream names the
+//! schedule (`crate::explore::bounded` searches them, by deviations from the defaults).
 
 use super::{Ready, Schedule};
 use crate::decisions::Decisions;

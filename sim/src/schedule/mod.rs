@@ -5,12 +5,15 @@
 //!
 //! - `random` (`random.rs`): each call takes a random latency; calls are answered when due.
 //! - `pct` (`pct.rs`): Probabilistic Concurrency Testing over threads' priorities.
+//! - `walk` (`walk.rs`): one step a tick, drawn uniformly: a random walk over schedules at call
+//!   granularity.
 //! - `dfs` (`dfs.rs`): one step at a time, which one a decision of its own, so the decision
-//!   tree is the tree of schedules, which `crate::explore::dfs` enumerates.
+//!   stream names the schedule; `crate::explore::bounded` searches them by deviations.
 
 mod dfs;
 mod pct;
 mod random;
+mod walk;
 
 use serde::{Deserialize, Serialize};
 
@@ -33,16 +36,22 @@ pub enum Strategy {
     },
     /// Bounded exhaustive search: every choice of the next step is a decision.
     Dfs,
+    /// A random walk: each tick's step drawn uniformly from the ready ones.
+    Walk,
 }
 
 impl Strategy {
     /// The strategies by their command-line names, with one line on each.
-    pub const NAMES: [(&'static str, &'static str); 3] = [
+    pub const NAMES: [(&'static str, &'static str); 4] = [
         ("random", "Random latency for every call"),
         ("pct", "Probabilistic Concurrency Testing with --depth"),
         (
+            "walk",
+            "Random walk over schedules: each step the next call answered or operation issued, drawn uniformly",
+        ),
+        (
             "dfs",
-            "Bounded exhaustive search of the #1341 two-start scenario",
+            "Bounded systematic search of one scenario (--scenario), by deviations",
         ),
     ];
 
@@ -52,6 +61,7 @@ impl Strategy {
             "random" => Some(Self::Random),
             "pct" => Some(Self::Pct { depth }),
             "dfs" => Some(Self::Dfs),
+            "walk" => Some(Self::Walk),
             _ => None,
         }
     }
@@ -62,6 +72,7 @@ impl Strategy {
             Self::Random => String::new(),
             Self::Pct { depth } => format!(" --strategy pct --depth {depth}"),
             Self::Dfs => " --strategy dfs".into(),
+            Self::Walk => " --strategy walk".into(),
         }
     }
 
@@ -71,6 +82,7 @@ impl Strategy {
             Self::Random => "random".into(),
             Self::Pct { depth } => format!("pct (depth {depth})"),
             Self::Dfs => "dfs".into(),
+            Self::Walk => "walk".into(),
         }
     }
 
@@ -86,6 +98,7 @@ impl Strategy {
             Self::Random => Box::new(random::Random { max_latency_ms }),
             Self::Pct { depth } => Box::new(pct::Pct::new(depth, steps, d)),
             Self::Dfs => Box::new(dfs::Dfs),
+            Self::Walk => Box::new(walk::Walk),
         }
     }
 }

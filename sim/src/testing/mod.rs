@@ -15,7 +15,7 @@ pub use verdict::{Finding, Verdict};
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use crate::explore::dfs_for;
+use crate::explore::bounded_for;
 use crate::run::Outcome;
 use crate::scenario::builder::Story;
 use crate::scenario::case::Case;
@@ -104,9 +104,12 @@ pub fn check_pct<'s>(
     CheckOptions::default().check_pct(subject, source, depth, seeds)
 }
 
-/// Every schedule of `story`, depth first (up to `max_schedules`), to the first violation.
-/// Latencies are not drawn under dfs: the arrival order of the story's operations and
-/// the answers to its calls, and the order of what happens in one instant, are.
+/// Every schedule of `story` (up to `max_schedules`), to the first violation, by bounded
+/// systematic search: the schedule of the default choices first, then every schedule one
+/// choice away from it, then two, and so on ([`crate::explore::bounded`]; bound the
+/// deviations with [`CheckOptions::max_deviations`]). Latencies are not drawn under dfs:
+/// the arrival order of the story's operations and the answers to its calls, the order of
+/// what happens in one instant, and the story's faults are.
 ///
 /// The verdict's `exhausted` says whether every schedule ran: `assert_holds` passes a search
 /// `max_schedules` cut short with a warning, `assert_exhausted` fails it. A story's schedules
@@ -141,6 +144,9 @@ pub struct CheckOptions {
     /// Take no new seed or schedule once this much wall-clock time has passed (`None`: no
     /// budget, the default).
     pub budget: Option<Duration>,
+    /// dfs: search schedules with at most this many deviations from the default choices
+    /// (`None`: every schedule, the default).
+    pub max_deviations: Option<u32>,
 }
 
 impl CheckOptions {
@@ -153,6 +159,17 @@ impl CheckOptions {
     pub fn within(self, budget: Duration) -> Self {
         Self {
             budget: Some(budget),
+            ..self
+        }
+    }
+
+    /// Bounds a dfs check to the schedules at most `k` deviations from the default choices:
+    /// a passing check then says "no violation within bound k", and [`Verdict::bound`] how
+    /// many schedules that took.
+    pub fn max_deviations(self, k: u32) -> Self {
+        Self {
+            max_deviations: Some(k),
+            ..self
         }
     }
 
@@ -190,9 +207,10 @@ impl CheckOptions {
             format!("check_dfs on {}", subject.name()),
             self.budget.is_some(),
         );
-        let report = dfs_for(
+        let report = bounded_for(
             subject,
             &story.spec_with(Strategy::Dfs),
+            self.max_deviations.unwrap_or(u32::MAX),
             |outcome| outcome.violation.is_some(),
             || {
                 beat.tick(ran);
@@ -203,13 +221,17 @@ impl CheckOptions {
         );
         Verdict {
             subject,
-            runs: report.schedules,
+            runs: report.schedules(),
             exhausted: Some(report.exhausted),
             never_issued: Vec::new(),
-            finding: report.failure.map(|(case, outcome)| Finding {
+            bound: report
+                .complete
+                .map(|k| (k, report.schedules_within_bound())),
+            max_deviations: self.max_deviations,
+            finding: report.failure.map(|f| Finding {
                 seed: None,
-                case,
-                outcome,
+                case: f.case,
+                outcome: f.outcome,
             }),
             out_of_time,
             elapsed: began.elapsed(),
@@ -240,6 +262,8 @@ impl CheckOptions {
             out_of_time: false,
             elapsed: Duration::ZERO,
             asked,
+            bound: None,
+            max_deviations: None,
         };
         let mut never: Option<Vec<usize>> = None;
         let mut beat = Heartbeat::stderr(

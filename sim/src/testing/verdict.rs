@@ -97,6 +97,11 @@ pub struct Verdict<'s> {
     pub elapsed: Duration,
     /// How many runs the check was asked for (seeds, or dfs's `max_schedules`).
     pub(super) asked: u64,
+    /// dfs: every schedule with up to this many deviations from the default choices ran, and
+    /// how many schedules that was (`None`: not even the default schedule, or another check).
+    pub bound: Option<(u32, u64)>,
+    /// dfs: the most deviations the search was given, if fewer than every one.
+    pub(super) max_deviations: Option<u32>,
 }
 
 impl Verdict<'_> {
@@ -165,13 +170,23 @@ impl Verdict<'_> {
     fn unrun(&self) -> Option<String> {
         let name = self.subject.name();
         let secs = self.elapsed.as_secs_f64();
+        let within = self.bound.map_or_else(String::new, |(k, n)| {
+            format!(" (no violation within bound {k}: {n} schedule(s))")
+        });
+        let bound_ended = self
+            .bound
+            .is_some_and(|(k, _)| Some(k) == self.max_deviations);
         match (self.exhausted, self.out_of_time) {
             (Some(false), true) => Some(format!(
-                "{name} held in {} schedule(s), but the time budget ran out ({secs:.1} s) before the search exhausted the story's schedules: a bounded check, not a proof, and how far it got depends on the machine",
+                "{name} held in {} schedule(s){within}, but the time budget ran out ({secs:.1} s) before the search exhausted the story's schedules: a bounded check, not a proof, and how far it got depends on the machine",
+                self.runs
+            )),
+            (Some(false), false) if bound_ended => Some(format!(
+                "{name} held in {} schedule(s){within}, the most deviations the search was given: a bounded check, not a proof",
                 self.runs
             )),
             (Some(false), false) => Some(format!(
-                "{name} held in {} schedule(s), but max_schedules ({}) ended the search before it exhausted the story's schedules: a bounded check, not a proof",
+                "{name} held in {} schedule(s){within}, but max_schedules ({}) ended the search before it exhausted the story's schedules: a bounded check, not a proof",
                 self.runs, self.asked
             )),
             (_, true) => Some(format!(

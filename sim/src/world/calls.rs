@@ -55,25 +55,32 @@ impl World {
     /// switching a family off (shrinking) leaves every other decision where it was.
     fn draw_fault(&mut self, kind: CallKind) -> (Option<Fault>, u32) {
         let faults = self.faults_now();
-        let d = &mut self.decisions;
-        let hang = d.percent(faults.hangs);
-        let error = d.percent(faults.call_errors);
+        let (d, faultable) = (&mut self.decisions, kind != CallKind::Worker);
+        // A call takes the first fault drawn (hang, error, late, lost, special): a draw an
+        // earlier one made moot is logged so, for a systematic search; what is drawn is the same.
+        let hang = d.percent_or_moot(faultable, faults.hangs);
+        let error = d.percent_or_moot(faultable && !hang, faults.call_errors);
+        let open = faultable && !hang && !error;
         let special = match kind {
-            CallKind::CreateSession => d.percent(faults.create_lies).then_some(Fault::Lie),
-            CallKind::AbortSession => d.percent(faults.abort_fails).then_some(Fault::Fail),
+            CallKind::CreateSession => d
+                .percent_or_moot(open, faults.create_lies)
+                .then_some(Fault::Lie),
+            CallKind::AbortSession => d
+                .percent_or_moot(open, faults.abort_fails)
+                .then_some(Fault::Fail),
             _ => None,
         };
         // The ambiguity families draw only while on, so that a case saved before they existed
         // replays as it did (switching them off in shrinking moves later draws; it only makes
         // that step less likely to keep the failure).
-        let late = faults.late_effects > 0 && d.percent(faults.late_effects);
+        let late = faults.late_effects > 0 && d.percent_or_moot(open, faults.late_effects);
         let late_by = if faults.late_effects > 0 {
             d.between_if(late, 1, LATE_EFFECT_MS)
         } else {
             0
         };
-        let lost = faults.lost_replies > 0 && d.percent(faults.lost_replies);
-        let silently = faults.lost_replies > 0 && d.percent(50);
+        let lost = faults.lost_replies > 0 && d.percent_or_moot(open && !late, faults.lost_replies);
+        let silently = faults.lost_replies > 0 && d.percent_or_moot(open && !late && lost, 50);
         let fault = if kind == CallKind::Worker {
             // Every caller of the worker swallows its errors (sdk.rs): only its time counts.
             None

@@ -1,11 +1,12 @@
 //! This harness, by strategy: random (latencies and same-instant orders from the seed), pct
-//! (depth 3), dfs (every schedule, depth first) and swarm (random, each scenario with a random
-//! subset of the race's fault families on).
+//! (depth 3), walk (each step drawn uniformly), bounded search (every schedule by increasing
+//! deviations from the default choices) and swarm (random, each scenario with a random subset
+//! of the race's fault families on).
 
 use std::time::Duration;
 
 use lifecycle_sim::decisions::Decisions;
-use lifecycle_sim::explore::dfs_for;
+use lifecycle_sim::explore::bounded_for;
 use lifecycle_sim::scenario::spec::{ScenarioSpec, Strategy};
 use lifecycle_sim::{Outcome, Scenario};
 
@@ -17,17 +18,19 @@ use crate::{Race, cpu};
 pub enum HarnessStrategy {
     Random,
     Pct,
-    Dfs,
+    Walk,
+    Bounded,
     Swarm,
 }
 
 pub struct Harness(pub HarnessStrategy);
 
 impl Harness {
-    pub const ALL: [HarnessStrategy; 4] = [
+    pub const ALL: [HarnessStrategy; 5] = [
         HarnessStrategy::Random,
         HarnessStrategy::Pct,
-        HarnessStrategy::Dfs,
+        HarnessStrategy::Walk,
+        HarnessStrategy::Bounded,
         HarnessStrategy::Swarm,
     ];
 }
@@ -58,26 +61,33 @@ impl Contender for Harness {
         match self.0 {
             HarnessStrategy::Random => "lifecycle-sim random",
             HarnessStrategy::Pct => "lifecycle-sim pct (depth 3)",
-            HarnessStrategy::Dfs => "lifecycle-sim dfs",
+            HarnessStrategy::Walk => "lifecycle-sim walk",
+            HarnessStrategy::Bounded => "lifecycle-sim bounded search",
             HarnessStrategy::Swarm => "lifecycle-sim swarm",
         }
         .into()
     }
 
     fn deterministic(&self) -> bool {
-        self.0 == HarnessStrategy::Dfs
+        self.0 == HarnessStrategy::Bounded
     }
 
     fn campaign(&self, race: &Race, k: u64, budget: Duration) -> Attempt {
         let began = cpu::thread();
         let spent = || cpu::thread() - began;
-        if self.0 == HarnessStrategy::Dfs {
+        if self.0 == HarnessStrategy::Bounded {
             let spec = ScenarioSpec {
                 strategy: Strategy::Dfs,
                 ..race.spec.clone()
             };
-            let report = dfs_for(&race.model, &spec, |o| found(race, o), || spent() < budget);
-            return Attempt::new(report.failure.is_some(), report.schedules, spent());
+            let report = bounded_for(
+                &race.model,
+                &spec,
+                u32::MAX,
+                |o| found(race, o),
+                || spent() < budget,
+            );
+            return Attempt::new(report.failure.is_some(), report.schedules(), spent());
         }
         let mut scenarios = 0;
         for seed in first_seed(k).. {
@@ -88,6 +98,10 @@ impl Contender for Harness {
             let spec = match self.0 {
                 HarnessStrategy::Pct => ScenarioSpec {
                     strategy: Strategy::Pct { depth: 3 },
+                    ..race.spec.clone()
+                },
+                HarnessStrategy::Walk => ScenarioSpec {
+                    strategy: Strategy::Walk,
                     ..race.spec.clone()
                 },
                 HarnessStrategy::Swarm => swarm_spec(&race.spec, seed),

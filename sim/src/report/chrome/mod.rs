@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use crate::check::Violation;
 use crate::run::Outcome;
 use crate::scenario::workload::CallKind;
-use crate::world::history::{Fault, History, What};
+use crate::world::history::{Event, Fault, History, What};
+
+use super::spans::{Piece, Span, SpanOf, pieces, sessions_in};
 
 const PID: u32 = 1;
 /// The shortest span drawn, in µs: simulated time has millisecond steps, so many spans would
@@ -41,12 +43,6 @@ impl Track<'_> {
     }
 }
 
-/// The sessions a call's arguments or reply name (`s3`, but not `srv3`).
-fn sessions_in(text: &str) -> impl Iterator<Item = SessionId> + '_ {
-    text.split(|c: char| !c.is_ascii_alphanumeric())
-        .filter_map(|word| word.strip_prefix('s')?.parse().ok().map(SessionId))
-}
-
 fn call_track<'a>(kind: CallKind, args: &str, agent: Option<&'a AgentId>) -> Track<'a> {
     let session = match kind {
         CallKind::Prompt | CallKind::AbortSession | CallKind::Subscribe => sessions_in(args).next(),
@@ -59,31 +55,39 @@ fn call_track<'a>(kind: CallKind, args: &str, agent: Option<&'a AgentId>) -> Tra
     }
 }
 
-/// A span whose end has not been seen yet.
-struct Open<'a> {
-    start_ms: u64,
-    track: Track<'a>,
-    name: String,
-    args: Value,
-}
-
 struct Builder<'a> {
     tids: BTreeMap<Track<'a>, usize>,
     events: Vec<Value>,
 }
 
 impl<'a> Builder<'a> {
-    fn close(&mut self, open: Open<'a>, end_us: u64, key: &str, outcome: String) {
-        let Open {
-            start_ms,
-            track,
-            name,
-            mut args,
-        } = open;
-        args[key] = json!(outcome);
-        let ts = start_ms * 1000;
+    /// An operation or call, drawn up to `end_us` if it never ended.
+    fn span(&mut self, span: Span<'a>, end_us: u64) {
+        let outcome = span.outcome();
+        let (track, name, args) = match span.of {
+            SpanOf::Op(op, kind) => {
+                let args = json!({"op": op, "result": outcome});
+                let track = span.agent.map_or(Track::Container, Track::Agent);
+                (track, format!("op#{op} {kind}"), args)
+            }
+            SpanOf::Call {
+                call,
+                op,
+                kind,
+                args,
+                fault,
+            } => {
+                let fault = fault.map(Fault::name);
+                let json =
+                    json!({"call": call, "op": op, "args": args, "fault": fault, "reply": outcome});
+                let track = call_track(kind, args, span.agent);
+                (track, format!("call#{call} {kind}({args})"), json)
+            }
+        };
+        let ts = span.start_ms * 1000;
+        let end = span.end_ms.map_or(end_us, |ms| ms * 1000);
         self.events.push(json!({
-            "ph": "X", "name": name, "ts": ts, "dur": end_us.saturating_sub(ts).max(MIN_DUR_US),
+            "ph": "X", "name": name, "ts": ts, "dur": end.saturating_sub(ts).max(MIN_DUR_US),
             "pid": PID, "tid": self.tids[&track], "args": args,
         }));
     }
@@ -93,6 +97,72 @@ impl<'a> Builder<'a> {
             "ph": "i", "s": "t", "name": name, "ts": ts,
             "pid": PID, "tid": self.tids[&track], "args": args,
         }));
+    }
+
+    /// What an event draws apart from the spans it begins or ends.
+    fn event(&mut self, e: &'a Event) {
+        let (ts, agent) = (e.at_ms * 1000, e.agent.as_ref());
+        match &e.what {
+            What::OpIssued(..)
+            | What::OpReturned(..)
+            | What::OpKilled(..)
+            | What::OpDropped(..)
+            | What::CallReturned { .. }
+            | What::CallAbandoned { .. } => {}
+            What::Town(what) => {
+                let name = agent.map_or_else(|| what.clone(), |a| format!("{a}: {what}"));
+                self.instant(Track::Town, ts, name, json!({}));
+            }
+            What::Container(what) => {
+                self.instant(Track::Container, ts, what.clone(), json!({}));
+            }
+            What::Partitioned | What::Repaired | What::Held | What::Released => {
+                let args = json!({"event": e.what.to_string()});
+                self.instant(Track::Network, ts, e.what.to_string(), args);
+            }
+            What::CallStarted {
+                call,
+                op,
+                kind,
+                args,
+                fault,
+            } => {
+                if let Some(f) = fault {
+                    let track = call_track(*kind, args, agent);
+                    let args = json!({"call": call, "op": op});
+                    self.instant(track, ts, format!("fault: {}", f.name()), args);
+                }
+            }
+            What::CallLanded { .. } => {
+                let args = json!({"event": e.what.to_string()});
+                self.instant(Track::Container, ts, "landed".into(), args);
+            }
+            What::SessionIdle(s) | What::SessionError(s) | What::SessionRevived(s) => {
+                let name = match e.what {
+                    What::SessionIdle(_) => "idle",
+                    What::SessionError(_) => "error",
+                    _ => "revived",
+                };
+                let args = json!({"event": e.what.to_string()});
+                self.instant(Track::Session(*s), ts, name.into(), args);
+            }
+            What::ServerCrashed(_)
+            | What::Bounce
+            | What::FaultsHealed
+            | What::StoppingAll
+            | What::Recovering => {
+                let name = match &e.what {
+                    What::ServerCrashed(s) => format!("{s} crashed"),
+                    What::Bounce => "bounce".into(),
+                    What::FaultsHealed => "faults healed".into(),
+                    What::Recovering => "recovering".into(),
+                    What::StoppingAll => "stopping all".into(),
+                    other => other.to_string(),
+                };
+                let args = json!({"event": e.what.to_string()});
+                self.instant(Track::Container, ts, name, args);
+            }
+        }
     }
 }
 
@@ -116,11 +186,10 @@ pub fn trace_of(
     violation: Option<&Violation>,
     title: &str,
 ) -> Value {
-    let history = &history.events;
     let end_us = elapsed.as_micros() as u64;
 
     let mut tracks = BTreeSet::from([Track::Container]);
-    for e in history {
+    for e in &history.events {
         tracks.extend(e.agent.as_ref().map(Track::Agent));
         let text = match &e.what {
             What::Town(_) => {
@@ -167,119 +236,11 @@ pub fn trace_of(
         }
     }
 
-    let mut ops = BTreeMap::new();
-    let mut calls = BTreeMap::new();
-    for e in history {
-        let (ts, agent) = (e.at_ms * 1000, e.agent.as_ref());
-        let agent_or_container = agent.map_or(Track::Container, Track::Agent);
-        match &e.what {
-            What::OpIssued(op, kind) => {
-                let open = Open {
-                    start_ms: e.at_ms,
-                    track: agent_or_container,
-                    name: format!("op#{op} {kind}"),
-                    args: json!({"op": op}),
-                };
-                ops.insert(*op, open);
-            }
-            What::OpReturned(op, _, result) => {
-                let result = match result {
-                    Ok(()) => "ok".to_string(),
-                    Err(err) => format!("error: {err}"),
-                };
-                if let Some(open) = ops.remove(op) {
-                    b.close(open, ts, "result", result);
-                }
-            }
-            What::OpKilled(op, _) => {
-                if let Some(open) = ops.remove(op) {
-                    b.close(open, ts, "result", "killed with the container".into());
-                }
-            }
-            What::OpDropped(op, _) => {
-                if let Some(open) = ops.remove(op) {
-                    b.close(open, ts, "result", "dropped: its caller went away".into());
-                }
-            }
-            What::Town(what) => {
-                let name = agent.map_or_else(|| what.clone(), |a| format!("{a}: {what}"));
-                b.instant(Track::Town, ts, name, json!({}));
-            }
-            What::Container(what) => {
-                b.instant(Track::Container, ts, what.clone(), json!({}));
-            }
-            What::Partitioned | What::Repaired | What::Held | What::Released => {
-                let args = json!({"event": e.what.to_string()});
-                b.instant(Track::Network, ts, e.what.to_string(), args);
-            }
-            What::CallStarted {
-                call,
-                op,
-                kind,
-                args,
-                fault,
-            } => {
-                let track = call_track(*kind, args, agent);
-                let fault = fault.map(Fault::name);
-                if let Some(f) = fault {
-                    let args = json!({"call": call, "op": op});
-                    b.instant(track, ts, format!("fault: {f}"), args);
-                }
-                let open = Open {
-                    start_ms: e.at_ms,
-                    track,
-                    name: format!("call#{call} {kind}({args})"),
-                    args: json!({"call": call, "op": op, "args": args, "fault": fault}),
-                };
-                calls.insert(*call, open);
-            }
-            What::CallReturned { call, reply, .. } => {
-                if let Some(open) = calls.remove(call) {
-                    b.close(open, ts, "reply", reply.clone());
-                }
-            }
-            What::CallAbandoned { call, .. } => {
-                if let Some(open) = calls.remove(call) {
-                    b.close(open, ts, "reply", "abandoned by its caller".into());
-                }
-            }
-            What::CallLanded { .. } => {
-                let args = json!({"event": e.what.to_string()});
-                b.instant(Track::Container, ts, "landed".into(), args);
-            }
-            What::SessionIdle(s) | What::SessionError(s) | What::SessionRevived(s) => {
-                let name = match e.what {
-                    What::SessionIdle(_) => "idle",
-                    What::SessionError(_) => "error",
-                    _ => "revived",
-                };
-                let args = json!({"event": e.what.to_string()});
-                b.instant(Track::Session(*s), ts, name.into(), args);
-            }
-            What::ServerCrashed(_)
-            | What::Bounce
-            | What::FaultsHealed
-            | What::StoppingAll
-            | What::Recovering => {
-                let name = match &e.what {
-                    What::ServerCrashed(s) => format!("{s} crashed"),
-                    What::Bounce => "bounce".into(),
-                    What::FaultsHealed => "faults healed".into(),
-                    What::Recovering => "recovering".into(),
-                    What::StoppingAll => "stopping all".into(),
-                    other => other.to_string(),
-                };
-                let args = json!({"event": e.what.to_string()});
-                b.instant(Track::Container, ts, name, args);
-            }
+    for piece in pieces(history) {
+        match piece {
+            Piece::Span(span) => b.span(span, end_us),
+            Piece::Event(_, e) => b.event(e),
         }
-    }
-    // Whatever was still in flight when the scenario ended is drawn up to its end.
-    for open in ops.into_values() {
-        b.close(open, end_us, "result", "still in flight".into());
-    }
-    for open in calls.into_values() {
-        b.close(open, end_us, "reply", "still in flight".into());
     }
     if let Some(v) = violation {
         let sessions: Vec<String> = v.sessions.iter().map(|s| s.to_string()).collect();
