@@ -80,8 +80,8 @@ pub(crate) enum Piece<'a> {
 /// the history does not hold is dropped.
 pub(crate) fn pieces(history: &History) -> Vec<Piece<'_>> {
     let mut out = Vec::new();
-    let mut ops: BTreeMap<OpId, (usize, u64, Option<&AgentId>, &OpKind)> = BTreeMap::new();
-    let mut calls: BTreeMap<u64, (usize, u64, Option<&AgentId>, SpanOf)> = BTreeMap::new();
+    let mut ops: BTreeMap<OpId, Open> = BTreeMap::new();
+    let mut calls: BTreeMap<u64, Open> = BTreeMap::new();
     for (ix, e) in history.events.iter().enumerate() {
         out.push(Piece::Event(ix, e));
         let op_end = |ending| match &e.what {
@@ -92,7 +92,7 @@ pub(crate) fn pieces(history: &History) -> Vec<Piece<'_>> {
         };
         let ended_op = match &e.what {
             What::OpIssued(op, kind) => {
-                ops.insert(*op, (ix, e.at_ms, e.agent.as_ref(), kind));
+                ops.insert(*op, (ix, e.at_ms, e.agent.as_ref(), SpanOf::Op(*op, kind)));
                 None
             }
             What::OpReturned(_, _, result) => op_end(Ending::Returned(result)),
@@ -101,17 +101,9 @@ pub(crate) fn pieces(history: &History) -> Vec<Piece<'_>> {
             _ => None,
         };
         if let Some((op, ending)) = ended_op
-            && let Some((start_ix, start_ms, agent, kind)) = ops.remove(&op)
+            && let Some(open) = ops.remove(&op)
         {
-            out.push(Piece::Span(Span {
-                start_ix,
-                end_ix: Some(ix),
-                start_ms,
-                end_ms: Some(e.at_ms),
-                agent,
-                of: SpanOf::Op(op, kind),
-                ending,
-            }));
+            out.push(Piece::Span(span(open, Some((ix, e.at_ms)), ending)));
         }
         let ended_call = match &e.what {
             What::CallStarted {
@@ -136,42 +128,35 @@ pub(crate) fn pieces(history: &History) -> Vec<Piece<'_>> {
             _ => None,
         };
         if let Some((call, ending)) = ended_call
-            && let Some((start_ix, start_ms, agent, of)) = calls.remove(&call)
+            && let Some(open) = calls.remove(&call)
         {
-            out.push(Piece::Span(Span {
-                start_ix,
-                end_ix: Some(ix),
-                start_ms,
-                end_ms: Some(e.at_ms),
-                agent,
-                of,
-                ending,
-            }));
+            out.push(Piece::Span(span(open, Some((ix, e.at_ms)), ending)));
         }
     }
-    for (op, (start_ix, start_ms, agent, kind)) in ops {
-        out.push(Piece::Span(Span {
-            start_ix,
-            end_ix: None,
-            start_ms,
-            end_ms: None,
-            agent,
-            of: SpanOf::Op(op, kind),
-            ending: Ending::InFlight,
-        }));
-    }
-    for (start_ix, start_ms, agent, of) in calls.into_values() {
-        out.push(Piece::Span(Span {
-            start_ix,
-            end_ix: None,
-            start_ms,
-            end_ms: None,
-            agent,
-            of,
-            ending: Ending::InFlight,
-        }));
+    for open in ops.into_values().chain(calls.into_values()) {
+        out.push(Piece::Span(span(open, None, Ending::InFlight)));
     }
     out
+}
+
+/// A span opened and not yet closed: where it started, whose, and what it is.
+type Open<'a> = (usize, u64, Option<&'a AgentId>, SpanOf<'a>);
+
+/// The span `open` makes, closed at `end` (its event's place and time) or still open.
+fn span<'a>(
+    (start_ix, start_ms, agent, of): Open<'a>,
+    end: Option<(usize, u64)>,
+    ending: Ending<'a>,
+) -> Span<'a> {
+    Span {
+        start_ix,
+        end_ix: end.map(|(ix, _)| ix),
+        start_ms,
+        end_ms: end.map(|(_, ms)| ms),
+        agent,
+        of,
+        ending,
+    }
 }
 
 /// The sessions a call's arguments or reply name (`s3`, but not `srv3`).
