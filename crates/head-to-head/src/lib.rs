@@ -14,6 +14,8 @@ pub mod plain_backend;
 pub mod play;
 pub mod sequential;
 pub mod table;
+pub mod target;
 
 pub use panel::{Race, load_panel};
 pub use table::{Attempt, Tally};
+pub use target::{RealBug, Target};

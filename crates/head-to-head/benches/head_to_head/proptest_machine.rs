@@ -71,7 +71,7 @@ impl StateMachineTest for Manager {
 
     fn init_test(seed: &u64) -> Box<dyn Sequential> {
         let race = race();
-        sequential(race.model, &race.spec, *seed)
+        sequential(race.target, &race.spec, *seed)
     }
 
     fn apply(mut sut: Box<dyn Sequential>, _: &u64, op: OpKind) -> Box<dyn Sequential> {
