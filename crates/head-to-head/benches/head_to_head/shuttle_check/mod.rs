@@ -12,7 +12,13 @@
 //! context naming it, as the container's HTTP layer runs it, so the backend knows which start
 //! created a session. The checks are the harness's, restated on the recompiled types: I3 when
 //! a server closes, I6 when a start returns cancelled, I1 and I3 once every operation has
-//! returned.
+//! returned; L1 (operations that never return) is shuttle's own report of a deadlock, every
+//! task blocked. A reboot is played as the other tools play it (see `play`).
+//!
+//! A trap met here: shuttle's `JoinHandle::abort` is a scheduling point (shuttle-std 0.1.5), so a
+//! manager that calls it while holding a `std` lock (the historical models abort an idle
+//! timer with their table locked) can be switched out holding it, and the next task to take
+//! the lock blocks the whole test in the kernel.
 
 mod backend;
 
