@@ -13,7 +13,8 @@
 //! its backend (every server dies with the container), the operations in flight die with it,
 //! and a fresh manager on a fresh backend hydrates what the old one persisted, beside the
 //! operations that arrive meanwhile. (The old manager's background tasks are not killed, as a
-//! real restart's would be: they only ever reach the dead backend.)
+//! real restart's would be: they only ever reach the dead backend. The faults' server crashes
+//! are scheduled on the first boot only.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
