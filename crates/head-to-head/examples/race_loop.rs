@@ -20,12 +20,13 @@ fn main() {
         strategy,
         ..race.spec.clone()
     };
+    let subject = race.target.subject();
     let began = std::time::Instant::now();
     let mut found = 0;
     let mut elapsed_ms = 0;
     let mut views = 0;
     for seed in 0..runs {
-        let outcome = Scenario::with_spec(seed, spec.clone()).run(&race.model);
+        let outcome = Scenario::with_spec(seed, spec.clone()).run(subject.as_ref());
         found += u64::from(
             outcome
                 .violation

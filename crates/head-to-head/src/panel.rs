@@ -1,18 +1,28 @@
-//! The race panel: real findings of the historical models, each a saved scenario (agents,
-//! operations and their times, faults, timing) and the invariant its bug breaks. Data, not
-//! code: a race is added by a line in `panel.json`.
+//! The race panel: real findings of the historical models and of the real project's bugs
+//! (`crates/real-bugs`), each a saved scenario (agents, operations and their times, faults,
+//! timing), the manager it runs on and the invariant its bug breaks. Data, not code: a race
+//! is added by a line in `panel.json`, naming either a built-in `model` or a real bug's
+//! `subject`.
 
 use std::path::{Path, PathBuf};
 
 use lifecycle_sim::scenario::spec::{ScenarioSpec, Strategy, VERSION};
 use lifecycle_sim::scenario::workload::Trigger;
-use lifecycle_sim::{Case, Invariant, Model};
+use lifecycle_sim::{Case, Invariant};
 use serde::Deserialize;
 
+use crate::target::Target;
+
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Entry {
     name: String,
-    model: String,
+    /// A built-in model (`legacy`, `abort-token`, ...).
+    #[serde(default)]
+    model: Option<String>,
+    /// A real bug's manager (`abort-orphan-pre`, ...), as `crates/real-bugs` names it.
+    #[serde(default)]
+    subject: Option<String>,
     invariant: String,
     case: String,
     cites: String,
@@ -21,7 +31,8 @@ struct Entry {
 #[derive(Clone, Debug)]
 pub struct Race {
     pub name: String,
-    pub model: Model,
+    /// The manager it runs on.
+    pub target: Target,
     pub invariant: Invariant,
     /// The scenario file, relative to the workspace root.
     pub case: String,
@@ -49,10 +60,19 @@ pub fn load_panel(path: &Path) -> Result<Vec<Race>, String> {
 }
 
 fn race(e: Entry) -> Result<Race, String> {
-    let model = Model::ALL
-        .into_iter()
-        .find(|m| m.name() == e.model)
-        .ok_or_else(|| format!("race {:?}: no model {:?}", e.name, e.model))?;
+    let target = match (&e.model, &e.subject) {
+        (Some(model), None) => {
+            Target::model(model).ok_or_else(|| format!("race {:?}: no model {model:?}", e.name))?
+        }
+        (None, Some(subject)) => Target::real_bug(subject)
+            .ok_or_else(|| format!("race {:?}: no real bug's subject {subject:?}", e.name))?,
+        _ => {
+            return Err(format!(
+                "race {:?}: name exactly one of `model` and `subject`",
+                e.name
+            ));
+        }
+    };
     let invariant = Invariant::parse(&e.invariant)
         .ok_or_else(|| format!("race {:?}: no invariant {:?}", e.name, e.invariant))?;
     let case = Case::load(&workspace_root().join(&e.case))?;
@@ -73,7 +93,7 @@ fn race(e: Entry) -> Result<Race, String> {
     spec.strategy = Strategy::Random;
     Ok(Race {
         name: e.name,
-        model,
+        target,
         invariant,
         case: e.case,
         cites: e.cites,

@@ -127,7 +127,7 @@ pub fn render(
             let title = format!(
                 "{} (`{}` {})",
                 race.name,
-                race.model.name(),
+                race.target.name(),
                 race.invariant.code()
             );
             let row = match tally {

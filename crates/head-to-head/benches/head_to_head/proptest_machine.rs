@@ -1,7 +1,7 @@
 //! proptest-state-machine, as a team using it writes the test: a reference state machine
-//! whose transitions are the race's kinds of operation (start, stop, evict of its agents),
-//! the manager as the system under test, one transition at a time, and the checks asserted
-//! after each transition and at the end of a case. Its cases are sequences of 1 to twice the
+//! whose transitions are the race's kinds of operation (starts and stops of its agents,
+//! evictions, refreshes, reboots), the manager as the system under test, one transition at a
+//! time, and the checks asserted after each transition and at the end of a case. Its cases are sequences of 1 to twice the
 //! race's operations; the backend's randomness is seeded from the case. It has no
 //! concurrency to offer: each operation runs to its end before the next begins, so what it
 //! can reach is what a single caller can.
@@ -71,7 +71,7 @@ impl StateMachineTest for Manager {
 
     fn init_test(seed: &u64) -> Box<dyn Sequential> {
         let race = race();
-        sequential(race.model, &race.spec, *seed)
+        sequential(race.target, &race.spec, *seed)
     }
 
     fn apply(mut sut: Box<dyn Sequential>, _: &u64, op: OpKind) -> Box<dyn Sequential> {

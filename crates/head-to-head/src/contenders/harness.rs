@@ -73,6 +73,7 @@ impl Contender for Harness {
     }
 
     fn campaign(&self, race: &Race, k: u64, budget: Duration) -> Attempt {
+        let subject = race.target.subject();
         let began = cpu::thread();
         let spent = || cpu::thread() - began;
         if self.0 == HarnessStrategy::Bounded {
@@ -81,7 +82,7 @@ impl Contender for Harness {
                 ..race.spec.clone()
             };
             let report = bounded_for(
-                &race.model,
+                subject.as_ref(),
                 &spec,
                 u32::MAX,
                 |o| found(race, o),
@@ -107,7 +108,7 @@ impl Contender for Harness {
                 HarnessStrategy::Swarm => swarm_spec(&race.spec, seed),
                 _ => race.spec.clone(),
             };
-            if found(race, &Scenario::with_spec(seed, spec).run(&race.model)) {
+            if found(race, &Scenario::with_spec(seed, spec).run(subject.as_ref())) {
                 return Attempt::new(true, scenarios, spent());
             }
         }

@@ -55,8 +55,8 @@ impl Contender for Stress {
             loop {
                 while plays.len() < self.concurrency && began.elapsed() < budget {
                     started += 1;
-                    let (model, spec, seed) = (race.model, race.spec.clone(), rand::random());
-                    plays.spawn(async move { play(model, &spec, seed).await });
+                    let (target, spec, seed) = (race.target, race.spec.clone(), rand::random());
+                    plays.spawn(async move { play(target, &spec, seed).await });
                 }
                 match plays.join_next().await {
                     Some(Ok(Some(v))) if v.invariant == race.invariant => break (true, started),

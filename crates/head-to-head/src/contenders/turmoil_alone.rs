@@ -26,9 +26,9 @@ pub fn play_on_turmoil(race: &Race, seed: u64) -> Option<Violation> {
         .simulation_duration(Duration::from_secs(3600))
         .build();
     let verdict: Arc<Mutex<Option<Violation>>> = Arc::default();
-    let (out, model, spec) = (verdict.clone(), race.model, race.spec.clone());
+    let (out, target, spec) = (verdict.clone(), race.target, race.spec.clone());
     sim.client("container", async move {
-        let v = play(model, &spec, seed).await;
+        let v = play(target, &spec, seed).await;
         *out.lock().unwrap_or_else(|p| p.into_inner()) = v;
         Ok(())
     });

@@ -6,23 +6,27 @@
 //! Its semantics follow the harness's world (`sim/src/world/server.rs` and `calls.rs`) call by
 //! call, so that a contender hunts the same bug the harness does: a call's effect runs in its
 //! own task and lands even when the caller gave up (a late effect, a dropped future); a lost
-//! reply lands and answers an error or nothing; a prompt blocks for its turn, whose end
-//! publishes `session.idle` (after a `session.error` that does not end the session, drawn),
-//! before or after the reply; an abort is idempotent and either cuts a prompt in flight short
+//! reply lands and answers an error or nothing; a prompt blocks for its turn (the call's
+//! latency, or `Timing::turn_ms` as the world's), whose end publishes `session.idle` (after a
+//! `session.error` that does not end the session, drawn), before or after the reply; an abort is idempotent and either cuts a prompt in flight short
 //! (it answers at once) or lets it run afterwards, which makes the session live again; a
 //! dead server's streams throw (`stream-errors`) or go silent. It keeps the harness's [`Ledger`], so each
-//! contender is judged by the harness's own checks (at every close, at an eviction's return,
-//! once settled). What it lacks is the harness's control: no decision stream, no scheduler
+//! contender is judged by the harness's own checks (at every close, at a long turn, at an
+//! operation's return, once settled). It reads the operation a call serves from the request
+//! context (`agent_lifecycle::RequestContext`, which the play scopes each operation in, as an
+//! HTTP layer would), so the ledger says which start created a session (I6) and prompted a
+//! turn (L5). What it lacks is the harness's control: no decision stream, no scheduler
 //! choosing which ready call answers first, no same-instant order.
 
 use std::future::pending;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use agent_lifecycle::{BackendError, ServerId, SessionId, Snapshot, Workdir};
+use agent_lifecycle::{BackendError, RequestContext, ServerId, SessionId, Snapshot, Workdir};
 use lifecycle_models::ServerEvent;
 use lifecycle_sim::check::check_close;
 use lifecycle_sim::scenario::workload::CallKind;
+use lifecycle_sim::world::history::OpId;
 use lifecycle_sim::world::ledger::Ledger;
 use lifecycle_sim::world::{Closing, HEARTBEAT_MS, LATE_EFFECT_MS};
 use lifecycle_sim::{FaultConfig, Violation};
@@ -46,6 +50,7 @@ enum Fault {
 }
 
 type SnapshotFn = Box<dyn Fn() -> Option<Snapshot> + Send + Sync>;
+type StartFn = Box<dyn Fn(OpId) -> bool + Send + Sync>;
 
 struct State {
     ledger: Ledger,
@@ -55,9 +60,12 @@ struct State {
     rng: ChaCha8Rng,
     max_latency_ms: u32,
     call_timeout: Duration,
+    /// How long a turn lasts (`Timing::turn_ms`); `None`: the prompt's drawn latency.
+    turn_ms: Option<u64>,
     /// Streams of dead servers that retry for ever in silence (SDK 7.2.14).
     silent: Vec<UnboundedSender<Result<ServerEvent, BackendError>>>,
-    /// The first I3 a close broke.
+    /// The first violation a check saw: a close's I3, a long turn's L5, or one the play
+    /// reported ([`PlainBackend::saw`]).
     violation: Option<Violation>,
     /// Prompts whose turn is running: the session, and the flag an abort sets to cut it short.
     turns: Vec<(SessionId, Arc<CutShort>)>,
@@ -74,6 +82,9 @@ pub(crate) struct CutShort {
 pub struct PlainBackend {
     state: Arc<Mutex<State>>,
     snapshot: Arc<OnceLock<SnapshotFn>>,
+    /// Whether an operation is a start in flight that no other operation of its agent
+    /// disturbed (L5 judges only those).
+    undisturbed_start: Arc<OnceLock<StartFn>>,
 }
 
 /// What a call's effect made, for a reply that never reached its caller.
@@ -121,11 +132,34 @@ impl PlainBackend {
                 rng: ChaCha8Rng::seed_from_u64(seed),
                 max_latency_ms,
                 call_timeout,
+                turn_ms: None,
                 silent: Vec::new(),
                 violation: None,
                 turns: Vec::new(),
             })),
             snapshot: Arc::new(OnceLock::new()),
+            undisturbed_start: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Turns that last `turn_ms` (`Timing::turn_ms`), as the real `session.prompt` blocks for
+    /// the model's whole turn; `None`: a turn is the prompt's drawn latency.
+    pub fn with_turns(self, turn_ms: Option<u64>) -> Self {
+        self.lock().turn_ms = turn_ms;
+        self
+    }
+
+    /// How the backend tells a start in flight that no other operation of its agent disturbed
+    /// (L5 at a long turn).
+    pub fn watch_starts(&self, undisturbed: impl Fn(OpId) -> bool + Send + Sync + 'static) {
+        let _ = self.undisturbed_start.set(Box::new(undisturbed));
+    }
+
+    /// A violation a check of the play's saw; the first one seen is the verdict.
+    pub fn saw(&self, violation: Violation) {
+        let mut state = self.lock();
+        if state.violation.is_none() {
+            state.violation = Some(violation);
         }
     }
 
@@ -138,7 +172,7 @@ impl PlainBackend {
         lock(&self.state)
     }
 
-    /// Reads the ledger (and the first close that broke I3).
+    /// Reads the ledger (and the first violation seen).
     pub fn judge<T>(&self, f: impl FnOnce(&Ledger, Option<&Violation>) -> T) -> T {
         let state = self.lock();
         f(&state.ledger, state.violation.as_ref())
@@ -241,6 +275,11 @@ impl PlainBackend {
             }
         }
     }
+}
+
+/// The operation the current task serves, from its request context.
+pub(crate) fn current_op() -> Option<OpId> {
+    RequestContext::current().map(|c| c.id as OpId)
 }
 
 pub(crate) fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -8,7 +8,7 @@ use lifecycle_models::{EventStream, KiloSdk, ServerEvent};
 use lifecycle_sim::scenario::workload::CallKind;
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
-use super::{PlainBackend, gone};
+use super::{PlainBackend, current_op, gone};
 
 impl SessionBackend for PlainBackend {
     async fn ensure_server(&self, workdir: &Workdir) -> Result<ServerId, BackendError> {
@@ -36,9 +36,10 @@ impl SessionBackend for PlainBackend {
         agent: &AgentId,
     ) -> Result<SessionId, BackendError> {
         let agent = agent.clone();
+        let creator = current_op();
         self.call(CallKind::CreateSession, move |s, _| {
             match s.ledger.server(server) {
-                Some(r) if r.open => Ok(s.ledger.create_session(server, &agent, None)),
+                Some(r) if r.open => Ok(s.ledger.create_session(server, &agent, creator)),
                 _ => Err(gone(format!("{server} is not running"))),
             }
         })

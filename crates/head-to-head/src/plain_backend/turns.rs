@@ -1,17 +1,21 @@
-//! The plain backend's turns: a prompt blocks for its turn, whose end publishes
-//! `session.idle` (after a `session.error`, drawn); an abort cuts a turn in flight short or
-//! lets it run afterwards (the world's `turn_ended`, `publish_end` and `abort_effect`).
+//! The plain backend's turns: a prompt blocks for its turn (its latency, or `turn_ms`), whose
+//! end publishes `session.idle` (after a `session.error`, drawn); an abort cuts a turn in
+//! flight short or lets it run afterwards (the world's `turn_ended`, `publish_end` and
+//! `abort_effect`). A start's turn still under way when it has outlasted any request is
+//! judged as the harness's L5 judges it: the agent must show `Running` by then.
 
 use std::future::pending;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_lifecycle::{BackendError, ServerId, SessionEvent, SessionId};
+use agent_lifecycle::{BackendError, ServerId, SessionEvent, SessionId, Status};
 use lifecycle_models::ServerEvent;
 use lifecycle_sim::scenario::workload::CallKind;
+use lifecycle_sim::world::history::OpId;
+use lifecycle_sim::{Invariant, Violation};
 use rand::RngExt;
 
-use super::{CutShort, Fault, PlainBackend, State, gone, lock};
+use super::{CutShort, Fault, PlainBackend, State, current_op, gone, lock};
 
 impl PlainBackend {
     /// A prompt (the world's `Prompt` and `PromptOn`, through `via`'s client): it blocks for
@@ -24,6 +28,13 @@ impl PlainBackend {
     ) -> Result<(), BackendError> {
         let (fault, latency) = self.lock().draw(CallKind::Prompt);
         let me = self.clone();
+        // A prompt that reaches the server (no hang, error or late effect) runs a turn; under
+        // `turn_ms` it lasts that long, as the world's `turn_begins`.
+        let turn_ms = self
+            .lock()
+            .turn_ms
+            .filter(|_| matches!(fault, None | Some(Fault::LostSilently) | Some(Fault::Lie)));
+        let latency = turn_ms.unwrap_or(latency);
         match fault {
             Some(Fault::Hang) => pending().await,
             Some(Fault::Late(by)) => {
@@ -41,6 +52,12 @@ impl PlainBackend {
                 let turn = Arc::new(CutShort::default());
                 if fault != Some(Fault::Fail) {
                     self.lock().turns.push((session, turn.clone()));
+                }
+                if fault.is_none()
+                    && turn_ms.is_some()
+                    && let Some(op) = current_op()
+                {
+                    self.watch_turn(session, op, turn.clone());
                 }
                 let (reply, answer) = tokio::sync::oneshot::channel();
                 tokio::spawn(async move {
@@ -82,6 +99,49 @@ impl PlainBackend {
                 }
             }
         }
+    }
+}
+
+impl PlainBackend {
+    /// L5, as the harness judges it (`sim/src/check/running.rs`): once the turn `op`'s prompt
+    /// began on `session` has run longer than any request takes, if it is still under way and
+    /// `op` is a start no other operation of its agent disturbed, the agent's record must be
+    /// past `Starting`.
+    fn watch_turn(&self, session: SessionId, op: OpId, turn: Arc<CutShort>) {
+        let me = self.clone();
+        let bound_ms = u64::from(self.lock().max_latency_ms);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(bound_ms + 1)).await;
+            // Still under way, on a live session: whose agent's record is judged.
+            let agent = {
+                let state = me.lock();
+                let under_way = state.turns.iter().any(|(_, t)| Arc::ptr_eq(t, &turn))
+                    && !turn.cut.load(std::sync::atomic::Ordering::Relaxed);
+                let live = state.ledger.session(session).filter(|s| s.live);
+                match live {
+                    Some(s) if under_way && !state.ended => s.agent.clone(),
+                    _ => return,
+                }
+            };
+            if !me.undisturbed_start.get().is_some_and(|f| f(op)) {
+                return;
+            }
+            let Some(snapshot) = me.snapshot.get().and_then(|f| f()) else {
+                return;
+            };
+            let record = snapshot.agents.iter().find(|r| r.agent == agent);
+            if record.is_some_and(|r| r.status != Status::Starting) {
+                return;
+            }
+            let status = record.map_or("absent".to_string(), |r| format!("{:?}", r.status));
+            me.saw(Violation::new(
+                Invariant::L5,
+                format!(
+                    "op#{op} start {agent}: its prompt of {session} has run a turn for more than the {bound_ms} ms a request takes, but the record is {status}"
+                ),
+                vec![session],
+            ));
+        });
     }
 }
 

@@ -1,14 +1,14 @@
 //! The shuttle test's backend: the race's server in memory, each call a scheduling point,
-//! faults drawn from shuttle's rng, and the checks (I3 at a close, I1 once settled) restated
-//! on the recompiled manager's types.
+//! faults drawn from shuttle's rng, and the checks (I3 at a close, I6 at a cancelled start's
+//! return, I1 and I3 once settled) restated on the recompiled manager's types.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use shuttle::rand::Rng as _;
 use shuttle_agent_lifecycle::{
-    AgentId, BackendError, ServerId, SessionBackend, SessionEvent, SessionId, Snapshot, Status,
-    Workdir,
+    AgentId, BackendError, RequestContext, ServerId, SessionBackend, SessionEvent, SessionId,
+    Snapshot, Status, Workdir,
 };
 use shuttle_lifecycle_models::{EventStream, KiloSdk, ServerEvent};
 use shuttle_tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -27,6 +27,8 @@ pub struct Ledger {
     servers: Vec<(Workdir, bool, Vec<ServerStream>)>,
     /// Agent, server, live, event streams.
     sessions: Vec<(AgentId, ServerId, bool, Vec<UnboundedSender<SessionEvent>>)>,
+    /// The operation whose call created each session, where one did (its request context).
+    creators: Vec<(SessionId, u64)>,
     /// Dead servers' streams: SDK 7.2.14 retries them for ever in silence.
     silent: Vec<ServerStream>,
     /// Events to send, and streams to end, once no lock is held: a shuttle channel's send
@@ -39,6 +41,8 @@ pub struct Ledger {
     session_outbox: Vec<(UnboundedSender<SessionEvent>, SessionEvent)>,
     /// Prompts whose turn is running: the session, and the flag an abort sets to cut it short.
     turns: Vec<(SessionId, Arc<AtomicBool>)>,
+    /// The container died (a reboot): nothing answers any more.
+    dead: bool,
 }
 
 #[derive(Clone)]
@@ -82,6 +86,36 @@ impl Backend {
         drop((ended, ended_servers));
     }
 
+    /// The container dies (a reboot): every server with it, every session, every stream; what
+    /// its old manager still calls finds nothing.
+    pub fn end(&self) {
+        {
+            let mut ledger = self.ledger();
+            ledger.dead = true;
+            let mut streams = Vec::new();
+            for server in &mut ledger.servers {
+                server.1 = false;
+                streams.append(&mut server.2);
+            }
+            let mut ended = Vec::new();
+            for session in &mut ledger.sessions {
+                session.2 = false;
+                ended.append(&mut session.3);
+            }
+            ledger.ended_servers.append(&mut streams);
+            ledger.ended.append(&mut ended);
+        }
+        self.flush();
+    }
+
+    /// Nothing answers once the container died.
+    pub(super) fn gone_if_ended(&self) -> Result<(), BackendError> {
+        if self.ledger().dead {
+            return Err(gone("the container is gone".into()));
+        }
+        Ok(())
+    }
+
     /// A call: a scheduling point, then its effect, unless a fault stops it.
     async fn call<T>(
         &self,
@@ -91,6 +125,7 @@ impl Backend {
     ) -> Result<T, BackendError> {
         self.flush();
         shuttle_tokio::task::yield_now().await;
+        self.gone_if_ended()?;
         let f = self.faults;
         if percent(f.call_errors) || (abort && percent(f.abort_fails)) {
             return Err(BackendError::Failed("injected fault".into()));
@@ -137,9 +172,21 @@ impl Backend {
         ledger.ended.append(&mut ended);
     }
 
-    /// I1 once everything returned: every live session is a live record's, and every live
-    /// record's session is live.
+    /// I6 when start `op` returned cancelled: no session it created is live.
+    pub fn cancelled(&self, op: u64) {
+        let ledger = self.ledger();
+        for &(id, _) in ledger.creators.iter().filter(|(_, by)| *by == op) {
+            if ledger.sessions[id.0 as usize - 1].2 && self.invariant == "I6" {
+                panic!("{FOUND}I6: op#{op} returned cancelled but left {id} live");
+            }
+        }
+    }
+
+    /// Once everything returned: I1, every live session is a live record's, and every live
+    /// record's session is live; I3, every server the manager counts counts exactly the live
+    /// records' sessions on it, and every running server has one.
     pub fn settled(&self, snapshot: &Snapshot) {
+        self.settled_counts(snapshot);
         let ledger = self.ledger();
         let live_records: Vec<_> = snapshot
             .agents
@@ -161,6 +208,43 @@ impl Backend {
                 panic!(
                     "{FOUND}I1: agent {}'s record tracks {id}, which is dead",
                     r.agent
+                );
+            }
+        }
+    }
+}
+
+impl Backend {
+    /// I3 once settled (the harness's `check_settled`, restated).
+    fn settled_counts(&self, snapshot: &Snapshot) {
+        if self.invariant != "I3" {
+            return;
+        }
+        let ledger = self.ledger();
+        let tracked_on = |server: ServerId| {
+            snapshot
+                .agents
+                .iter()
+                .filter(|r| !r.status.is_terminal())
+                .filter_map(|r| r.session)
+                .filter(|s| ledger.sessions[s.0 as usize - 1].1 == server)
+                .count() as i64
+        };
+        for e in &snapshot.servers {
+            let tracked = tracked_on(e.server);
+            if e.count != tracked {
+                panic!(
+                    "{FOUND}I3: settled, {} counts {} but {tracked} live record(s) run a session on it",
+                    e.server, e.count
+                );
+            }
+        }
+        for (i, s) in ledger.servers.iter().enumerate() {
+            let id = ServerId(i as u64 + 1);
+            if s.1 && tracked_on(id) == 0 {
+                panic!(
+                    "{FOUND}I3: settled, {id} (workdir {}) still runs, with no live record's session on it",
+                    s.0
                 );
             }
         }
@@ -192,11 +276,16 @@ impl SessionBackend for Backend {
         server: ServerId,
         agent: &AgentId,
     ) -> Result<SessionId, BackendError> {
+        let creator = RequestContext::current().map(|c| c.id);
         self.call(true, false, |l, _| {
             match l.servers.get(server.0 as usize - 1) {
                 Some(s) if s.1 => {
                     l.sessions.push((agent.clone(), server, true, Vec::new()));
-                    Ok(SessionId(l.sessions.len() as u64))
+                    let id = SessionId(l.sessions.len() as u64);
+                    if let Some(op) = creator {
+                        l.creators.push((id, op));
+                    }
+                    Ok(id)
                 }
                 _ => Err(gone(format!("{server} is not running"))),
             }

@@ -6,8 +6,19 @@
 //! shuttle-tokio's `sleep` is a yield and its `timeout` never fires on its own, so a race that
 //! needs a call to time out (a hang, a late effect, a silently lost reply) cannot be expressed,
 //! and a manager that reads the clock (the drain of an eviction polls `Instant::now()`) runs
-//! on the wall clock, which breaks shuttle's replay. The checks are the harness's, restated
-//! on the recompiled types: I3 when a server closes, I1 once every operation has returned.
+//! on the wall clock, which breaks shuttle's replay; nor can it judge what is a matter of time
+//! (L5: a turn that has outlasted a request). The real bugs' managers (`crates/real-bugs`)
+//! are compiled the same way (`on-shuttle/real-bugs`). Each operation runs in a request
+//! context naming it, as the container's HTTP layer runs it, so the backend knows which start
+//! created a session. The checks are the harness's, restated on the recompiled types: I3 when
+//! a server closes, I6 when a start returns cancelled, I1 and I3 once every operation has
+//! returned; L1 (operations that never return) is shuttle's own report of a deadlock, every
+//! task blocked. A reboot is played as the other tools play it (see `play`).
+//!
+//! A trap met here: shuttle's `JoinHandle::abort` is a scheduling point (shuttle-std 0.1.5), so a
+//! manager that calls it while holding a `std` lock (the historical models abort an idle
+//! timer with their table locked) can be switched out holding it, and the next task to take
+//! the lock blocks the whole test in the kernel.
 
 mod backend;
 
@@ -17,22 +28,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use head_to_head::contenders::{Contender, first_seed};
-use head_to_head::{Attempt, Race, cpu};
-use lifecycle_sim::Model;
+use head_to_head::{Attempt, Race, RealBug, Target, cpu};
 use lifecycle_sim::scenario::names::{agent_name, workdir_name};
 use lifecycle_sim::scenario::spec::ScenarioSpec;
 use lifecycle_sim::scenario::workload::OpKind;
+use lifecycle_sim::{Invariant, Model};
 use shuttle::scheduler::{PctScheduler, RandomScheduler, Scheduler};
 use shuttle::{Config, FailurePersistence, Runner};
 use shuttle_agent_lifecycle::{
-    AgentId, AgentManager, Lifecycle, ManagerConfig, StartRequest, Workdir,
+    AgentId, AgentManager, Lifecycle, LifecycleError, ManagerConfig, RequestContext, StartRequest,
+    Workdir,
 };
 use shuttle_lifecycle_models::{AbortTokenManager, LegacyManager, StartLockManager};
+use shuttle_real_bugs::{
+    AbortOrphan, HydrationLock, RefreshOrphan, RefreshStarting, ServerLeak, StuckStarting,
+};
 
 use backend::{Backend, FOUND};
 
-/// One execution: every operation spawned at once, then the settled check.
-async fn play<M: Lifecycle<Backend>>(spec: &ScenarioSpec, invariant: &str) {
+/// A manager on a fresh backend: one boot of the container.
+fn boot<M: Lifecycle<Backend>>(spec: &ScenarioSpec, invariant: &str) -> (Arc<M>, Backend) {
     let backend = Backend {
         ledger: Arc::default(),
         faults: spec.faults,
@@ -50,13 +65,67 @@ async fn play<M: Lifecycle<Backend>>(spec: &ScenarioSpec, invariant: &str) {
     let _ = backend
         .snapshot
         .set(Box::new(move || weak.upgrade().map(|m| m.snapshot())));
-    let mut ops = Vec::new();
-    for op in &spec.workload.ops {
-        let manager = manager.clone();
-        let kind = op.kind;
+    (manager, backend)
+}
+
+/// One execution: every operation spawned at once, then the settled check. A reboot splits
+/// the workload in two boots: it waits until every operation before it has begun, kills those
+/// still in flight and the first boot's backend (every server dies with the container), and
+/// boots a fresh manager that hydrates what the first one persisted; the operations after it
+/// wait for that boot and run on it, beside the hydration.
+async fn play<M: Lifecycle<Backend>>(spec: &ScenarioSpec, invariant: &str) {
+    let first = boot::<M>(spec, invariant);
+    let ops = &spec.workload.ops;
+    let reboot_at = ops.iter().position(|op| op.kind == OpKind::Reboot);
+    // Permits: one for each operation before the reboot that has begun; one for each after
+    // it once the second boot is up.
+    let (begun, booted) = (
+        Arc::new(shuttle_tokio::sync::Semaphore::new(0)),
+        Arc::new(shuttle_tokio::sync::Semaphore::new(0)),
+    );
+    let second: Arc<std::sync::OnceLock<(Arc<M>, Backend)>> = Arc::default();
+    let mut handles = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        let (id, kind) = (i as u64 + 1, op.kind);
+        let after_reboot = reboot_at.is_some_and(|r| i > r);
+        let (first, second, begun, booted) =
+            (first.clone(), second.clone(), begun.clone(), booted.clone());
         let workdirs = spec.workload.workdirs.clone();
-        ops.push(shuttle_tokio::spawn(async move {
-            let _ = match kind {
+        let context = RequestContext {
+            id,
+            agent: kind.agent().map(|a| AgentId::new(&agent_name(a))),
+        };
+        let (spec, invariant) = (spec.clone(), invariant.to_string());
+        let earlier: Vec<_> = handles
+            .iter()
+            .map(|h: &shuttle_tokio::task::JoinHandle<()>| h.abort_handle())
+            .collect();
+        handles.push(shuttle_tokio::spawn(context.scope(async move {
+            let (manager, backend) = if after_reboot {
+                booted.acquire().await.expect("never closed").forget();
+                second.get().expect("booted").clone()
+            } else {
+                first
+            };
+            if kind == OpKind::Reboot {
+                let before = u32::try_from(earlier.len()).expect("a small workload");
+                begun
+                    .acquire_many(before)
+                    .await
+                    .expect("never closed")
+                    .forget();
+                for op in earlier {
+                    op.abort();
+                }
+                let registry = manager.registry();
+                backend.end();
+                let (fresh, _) = second.get_or_init(|| boot::<M>(&spec, &invariant)).clone();
+                booted.add_permits(ops_after(&spec, id));
+                let _ = fresh.hydrate(registry).await;
+                return;
+            }
+            begun.add_permits(1);
+            let outcome = match kind {
                 OpKind::Start(a) => {
                     let request = StartRequest {
                         agent: AgentId::new(&agent_name(a)),
@@ -69,16 +138,19 @@ async fn play<M: Lifecycle<Backend>>(spec: &ScenarioSpec, invariant: &str) {
                 OpKind::Evict => manager.evict().await,
                 OpKind::Refresh => manager.refresh().await,
                 OpKind::Update(a) => manager.update(&AgentId::new(&agent_name(a)), "model").await,
-                // A peer has no container to reboot and no subject's operations.
-                OpKind::Reboot | OpKind::Custom(_) => {
-                    unreachable!("the panel's workloads have no {kind:?}")
-                }
+                OpKind::Reboot => unreachable!("handled above"),
+                // A peer has no subject's own operations.
+                OpKind::Custom(_) => unreachable!("the panel's workloads have no {kind:?}"),
             };
-        }));
+            if matches!(kind, OpKind::Start(_)) && outcome == Err(LifecycleError::Cancelled) {
+                backend.cancelled(id);
+            }
+        })));
     }
-    for op in ops {
-        let _ = op.await;
+    for handle in handles {
+        let _ = handle.await;
     }
+    let (manager, backend) = second.get().cloned().unwrap_or(first);
     // Let the manager's own tasks run out (sleeps are yields here).
     for _ in 0..64 {
         backend.flush();
@@ -87,20 +159,51 @@ async fn play<M: Lifecycle<Backend>>(spec: &ScenarioSpec, invariant: &str) {
     backend.settled(&manager.snapshot());
 }
 
+/// How many operations come after operation `id` (numbered from 1).
+fn ops_after(spec: &ScenarioSpec, id: u64) -> usize {
+    spec.workload.ops.len() - id as usize
+}
+
 fn test_fn(race: &Race) -> impl Fn() + Send + Sync + 'static {
-    let (model, spec, invariant) = (race.model, race.spec.clone(), race.invariant.code());
+    let (target, spec, invariant) = (race.target, race.spec.clone(), race.invariant.code());
     move || {
         let (spec, invariant) = (spec.clone(), invariant.clone());
         shuttle::future::block_on(async move {
-            match model {
-                Model::Legacy => play::<LegacyManager<Backend>>(&spec, &invariant).await,
-                Model::AbortToken => play::<AbortTokenManager<Backend>>(&spec, &invariant).await,
-                Model::StartLock => play::<StartLockManager<Backend>>(&spec, &invariant).await,
-                Model::Owned => play::<AgentManager<Backend>>(&spec, &invariant).await,
+            match target {
+                Target::Model(Model::Legacy) => {
+                    play::<LegacyManager<Backend>>(&spec, &invariant).await
+                }
+                Target::Model(Model::AbortToken) => {
+                    play::<AbortTokenManager<Backend>>(&spec, &invariant).await
+                }
+                Target::Model(Model::StartLock) => {
+                    play::<StartLockManager<Backend>>(&spec, &invariant).await
+                }
+                Target::Model(Model::Owned) => {
+                    play::<AgentManager<Backend>>(&spec, &invariant).await
+                }
                 // `Model` is non-exhaustive: a model added to the harness is not on shuttle yet.
-                other => panic!("no shuttle build of {other:?}"),
+                Target::Model(other) => panic!("no shuttle build of {other:?}"),
+                Target::RealBug { bug, fixed: false } => {
+                    play_real_bug::<false>(bug, &spec, &invariant).await
+                }
+                Target::RealBug { bug, fixed: true } => {
+                    play_real_bug::<true>(bug, &spec, &invariant).await
+                }
             }
         })
+    }
+}
+
+/// A real bug's manager, compiled against shuttle's tokio, on one execution.
+async fn play_real_bug<const FIXED: bool>(bug: RealBug, spec: &ScenarioSpec, invariant: &str) {
+    match bug {
+        RealBug::AbortOrphan => play::<AbortOrphan<Backend, FIXED>>(spec, invariant).await,
+        RealBug::ServerLeak => play::<ServerLeak<Backend, FIXED>>(spec, invariant).await,
+        RealBug::RefreshStarting => play::<RefreshStarting<Backend, FIXED>>(spec, invariant).await,
+        RealBug::RefreshOrphan => play::<RefreshOrphan<Backend, FIXED>>(spec, invariant).await,
+        RealBug::HydrationLock => play::<HydrationLock<Backend, FIXED>>(spec, invariant).await,
+        RealBug::StuckStarting => play::<StuckStarting<Backend, FIXED>>(spec, invariant).await,
     }
 }
 
@@ -118,6 +221,33 @@ impl Contender for Shuttle {
     }
 
     fn cannot(&self, race: &Race) -> Option<String> {
+        if race.invariant == Invariant::L5 {
+            return Some(
+                "L5 is a matter of time (a start's turn that has outlasted any request while its agent shows starting): shuttle does not model time, and shuttle-tokio's sleeps are yields".into(),
+            );
+        }
+        if let Target::RealBug {
+            bug: RealBug::RefreshOrphan,
+            ..
+        } = race.target
+        {
+            return Some(
+                "needs a refresh's server spawn to outlast the refresh's own timeout (#2835's REFRESH_AGENT_TIMEOUT_MS): shuttle does not model time, and shuttle-tokio's timeouts never fire on their own".into(),
+            );
+        }
+        let reboots = race
+            .spec
+            .workload
+            .ops
+            .iter()
+            .filter(|op| op.kind == OpKind::Reboot)
+            .count();
+        if reboots > 1 {
+            return Some(
+                "more than one reboot: this test splits the workload in two boots at its reboot"
+                    .into(),
+            );
+        }
         let f = race.spec.faults;
         if f.hangs > 0 || f.late_effects > 0 || f.lost_replies > 0 {
             return Some(
@@ -169,9 +299,9 @@ impl Contender for Shuttle {
                     counted_test,
                 )
             };
-            if let Err(message) = outcome
-                && message.contains(FOUND)
-            {
+            // L1 is shuttle's own finding: a deadlock, every task blocked.
+            let deadlock = race.invariant == Invariant::L1 && message_has(&outcome, "deadlock");
+            if deadlock || message_has(&outcome, FOUND) {
                 found = true;
                 break;
             }
@@ -179,6 +309,10 @@ impl Contender for Shuttle {
         drop(quiet);
         Attempt::new(found, runs.load(Ordering::Relaxed), cpu::thread() - began)
     }
+}
+
+fn message_has(outcome: &Result<(), String>, what: &str) -> bool {
+    outcome.as_ref().is_err_and(|m| m.contains(what))
 }
 
 /// Runs shuttle's runner; a failure's message.

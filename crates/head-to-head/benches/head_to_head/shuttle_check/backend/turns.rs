@@ -67,6 +67,7 @@ impl Backend {
     ) -> Result<(), BackendError> {
         self.flush();
         shuttle_tokio::task::yield_now().await;
+        self.gone_if_ended()?;
         let f = self.faults;
         if percent(f.call_errors) {
             return Err(BackendError::Failed("injected fault".into()));
