@@ -14,7 +14,7 @@ impl Table {
     /// `clearIdleTimer(agentId)`: by agent id, whichever incarnation armed it.
     pub(super) fn clear_idle_timer(&mut self, agent: &AgentId) {
         if let Some(timer) = remove(&mut self.idle_timers, agent) {
-            timer.handle.abort();
+            timer.cleared.cancel();
         }
     }
 }
@@ -197,8 +197,15 @@ impl<B: KiloSdk> Core<B> {
         let (record, controller) = on_exit.clone();
         let mut table = self.table();
         table.clear_idle_timer(agent);
-        let timer = tokio::spawn(async move {
-            tokio::time::sleep(after).await;
+        let cleared = CancellationToken::new();
+        let cancelled = cleared.clone();
+        tokio::spawn(async move {
+            // A cleared timer never fires, even if its time came before the task ran again.
+            tokio::select! {
+                biased;
+                () = cancelled.cancelled() => return,
+                () = tokio::time::sleep(after) => {}
+            }
             remove(&mut core.table().idle_timers, &who);
             if guard.is_some() {
                 point!("idleTimer.drain_timer_fired");
@@ -214,10 +221,7 @@ impl<B: KiloSdk> Core<B> {
         set(
             &mut table.idle_timers,
             agent.clone(),
-            IdleTimer {
-                handle: timer.abort_handle(),
-                on_exit,
-            },
+            IdleTimer { cleared, on_exit },
         );
     }
 

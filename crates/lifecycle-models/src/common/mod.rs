@@ -106,7 +106,11 @@ pub(crate) type InstanceRef = Arc<Mutex<Instance>>;
 
 /// An armed idle timer; POST keeps its `onExit` (the record and stream controller it exits).
 pub(crate) struct IdleTimer {
-    handle: tokio::task::AbortHandle,
+    /// Cancelled by `clearIdleTimer`: the timer's task then returns without firing. A token, not
+    /// an abort of the task: the table is locked where timers are cleared, and under shuttle
+    /// (the head-to-head's peer) aborting a task is a scheduling point, where another task would
+    /// block on the locked table for ever.
+    cleared: CancellationToken,
     on_exit: (RecordRef, CancellationToken),
 }
 

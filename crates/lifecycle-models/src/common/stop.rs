@@ -182,7 +182,7 @@ impl<B: KiloSdk> Core<B> {
         {
             let mut table = self.table();
             for (_, timer) in std::mem::take(&mut table.idle_timers) {
-                timer.handle.abort();
+                timer.cleared.cancel();
             }
             for (_, (_, controller)) in std::mem::take(&mut table.controllers) {
                 controller.cancel();
