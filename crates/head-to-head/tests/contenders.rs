@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use agent_lifecycle::{AgentId, BackendError, SessionBackend, Workdir};
-use head_to_head::contenders::harness::{Harness, HarnessStrategy};
+use head_to_head::contenders::harness::Harness;
 use head_to_head::contenders::stress::Stress;
 use head_to_head::contenders::turmoil_alone::{TurmoilAlone, play_on_turmoil};
 use head_to_head::contenders::{Clock, Contender};
@@ -72,10 +72,10 @@ fn real_bug_races() -> Vec<Race> {
         .collect()
 }
 
-/// The deeper panel has one race per real bug, each on its pre-fix manager, and the harness's
-/// random strategy finds each within a small budget.
+/// The deeper panel has one race per real bug, each on its pre-fix manager (that the harness
+/// finds each is `every_race_is_found_by_the_harness_and_passed_by_the_fix`, by seeds, not time).
 #[test]
-fn every_real_bug_has_a_race_the_harness_finds_within_a_small_budget() {
+fn every_real_bug_has_a_race_on_its_pre_fix_manager() {
     let races = real_bug_races();
     let mut bugs: Vec<RealBug> = races
         .iter()
@@ -93,14 +93,6 @@ fn every_real_bug_has_a_race_the_harness_finds_within_a_small_budget() {
         RealBug::ALL,
         "one race per real bug, in the panel's order"
     );
-    for race in &races {
-        let attempt = Harness(HarnessStrategy::Random).campaign(race, 0, Duration::from_secs(5));
-        assert!(
-            attempt.found,
-            "{}: not found in 5 s of CPU ({} scenarios)",
-            race.name, attempt.tries
-        );
-    }
 }
 
 /// Every contender hunts every real bug's race it can express, in a short campaign that does
