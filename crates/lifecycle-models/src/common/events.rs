@@ -195,10 +195,11 @@ impl<B: KiloSdk> Core<B> {
         let core = self.clone();
         let who = agent.clone();
         let (record, controller) = on_exit.clone();
-        let mut table = self.table();
-        table.clear_idle_timer(agent);
         let cleared = CancellationToken::new();
         let cancelled = cleared.clone();
+        // Spawned before the table is locked: under shuttle a spawn is a scheduling point, and
+        // a task switched out holding the table would block every other. Under tokio the order
+        // is the same: the new task runs only after this function returned.
         tokio::spawn(async move {
             // A cleared timer never fires, even if its time came before the task ran again.
             tokio::select! {
@@ -218,6 +219,8 @@ impl<B: KiloSdk> Core<B> {
                 point!("idleTimer.fired_on_not_running");
             }
         });
+        let mut table = self.table();
+        table.clear_idle_timer(agent);
         set(
             &mut table.idle_timers,
             agent.clone(),
