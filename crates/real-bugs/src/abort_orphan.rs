@@ -10,9 +10,9 @@
 //! still `''`, so its abort path had nothing to abort, and the session `create` had just made
 //! stayed live with no record tracking it. The review fix, commit `83337e4d`, "stores sessionId
 //! before the abort check so the cleanup can session.abort the orphan"; the fix reached `main`
-//! through #1995 (2026-04-04). Source: docs/real-system.md and /work/shared/seed-system.md §4
-//! "Resolution" and §2 "startAgent — POST" ("after ⏸session.create (`rec.sessionId` stored first,
-//! then check)").
+//! through #1995 (2026-04-04). Source: docs/real-system.md (the
+//! resolution, and "startAgent — POST" ("after ⏸session.create (`rec.sessionId` stored first,
+//! then check)")).
 //!
 //! **The step.** [`Steps1995::on_created`], the step right after ⏸`session.create` returns:
 //!

@@ -11,8 +11,8 @@
 //! local to the call, so a second hydration cannot orphan the first one's). Issue #3368
 //! ("Improve Gastown cold-start to mayor-ready latency", 2026-05-20) describes the path after the
 //! fix: "`/agents/start` waits for `awaitHydration()` before calling `runAgent()`"; #3369 (via
-//! #3353) then moved non-critical work off it. Also /work/shared/seed-system.md §2
-//! (bootHydration; LATEST's gate) and §5.
+//! #3353) then moved non-critical work off it. Also docs/real-system.md
+//! (bootHydration; LATEST's gate).
 //!
 //! **The step.** [`Steps3151::hydration_holds_lock`]: where a user start waits for the hydration.
 //!

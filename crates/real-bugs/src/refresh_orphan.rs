@@ -10,7 +10,7 @@
 //! `9840aa59`). The fix keeps `pendingEnsure` and, in the catch, "If ensureSDKServer is still in
 //! flight, attach a reaper": `pendingEnsure.then(...)` deletes the orphan instance, maps the old
 //! one back and `orphan.server.close()` (log `refresh_token.orphan_reaped`). Also
-//! /work/shared/seed-system.md §2 ("refresh adds a 'reaper' for a late-arriving orphan server").
+//! docs/real-system.md ("refresh adds a 'reaper' for a late-arriving orphan server").
 //!
 //! **The step.** [`Steps2835Reaper::reap_timed_out_ensure`], the timeout branch of r2:
 //!

@@ -13,8 +13,8 @@
 //! a.status === 'running')`, with the comment "racing the startup path would leave duplicate
 //! subscriptions, an over-counted sessionCount, or an orphan server that never closes"; "an agent
 //! that is still starting will pick up the fresh token on its own as part of normal startup".
-//! Also docs/real-system.md and /work/shared/seed-system.md §2 ("Refresh restarts only
-//! `running` agents, explicitly skipping `starting` ones") and §6 hazard 10. The stored corpora
+//! Also docs/real-system.md ("Refresh restarts only
+//! `running` agents, explicitly skipping `starting` ones") and its hazard 10. The stored corpora
 //! hold no text of #2835 itself; what is cited is #2919/#2932 and the code after the fix.
 //!
 //! **The step.** [`Steps2835Starting::refresh_admits`], r0 of the refresh, the snapshot:

@@ -6,7 +6,7 @@
 //! **The real bug.** Kilo-Org/cloud #1075. Its text was not found in the stored issue, PR and
 //! code corpora this crate was written against (searched: "gastown sessionCount idle timer leak
 //! kilo serve", "exitAgent sessionCount decrement", the issue and PR URLs); what is cited is
-//! the code as docs/real-system.md and /work/shared/seed-system.md §2 describe it after the fix:
+//! the code as docs/real-system.md describes it after the fix:
 //! the idle timer "fires `exitAgent` only if `rec.status == running`: status exited(completed),
 //! report completion, `sessionCount--` (close at ≤0)", and a "stream throw (not aborted) while
 //! `running` → `failed`, report, `sessionCount--` (close and delete the instance at ≤0)". Before
