@@ -4,9 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use agent_lifecycle::{AgentId, BackendError, SessionBackend, Workdir};
-use head_to_head::contenders::harness::Harness;
 use head_to_head::contenders::stress::Stress;
-use head_to_head::contenders::turmoil_alone::{TurmoilAlone, play_on_turmoil};
+use head_to_head::contenders::turmoil_alone::play_on_turmoil;
 use head_to_head::contenders::{Clock, Contender};
 use head_to_head::plain_backend::PlainBackend;
 use head_to_head::sequential::sequential;
@@ -21,6 +20,8 @@ mod proptest_machine;
 #[allow(dead_code)]
 #[path = "../benches/head_to_head/quiet.rs"]
 mod quiet;
+#[path = "../benches/head_to_head/roster.rs"]
+mod roster;
 #[path = "../benches/head_to_head/shuttle_check/mod.rs"]
 mod shuttle_check;
 
@@ -134,19 +135,10 @@ static PEERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Every contender of the bench (the stress test on two cores, eight plays at once).
 fn every_contender() -> Vec<Box<dyn Contender>> {
-    let mut contenders: Vec<Box<dyn Contender>> = Harness::ALL
-        .into_iter()
-        .map(|s| Box::new(Harness(s)) as Box<dyn Contender>)
-        .collect();
-    contenders.push(Box::new(TurmoilAlone));
-    contenders.push(Box::new(shuttle_check::Shuttle { pct: false }));
-    contenders.push(Box::new(shuttle_check::Shuttle { pct: true }));
-    contenders.push(Box::new(proptest_machine::ProptestMachine));
-    contenders.push(Box::new(Stress {
+    roster::contenders(Stress {
         cores: 2,
         concurrency: 8,
-    }));
-    contenders
+    })
 }
 
 /// What a contender finds on a real bug's race is the bug's: on the fixed manager, no

@@ -4,6 +4,7 @@
 
 mod proptest_machine;
 mod quiet;
+mod roster;
 mod shuttle_check;
 
 use std::panic::AssertUnwindSafe;
@@ -12,9 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use head_to_head::contenders::harness::Harness;
 use head_to_head::contenders::stress::Stress;
-use head_to_head::contenders::turmoil_alone::TurmoilAlone;
 use head_to_head::contenders::{Contender, first_seed};
 use head_to_head::panel::workspace_root;
 use head_to_head::table::{Tally, render};
@@ -49,19 +48,6 @@ struct Args {
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
-}
-
-fn contenders() -> Vec<Box<dyn Contender>> {
-    let mut all: Vec<Box<dyn Contender>> = Harness::ALL
-        .into_iter()
-        .map(|s| Box::new(Harness(s)) as Box<dyn Contender>)
-        .collect();
-    all.push(Box::new(TurmoilAlone));
-    all.push(Box::new(shuttle_check::Shuttle { pct: false }));
-    all.push(Box::new(shuttle_check::Shuttle { pct: true }));
-    all.push(Box::new(proptest_machine::ProptestMachine));
-    all.push(Box::new(Stress::on_every_core()));
-    all
 }
 
 fn hunt(contender: &dyn Contender, race: &Race, campaigns: u64, budget: Duration) -> Tally {
@@ -131,7 +117,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let contenders: Vec<Box<dyn Contender>> = contenders()
+    let contenders: Vec<Box<dyn Contender>> = roster::contenders(Stress::on_every_core())
         .into_iter()
         .filter(|c| {
             args.contender
