@@ -37,6 +37,7 @@ where
             same_instant: SameInstant::Drawn,
             heartbeat_ms: HEARTBEAT_MS,
             turn_ms: None,
+            step_delays: false,
         },
         Strategy::Random,
         0,

@@ -623,10 +623,45 @@ async fn queued_then_abort(c: &mut Ctx) {
 
 /// A turn whose provider misbehaves with `behaviour` on every request: waits until the prompt
 /// returns or the provider was asked again (a retry), then aborts what still runs.
+///
+/// On 7.0.33 a prompt still running at the abort goes one of two ways: the aborted message
+/// (`MessageAbortedError`, idle, promptable after), or, about once in ten runs, no answer at
+/// all (era A's cancel can drop the call still waiting on the run; the fake's stand-in is the
+/// lost request, `hangs`). Such a case is recorded as that race, its branch in the noise.
 async fn provider_case(c: &mut Ctx, case: &str, behaviour: Behaviour) -> Value {
     let (stable, noise) = provider_run(c, behaviour).await;
-    c.rec.case(case, stable.clone(), noise);
+    if c.v7() || stable["returned_without_abort"] == json!(true) {
+        c.rec.case(case, stable.clone(), noise);
+        return stable;
+    }
+    let unanswered = stable["answer"]["kind"] == json!("NoAnswer");
+    if !unanswered {
+        c.check_eq(
+            &stable["answer"]["error_name"],
+            &json!("MessageAbortedError"),
+            "7.0.33: the aborted message",
+        );
+    }
+    c.rec.case(
+        case,
+        json!({
+            "outcome": "race: the aborted message, or no answer after the abort",
+            "abort": stable["abort"],
+            "provider_asked_again": stable["provider_asked_again"],
+            "listed_after": stable["listed_after"],
+        }),
+        json!({
+            "branch": if unanswered { "no answer" } else { "aborted message" },
+            "observed": stable,
+            "detail": noise,
+        }),
+    );
     stable
+}
+
+/// Whether [`provider_run`]'s prompt never answered, even after its abort.
+fn unanswered(s: &Value) -> bool {
+    s["answer"]["kind"] == json!("NoAnswer")
 }
 
 /// What [`provider_case`] observes: the timing-free facts, and the timing-dependent detail.
@@ -654,17 +689,25 @@ async fn provider_run(c: &mut Ctx, behaviour: Behaviour) -> (Value, Value) {
             .map(|v| v[&id]["type"].clone());
         abort = Some(Answer::of(&c.client.abort(&id).await));
     }
-    let ex = tokio::time::timeout(Duration::from_secs(30), prompt)
-        .await
-        .expect("the prompt returns once aborted")
-        .expect("prompt task");
+    // 7.0.33 was seen, about once in ten runs, to leave the prompt unanswered after the abort
+    // (era A's cancel can drop the waiting call): that is an answer of its own, not a failure.
+    let mut prompt = prompt;
+    let ex = match tokio::time::timeout(Duration::from_secs(30), &mut prompt).await {
+        Ok(ex) => Some(ex.expect("prompt task")),
+        Err(_) => {
+            prompt.abort();
+            None
+        }
+    };
     settle().await;
     let requests = c.mock.main_requests().len() - n;
     c.mock.reset();
     let events = c.tap.events_of(&id);
     let listed = c.listed(&id).await;
     let follow = c.follow_up(&id).await;
-    let answer = Answer::of(&ex);
+    let answer = ex
+        .as_ref()
+        .map_or(Answer::NoAnswer { status: None }, Answer::of);
     let stable = json!({
         "returned_without_abort": returned_by_itself,
         "abort": abort,
@@ -675,12 +718,14 @@ async fn provider_run(c: &mut Ctx, behaviour: Behaviour) -> (Value, Value) {
         "promptable_after": follow,
     });
     c.check(listed, "row 33: the session persists");
-    c.check_eq(&follow, &finished(200), "row 33: promptable after");
+    if ex.is_some() {
+        c.check_eq(&follow, &finished(200), "row 33: promptable after");
+    }
     let noise = json!({
         // busy and retry alternate while kilo asks again: which one a sample sees is timing.
         "status_while_blocking": status_while_blocking,
         "llm_requests": requests,
-        "took_ms": ms(ex.ended - ex.sent),
+        "took_ms": ex.as_ref().map(|ex| ms(ex.ended - ex.sent)),
         "events": reduce_events(&events),
     });
     (stable, noise)
@@ -690,11 +735,13 @@ async fn provider_errors(c: &mut Ctx) {
     // Recipe P-c1: both versions retry a 500 without end; the prompt blocks until aborted.
     let s = provider_case(c, "provider_http500", Behaviour::Http500).await;
     c.check_eq(&s["returned_without_abort"], &json!(false), "P-c1: blocks");
-    c.check_eq(
-        &s["facts"]["statuses"],
-        &json!(["busy", "retry", "idle"]),
-        "P-c1: retry status",
-    );
+    if !unanswered(&s) {
+        c.check_eq(
+            &s["facts"]["statuses"],
+            &json!(["busy", "retry", "idle"]),
+            "P-c1: retry status",
+        );
+    }
 
     // Recipe P-c2: 7.7.9 retries a 400 too; 7.0.33 answers APIError at once.
     let s = provider_case(c, "provider_http400", Behaviour::Http400).await;

@@ -103,7 +103,12 @@ impl Driver {
             }
             match (next, w.pick_one(&steps)) {
                 (Some(slot), Some(0)) => due.push(Due::Arrival(slot)),
-                (_, Some(i)) => due.push(Due::Answer(steps[i].id)),
+                // Version 5: the pick may hold its call instead (a slow answer, no fault).
+                (_, Some(i)) => {
+                    if !w.hold_instead(steps[i].id) {
+                        due.push(Due::Answer(steps[i].id));
+                    }
+                }
                 (_, None) => {}
             }
         } else {

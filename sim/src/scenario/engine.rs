@@ -20,7 +20,11 @@ use crate::scenario::spec::{ScenarioSpec, pct_steps_estimate};
 /// - 4: time jumps under every strategy ([`STEP_JUMPS_VERSION`]): pct, walk and dfs take one
 ///   step a look of the clockwork, and the milliseconds in which no step is ready are skipped.
 ///   Random scenarios run exactly as in 3.
-pub const VERSION: u32 = 4;
+/// - 5: walk and dfs may hold a call they picked instead of answering it ([`DELAYS_VERSION`]):
+///   a decision of its own, after the pick, delays its answer by a latency the random strategy
+///   could have drawn, so that a call can outlast its caller's timeout with no fault. Random
+///   and pct scenarios run exactly as in 4.
+pub const VERSION: u32 = 5;
 
 /// The last version that steps turmoil once a simulated millisecond (`--ms-steps`), kept to
 /// replay its cases and to measure time jumps against.
@@ -33,6 +37,9 @@ pub const CLOCKWORK_VERSION: u32 = 3;
 /// The first version whose time jumps under the strategies that take one step at a time (pct,
 /// walk, dfs) too: their steps no longer pay a turmoil step each.
 pub const STEP_JUMPS_VERSION: u32 = 4;
+
+/// The first version in which walk and dfs may delay the call they picked.
+pub const DELAYS_VERSION: u32 = 5;
 
 /// The steps a PCT change point is drawn from in version 1 scenarios.
 const PCT_STEPS_V1: u32 = 60;
@@ -49,6 +56,8 @@ pub struct Engine {
     /// The k pct draws its change points over: 60 in version 1; the scenario's estimated
     /// steps since.
     pub pct_steps: u32,
+    /// Whether walk and dfs may hold the call they picked (from version 5).
+    pub step_delays: bool,
 }
 
 impl Engine {
@@ -68,6 +77,7 @@ impl Engine {
             } else {
                 PCT_STEPS_V1
             },
+            step_delays: v >= DELAYS_VERSION,
         }
     }
 }

@@ -5,10 +5,12 @@
 //! found without waiting for latency draws to line it up. The schedule is the decision
 //! stream, so a walk replays and shrinks like every other strategy.
 
-use super::{Ready, Schedule};
+use super::{Hold, Ready, Schedule};
 use crate::decisions::Decisions;
 
-pub(super) struct Walk;
+pub(super) struct Walk {
+    pub(super) hold: Hold,
+}
 
 impl Schedule for Walk {
     /// Steps are taken by draw, not by time.
@@ -22,5 +24,9 @@ impl Schedule for Walk {
             1 => vec![0],
             n => vec![d.below(n as u32) as usize],
         }
+    }
+
+    fn delay(&mut self, earliest: u32, d: &mut Decisions) -> Option<u32> {
+        self.hold.walk(earliest, d)
     }
 }

@@ -77,6 +77,7 @@ pub fn run_system<M: Lifecycle<FakeBackend>>(
             same_instant: SameInstant::Drawn,
             heartbeat_ms: HEARTBEAT_MS,
             turn_ms: None,
+            step_delays: false,
         },
         Strategy::Random,
         0,

@@ -110,6 +110,10 @@ pub(super) struct Parked {
     pub(super) thread: Thread,
     pub(super) agent: Option<AgentId>,
     pub(super) due_ms: u64,
+    /// When it was made: a step strategy's hold keeps its latency within the timing model.
+    pub(super) sent_ms: u64,
+    /// A step strategy held it once already (version 5); it is not held again.
+    pub(super) held: bool,
     pub(super) fault: Option<Fault>,
     pub(super) reply: oneshot::Sender<Reply>,
     /// Its effect happened (or never will): only the caller's timeout is left.

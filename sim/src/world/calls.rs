@@ -5,7 +5,7 @@ use agent_lifecycle::{AgentId, BackendError, ServerId};
 use tokio::sync::oneshot;
 
 use crate::scenario::workload::CallKind;
-use crate::schedule::{Ready, Thread};
+use crate::schedule::Thread;
 use crate::world::call::Parked;
 use crate::world::history::{Fault, OpId, What};
 use crate::world::mailbox::Notice;
@@ -129,6 +129,8 @@ impl World {
             thread,
             agent,
             due_ms,
+            sent_ms: self.now_ms,
+            held: false,
             fault,
             reply,
             spent: false,
@@ -189,20 +191,6 @@ impl World {
         );
     }
 
-    /// The calls the scheduler could answer now, in call order.
-    pub fn ready_calls(&self) -> Vec<Ready> {
-        let now = self.now_ms;
-        self.parked
-            .iter()
-            .filter(|p| p.due_ms <= now && p.pending())
-            .map(|p| Ready {
-                id: p.id,
-                thread: p.thread,
-                due_ms: p.due_ms,
-            })
-            .collect()
-    }
-
     /// The ready calls in the order the scheduler answers them this tick (random: all of
     /// them, by due time and call order; pct and dfs pick their steps elsewhere).
     pub fn scheduled_calls(&mut self) -> Vec<u64> {
@@ -234,14 +222,6 @@ impl World {
         order.extend(rest);
         self.reordered |= order.iter().enumerate().any(|(i, &at)| i != at);
         order
-    }
-
-    /// One step out of `steps`, as the scheduler picks it (pct and dfs).
-    pub fn pick_one(&mut self, steps: &[Ready]) -> Option<usize> {
-        self.scheduler
-            .pick(steps, &mut self.decisions)
-            .first()
-            .copied()
     }
 
     /// Whether a call of `kind` for `agent` is in flight.

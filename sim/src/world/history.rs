@@ -123,6 +123,18 @@ pub enum What {
     },
     /// The operation's caller went away and its future was dropped (the `drops` family).
     OpDropped(OpId, OpKind),
+    /// A step strategy held a ready call instead of answering it (version 5): its answer
+    /// comes `ms` later, a latency the random strategy could have drawn.
+    CallHeld {
+        /// The call's number.
+        call: u64,
+        /// The workload operation it was made for, if any.
+        op: Option<OpId>,
+        /// Which call.
+        kind: CallKind,
+        /// How much later it is answered.
+        ms: u64,
+    },
     /// System runs: what the town's control plane did or concluded.
     Town(String),
     /// System runs: what the container host went through (SIGTERM, its drain, hydration).
@@ -198,6 +210,11 @@ impl fmt::Display for What {
             Self::OpDropped(op, kind) => {
                 write!(f, "op#{op} {kind} dropped: its caller went away")
             }
+            Self::CallHeld { call, op, kind, ms } => write!(
+                f,
+                "{}call#{call} {kind} held: answered {ms} ms later (a slow server)",
+                op_tag(op)
+            ),
             Self::Town(what) => write!(f, "town: {what}"),
             Self::Container(what) => write!(f, "container: {what}"),
             Self::Held => f.write_str("network: messages between town and container held"),

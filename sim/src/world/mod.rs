@@ -17,6 +17,7 @@ pub mod history;
 pub mod ledger;
 pub(crate) mod mailbox;
 mod server;
+mod steps;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -68,6 +69,8 @@ pub(crate) struct BackendConfig {
     pub heartbeat_ms: u64,
     /// How long a turn lasts (`Timing::turn_ms`): `None`, the prompt's drawn latency.
     pub turn_ms: Option<u64>,
+    /// Whether walk and dfs may hold the call they picked (version 5).
+    pub step_delays: bool,
 }
 
 impl BackendConfig {
@@ -85,6 +88,7 @@ impl BackendConfig {
                 HEARTBEAT_MS
             },
             turn_ms: spec.timing.turn_ms,
+            step_delays: crate::scenario::engine::Engine::of(spec).step_delays,
         }
     }
 }
@@ -153,7 +157,12 @@ impl World {
         strategy: Strategy,
         pct_steps: u32,
     ) -> Self {
-        let scheduler = strategy.schedule(backend.max_latency_ms, pct_steps, &mut decisions);
+        let scheduler = strategy.schedule(
+            backend.max_latency_ms,
+            pct_steps,
+            backend.step_delays,
+            &mut decisions,
+        );
         Self {
             scheduler,
             now_ms: 0,

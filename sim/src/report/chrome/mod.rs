@@ -137,6 +137,10 @@ impl<'a> Builder<'a> {
                 let args = json!({"event": e.what.to_string()});
                 self.instant(Track::Container, ts, "landed".into(), args);
             }
+            What::CallHeld { .. } => {
+                let args = json!({"event": e.what.to_string()});
+                self.instant(Track::Container, ts, "held".into(), args);
+            }
             What::SessionIdle(s) | What::SessionError(s) | What::SessionRevived(s) => {
                 let name = match e.what {
                     What::SessionIdle(_) => "idle",

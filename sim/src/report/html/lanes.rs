@@ -299,6 +299,10 @@ fn mark(
                 (lane, "lost-reply", format!("call#{call} reply lost"))
             }
         }
+        What::CallHeld { call, ms, .. } => {
+            let lane = call_lanes.get(call).copied().unwrap_or(container);
+            (lane, "held", format!("call#{call} held {ms} ms"))
+        }
         What::ServerCrashed(s) => (lanes.of(Key::Server(*s)), "crash", format!("{s} crashed")),
         What::SessionIdle(s) | What::SessionError(s) | What::SessionRevived(s) => {
             let lane = lanes
