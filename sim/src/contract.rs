@@ -38,6 +38,7 @@ where
             heartbeat_ms: HEARTBEAT_MS,
             turn_ms: None,
             step_delays: false,
+            exact_death: false,
         },
         Strategy::Random,
         0,

@@ -74,8 +74,11 @@ pub(super) fn explore(a: ExploreArgs, generation: &Generation) -> Result<bool, U
         let (spec, label) = match &a.dfs_scenario {
             Some(path) => {
                 let case = Case::load(path).map_err(UsageError)?;
+                // The case's story, searched under this harness (as the head-to-head panel
+                // runs it): a search is a new exploration, not a replay of the case.
                 let spec = ScenarioSpec {
                     strategy: Strategy::Dfs,
+                    version: crate::scenario::engine::VERSION,
                     ..case.spec
                 };
                 (spec, format!("the scenario of {}", path.display()))

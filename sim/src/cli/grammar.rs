@@ -108,8 +108,8 @@ pub(super) enum Command {
         #[arg(long, value_name = "INVARIANT")]
         invariant: Option<String>,
         /// dfs: the scenario whose schedules to search, a case file (its agents, operations,
-        /// faults and timing; its choices are ignored). Without it, the #1341 two-start
-        /// scenario.
+        /// faults and timing; its choices and its version are ignored: the search runs under
+        /// this harness). Without it, the #1341 two-start scenario.
         #[arg(long, value_name = "FILE")]
         scenario: Option<PathBuf>,
     },

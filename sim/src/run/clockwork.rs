@@ -17,16 +17,28 @@ use tokio::sync::Notify;
 use super::drive::{Flow, look};
 use super::driver::{Driver, Phase};
 use crate::check::Violation;
+use crate::scenario::engine::Engine;
 use crate::scenario::spec::ScenarioSpec;
 use crate::scenario::workload::Trigger;
 use crate::world::backend::lock;
 
 /// turmoil's tick under a clockwork, half the call timeout (50 ms by default, 30 s for
 /// a 60 s timeout): the most a container's reboot after an eviction is late by. Shorter ticks
-/// cost turmoil steps; nothing else happens at tick boundaries.
+/// cost turmoil steps; nothing else happens at tick boundaries. From version 5 the container
+/// dies at the look that sees its death and boots again at that instant, so the tick no longer
+/// decides anything a scenario sees; it is a second (or half the call timeout, if longer): a
+/// scenario that waits out its 10 s liveness bound pays 10 turmoil steps, not 200, and a dead
+/// container's tasks run on for at most a second before the bounce drops them.
 pub fn clockwork_tick(spec: &ScenarioSpec) -> Duration {
-    Duration::from_millis((spec.timing.call_timeout_ms / 2).clamp(1, 60_000))
+    let half_timeout = (spec.timing.call_timeout_ms / 2).clamp(1, 60_000);
+    if Engine::of(spec).exact_death {
+        return Duration::from_millis(half_timeout.max(EXACT_DEATH_TICK_MS));
+    }
+    Duration::from_millis(half_timeout)
 }
+
+/// turmoil's tick from version 5 (see [`clockwork_tick`]).
+const EXACT_DEATH_TICK_MS: u64 = 1_000;
 
 /// What the clockwork and the loop that steps turmoil share.
 pub(crate) struct Clockwork {
@@ -69,7 +81,17 @@ fn lock_driver(c: &Clockwork) -> std::sync::MutexGuard<'_, Driver> {
 /// The clockwork of one boot of the container.
 pub(super) async fn run_clockwork(c: Arc<Clockwork>) {
     let started = tokio::time::Instant::now();
-    let boot_ms = boot_ms();
+    // Version 5: the boot is at the instant the last one died (the world's clock stopped
+    // there); turmoil's clock ran on to the end of that tick.
+    let boot_ms = {
+        let driver = lock_driver(&c);
+        let w = lock(&driver.world);
+        if w.backend.exact_death {
+            w.now_ms
+        } else {
+            boot_ms()
+        }
+    };
     lock(&lock_driver(&c).world).clock_base = Some((started, boot_ms));
     let now_ms = || boot_ms + started.elapsed().as_millis() as u64;
     // One timer for the whole boot, moved to each next instant.
@@ -88,10 +110,18 @@ pub(super) async fn run_clockwork(c: Arc<Clockwork>) {
             match look(&mut *driver, now) {
                 Flow::Go => {}
                 Flow::Bounce => {
+                    if lock(&driver.world).backend.exact_death {
+                        lock(&driver.world).container_dies_now();
+                    }
                     *state = State::Bounce;
                     return;
                 }
                 Flow::Done(v) => {
+                    // Version 5: the run is over at this look; the tasks that run on to the end
+                    // of turmoil's tick reach nothing.
+                    if lock(&driver.world).backend.exact_death {
+                        lock(&driver.world).container_dies_now();
+                    }
                     *state = State::Finished(v);
                     return;
                 }

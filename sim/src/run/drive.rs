@@ -130,10 +130,12 @@ pub(crate) fn drive<S: Scene>(
         let flow = match flow {
             Flow::Bounce => {
                 // A clockwork froze at its look and the step ran on to turmoil's tick: the
-                // container goes at the end of that step.
+                // container goes at the end of that step (version 5: it died at the look).
                 let at_ms = match time {
                     Time::Millisecond => now_ms,
-                    Time::Jumps(_) => sim.elapsed().as_millis() as u64,
+                    Time::Jumps(_) => lock(lock_scene(scene).world())
+                        .died_at_ms
+                        .unwrap_or(sim.elapsed().as_millis() as u64),
                 };
                 if let Some(v) = bounce(sim) {
                     return Some(v);

@@ -22,8 +22,11 @@ use crate::scenario::spec::{ScenarioSpec, pct_steps_estimate};
 ///   Random scenarios run exactly as in 3.
 /// - 5: walk and dfs may hold a call they picked instead of answering it ([`DELAYS_VERSION`]):
 ///   a decision of its own, after the pick, delays its answer by a latency the random strategy
-///   could have drawn, so that a call can outlast its caller's timeout with no fault. Random
-///   and pct scenarios run exactly as in 4.
+///   could have drawn, so that a call can outlast its caller's timeout with no fault. And the
+///   container dies at the instant its eviction returns or its reboot is issued, and boots
+///   again at that instant: before, it ran on to the end of turmoil's tick (up to half a call
+///   timeout) and rebooted there, so the tick had to stay short, and a scenario that waits out
+///   its liveness bound paid a turmoil step every 50 ms of it.
 pub const VERSION: u32 = 5;
 
 /// The last version that steps turmoil once a simulated millisecond (`--ms-steps`), kept to
@@ -58,6 +61,9 @@ pub struct Engine {
     pub pct_steps: u32,
     /// Whether walk and dfs may hold the call they picked (from version 5).
     pub step_delays: bool,
+    /// Whether the container dies at the instant the clockwork sees its eviction return or
+    /// its reboot issued (from version 5), rather than at the end of turmoil's tick.
+    pub exact_death: bool,
 }
 
 impl Engine {
@@ -78,6 +84,7 @@ impl Engine {
                 PCT_STEPS_V1
             },
             step_delays: v >= DELAYS_VERSION,
+            exact_death: v >= DELAYS_VERSION,
         }
     }
 }

@@ -78,6 +78,7 @@ pub fn run_system<M: Lifecycle<FakeBackend>>(
             heartbeat_ms: HEARTBEAT_MS,
             turn_ms: None,
             step_delays: false,
+            exact_death: false,
         },
         Strategy::Random,
         0,

@@ -49,18 +49,33 @@ impl FakeBackend {
     async fn call(&self, call: Call) -> Reply {
         let answer = {
             let mut world = lock(&self.world);
-            world.sync_clock();
-            let (op, thread, agent) = match current_op() {
-                Some((op, agent)) => (Some(op), Thread::Op(op), agent),
-                None => (None, world.background_thread(), None),
-            };
-            let answer = world.park(call, op, thread, agent);
-            world.poke();
-            answer
+            if world.died_at_ms.is_some() {
+                // A dead container's calls go nowhere; its tasks are dropped at the bounce.
+                None
+            } else {
+                Some(world.enter_call(call))
+            }
         };
+        match answer {
+            Some(answer) => answer
+                .await
+                .unwrap_or_else(|_| Reply::Failed(BackendError::Failed("container gone".into()))),
+            None => std::future::pending().await,
+        }
+    }
+}
+
+impl World {
+    /// Parks `call`, made by the operation (or task) running now.
+    fn enter_call(&mut self, call: Call) -> tokio::sync::oneshot::Receiver<Reply> {
+        self.sync_clock();
+        let (op, thread, agent) = match current_op() {
+            Some((op, agent)) => (Some(op), Thread::Op(op), agent),
+            None => (None, self.background_thread(), None),
+        };
+        let answer = self.park(call, op, thread, agent);
+        self.poke();
         answer
-            .await
-            .unwrap_or_else(|_| Reply::Failed(BackendError::Failed("container gone".into())))
     }
 }
 
@@ -153,7 +168,10 @@ impl KiloSdk for FakeBackend {
             Some((op, agent)) => (Some(op), agent),
             None => (None, None),
         };
-        lock(&self.world).kill_server_now(server, op, agent);
+        let mut world = lock(&self.world);
+        if world.died_at_ms.is_none() {
+            world.kill_server_now(server, op, agent);
+        }
     }
 
     async fn spawn_server(&self, workdir: &Workdir) -> Result<ServerId, BackendError> {

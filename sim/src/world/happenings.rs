@@ -118,8 +118,20 @@ impl World {
             .push(self.now_ms, None, What::ServerCrashed(server));
     }
 
+    /// Version 5: the container dies now, at the look that saw its eviction return or its
+    /// reboot issued (or the run ended). What it persisted is read now, its clock stops, and
+    /// until the bounce nothing its tasks do reaches the world.
+    pub fn container_dies_now(&mut self) {
+        self.died_at_ms = Some(self.now_ms);
+        self.clock_base = None;
+        if let Some(registry) = self.registry.take() {
+            self.persisted = registry();
+        }
+    }
+
     /// The container died: its calls die with it.
     pub fn kill_container(&mut self) {
+        self.died_at_ms = None;
         // Under a clockwork, operations may have returned to the container after its eviction
         // and before the bounce: their callers never hear of it. The next boot's clockwork
         // sets the clock on its own runtime.

@@ -71,6 +71,8 @@ pub(crate) struct BackendConfig {
     pub turn_ms: Option<u64>,
     /// Whether walk and dfs may hold the call they picked (version 5).
     pub step_delays: bool,
+    /// Whether the container dies at the instant its death is seen (version 5).
+    pub exact_death: bool,
 }
 
 impl BackendConfig {
@@ -89,6 +91,7 @@ impl BackendConfig {
             },
             turn_ms: spec.timing.turn_ms,
             step_delays: crate::scenario::engine::Engine::of(spec).step_delays,
+            exact_death: crate::scenario::engine::Engine::of(spec).exact_death,
         }
     }
 }
@@ -147,6 +150,9 @@ pub(crate) struct World {
     silent_streams: Vec<UnboundedSender<Result<ServerEvent, BackendError>>>,
     /// Whether some millisecond's events ran in a drawn order other than the default one.
     pub reordered: bool,
+    /// Version 5: the container died at this instant and waits to be bounced; until then its
+    /// tasks still run, but nothing they do reaches the world.
+    pub died_at_ms: Option<u64>,
 }
 
 impl World {
@@ -187,6 +193,7 @@ impl World {
             silent_streams: Vec::new(),
             drop_plans: BTreeMap::new(),
             batching: false,
+            died_at_ms: None,
             outbox: Vec::new(),
             reordered: false,
             tasks: Vec::new(),
