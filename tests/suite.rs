@@ -10,6 +10,7 @@ mod entry_points;
 mod event_stream;
 mod eviction;
 mod historical_truth;
+mod holds_and_death;
 mod interleavings;
 mod owned_sweep;
 mod points;
