@@ -3,14 +3,13 @@
 //! the public API, before and after its fix). Each contender turns a target into its manager
 //! type here, so a target added is a line in each dispatch, not a change to the contenders.
 
+use agent_lifecycle::point::Point;
 use agent_lifecycle::{AgentManager, Lifecycle};
 use lifecycle_models::{AbortTokenManager, LegacyManager, StartLockManager};
 use lifecycle_sim::{FakeBackend, Manager, Model, Subject};
-use real_bugs::kit::{
-    BOOT_BUG_POINTS, BOOT_POINTS, POINTS, REFRESH_BUG_POINTS, REFRESH_POINTS, TURN_POINTS,
-};
 use real_bugs::{
     AbortOrphan, HydrationLock, RefreshOrphan, RefreshStarting, ServerLeak, StuckStarting,
+    abort_orphan, hydration_lock, refresh_orphan, refresh_starting, server_leak, stuck_starting,
 };
 
 use crate::plain_backend::PlainBackend;
@@ -155,32 +154,26 @@ fn on_real_bug<const FIXED: bool, V: OnManager>(bug: RealBug, v: V) -> V::Output
 /// A real bug's manager as a subject: its callers wait (the real handlers run to their end),
 /// with the coverage points of its campaign.
 fn real_bug_subject<const FIXED: bool>(bug: RealBug) -> Box<dyn Subject> {
-    fn wrap<M: Lifecycle<FakeBackend>>(
-        name: &str,
-        points: impl IntoIterator<Item = agent_lifecycle::point::Point>,
-    ) -> Box<dyn Subject> {
+    fn wrap<M: Lifecycle<FakeBackend>>(name: &str, points: Vec<Point>) -> Box<dyn Subject> {
         Box::new(Manager::<M>::new(name).callers_wait().points(points))
     }
     let name = bug.name(FIXED);
-    let points = POINTS.iter().copied();
     match bug {
-        RealBug::AbortOrphan => wrap::<AbortOrphan<FakeBackend, FIXED>>(name, points),
-        RealBug::ServerLeak => wrap::<ServerLeak<FakeBackend, FIXED>>(name, points),
-        RealBug::RefreshStarting => wrap::<RefreshStarting<FakeBackend, FIXED>>(
-            name,
-            REFRESH_POINTS.iter().chain(REFRESH_BUG_POINTS).copied(),
-        ),
-        RealBug::RefreshOrphan => wrap::<RefreshOrphan<FakeBackend, FIXED>>(
-            name,
-            REFRESH_POINTS.iter().chain(REFRESH_BUG_POINTS).copied(),
-        ),
-        RealBug::HydrationLock => wrap::<HydrationLock<FakeBackend, FIXED>>(
-            name,
-            BOOT_POINTS.iter().chain(BOOT_BUG_POINTS).copied(),
-        ),
-        RealBug::StuckStarting => wrap::<StuckStarting<FakeBackend, FIXED>>(
-            name,
-            POINTS.iter().chain(TURN_POINTS).copied(),
-        ),
+        RealBug::AbortOrphan => {
+            wrap::<AbortOrphan<FakeBackend, FIXED>>(name, abort_orphan::points())
+        }
+        RealBug::ServerLeak => wrap::<ServerLeak<FakeBackend, FIXED>>(name, server_leak::points()),
+        RealBug::RefreshStarting => {
+            wrap::<RefreshStarting<FakeBackend, FIXED>>(name, refresh_starting::points())
+        }
+        RealBug::RefreshOrphan => {
+            wrap::<RefreshOrphan<FakeBackend, FIXED>>(name, refresh_orphan::points())
+        }
+        RealBug::HydrationLock => {
+            wrap::<HydrationLock<FakeBackend, FIXED>>(name, hydration_lock::points())
+        }
+        RealBug::StuckStarting => {
+            wrap::<StuckStarting<FakeBackend, FIXED>>(name, stuck_starting::points())
+        }
     }
 }

@@ -29,8 +29,9 @@
 //! whichever look comes first; `tests/suite.rs` names the one it reaches.
 
 use agent_lifecycle::SessionId;
+use agent_lifecycle::point::Point;
 
-use crate::kit::{Cancelled, KitManager, Record, Steps};
+use crate::kit::{Cancelled, KitManager, POINTS, Record, Steps};
 
 /// #1995's step; `FIXED` picks the order.
 pub struct Steps1995<const FIXED: bool>;
@@ -53,3 +54,9 @@ impl<const FIXED: bool> Steps for Steps1995<FIXED> {
 /// The manager of #1995: `AbortOrphan<B, false>` is PR #1862 before its review fix,
 /// `AbortOrphan<B, true>` after it.
 pub type AbortOrphan<B, const FIXED: bool> = KitManager<B, Steps1995<FIXED>>;
+
+/// The coverage points its campaign requires: what the suite's subject and the head-to-head's
+/// are built with.
+pub fn points() -> Vec<Point> {
+    POINTS.to_vec()
+}

@@ -32,7 +32,9 @@
 //! container as a whole, not how long one start waits for unrelated agents (README, harness
 //! gaps).
 
-use crate::kit::{KitManager, Steps};
+use agent_lifecycle::point::Point;
+
+use crate::kit::{BOOT_BUG_POINTS, BOOT_POINTS, KitManager, Steps};
 
 /// #3151's step; `FIXED` uses the gate.
 pub struct Steps3151<const FIXED: bool>;
@@ -46,3 +48,9 @@ impl<const FIXED: bool> Steps for Steps3151<FIXED> {
 /// The manager of #3151: `HydrationLock<B, false>` holds the lock across the hydration,
 /// `HydrationLock<B, true>` gates user starts instead.
 pub type HydrationLock<B, const FIXED: bool> = KitManager<B, Steps3151<FIXED>>;
+
+/// The coverage points its campaign requires: what the suite's subject and the head-to-head's
+/// are built with.
+pub fn points() -> Vec<Point> {
+    BOOT_POINTS.iter().chain(BOOT_BUG_POINTS).copied().collect()
+}

@@ -28,7 +28,9 @@
 //! `ensure_server` is handed the running one). The harness reports it as I3 once settled ("is
 //! running but the manager no longer knows it"), or I7 when an eviction returns first.
 
-use crate::kit::{KitManager, Steps};
+use agent_lifecycle::point::Point;
+
+use crate::kit::{KitManager, REFRESH_BUG_POINTS, REFRESH_POINTS, Steps};
 
 /// #2835 (b)'s step; `FIXED` reaps.
 pub struct Steps2835Reaper<const FIXED: bool>;
@@ -43,3 +45,13 @@ impl<const FIXED: bool> Steps for Steps2835Reaper<FIXED> {
 /// The manager of #2835 (b): `RefreshOrphan<B, false>` leaves the spawn to run,
 /// `RefreshOrphan<B, true>` reaps it.
 pub type RefreshOrphan<B, const FIXED: bool> = KitManager<B, Steps2835Reaper<FIXED>>;
+
+/// The coverage points its campaign requires: what the suite's subject and the head-to-head's
+/// are built with.
+pub fn points() -> Vec<Point> {
+    REFRESH_POINTS
+        .iter()
+        .chain(REFRESH_BUG_POINTS)
+        .copied()
+        .collect()
+}

@@ -37,8 +37,9 @@
 //! record's own, and it reports no side state (`Snapshot::side`) for I5 to judge (README).
 
 use agent_lifecycle::Status;
+use agent_lifecycle::point::Point;
 
-use crate::kit::{KitManager, Steps};
+use crate::kit::{KitManager, REFRESH_BUG_POINTS, REFRESH_POINTS, Steps};
 
 /// #2835 (a)'s step; `FIXED` restarts only `running` agents.
 pub struct Steps2835Starting<const FIXED: bool>;
@@ -57,3 +58,13 @@ impl<const FIXED: bool> Steps for Steps2835Starting<FIXED> {
 /// The manager of #2835 (a): `RefreshStarting<B, false>` restarts starting agents too,
 /// `RefreshStarting<B, true>` only running ones.
 pub type RefreshStarting<B, const FIXED: bool> = KitManager<B, Steps2835Starting<FIXED>>;
+
+/// The coverage points its campaign requires: what the suite's subject and the head-to-head's
+/// are built with.
+pub fn points() -> Vec<Point> {
+    REFRESH_POINTS
+        .iter()
+        .chain(REFRESH_BUG_POINTS)
+        .copied()
+        .collect()
+}

@@ -26,7 +26,9 @@
 //! settled, a running server must be one the manager knows, counted by live records, and not
 //! left running at 0 (sim/src/check/settle.rs).
 
-use crate::kit::{ExitCause, KitManager, Release, Steps};
+use agent_lifecycle::point::Point;
+
+use crate::kit::{ExitCause, KitManager, POINTS, Release, Steps};
 
 /// #1075's step; `FIXED` gives the count back.
 pub struct Steps1075<const FIXED: bool>;
@@ -44,3 +46,9 @@ impl<const FIXED: bool> Steps for Steps1075<FIXED> {
 
 /// The manager of #1075: `ServerLeak<B, false>` before the fix, `ServerLeak<B, true>` after.
 pub type ServerLeak<B, const FIXED: bool> = KitManager<B, Steps1075<FIXED>>;
+
+/// The coverage points its campaign requires: what the suite's subject and the head-to-head's
+/// are built with.
+pub fn points() -> Vec<Point> {
+    POINTS.to_vec()
+}

@@ -32,7 +32,9 @@
 //! and goes idle (docs/real-system.md, the session server's table), so the pre-fix record runs on and exits on its idle
 //! timer: nothing leaks, and no invariant of the harness is broken by the error going unseen.
 
-use crate::kit::{KitManager, Steps};
+use agent_lifecycle::point::Point;
+
+use crate::kit::{KitManager, POINTS, Steps, TURN_POINTS};
 
 /// #1828's step; `FIXED` marks the record `Running` before the initial prompt.
 pub struct Steps1828<const FIXED: bool>;
@@ -47,3 +49,9 @@ impl<const FIXED: bool> Steps for Steps1828<FIXED> {
 /// The manager of #1828: `StuckStarting<B, false>` before the fix, `StuckStarting<B, true>`
 /// after.
 pub type StuckStarting<B, const FIXED: bool> = KitManager<B, Steps1828<FIXED>>;
+
+/// The coverage points its campaign requires: what the suite's subject and the head-to-head's
+/// are built with.
+pub fn points() -> Vec<Point> {
+    POINTS.iter().chain(TURN_POINTS).copied().collect()
+}

@@ -24,8 +24,8 @@ use lifecycle_sim::{
     Strategy, Subject, Timing, check_random, replay,
 };
 use real_bugs::kit::{
-    BOOT_BUG_POINTS, BOOT_POINTS, ExitCause, KitManager, POINTS, REFRESH_BUG_POINTS,
-    REFRESH_POINTS, Release, Steps, TURN_POINTS,
+    BOOT_BUG_POINTS, BOOT_POINTS, ExitCause, KitManager, POINTS, REFRESH_POINTS, Release, Steps,
+    TURN_POINTS,
 };
 use real_bugs::{
     AbortOrphan, HydrationLock, RefreshOrphan, RefreshStarting, ServerLeak, StuckStarting,
@@ -114,7 +114,7 @@ fn abort_orphan<const FIXED: bool>() -> Manager<AbortOrphan<FakeBackend, FIXED>>
     })
     .about("#1995: the session id stored before (fixed) or after (pre) the abort check")
     .callers_wait()
-    .points(POINTS.iter().copied())
+    .points(real_bugs::abort_orphan::points())
 }
 
 /// #1075's manager, pre-fix or fixed, as a subject.
@@ -126,7 +126,7 @@ fn server_leak<const FIXED: bool>() -> Manager<ServerLeak<FakeBackend, FIXED>> {
     })
     .about("#1075: the workdir count given back (fixed) or not (pre) on idle and stream exits")
     .callers_wait()
-    .points(POINTS.iter().copied())
+    .points(real_bugs::server_leak::points())
 }
 
 /// #2835 (a)'s manager, pre-fix or fixed, as a subject.
@@ -138,7 +138,7 @@ fn refresh_starting<const FIXED: bool>() -> Manager<RefreshStarting<FakeBackend,
     })
     .about("#2835 (a): a refresh restarts running agents only (fixed) or starting ones too (pre)")
     .callers_wait()
-    .points(REFRESH_POINTS.iter().chain(REFRESH_BUG_POINTS).copied())
+    .points(real_bugs::refresh_starting::points())
 }
 
 /// #2835 (b)'s manager, pre-fix or fixed, as a subject.
@@ -150,7 +150,7 @@ fn refresh_orphan<const FIXED: bool>() -> Manager<RefreshOrphan<FakeBackend, FIX
     })
     .about("#2835 (b): a timed-out refresh spawn reaped (fixed) or left running (pre)")
     .callers_wait()
-    .points(REFRESH_POINTS.iter().chain(REFRESH_BUG_POINTS).copied())
+    .points(real_bugs::refresh_orphan::points())
 }
 
 /// #3151's manager, pre-fix or fixed, as a subject.
@@ -162,7 +162,7 @@ fn hydration_lock<const FIXED: bool>() -> Manager<HydrationLock<FakeBackend, FIX
     })
     .about("#3151: user starts wait at the gate (fixed) or behind the hydration's lock (pre)")
     .callers_wait()
-    .points(BOOT_POINTS.iter().chain(BOOT_BUG_POINTS).copied())
+    .points(real_bugs::hydration_lock::points())
 }
 
 /// #1828's manager, pre-fix or fixed, as a subject.
@@ -174,7 +174,7 @@ fn stuck_starting<const FIXED: bool>() -> Manager<StuckStarting<FakeBackend, FIX
     })
     .about("#1828: the record Running before the initial prompt (fixed) or after it (pre)")
     .callers_wait()
-    .points(POINTS.iter().chain(TURN_POINTS).copied())
+    .points(real_bugs::stuck_starting::points())
 }
 
 /// Every subject, by the names case files use.

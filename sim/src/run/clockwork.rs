@@ -107,21 +107,22 @@ pub(super) async fn run_clockwork(c: Arc<Clockwork>) {
             }
             // The look's instant is the world's, also when it ends the run (its elapsed time).
             lock(&driver.world).now_ms = now;
-            match look(&mut *driver, now) {
+            let flow = look(&mut *driver, now);
+            // Version 5: the container dies at the look that ends its boot (an eviction, a
+            // reboot, the run's end); its tasks that run on to turmoil's tick reach nothing.
+            if !matches!(flow, Flow::Go) {
+                let mut w = lock(&driver.world);
+                if w.backend.exact_death {
+                    w.container_dies_now();
+                }
+            }
+            match flow {
                 Flow::Go => {}
                 Flow::Bounce => {
-                    if lock(&driver.world).backend.exact_death {
-                        lock(&driver.world).container_dies_now();
-                    }
                     *state = State::Bounce;
                     return;
                 }
                 Flow::Done(v) => {
-                    // Version 5: the run is over at this look; the tasks that run on to the end
-                    // of turmoil's tick reach nothing.
-                    if lock(&driver.world).backend.exact_death {
-                        lock(&driver.world).container_dies_now();
-                    }
                     *state = State::Finished(v);
                     return;
                 }

@@ -79,19 +79,20 @@ impl BackendConfig {
     /// The backend a scenario runs against: its faults, its latencies, and the same-instant
     /// order its version calls for.
     pub fn of(spec: &ScenarioSpec) -> Self {
+        let engine = crate::scenario::engine::Engine::of(spec);
         Self {
             faults: spec.faults,
             max_latency_ms: spec.timing.max_latency_ms,
             call_timeout_ms: spec.timing.call_timeout_ms,
-            same_instant: crate::scenario::engine::Engine::of(spec).same_instant,
-            heartbeat_ms: if spec.jumps_time() {
+            same_instant: engine.same_instant,
+            heartbeat_ms: if engine.jumps_time {
                 (spec.timing.idle_timeout_ms * HEARTBEAT_MS / 30).max(1)
             } else {
                 HEARTBEAT_MS
             },
             turn_ms: spec.timing.turn_ms,
-            step_delays: crate::scenario::engine::Engine::of(spec).step_delays,
-            exact_death: crate::scenario::engine::Engine::of(spec).exact_death,
+            step_delays: engine.step_delays,
+            exact_death: engine.exact_death,
         }
     }
 }
