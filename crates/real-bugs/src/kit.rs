@@ -114,6 +114,15 @@ pub const REFRESH_BUG_POINTS: &[Point] = &[
     ),
 ];
 
+/// The coverage points a refresh bug's campaign requires (#2835 (a) and (b) alike).
+pub(crate) fn refresh_campaign_points() -> Vec<Point> {
+    REFRESH_POINTS
+        .iter()
+        .chain(REFRESH_BUG_POINTS)
+        .copied()
+        .collect()
+}
+
 /// The kit's coverage points of a boot hydration (#3151).
 pub const BOOT_POINTS: &[Point] = &[
     p(

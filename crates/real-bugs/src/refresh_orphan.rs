@@ -30,7 +30,7 @@
 
 use agent_lifecycle::point::Point;
 
-use crate::kit::{KitManager, REFRESH_BUG_POINTS, REFRESH_POINTS, Steps};
+use crate::kit::{KitManager, Steps, refresh_campaign_points};
 
 /// #2835 (b)'s step; `FIXED` reaps.
 pub struct Steps2835Reaper<const FIXED: bool>;
@@ -49,9 +49,5 @@ pub type RefreshOrphan<B, const FIXED: bool> = KitManager<B, Steps2835Reaper<FIX
 /// The coverage points its campaign requires: what the suite's subject and the head-to-head's
 /// are built with.
 pub fn points() -> Vec<Point> {
-    REFRESH_POINTS
-        .iter()
-        .chain(REFRESH_BUG_POINTS)
-        .copied()
-        .collect()
+    refresh_campaign_points()
 }

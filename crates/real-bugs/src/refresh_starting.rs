@@ -39,7 +39,7 @@
 use agent_lifecycle::Status;
 use agent_lifecycle::point::Point;
 
-use crate::kit::{KitManager, REFRESH_BUG_POINTS, REFRESH_POINTS, Steps};
+use crate::kit::{KitManager, Steps, refresh_campaign_points};
 
 /// #2835 (a)'s step; `FIXED` restarts only `running` agents.
 pub struct Steps2835Starting<const FIXED: bool>;
@@ -62,9 +62,5 @@ pub type RefreshStarting<B, const FIXED: bool> = KitManager<B, Steps2835Starting
 /// The coverage points its campaign requires: what the suite's subject and the head-to-head's
 /// are built with.
 pub fn points() -> Vec<Point> {
-    REFRESH_POINTS
-        .iter()
-        .chain(REFRESH_BUG_POINTS)
-        .copied()
-        .collect()
+    refresh_campaign_points()
 }

@@ -28,11 +28,11 @@ impl Schedule for Dfs {
     }
 
     /// Answering at once is the default; holding it is one deviation.
-    fn delay(&mut self, _earliest: u32, d: &mut Decisions) -> Option<u32> {
+    fn delay(&mut self, _earliest: u32, max_latency_ms: u32, d: &mut Decisions) -> Option<u32> {
         if self.held {
             return None;
         }
-        let hold = self.hold.search(d);
+        let hold = self.hold.search(max_latency_ms, d);
         self.held = hold.is_some();
         hold
     }

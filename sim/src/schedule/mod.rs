@@ -101,10 +101,7 @@ impl Strategy {
         delays: bool,
         d: &mut Decisions,
     ) -> Box<dyn Schedule> {
-        let hold = Hold {
-            on: delays,
-            max_latency_ms: max_latency_ms.max(1),
-        };
+        let hold = Hold { on: delays };
         match self {
             Self::Random => Box::new(random::Random { max_latency_ms }),
             Self::Pct { depth } => Box::new(pct::Pct::new(depth, steps, d)),
@@ -125,7 +122,7 @@ pub trait Schedule: Send {
     /// After a pick of a call (never of the client's arrival): whether to hold that call
     /// instead of answering it now, and if so its latency from when it was made, in
     /// `earliest..=max_latency_ms` (walk and dfs, from version 5).
-    fn delay(&mut self, _earliest: u32, _d: &mut Decisions) -> Option<u32> {
+    fn delay(&mut self, _earliest: u32, _max_latency_ms: u32, _d: &mut Decisions) -> Option<u32> {
         None
     }
 
@@ -144,7 +141,6 @@ pub trait Schedule: Send {
 #[derive(Clone, Copy)]
 pub(crate) struct Hold {
     on: bool,
-    max_latency_ms: u32,
 }
 
 impl Hold {
@@ -153,14 +149,14 @@ impl Hold {
     const WALK_PERCENT: u32 = 5;
 
     /// A walk's hold: one pick in twenty, for a latency drawn uniformly.
-    fn walk(self, earliest: u32, d: &mut Decisions) -> Option<u32> {
-        (self.on && d.percent(Self::WALK_PERCENT)).then(|| d.between(earliest, self.max_latency_ms))
+    fn walk(self, earliest: u32, max_latency_ms: u32, d: &mut Decisions) -> Option<u32> {
+        (self.on && d.percent(Self::WALK_PERCENT)).then(|| d.between(earliest, max_latency_ms))
     }
 
     /// A systematic search's hold: one deviation, to the longest latency (the one that
     /// outlasts the most timeouts), so the tree gains one branch a pick, not one a latency.
-    fn search(self, d: &mut Decisions) -> Option<u32> {
-        (self.on && d.percent(50)).then_some(self.max_latency_ms)
+    fn search(self, max_latency_ms: u32, d: &mut Decisions) -> Option<u32> {
+        (self.on && d.percent(50)).then_some(max_latency_ms)
     }
 }
 

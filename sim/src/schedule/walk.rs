@@ -26,7 +26,7 @@ impl Schedule for Walk {
         }
     }
 
-    fn delay(&mut self, earliest: u32, d: &mut Decisions) -> Option<u32> {
-        self.hold.walk(earliest, d)
+    fn delay(&mut self, earliest: u32, max_latency_ms: u32, d: &mut Decisions) -> Option<u32> {
+        self.hold.walk(earliest, max_latency_ms, d)
     }
 }

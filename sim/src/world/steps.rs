@@ -45,7 +45,10 @@ impl World {
         if held || earliest > max {
             return false;
         }
-        let Some(latency) = self.scheduler.delay(earliest as u32, &mut self.decisions) else {
+        let Some(latency) = self
+            .scheduler
+            .delay(earliest as u32, max as u32, &mut self.decisions)
+        else {
             return false;
         };
         let due_ms = sent + u64::from(latency);
