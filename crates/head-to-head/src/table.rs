@@ -80,6 +80,25 @@ impl Tally {
         tries.get(tries.len() / 2).copied().flatten()
     }
 
+    /// What one try costs: the time of every campaign over every try it ran.
+    fn per_try(&self) -> Option<Duration> {
+        let Tally::Ran {
+            attempts, clock, ..
+        } = self
+        else {
+            return None;
+        };
+        let tries: u64 = attempts.iter().map(|a| a.tries).sum();
+        let time: Duration = attempts
+            .iter()
+            .map(|a| match clock {
+                Clock::Cpu => a.cpu,
+                Clock::Wall { .. } => a.wall,
+            })
+            .sum();
+        (tries > 0).then(|| time / u32::try_from(tries).unwrap_or(u32::MAX))
+    }
+
     fn found(&self) -> (usize, usize) {
         match self {
             Tally::Cannot(_) | Tally::Broke(_) => (0, 0),
@@ -101,6 +120,27 @@ fn millis(d: Duration) -> String {
     }
 }
 
+/// Why a peer found a race sooner than the harness's best, from what both measured: fewer
+/// tries is a better search; as many tries or more is a cheaper try.
+fn why_ahead(peer: &Tally, best: &Tally) -> String {
+    let (Some(pt), Some(bt)) = (peer.median_tries(), best.median_tries()) else {
+        return String::new();
+    };
+    let cost = match (peer.per_try(), best.per_try()) {
+        (Some(p), Some(b)) => format!(
+            "a try costs {:.0} µs against {:.0} µs",
+            p.as_secs_f64() * 1e6,
+            b.as_secs_f64() * 1e6
+        ),
+        _ => String::new(),
+    };
+    if pt < bt {
+        format!("fewer tries ({pt} against {bt}): it searches this race better; {cost}")
+    } else {
+        format!("{pt} tries against {bt}: {cost}, the fixed cost of a scenario")
+    }
+}
+
 /// The table: a row per race and contender, with the ratio of each contender's median time
 /// to find to the best of this harness's strategies on that race.
 pub fn render(
@@ -118,11 +158,12 @@ pub fn render(
     .unwrap();
     writeln!(out, "| --- | --- | --- | --- | --- | --- |").unwrap();
     for (race, tallies) in races.iter().zip(results) {
-        let best = tallies
+        let best_tally = tallies
             .iter()
-            .filter(|t| matches!(t, Tally::Ran { harness: true, .. }))
-            .filter_map(Tally::median)
-            .min();
+            .zip(names)
+            .filter(|(t, _)| matches!(t, Tally::Ran { harness: true, .. }))
+            .filter_map(|(t, n)| t.median().map(|m| (m, t, n)))
+            .min_by_key(|(m, ..)| *m);
         for (name, tally) in names.iter().zip(tallies) {
             let title = format!(
                 "{} (`{}` {})",
@@ -152,11 +193,20 @@ pub fn render(
                     let tries = tally
                         .median_tries()
                         .map_or("—".to_string(), |n| n.to_string());
-                    let ratio = match (tally.median(), best) {
-                        (Some(t), Some(b)) => {
+                    let ratio = match (tally.median(), best_tally) {
+                        (Some(t), Some((b, best, best_name)))
+                            if t < b && !matches!(tally, Tally::Ran { harness: true, .. }) =>
+                        {
+                            format!(
+                                "{:.2}x: ahead of {best_name}; {}",
+                                t.as_secs_f64() / b.as_secs_f64().max(1e-9),
+                                why_ahead(tally, best)
+                            )
+                        }
+                        (Some(t), Some((b, ..))) => {
                             format!("{:.1}x", t.as_secs_f64() / b.as_secs_f64().max(1e-9))
                         }
-                        (None, Some(b)) => format!(
+                        (None, Some((b, ..))) => format!(
                             "> {:.0}x (not found)",
                             budget.as_secs_f64() / b.as_secs_f64().max(1e-9)
                         ),

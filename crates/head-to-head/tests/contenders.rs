@@ -334,3 +334,41 @@ fn every_contender_keeps_its_row_with_the_reason_it_has_no_time() {
     assert!(rows[0].contains("| broken | broke |") && rows[0].contains("oops at x.rs:1"));
     assert!(rows[1].contains("| unable | cannot express it |") && rows[1].contains("needs time"));
 }
+
+/// A peer ahead of the harness's best gets the reason on its row, from the two tallies: as
+/// many tries at a cheaper try is the fixed cost of a scenario; fewer tries is a better search.
+#[test]
+fn a_peer_ahead_of_the_harness_says_why_on_its_row() {
+    let races = panel();
+    let race = races[..1].to_vec();
+    let ran = |harness, tries, ms| Tally::Ran {
+        attempts: vec![Attempt::new(true, tries, Duration::from_millis(ms)); 3],
+        clock: Clock::Cpu,
+        harness,
+    };
+    let names = vec![
+        "walk".to_string(),
+        "cheap peer".to_string(),
+        "clever peer".to_string(),
+        "slow peer".to_string(),
+    ];
+    let results = vec![vec![
+        ran(true, 2, 40),
+        ran(false, 2, 30),
+        ran(false, 1, 35),
+        ran(false, 2, 80),
+    ]];
+    let table = render(&race, &names, &results, 3, Duration::from_secs(10));
+    let rows: Vec<&str> = table.lines().skip(2).collect();
+    assert!(
+        rows[1].contains("0.75x: ahead of walk; 2 tries against 2")
+            && rows[1].contains("15000 µs against 20000 µs, the fixed cost of a scenario"),
+        "{table}"
+    );
+    assert!(
+        rows[2].contains("ahead of walk; fewer tries (1 against 2)"),
+        "{table}"
+    );
+    assert!(rows[3].ends_with("| 2.0x |"), "{table}");
+    assert!(rows[0].ends_with("| 1.0x |"), "{table}");
+}
