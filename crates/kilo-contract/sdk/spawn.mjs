@@ -74,7 +74,7 @@ function parentOf(proc, procs) {
 }
 
 // Whether 127.0.0.1:port accepts a TCP connection (no request is sent: a request sent before the
-// listening line can hang for minutes, kilo-serve-recipe.md S2).
+// listening line can hang for minutes: seen when this harness was first run against kilo).
 function listening(ms = 500) {
   return new Promise((resolve) => {
     const socket = net.connect({ host: "127.0.0.1", port });
