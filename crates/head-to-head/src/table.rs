@@ -80,7 +80,8 @@ impl Tally {
         tries.get(tries.len() / 2).copied().flatten()
     }
 
-    /// What one try costs: the time of every campaign over every try it ran.
+    /// What one try costs in the median campaign: each campaign that found the race, its time
+    /// over its tries, the upper median of those (as the table's other medians).
     fn per_try(&self) -> Option<Duration> {
         let Tally::Ran {
             attempts, clock, ..
@@ -88,15 +89,19 @@ impl Tally {
         else {
             return None;
         };
-        let tries: u64 = attempts.iter().map(|a| a.tries).sum();
-        let time: Duration = attempts
+        let mut costs: Vec<Duration> = attempts
             .iter()
-            .map(|a| match clock {
-                Clock::Cpu => a.cpu,
-                Clock::Wall { .. } => a.wall,
+            .filter(|a| a.found && a.tries > 0)
+            .map(|a| {
+                let time = match clock {
+                    Clock::Cpu => a.cpu,
+                    Clock::Wall { .. } => a.wall,
+                };
+                time / u32::try_from(a.tries).unwrap_or(u32::MAX)
             })
-            .sum();
-        (tries > 0).then(|| time / u32::try_from(tries).unwrap_or(u32::MAX))
+            .collect();
+        costs.sort();
+        costs.get(costs.len() / 2).copied()
     }
 
     fn found(&self) -> (usize, usize) {
@@ -137,7 +142,8 @@ fn why_ahead(peer: &Tally, best: &Tally) -> String {
     if pt < bt {
         format!("fewer tries ({pt} against {bt}): it searches this race better; {cost}")
     } else {
-        format!("{pt} tries against {bt}: {cost}, the fixed cost of a scenario")
+        let tries = if pt == 1 { "try" } else { "tries" };
+        format!("{pt} {tries} against {bt}: {cost}, the fixed cost of a scenario")
     }
 }
 
