@@ -6,15 +6,27 @@ use std::path::{Path, PathBuf};
 
 const MAX_LINES: usize = 400;
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+/// The files under `dir` whose name ends with one of `endings`, past build output and
+/// version control.
+fn files_ending(dir: &Path, endings: &[&str], out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
+            if !matches!(
+                name.as_str(),
+                "target" | ".git" | "node_modules" | "corpus" | "artifacts"
+            ) {
+                files_ending(&path, endings, out);
+            }
+        } else if endings.iter().any(|e| name.ends_with(e)) {
             out.push(path);
         }
     }
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    files_ending(dir, &[".rs"], out);
 }
 
 fn root() -> PathBuf {
@@ -176,27 +188,9 @@ fn no_file_points_outside_the_repository_for_its_truth() {
         ["kilo-", "serve.md"].concat(),
         ["kilo-serve-", "recipe"].concat(),
     ];
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if path.is_dir() {
-                if !matches!(
-                    name.as_str(),
-                    "target" | ".git" | "node_modules" | "corpus" | "artifacts"
-                ) {
-                    walk(&path, out);
-                }
-            } else if [".rs", ".md", ".json", ".mjs", ".toml", ".yml", ".sh", "run"]
-                .iter()
-                .any(|e| name.ends_with(e))
-            {
-                out.push(path);
-            }
-        }
-    }
     let mut files = Vec::new();
-    walk(&root(), &mut files);
+    let text_files = [".rs", ".md", ".json", ".mjs", ".toml", ".yml", ".sh", "run"];
+    files_ending(&root(), &text_files, &mut files);
     assert!(files.len() > 100, "found only {} files", files.len());
     let hits: Vec<String> = files
         .iter()

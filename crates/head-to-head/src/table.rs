@@ -26,6 +26,20 @@ impl Attempt {
             wall: cpu,
         }
     }
+
+    /// The campaign's time on the contender's clock.
+    fn time(&self, clock: Clock) -> Duration {
+        match clock {
+            Clock::Cpu => self.cpu,
+            Clock::Wall { .. } => self.wall,
+        }
+    }
+}
+
+/// The upper median (with an even count, the larger of the middle two), `None` sorted last.
+fn upper_median<T: Ord + Copy>(mut values: Vec<Option<T>>) -> Option<T> {
+    values.sort_by_key(|v| (v.is_none(), *v));
+    values.get(values.len() / 2).copied().flatten()
 }
 
 /// A contender's campaigns on one race.
@@ -53,31 +67,25 @@ impl Tally {
         else {
             return None;
         };
-        let mut times: Vec<Option<Duration>> = attempts
-            .iter()
-            .map(|a| {
-                a.found.then_some(match clock {
-                    Clock::Cpu => a.cpu,
-                    Clock::Wall { .. } => a.wall,
-                })
-            })
-            .collect();
-        // Found before not found, quickest first.
-        times.sort_by_key(|t| (t.is_none(), *t));
-        // The upper median: with an even count, the slower of the middle two.
-        times.get(times.len() / 2).copied().flatten()
+        // A campaign that did not find it counts as never: after every one that did.
+        upper_median(
+            attempts
+                .iter()
+                .map(|a| a.found.then_some(a.time(*clock)))
+                .collect(),
+        )
     }
 
     fn median_tries(&self) -> Option<u64> {
         let Tally::Ran { attempts, .. } = self else {
             return None;
         };
-        let mut tries: Vec<Option<u64>> = attempts
-            .iter()
-            .map(|a| a.found.then_some(a.tries))
-            .collect();
-        tries.sort_by_key(|t| (t.is_none(), *t));
-        tries.get(tries.len() / 2).copied().flatten()
+        upper_median(
+            attempts
+                .iter()
+                .map(|a| a.found.then_some(a.tries))
+                .collect(),
+        )
     }
 
     /// What one try costs in the median campaign: each campaign that found the race, its time
@@ -89,19 +97,18 @@ impl Tally {
         else {
             return None;
         };
-        let mut costs: Vec<Duration> = attempts
-            .iter()
-            .filter(|a| a.found && a.tries > 0)
-            .map(|a| {
-                let time = match clock {
-                    Clock::Cpu => a.cpu,
-                    Clock::Wall { .. } => a.wall,
-                };
-                time / u32::try_from(a.tries).unwrap_or(u32::MAX)
-            })
-            .collect();
-        costs.sort();
-        costs.get(costs.len() / 2).copied()
+        upper_median(
+            attempts
+                .iter()
+                .filter(|a| a.found && a.tries > 0)
+                .map(|a| Some(a.time(*clock) / u32::try_from(a.tries).unwrap_or(u32::MAX)))
+                .collect(),
+        )
+    }
+
+    /// One of this harness's own strategies.
+    fn is_harness(&self) -> bool {
+        matches!(self, Tally::Ran { harness: true, .. })
     }
 
     fn found(&self) -> (usize, usize) {
@@ -167,7 +174,7 @@ pub fn render(
         let best_tally = tallies
             .iter()
             .zip(names)
-            .filter(|(t, _)| matches!(t, Tally::Ran { harness: true, .. }))
+            .filter(|(t, _)| t.is_harness())
             .filter_map(|(t, n)| t.median().map(|m| (m, t, n)))
             .min_by_key(|(m, ..)| *m);
         for (name, tally) in names.iter().zip(tallies) {
@@ -200,9 +207,7 @@ pub fn render(
                         .median_tries()
                         .map_or("—".to_string(), |n| n.to_string());
                     let ratio = match (tally.median(), best_tally) {
-                        (Some(t), Some((b, best, best_name)))
-                            if t < b && !matches!(tally, Tally::Ran { harness: true, .. }) =>
-                        {
+                        (Some(t), Some((b, best, best_name))) if t < b && !tally.is_harness() => {
                             format!(
                                 "{:.2}x: ahead of {best_name}; {}",
                                 t.as_secs_f64() / b.as_secs_f64().max(1e-9),
