@@ -58,38 +58,30 @@ pub enum Tally {
 }
 
 impl Tally {
-    /// The median campaign's time to find (CPU, or wall for a real-time contender), counting
-    /// a campaign that did not find it as never: `None` when most did not.
-    pub fn median(&self) -> Option<Duration> {
+    /// The upper median over the campaigns of what `of` reads from each (`None` counts as
+    /// never, after every value); `None` for a contender that did not run.
+    fn median_of<T: Ord + Copy>(&self, of: impl Fn(&Attempt, Clock) -> Option<T>) -> Option<T> {
         let Tally::Ran {
             attempts, clock, ..
         } = self
         else {
             return None;
         };
-        // A campaign that did not find it counts as never: after every one that did.
-        upper_median(
-            attempts
-                .iter()
-                .map(|a| a.found.then_some(a.time(*clock)))
-                .collect(),
-        )
+        upper_median(attempts.iter().map(|a| of(a, *clock)).collect())
+    }
+
+    /// The median campaign's time to find (CPU, or wall for a real-time contender), counting
+    /// a campaign that did not find it as never: `None` when most did not.
+    pub fn median(&self) -> Option<Duration> {
+        self.median_of(|a, clock| a.found.then_some(a.time(clock)))
     }
 
     fn median_tries(&self) -> Option<u64> {
-        let Tally::Ran { attempts, .. } = self else {
-            return None;
-        };
-        upper_median(
-            attempts
-                .iter()
-                .map(|a| a.found.then_some(a.tries))
-                .collect(),
-        )
+        self.median_of(|a, _| a.found.then_some(a.tries))
     }
 
-    /// What one try costs in the median campaign: each campaign that found the race, its time
-    /// over its tries, the upper median of those (as the table's other medians).
+    /// What one try costs in the median campaign that found the race: its time over its tries
+    /// (the campaigns that did not find it are left out, not counted as never).
     fn per_try(&self) -> Option<Duration> {
         let Tally::Ran {
             attempts, clock, ..
@@ -97,11 +89,12 @@ impl Tally {
         else {
             return None;
         };
+        let per_try = |a: &Attempt| a.time(*clock) / u32::try_from(a.tries).unwrap_or(u32::MAX);
         upper_median(
             attempts
                 .iter()
                 .filter(|a| a.found && a.tries > 0)
-                .map(|a| Some(a.time(*clock) / u32::try_from(a.tries).unwrap_or(u32::MAX)))
+                .map(|a| Some(per_try(a)))
                 .collect(),
         )
     }
