@@ -6,7 +6,9 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Running, WHOLE, call_raw, create, events, listed, session_processes};
+use common::{
+    Running, WHOLE, call_raw, create, events, listed, session_processes, wait_for_session_processes,
+};
 use hyper::Method;
 use serde_json::json;
 use tokio::time::timeout;
@@ -29,8 +31,7 @@ async fn a_created_session_is_listed_and_is_a_child_process_with_its_markers() {
         assert_eq!(status, 200);
         assert_eq!(list, json!([{ "id": 1, "agent": "a0" }]));
 
-        let children = session_processes(server.pid);
-        assert_eq!(children.len(), 1, "{children:?}");
+        let children = wait_for_session_processes(server.pid, 1).await;
         let child = &children[0];
         assert_eq!((child.session, child.agent.as_str()), (id, "a0"));
         assert_eq!(child.workdir, workdir.path().to_str().unwrap());
@@ -39,7 +40,7 @@ async fn a_created_session_is_listed_and_is_a_child_process_with_its_markers() {
 
         let second = create(server.addr, "a1").await;
         assert_eq!(listed(server.addr).await, vec![id, second]);
-        assert_eq!(session_processes(server.pid).len(), 2);
+        assert_eq!(wait_for_session_processes(server.pid, 2).await.len(), 2);
         server.stop().await;
     })
     .await
@@ -117,7 +118,8 @@ async fn abort_kills_the_child_removes_the_session_and_ends_its_stream() {
     timeout(WHOLE, async {
         let id = create(server.addr, "a0").await;
         let kept = create(server.addr, "a1").await;
-        let pid = session_processes(server.pid)
+        let pid = wait_for_session_processes(server.pid, 2)
+            .await
             .into_iter()
             .find(|p| p.session == id)
             .expect("the session's child")
@@ -170,7 +172,8 @@ async fn twenty_concurrent_creates_get_twenty_distinct_ids() {
         }
         assert_eq!(ids, (1..=20).collect::<BTreeSet<u64>>());
         assert_eq!(listed(addr).await, ids.iter().copied().collect::<Vec<_>>());
-        let children: BTreeSet<u64> = session_processes(server.pid)
+        let children: BTreeSet<u64> = wait_for_session_processes(server.pid, 20)
+            .await
             .into_iter()
             .map(|p| p.session)
             .collect();

@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{Running, WHOLE, create, events, eventually, session_processes};
+use common::{
+    Running, WHOLE, create, events, eventually, session_processes, wait_for_session_processes,
+};
 use hyper::Method;
 use serde_json::json;
 use tokio::time::timeout;
@@ -13,11 +15,7 @@ async fn three_sessions(server: &Running) {
     for agent in ["a0", "a1", "a2"] {
         create(server.addr, agent).await;
     }
-    // A child forked but not yet exec'd does not carry the marker yet: wait for all three.
-    eventually("three session children run", || {
-        session_processes(server.pid).len() == 3
-    })
-    .await;
+    wait_for_session_processes(server.pid, 3).await;
 }
 
 #[tokio::test]

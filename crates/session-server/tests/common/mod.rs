@@ -333,6 +333,18 @@ pub fn session_processes(server_pid: u32) -> Vec<SessionProcess> {
     found
 }
 
+/// The session processes of `server_pid`, once there are `n` of them (waiting up to [`STEP`]).
+/// A create answers once its child's exec has begun, but the kernel sets the new program's
+/// environment a moment later; until then `/proc/PID/environ` reads empty and the child shows no
+/// marker. Looking right after a create failed CI once.
+pub async fn wait_for_session_processes(server_pid: u32, n: usize) -> Vec<SessionProcess> {
+    eventually(&format!("{n} session children run"), || {
+        session_processes(server_pid).len() == n
+    })
+    .await;
+    session_processes(server_pid)
+}
+
 /// Waits (up to [`STEP`]) until `check` holds.
 pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + STEP;
