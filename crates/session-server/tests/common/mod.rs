@@ -338,11 +338,13 @@ pub fn session_processes(server_pid: u32) -> Vec<SessionProcess> {
 /// environment a moment later; until then `/proc/PID/environ` reads empty and the child shows no
 /// marker. Looking right after a create failed CI once.
 pub async fn wait_for_session_processes(server_pid: u32, n: usize) -> Vec<SessionProcess> {
+    let mut found = Vec::new();
     eventually(&format!("{n} session children run"), || {
-        session_processes(server_pid).len() == n
+        found = session_processes(server_pid);
+        found.len() == n
     })
     .await;
-    session_processes(server_pid)
+    found
 }
 
 /// Waits (up to [`STEP`]) until `check` holds.
